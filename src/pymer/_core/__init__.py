@@ -1,0 +1,1 @@
+"""pymer's compiled core: penalized least squares on CHOLMOD (and PIRLS for GLMMs)."""

@@ -1,0 +1,29 @@
+from libc.stdint cimport int64_t
+from pymer._core.cholmod cimport cholmod_common, cholmod_factor, cholmod_sparse
+
+cdef class PLS:
+    cdef cholmod_common c
+    cdef cholmod_factor *L
+    cdef readonly Py_ssize_t n, p, q, m, nterms, ntheta
+    # full symmetric block-dense pattern of Z'WZ (CSC, rows sorted) and its values
+    cdef int64_t[::1] colptr, rowind
+    cdef public double[::1] ztz
+    # upper triangle of Lambda' Z'WZ Lambda (the matrix CHOLMOD factors, plus I)
+    cdef int64_t[::1] ucolptr, urowind
+    cdef double[::1] uvals
+    # column structure of Z: term of each column and offset inside its level block
+    cdef int[::1] col_term, col_off
+    cdef int[::1] term_k, term_toff, term_thoff
+    cdef double[::1] Tbuf, work
+    # Z'W[X y] (q x m) and [X y]'W[X y] (m x m), m = p + 1, column-major
+    cdef public double[::1, :] ZtXy, XytXy
+    cdef double[::1, :] LZtXy, RZXy, U
+    cdef readonly double logdetL, logdetRX, pwrss
+    cdef readonly int status
+
+    cdef cholmod_sparse A_view(self) noexcept nogil
+    cdef void fill_T(self, const double *theta) noexcept nogil
+    cdef void update_A(self) noexcept nogil
+    cdef int update_L(self) noexcept nogil
+    cdef double objective_value(self, bint reml) noexcept nogil
+    cdef int evaluate_nogil(self, const double *theta) noexcept nogil

@@ -1,0 +1,463 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Penalized least squares for linear mixed models on CHOLMOD.
+
+For a fixed theta the PLS problem is solved from cross-products only
+(Bates et al. 2015, sections 3.2-3.4):
+
+    L L' = P (Lambda' Z'WZ Lambda + I) P'
+    L [R_ZX  c_u] = P Lambda' Z'W [X  y]
+    U'U = [X y]'W[X y] - [R_ZX c_u]'[R_ZX c_u],   U = [[R_X, c_beta], [0, r]]
+
+r^2 = pwrss, |R_X|^2 and |L|^2 give the profiled ML/REML criteria.
+"""
+import numpy as np
+from libc.math cimport log, sqrt, INFINITY, NAN, M_PI
+from libc.string cimport memcpy, memset
+from libc.stdint cimport int64_t
+from scipy.linalg.cython_blas cimport dsyrk
+from scipy.linalg.cython_lapack cimport dpotrf
+from pymer._core.cholmod cimport *
+
+
+cdef class PLS:
+    """Compiled PLS state of one linear mixed model (the predictor side).
+
+    Parameters
+    ----------
+    colptr, rowind : int64 arrays
+        CSC pattern (both triangles, rows sorted) of Z'Z, block-dense: every
+        column of a level block shares the row pattern of the block.
+    ztz : float64 array
+        Values of Z'WZ on that pattern.
+    ZtXy : (q, p+1) float64 array
+        Z'W[X y].
+    XytXy : (p+1, p+1) float64 array
+        [X y]'W[X y].
+    col_term, col_off : int32 arrays (q,)
+        Random-effects term of each column of Z, and its offset inside its level block.
+    term_k : int32 array
+        Number of columns per level of each term.
+    n : int
+        Number of observations.
+    """
+
+    def __cinit__(self):
+        cholmod_l_start(&self.c)
+        self.L = NULL
+
+    def __dealloc__(self):
+        if self.L != NULL:
+            cholmod_l_free_factor(&self.L, &self.c)
+        cholmod_l_finish(&self.c)
+
+    def __init__(self, colptr, rowind, ztz, ZtXy, XytXy, col_term, col_off, term_k, Py_ssize_t n):
+        self.colptr = np.ascontiguousarray(colptr, dtype=np.int64)
+        self.rowind = np.ascontiguousarray(rowind, dtype=np.int64)
+        self.ztz = np.array(ztz, dtype=np.float64)
+        self.ZtXy = np.array(ZtXy, dtype=np.float64, order="F")
+        self.XytXy = np.array(XytXy, dtype=np.float64, order="F")
+        self.col_term = np.ascontiguousarray(col_term, dtype=np.int32)
+        self.col_off = np.ascontiguousarray(col_off, dtype=np.int32)
+        k = np.ascontiguousarray(term_k, dtype=np.int32)
+        self.term_k = k
+        self.n = n
+        self.q = self.ZtXy.shape[0]
+        self.m = self.ZtXy.shape[1]
+        self.p = self.m - 1
+        self.nterms = k.shape[0]
+        toff = np.concatenate(([0], np.cumsum(k * k))).astype(np.int32)
+        thoff = np.concatenate(([0], np.cumsum(k * (k + 1) // 2))).astype(np.int32)
+        self.term_toff = toff
+        self.term_thoff = thoff
+        self.ntheta = int(np.sum(k * (k + 1) // 2))
+        self.Tbuf = np.zeros(int(np.sum(k * k)), dtype=np.float64)
+        if self.colptr.shape[0] != self.q + 1:
+            raise ValueError("colptr must have q + 1 entries")
+        # the upper triangle is a prefix of each sorted column
+        cp = np.asarray(self.colptr)
+        ri = np.asarray(self.rowind)
+        cols = np.repeat(np.arange(self.q, dtype=np.int64), np.diff(cp))
+        upper = ri <= cols
+        ucount = np.bincount(cols[upper], minlength=self.q)
+        ucp = np.zeros(self.q + 1, dtype=np.int64)
+        np.cumsum(ucount, out=ucp[1:])
+        self.ucolptr = ucp
+        self.urowind = ri[upper].copy()
+        self.uvals = np.zeros(self.urowind.shape[0], dtype=np.float64)
+        maxk = int(k.max()) if self.nterms else 1
+        maxnnz = int(np.diff(cp).max()) if self.q else 0
+        self.work = np.zeros(max(1, maxnnz * maxk), dtype=np.float64)
+        self.LZtXy = np.zeros((self.q, self.m), dtype=np.float64, order="F")
+        self.RZXy = np.zeros((self.q, self.m), dtype=np.float64, order="F")
+        self.U = np.zeros((self.m, self.m), dtype=np.float64, order="F")
+        self.analyze()
+
+    cdef cholmod_sparse A_view(self) noexcept nogil:
+        cdef cholmod_sparse A
+        A.nrow = self.q
+        A.ncol = self.q
+        A.nzmax = self.urowind.shape[0]
+        A.p = <void*> &self.ucolptr[0]
+        A.i = <void*> &self.urowind[0] if self.urowind.shape[0] > 0 else NULL
+        A.nz = NULL
+        A.x = <void*> &self.uvals[0] if self.uvals.shape[0] > 0 else NULL
+        A.z = NULL
+        A.stype = 1
+        A.itype = CHOLMOD_LONG
+        A.xtype = CHOLMOD_REAL
+        A.dtype = CHOLMOD_DOUBLE
+        A.sorted = 1
+        A.packed = 1
+        return A
+
+    def analyze(self):
+        """Symbolic analysis of the fixed pattern (once per model)."""
+        cdef cholmod_sparse A = self.A_view()
+        self.c.final_asis = 0
+        self.c.final_ll = 1
+        self.c.final_super = 1
+        self.c.final_pack = 1
+        self.c.final_monotonic = 1
+        self.c.final_resymbol = 0
+        self.c.quick_return_if_not_posdef = 1
+        self.c.print = 0
+        if self.L != NULL:
+            cholmod_l_free_factor(&self.L, &self.c)
+        self.L = cholmod_l_analyze(&A, &self.c)
+        if self.L == NULL:
+            raise MemoryError(f"CHOLMOD analysis failed (status {self.c.status})")
+
+    @property
+    def is_supernodal(self):
+        return bool(self.L.is_super)
+
+    cdef void fill_T(self, const double *theta) noexcept nogil:
+        cdef Py_ssize_t t, r, c, k, idx, o
+        for t in range(self.nterms):
+            k = self.term_k[t]
+            o = self.term_toff[t]
+            idx = self.term_thoff[t]
+            for c in range(k):
+                for r in range(k):
+                    if r < c:
+                        self.Tbuf[o + r + c * k] = 0.0
+                    else:
+                        self.Tbuf[o + r + c * k] = theta[idx]
+                        idx += 1
+
+    cdef void update_A(self) noexcept nogil:
+        """uvals <- upper triangle of Lambda' Z'WZ Lambda (Lambda block diagonal, T per level)."""
+        cdef Py_ssize_t j0 = 0, j, c, s, idx, nr, k, ka, r, rr, t, ta, start, i
+        cdef double acc
+        cdef double *T
+        cdef double *Ta
+        cdef double *tmp = &self.work[0]
+        cdef double *vals = &self.ztz[0]
+        while j0 < self.q:
+            t = self.col_term[j0]
+            k = self.term_k[t]
+            T = &self.Tbuf[self.term_toff[t]]
+            start = self.colptr[j0]
+            nr = self.colptr[j0 + 1] - start
+            # tmp[:, c] = sum_{s >= c} Z'WZ[:, j0 + s] T[s, c]
+            for c in range(k):
+                for idx in range(nr):
+                    tmp[idx + c * nr] = 0.0
+                for s in range(c, k):
+                    acc = T[s + c * k]
+                    if acc != 0.0:
+                        for idx in range(nr):
+                            tmp[idx + c * nr] += acc * vals[self.colptr[j0 + s] + idx]
+            # rows of the block of row i are contiguous in the sorted pattern
+            for c in range(k):
+                j = j0 + c
+                for idx in range(self.ucolptr[j + 1] - self.ucolptr[j]):
+                    i = self.rowind[start + idx]
+                    r = self.col_off[i]
+                    ta = self.col_term[i]
+                    ka = self.term_k[ta]
+                    Ta = &self.Tbuf[self.term_toff[ta]]
+                    acc = 0.0
+                    for rr in range(r, ka):
+                        acc += Ta[rr + r * ka] * tmp[idx - r + rr + c * nr]
+                    self.uvals[self.ucolptr[j] + idx] = acc
+            j0 += k
+
+    cdef int update_L(self) noexcept nogil:
+        """Factor A + I, then R_ZX, c_u, R_X, c_beta and r^2. Returns 0 on success."""
+        cdef cholmod_sparse A = self.A_view()
+        cdef double beta[2]
+        cdef cholmod_dense B
+        cdef cholmod_dense *Y
+        cdef cholmod_dense *X
+        cdef Py_ssize_t j, c, s, k, t, i, col, jj, nscol, nsrow, p0, m = self.m, q = self.q
+        cdef double acc
+        cdef double *T
+        cdef int64_t *sup
+        cdef int64_t *pi
+        cdef int64_t *px
+        cdef int64_t *lp
+        cdef double *lx
+        cdef int info = 0, mm = <int> m, qq = <int> q
+        cdef double one = 1.0, minus_one = -1.0
+        cdef char uplo = b'U'
+        cdef char trans = b'T'
+        beta[0] = 1.0
+        beta[1] = 0.0
+        self.status = 0
+        if q > 0:
+            cholmod_l_factorize_p(&A, beta, NULL, 0, self.L, &self.c)
+            if self.c.status != CHOLMOD_OK or self.L.minor < self.L.n:
+                self.status = 1
+                return 1
+            # log |L|^2
+            acc = 0.0
+            lx = <double*> self.L.x
+            if self.L.is_super:
+                sup = <int64_t*> self.L.super
+                pi = <int64_t*> self.L.pi
+                px = <int64_t*> self.L.px
+                for s in range(<Py_ssize_t> self.L.nsuper):
+                    nscol = sup[s + 1] - sup[s]
+                    nsrow = pi[s + 1] - pi[s]
+                    p0 = px[s]
+                    for jj in range(nscol):
+                        acc += log(lx[p0 + jj * nsrow + jj])
+            else:
+                lp = <int64_t*> self.L.p
+                for j in range(q):
+                    acc += log(lx[lp[j]])
+            self.logdetL = 2.0 * acc
+            # LZtXy = Lambda' Z'W[X y]: row j0 + c gets sum_{s >= c} T[s, c] row j0 + s
+            j = 0
+            while j < q:
+                t = self.col_term[j]
+                k = self.term_k[t]
+                T = &self.Tbuf[self.term_toff[t]]
+                for col in range(m):
+                    for c in range(k):
+                        acc = 0.0
+                        for s in range(c, k):
+                            acc += T[s + c * k] * self.ZtXy[j + s, col]
+                        self.LZtXy[j + c, col] = acc
+                j += k
+            B.nrow = q
+            B.ncol = m
+            B.nzmax = q * m
+            B.d = q
+            B.x = <void*> &self.LZtXy[0, 0]
+            B.z = NULL
+            B.xtype = CHOLMOD_REAL
+            B.dtype = CHOLMOD_DOUBLE
+            Y = cholmod_l_solve(CHOLMOD_P, self.L, &B, &self.c)
+            if Y == NULL:
+                self.status = 2
+                return 2
+            X = cholmod_l_solve(CHOLMOD_L, self.L, Y, &self.c)
+            cholmod_l_free_dense(&Y, &self.c)
+            if X == NULL:
+                self.status = 2
+                return 2
+            memcpy(&self.RZXy[0, 0], X.x, q * m * sizeof(double))
+            cholmod_l_free_dense(&X, &self.c)
+        else:
+            self.logdetL = 0.0
+        # U'U = [X y]'W[X y] - RZXy' RZXy (upper triangle), then Cholesky
+        for j in range(m):
+            for i in range(j + 1):
+                self.U[i, j] = self.XytXy[i, j]
+        if q > 0:
+            dsyrk(&uplo, &trans, &mm, &qq, &minus_one, &self.RZXy[0, 0], &qq, &one, &self.U[0, 0], &mm)
+        dpotrf(&uplo, &mm, &self.U[0, 0], &mm, &info)
+        if info > 0 and info < m:
+            self.status = 3        # X'X - RZX'RZX not positive definite
+            return 3
+        if info == m:
+            self.pwrss = 0.0       # perfect fit: y in the span of X and Z
+        else:
+            self.pwrss = self.U[m - 1, m - 1] * self.U[m - 1, m - 1]
+        acc = 0.0
+        for j in range(m - 1):
+            acc += log(self.U[j, j])
+        self.logdetRX = 2.0 * acc
+        return 0
+
+    cdef double objective_value(self, bint reml) noexcept nogil:
+        cdef double nmp
+        if self.status != 0:
+            return INFINITY
+        if self.pwrss <= 0.0:
+            return -INFINITY
+        if reml:
+            nmp = <double> (self.n - self.p)
+            return self.logdetL + self.logdetRX + nmp * (1.0 + log(2.0 * M_PI * self.pwrss / nmp))
+        return self.logdetL + self.n * (1.0 + log(2.0 * M_PI * self.pwrss / self.n))
+
+    cdef int evaluate_nogil(self, const double *theta) noexcept nogil:
+        self.fill_T(theta)
+        self.update_A()
+        return self.update_L()
+
+    # ---- thin Python wrappers -------------------------------------------------
+
+    def set_theta(self, theta):
+        """Install theta: Lambda and the matrix Lambda' Z'WZ Lambda."""
+        cdef double[::1] th = self._check_theta(theta)
+        with nogil:
+            self.fill_T(&th[0])
+            self.update_A()
+        return self
+
+    def update(self):
+        """Refactor for the installed theta; returns the status (0 = success)."""
+        cdef int st
+        with nogil:
+            st = self.update_L()
+        return st
+
+    def objective(self, theta, bint reml=True):
+        """Profiled REML criterion (reml=True) or -2 log-likelihood at theta."""
+        cdef double[::1] th = self._check_theta(theta)
+        cdef double val
+        with nogil:
+            self.evaluate_nogil(&th[0])
+            val = self.objective_value(reml)
+        return val
+
+    def _check_theta(self, theta):
+        th = np.array(theta, dtype=np.float64, copy=True)
+        if th.ndim != 1 or th.shape[0] != self.ntheta:
+            raise ValueError(f"theta must have length {self.ntheta}, got shape {th.shape}")
+        if self.ntheta == 0:
+            th = np.zeros(1)
+        return th
+
+    def set_crossprods(self, ztz, ZtXy, XytXy):
+        """Replace the weighted cross-products (same pattern), e.g. for a new response."""
+        self.ztz[:] = np.asarray(ztz, dtype=np.float64)
+        self.ZtXy[:, :] = np.asarray(ZtXy, dtype=np.float64)
+        self.XytXy[:, :] = np.asarray(XytXy, dtype=np.float64)
+
+    def Lambdat_apply(self, v, bint transpose=False):
+        """Lambda v (or Lambda' v when transpose) for v of length q or shape (q, k)."""
+        x = np.array(v, dtype=np.float64, order="F")
+        vec = x.ndim == 1
+        if vec:
+            x = x[:, None]
+        out = np.zeros_like(x, order="F")
+        cdef double[::1, :] xv = x
+        cdef double[::1, :] ov = out
+        cdef Py_ssize_t j = 0, c, s, k, col, ncol = x.shape[1]
+        cdef double *T
+        cdef double acc
+        if x.shape[0] != self.q:
+            raise ValueError("length must be q")
+        with nogil:
+            while j < self.q:
+                k = self.term_k[self.col_term[j]]
+                T = &self.Tbuf[self.term_toff[self.col_term[j]]]
+                for col in range(ncol):
+                    for c in range(k):
+                        acc = 0.0
+                        if transpose:
+                            for s in range(c, k):
+                                acc += T[s + c * k] * xv[j + s, col]
+                        else:
+                            for s in range(c + 1):
+                                acc += T[c + s * k] * xv[j + s, col]
+                        ov[j + c, col] = acc
+                j += k
+        return out[:, 0] if vec else out
+
+    def solve_fixed(self):
+        """beta from R_X beta = c_beta (after update)."""
+        from scipy.linalg import solve_triangular
+        U = np.asarray(self.U)
+        p = self.p
+        if p == 0:
+            return np.zeros(0)
+        return solve_triangular(U[:p, :p], U[:p, p], lower=False)
+
+    @property
+    def RX(self):
+        """Upper-triangular R_X (p x p) with R_X' R_X = X'WX - R_ZX' R_ZX."""
+        return np.triu(np.asarray(self.U)[:self.p, :self.p]).copy()
+
+    @property
+    def RZX(self):
+        return np.asarray(self.RZXy)[:, :self.p].copy()
+
+    def solve_u(self, beta):
+        """Spherical random effects u = P' L^-T (c_u - R_ZX beta)."""
+        b = np.ascontiguousarray(beta, dtype=np.float64)
+        R = np.asarray(self.RZXy)
+        v = R[:, self.p] - R[:, :self.p] @ b
+        return self._solve(v, (CHOLMOD_Lt, CHOLMOD_Pt))
+
+    def solve_A(self, B):
+        """Solve (Lambda' Z'WZ Lambda + I) X = B for dense B (q,) or (q, k)."""
+        return self._solve(B, (CHOLMOD_A,))
+
+    def solve_L(self, B):
+        """L^-1 P B for dense B (q,) or (q, k)."""
+        return self._solve(B, (CHOLMOD_P, CHOLMOD_L))
+
+    def _solve(self, B, systems):
+        x = np.array(B, dtype=np.float64, order="F")
+        vec = x.ndim == 1
+        if vec:
+            x = x[:, None]
+        if x.shape[0] != self.q:
+            raise ValueError("right-hand side must have q rows")
+        if self.q == 0 or x.shape[1] == 0:
+            return x[:, 0] if vec else x
+        cdef double[::1, :] xv = x
+        cdef cholmod_dense Bd
+        cdef cholmod_dense *Y = NULL
+        cdef cholmod_dense *Z
+        cdef int sys_
+        Bd.nrow = x.shape[0]
+        Bd.ncol = x.shape[1]
+        Bd.nzmax = x.shape[0] * x.shape[1]
+        Bd.d = x.shape[0]
+        Bd.x = <void*> &xv[0, 0]
+        Bd.z = NULL
+        Bd.xtype = CHOLMOD_REAL
+        Bd.dtype = CHOLMOD_DOUBLE
+        for s in systems:
+            sys_ = s
+            Z = cholmod_l_solve(sys_, self.L, &Bd if Y == NULL else Y, &self.c)
+            if Y != NULL:
+                cholmod_l_free_dense(&Y, &self.c)
+            if Z == NULL:
+                raise RuntimeError(f"CHOLMOD solve failed (status {self.c.status})")
+            Y = Z
+        memcpy(&xv[0, 0], Y.x, x.shape[0] * x.shape[1] * sizeof(double))
+        cholmod_l_free_dense(&Y, &self.c)
+        return x[:, 0] if vec else x
+
+
+def crossprod_ztwz(const int64_t[::1] colptr, const int64_t[::1] rowind,
+                   const int64_t[:, ::1] zcols, const double[:, ::1] zvals,
+                   const double[::1] w, double[::1] out):
+    """out += Z'WZ on the CSC pattern (colptr, rowind); Z given row-wise by
+    zcols/zvals (n x K, one entry per random-effects column of each row)."""
+    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, lo, hi, mid
+    cdef int64_t r, c
+    cdef double wi
+    with nogil:
+        for i in range(n):
+            wi = w[i]
+            for b in range(K):
+                c = zcols[i, b]
+                for a in range(K):
+                    r = zcols[i, a]
+                    lo = colptr[c]
+                    hi = colptr[c + 1] - 1
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if rowind[mid] < r:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    out[lo] += wi * zvals[i, a] * zvals[i, b]

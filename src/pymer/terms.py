@@ -1,0 +1,177 @@
+"""Random-effects terms: Z (row-wise), the theta -> Lambda map, bounds and names.
+
+The terms are ordered as lme4 orders them: by decreasing number of levels of
+their grouping factors, ties keeping formula order. Within a term the columns
+of Z are level-major: level l of a term with k columns owns columns
+offset + l*k ... offset + l*k + k - 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class ReTerm:
+    """One random-effects term (one bar after expansion) of a fitted model."""
+
+    group: str
+    colnames: list
+    levels: list
+    codes: np.ndarray
+    X: np.ndarray
+    lhs: str = ""
+
+    @property
+    def k(self) -> int:
+        return len(self.colnames)
+
+    @property
+    def nlev(self) -> int:
+        return len(self.levels)
+
+    @property
+    def ntheta(self) -> int:
+        return self.k * (self.k + 1) // 2
+
+
+@dataclass
+class RandomEffects:
+    """The random-effects structure of a model: terms in lme4's order and Z."""
+
+    terms: list
+    n: int
+    col_offsets: np.ndarray = field(init=False)
+    theta_offsets: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        sizes = np.array([t.k * t.nlev for t in self.terms], dtype=np.int64)
+        self.col_offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        nth = np.array([t.ntheta for t in self.terms], dtype=np.int64)
+        self.theta_offsets = np.concatenate(([0], np.cumsum(nth))).astype(np.int64)
+
+    @classmethod
+    def from_formula_terms(cls, random_terms, n: int) -> "RandomEffects":
+        """Order the parsed bar terms as lme4 does (decreasing levels, stable)."""
+        terms = [
+            ReTerm(group=r.group, colnames=list(r.colnames), levels=list(r.levels),
+                   codes=np.asarray(r.codes, dtype=np.int64),
+                   X=np.asarray(r.X, dtype=np.float64), lhs=getattr(r, "lhs", ""))
+            for r in random_terms
+        ]
+        order = sorted(range(len(terms)), key=lambda i: -terms[i].nlev)
+        return cls([terms[i] for i in order], n)
+
+    # ---- sizes -------------------------------------------------------------
+    @property
+    def q(self) -> int:
+        return int(self.col_offsets[-1])
+
+    @property
+    def ntheta(self) -> int:
+        return int(self.theta_offsets[-1])
+
+    @property
+    def term_k(self) -> np.ndarray:
+        return np.array([t.k for t in self.terms], dtype=np.int32)
+
+    # ---- Z -----------------------------------------------------------------
+    def zrows(self):
+        """Z row-wise: (n, K) column indices and values, K = sum of k over terms."""
+        K = sum(t.k for t in self.terms)
+        zcols = np.empty((self.n, K), dtype=np.int64)
+        zvals = np.empty((self.n, K), dtype=np.float64)
+        j = 0
+        for t, off in zip(self.terms, self.col_offsets):
+            base = off + t.codes * t.k
+            for c in range(t.k):
+                zcols[:, j] = base + c
+                zvals[:, j] = t.X[:, c]
+                j += 1
+        return zcols, zvals
+
+    def Z(self) -> sp.csr_matrix:
+        zcols, zvals = self.zrows()
+        K = zcols.shape[1]
+        indptr = np.arange(0, self.n * K + 1, K, dtype=np.int64)
+        Z = sp.csr_matrix((zvals.ravel(), zcols.ravel(), indptr), shape=(self.n, self.q))
+        return Z
+
+    def pattern(self, zcols: np.ndarray):
+        """CSC pattern (both triangles, sorted rows) of Z'Z, block-dense by construction."""
+        K = zcols.shape[1]
+        indptr = np.arange(0, self.n * K + 1, K, dtype=np.int64)
+        ones = np.ones(zcols.size)
+        Zp = sp.csr_matrix((ones, zcols.ravel(), indptr), shape=(self.n, self.q))
+        S = (Zp.T @ Zp).tocsc()
+        S.sort_indices()
+        return S.indptr.astype(np.int64), S.indices.astype(np.int64)
+
+    def column_structure(self):
+        """Term index and offset inside its level block for every column of Z."""
+        col_term = np.empty(self.q, dtype=np.int32)
+        col_off = np.empty(self.q, dtype=np.int32)
+        for ti, (t, off) in enumerate(zip(self.terms, self.col_offsets)):
+            size = t.k * t.nlev
+            col_term[off:off + size] = ti
+            col_off[off:off + size] = np.tile(np.arange(t.k, dtype=np.int32), t.nlev)
+        return col_term, col_off
+
+    # ---- theta ---------------------------------------------------------------
+    def theta_start(self) -> np.ndarray:
+        """lme4's starting value: identity relative covariance factors."""
+        return np.concatenate([_lower_tri(np.eye(t.k)) for t in self.terms]) if self.terms else np.zeros(0)
+
+    def lower_bounds(self) -> np.ndarray:
+        return np.concatenate([_lower_tri(np.where(np.eye(t.k) > 0, 0.0, -np.inf))
+                               for t in self.terms]) if self.terms else np.zeros(0)
+
+    def theta_names(self) -> list:
+        names = []
+        for t in self.terms:
+            for c in range(t.k):
+                for r in range(c, t.k):
+                    if r == c:
+                        names.append(f"{t.group}.{t.colnames[r]}")
+                    else:
+                        names.append(f"{t.group}.{t.colnames[r]}.{t.colnames[c]}")
+        return names
+
+    def factors(self, theta) -> list:
+        """Per-term lower-triangular relative covariance factor T (k x k)."""
+        out = []
+        for t, o in zip(self.terms, self.theta_offsets):
+            T = np.zeros((t.k, t.k))
+            rows, cols = _lower_tri_indices(t.k)
+            T[rows, cols] = theta[o:o + t.ntheta]
+            out.append(T)
+        return out
+
+    def Lambda(self, theta) -> sp.csc_matrix:
+        """Lambda (q x q), block diagonal with one T per level of each term."""
+        blocks = [sp.kron(sp.identity(t.nlev, format="csc"), sp.csc_matrix(T), format="csc")
+                  for t, T in zip(self.terms, self.factors(theta))]
+        return sp.block_diag(blocks, format="csc") if blocks else sp.csc_matrix((0, 0))
+
+    def is_singular(self, theta, tol: float = 1e-4) -> bool:
+        """lme4's isSingular: a diagonal element of theta within tol of its bound 0."""
+        lb = self.lower_bounds()
+        diag = lb == 0
+        return bool(np.any(np.asarray(theta)[diag] < tol))
+
+
+def _lower_tri_indices(k: int):
+    """Row and column indices of the lower triangle in column-major order (lme4's theta order)."""
+    rows, cols = [], []
+    for c in range(k):
+        for r in range(c, k):
+            rows.append(r)
+            cols.append(c)
+    return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+
+
+def _lower_tri(M: np.ndarray) -> np.ndarray:
+    rows, cols = _lower_tri_indices(M.shape[0])
+    return M[rows, cols]
