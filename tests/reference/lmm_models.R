@@ -88,6 +88,9 @@ models <- list(
        call = quote(lmer(Reaction ~ Days + offset(Days) + (1 | Subject), data = d))),
   list(id = "sleepstudy_offset_arg", data = "sleepstudy",
        call = quote(lmer(Reaction ~ Days + (1 | Subject), data = d, offset = Days))),
+  # an offset outside the span of the fixed effects (changes the fit)
+  list(id = "sleepstudy_offset_sqrt", data = "sleepstudy",
+       call = quote(lmer(Reaction ~ Days + offset(5 * sqrt(Days)) + (1 | Subject), data = d))),
 
   ## -- factors: ordered (polynomial contrasts), interactions, character columns --
   list(id = "cake_interaction", data = "cake",

@@ -12,7 +12,7 @@
 #             ../../src/pymer/datasets/data)
 #   TYPES     lme4_datasets_types.json; default DATA_DIR/lme4_datasets_types.json
 suppressMessages(library(lme4))
-Sys.setlocale("LC_COLLATE", "C")
+invisible(Sys.setlocale("LC_COLLATE", "C"))
 
 script_dir <- local({
   f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
@@ -26,9 +26,16 @@ source(args[1])
 data_dir <- args[2]
 types <- read_types(if (length(args) >= 4) args[4] else file.path(data_dir, "lme4_datasets_types.json"))
 
-# per grouping factor: list(levels, columns, values) with values a levels x columns matrix
-by_group <- function(x) list(levels = I(rownames(x)), columns = I(colnames(x)),
-                             values = unname(as.matrix(x)))
+# per grouping factor: list(levels, columns, values) with values a levels x columns
+# matrix; with max_levels, only the first max_levels levels (n_levels says how many
+# there are in all)
+by_group <- function(x, max_levels = Inf) {
+  n <- nrow(x)
+  if (n > max_levels) x <- x[seq_len(max_levels), , drop = FALSE]
+  out <- list(levels = I(rownames(x)), columns = I(colnames(x)), values = unname(as.matrix(x)))
+  if (n > max_levels) out$n_levels <- n
+  out
+}
 
 # conditional standard deviations of the random effects, laid out like ranef()
 condsd <- function(fit) {
@@ -57,8 +64,8 @@ for (m in models) {
   re <- ranef(fit)
   r <- list(
     id = m$id, data = m$data,
-    data_dir = if (is.null(m$data_dir)) NULL else "tests/data",
-    prep = if (is.null(m$prep_desc)) NULL else m$prep_desc,
+    data_dir = if (is.null(m$data_dir)) NA else "tests/data",   # null: lme4/shared data
+    prep = if (is.null(m$prep_desc)) NA else m$prep_desc,         # null: no prep
     call = deparse1(m$call), lme4 = as.character(packageVersion("lme4")),
     REML = isREML(fit), glmm = glmm,
     family = if (glmm) family(fit)$family else "gaussian",
@@ -78,7 +85,8 @@ for (m in models) {
     varcorr = lapply(seq_len(nrow(vc)), function(i) as.list(vc[i, ])),
     ranef = lapply(re, by_group),
     ranef_condsd = condsd(fit),
-    coef = lapply(coef(fit), by_group),
+    # coef() is fixef + ranef; for big factors (InstEval) only the first 100 levels
+    coef = lapply(coef(fit), by_group, max_levels = 100),
     fitted_head = I(unname(head(fitted(fit), 10))),
     predict_head = I(unname(head(predict(fit), 10))),
     predict_response_head = if (glmm) I(unname(head(predict(fit, type = "response"), 10))) else NULL,
@@ -91,7 +99,7 @@ for (m in models) {
     df_residual = df.residual(fit),
     nAGQ = if (glmm) unname(getME(fit, "devcomp")$dims[["nAGQ"]]) else NULL,
     singular = isSingular(fit), is_singular = isSingular(fit),
-    dropped_fixef = I(as.character(attr(getME(fit, "X"), "col.dropped"))),
+    dropped_fixef = I(as.character(names(attr(getME(fit, "X"), "col.dropped")))),
     optimizer = I(as.character(fit@optinfo$optimizer)),
     optimizer_warnings = I(c(cap$warnings, cap$messages)),
     conv_messages = I(as.character(unlist(fit@optinfo$conv$lme4$messages))),

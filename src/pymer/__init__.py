@@ -1,0 +1,26 @@
+"""pymer: lme4's mixed-effects models in Python, from a compiled CHOLMOD core.
+
+>>> import pymer
+>>> m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
+>>> print(m.summary())
+"""
+from . import datasets
+from .errors import FormulaError, PymerDataError
+from .lmm import LinearMixedModel, lmer
+from .optimize import ConvergenceWarning, SingularFitWarning
+from .results import LMMResult
+from .validate import RankDeficiencyWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "lmer",
+    "LinearMixedModel",
+    "LMMResult",
+    "datasets",
+    "FormulaError",
+    "PymerDataError",
+    "ConvergenceWarning",
+    "SingularFitWarning",
+    "RankDeficiencyWarning",
+]

@@ -1,0 +1,69 @@
+"""Exceptions raised by pymer for bad formulas and bad data."""
+from __future__ import annotations
+
+import difflib
+
+__all__ = ["FormulaError", "PymerDataError", "MissingColumnError"]
+
+
+class FormulaError(ValueError):
+    """A model formula that cannot be read: bad syntax, or a term pymer cannot use.
+
+    The message names the offending term (and its position in the formula when
+    the problem is syntactic).
+    """
+
+
+class PymerDataError(ValueError):
+    """Data that cannot be used for the model: a missing column, a non-numeric
+    response, infinite values, no complete rows, new factor levels, ..."""
+
+
+class MissingColumnError(KeyError, PymerDataError):
+    """A variable the formula (or ``weights=``/``offset=``) names is not a column of the data.
+
+    It is both a ``KeyError`` (a name lookup failed) and a :class:`PymerDataError`.
+    The message names the column and suggests close names.
+
+    Attributes
+    ----------
+    column : str
+        The name that was looked up.
+    suggestions : list of str
+        Columns of the data with close names (possibly empty).
+    """
+
+    def __init__(self, column: str, available=(), *, what: str = "variable"):
+        self.column = str(column)
+        names = [str(c) for c in available]
+        self.suggestions = suggest_names(self.column, names)
+        msg = f"{what} '{self.column}' not found in the data"
+        if self.suggestions:
+            msg += "; did you mean " + " or ".join(f"'{s}'" for s in self.suggestions) + "?"
+        elif names:
+            shown = ", ".join(f"'{s}'" for s in names[:12])
+            more = f", ... ({len(names)} columns)" if len(names) > 12 else ""
+            msg += f" (columns: {shown}{more})"
+        self.message = msg
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would repr-quote the message
+        return self.message
+
+
+def suggest_names(name: str, candidates, n: int = 3) -> list[str]:
+    """Up to `n` names in `candidates` close to `name` (case-insensitive matches first)."""
+    candidates = [str(c) for c in candidates]
+    low = name.lower()
+    out = [c for c in candidates if c.lower() == low and c != name]
+    for c in difflib.get_close_matches(name, candidates, n=n, cutoff=0.6):
+        if c not in out and c != name:
+            out.append(c)
+    if len(out) < n:
+        lowmap: dict[str, str] = {}
+        for c in candidates:
+            lowmap.setdefault(c.lower(), c)
+        for c in difflib.get_close_matches(low, list(lowmap), n=n, cutoff=0.6):
+            if lowmap[c] not in out and lowmap[c] != name:
+                out.append(lowmap[c])
+    return out[:n]

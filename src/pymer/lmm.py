@@ -1,0 +1,127 @@
+"""Linear mixed models: the model (predictor + response), its profiled objective, lmer()."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._core._pls import PLS, crossprod_ztwz
+from .formula import parse_formula
+from .optimize import SingularFitWarning, check_convergence, minimize, warn_all
+from .terms import RandomEffects
+from .validate import (check_grouping_factors, check_response_numeric, check_weights,
+                       drop_aliased_columns)
+
+
+class LinearMixedModel:
+    """A linear mixed model ready to be fitted: cross-products once, then only the core.
+
+    Parameters
+    ----------
+    mf : ModelFrame
+        Parsed formula and data (see :func:`pymer.formula.parse_formula`).
+    REML : bool
+        Optimize the REML criterion (True) or the deviance (False).
+    """
+
+    def __init__(self, mf, REML=True):
+        self.mf = mf
+        self.REML = bool(REML)
+        check_response_numeric(mf)
+        self.y = np.asarray(mf.y, dtype=np.float64)
+        self.n = self.y.shape[0]
+        self.weights = check_weights(mf.weights, self.n)
+        self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
+        keep, dropped = drop_aliased_columns(mf.X, mf.fixef_names)
+        self.X = np.ascontiguousarray(mf.X[:, keep])
+        self.fixef_names = [mf.fixef_names[i] for i in keep]
+        self.dropped_fixef = dropped
+        self.re = RandomEffects.from_formula_terms(mf.random, self.n)
+        check_grouping_factors(self.re, self.n, lmm=True)
+        self.p = self.X.shape[1]
+        self._build_core()
+
+    def _build_core(self):
+        w = self.weights if self.weights is not None else np.ones(self.n)
+        self.zcols, self.zvals = self.re.zrows()
+        self.colptr, self.rowind = self.re.pattern(self.zcols)
+        ztz, ZtXy, XytXy = self.crossprods(self.y - self.offset, w)
+        col_term, col_off = self.re.column_structure()
+        self.core = PLS(self.colptr, self.rowind, ztz, ZtXy, XytXy, col_term, col_off,
+                        self.re.term_k, self.n)
+        # lme4's criterion includes -sum(log w) for prior weights
+        self.log_w = float(np.sum(np.log(w[w > 0]))) if self.weights is not None else 0.0
+
+    def crossprods(self, y, w):
+        """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
+        ztz = np.zeros(self.rowind.shape[0])
+        crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
+        Xy = np.column_stack([self.X, y])
+        WXy = Xy * w[:, None]
+        ZtXy = np.asarray(self.re.Z().T @ WXy)
+        XytXy = Xy.T @ WXy
+        return ztz, ZtXy, XytXy
+
+    def set_response(self, y):
+        """Replace the response (refit, simulation): only the cross-products change."""
+        y = np.asarray(y, dtype=np.float64)
+        w = self.weights if self.weights is not None else np.ones(self.n)
+        self.core.set_crossprods(*self.crossprods(y - self.offset, w))
+        self.y = y
+
+    def objective(self, theta, REML=None):
+        """Profiled REML criterion or deviance at theta (lme4's devfun)."""
+        reml = self.REML if REML is None else REML
+        return self.core.objective(theta, reml) - self.log_w
+
+    def fit(self, *, optimizer="bobyqa", start=None, control=None, check_conv=True):
+        from .results import LMMResult
+
+        control = dict(control or {})
+        x0 = self.re.theta_start() if start is None else np.asarray(start, dtype=np.float64)
+        lower = self.re.lower_bounds()
+        opt = minimize(self.objective, x0, lower, optimizer=optimizer,
+                       ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
+                       ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000))
+        theta = opt.x
+        messages = list(opt.messages)
+        singular = self.re.is_singular(theta)
+        if check_conv and control.get("check_conv", True):
+            msgs, _, _ = check_convergence(self.objective, theta, lower)
+            messages += msgs
+        warn_all(messages, stacklevel=4)
+        if singular:
+            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
+        return LMMResult(self, theta, opt, messages)
+
+
+def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa",
+         start=None, control=None):
+    """Fit a linear mixed-effects model as lme4's ``lmer()`` does.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame or dict of arrays
+        The data; never modified.
+    REML : bool, default True
+        REML (default) or maximum likelihood.
+    weights, offset : str or array_like, optional
+        Prior weights and an offset: a column name or a vector of len(data).
+    optimizer : {"bobyqa", "nelder_mead"}
+        BOBYQA from NLopt (lme4's default ``nloptwrap``) or Nelder-Mead.
+    start : array_like, optional
+        Starting theta (lme4's order).
+    control : dict, optional
+        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``maxeval``, ``check_conv``.
+
+    Returns
+    -------
+    LMMResult
+    """
+    mf = parse_formula(formula, data, weights=weights, offset=offset)
+    model = LinearMixedModel(mf, REML=REML)
+    model.data_name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+    model.call = {"data": data, "weights": weights, "offset": offset}
+    return model.fit(optimizer=optimizer, start=start, control=control)

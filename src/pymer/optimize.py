@@ -1,0 +1,193 @@
+"""The optimizer loop and lme4's post-fit convergence checks.
+
+BOBYQA (NLopt) with lme4's nloptwrap defaults is the default; Nelder-Mead is
+selectable. The checks follow lme4's `checkConv` as documented in
+?lmerControl: the gradient and Hessian of the objective at the optimum by
+central finite differences, a scaled-gradient tolerance (2e-3), and the
+Hessian's eigenvalues.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer or lme4's post-fit checks report a convergence problem."""
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is singular (a variance component at its boundary)."""
+
+
+@dataclass
+class OptResult:
+    x: np.ndarray
+    fun: float
+    nevals: int
+    optimizer: str
+    status: int
+    messages: list = field(default_factory=list)
+
+
+_OPTIMIZERS = {"bobyqa": "LN_BOBYQA", "nelder_mead": "LN_NELDERMEAD", "neldermead": "LN_NELDERMEAD"}
+
+
+def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, xtol_abs=1e-8,
+             ftol_rel=0.0, maxeval=100000, initial_step=None) -> OptResult:
+    """Minimize `fun` over a box with NLopt.
+
+    Parameters
+    ----------
+    fun : callable
+        Objective of a 1-d float array.
+    x0, lower, upper : array_like
+        Start and bounds (``-inf``/``inf`` for none).
+    optimizer : {"bobyqa", "nelder_mead"}
+    """
+    import nlopt
+
+    key = str(optimizer).lower().replace("-", "_")
+    if key not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of 'bobyqa', 'nelder_mead'")
+    x0 = np.asarray(x0, dtype=np.float64)
+    m = x0.shape[0]
+    if m == 0:
+        return OptResult(x0.copy(), float(fun(x0)), 1, key, 0)
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.full(m, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+    count = [0]
+    best = [np.inf, x0.copy()]
+
+    def f(x, grad):
+        count[0] += 1
+        v = float(fun(x))
+        if not np.isfinite(v):
+            v = 1e300 if v > 0 or np.isnan(v) else v
+        if v < best[0]:
+            best[0] = v
+            best[1] = x.copy()
+        return v
+
+    algo = getattr(nlopt, _OPTIMIZERS[key])
+    opt = nlopt.opt(algo, m)
+    opt.set_min_objective(f)
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_xtol_abs(xtol_abs)
+    if ftol_rel:
+        opt.set_ftol_rel(ftol_rel)
+    opt.set_maxeval(int(maxeval))
+    if initial_step is not None:
+        opt.set_initial_step(initial_step)
+    x0c = np.clip(x0, lower, upper)
+    messages = []
+    try:
+        x = opt.optimize(x0c)
+        status = opt.last_optimize_result()
+    except nlopt.RoundoffLimited:
+        x, status = best[1], -4
+        messages.append("optimizer stopped: roundoff limited")
+    if status == nlopt.MAXEVAL_REACHED:
+        messages.append(f"convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED: Optimization stopped because maxeval ({maxeval}) was reached")
+    x = np.asarray(x, dtype=np.float64)
+    val = float(fun(x))
+    if best[0] < val:
+        x, val = best[1], best[0]
+    return OptResult(x, val, count[0], key, int(status), messages)
+
+
+def finite_diff_derivs(fun, x, lower=None, upper=None, delta=1e-4):
+    """Gradient and Hessian of `fun` at x by central differences (one-sided at a bound)."""
+    x = np.asarray(x, dtype=np.float64)
+    m = x.shape[0]
+    lower = np.full(m, -np.inf) if lower is None else np.asarray(lower)
+    upper = np.full(m, np.inf) if upper is None else np.asarray(upper)
+    f0 = fun(x)
+    grad = np.zeros(m)
+    hess = np.zeros((m, m))
+    h = np.full(m, delta)
+    fp = np.zeros(m)
+    fm = np.zeros(m)
+    for i in range(m):
+        e = np.zeros(m)
+        e[i] = h[i]
+        fp[i] = fun(x + e)
+        fm[i] = fun(x - e) if x[i] - h[i] >= lower[i] else np.nan
+        if np.isnan(fm[i]):
+            # forward differences at the lower bound
+            fpp = fun(x + 2 * e)
+            grad[i] = (-3 * f0 + 4 * fp[i] - fpp) / (2 * h[i])
+            hess[i, i] = (f0 - 2 * fp[i] + fpp) / h[i] ** 2
+        else:
+            grad[i] = (fp[i] - fm[i]) / (2 * h[i])
+            hess[i, i] = (fp[i] - 2 * f0 + fm[i]) / h[i] ** 2
+    for i in range(m):
+        for j in range(i):
+            ei = np.zeros(m)
+            ej = np.zeros(m)
+            ei[i] = h[i]
+            ej[j] = h[j]
+            if x[i] - h[i] >= lower[i] and x[j] - h[j] >= lower[j]:
+                v = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (4 * h[i] * h[j])
+            else:
+                v = (fun(x + ei + ej) - fun(x + ei) - fun(x + ej) + f0) / (h[i] * h[j])
+            hess[i, j] = hess[j, i] = v
+    return grad, hess
+
+
+def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundary=None):
+    """lme4's post-fit checks. Returns (messages, grad, hess).
+
+    Parameters on their boundary are left out of the checks (a gradient there
+    is expected, as in a singular fit).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    lower = np.asarray(lower, dtype=np.float64)
+    if on_boundary is None:
+        on_boundary = x <= lower
+    grad, hess = finite_diff_derivs(fun, x, lower)
+    free = ~np.asarray(on_boundary)
+    msgs = []
+    if not np.any(free):
+        return msgs, grad, hess
+    g = grad[free]
+    H = hess[np.ix_(free, free)]
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        msgs.append("Model failed to converge: non-finite gradient or Hessian at the optimum")
+        return msgs, grad, hess
+    try:
+        # R's chol() gives upper U with U'U = H; lme4 scales the gradient by U^-1
+        U = np.linalg.cholesky(H).T
+        scgrad = np.linalg.solve(U, g)
+    except np.linalg.LinAlgError:
+        scgrad = None
+    if scgrad is None:
+        ev = np.linalg.eigvalsh(H)
+        nneg = int(np.sum(ev < 0))
+        msgs.append("unable to evaluate scaled gradient")
+        if nneg:
+            msgs.append(f"Model failed to converge: degenerate  Hessian with {nneg} negative eigenvalues")
+        return msgs, grad, hess
+    mingrad = np.minimum(np.abs(scgrad), np.abs(g))
+    k = int(np.argmax(mingrad))
+    if mingrad[k] > tol_grad:
+        comp = int(np.flatnonzero(free)[k]) + 1
+        msgs.append(f"Model failed to converge with max|grad| = {_g(mingrad[k])} (tol = {_g(tol_grad)}, component {comp})")
+    ev = np.linalg.eigvalsh(H)
+    if ev.max() > 0 and ev.min() / ev.max() < tol_hess:
+        msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+    return msgs, grad, hess
+
+
+def _g(v: float) -> str:
+    """R's default %g-like print of a number (up to 6 significant digits)."""
+    return f"{v:.6g}"
+
+
+def warn_all(messages, category=ConvergenceWarning, stacklevel=3):
+    for m in messages:
+        warnings.warn(m, category, stacklevel=stacklevel)

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Regenerate every reference file in this directory (needs R with lme4, lmerTest,
+# pbkrtest, jsonlite). usage: sh regen.sh [DATA_DIR]   (run from anywhere)
+set -e
+cd "$(dirname "$0")"
+DATA=${1:-../../../shared/data}
+Rscript simdata.R ../data
+Rscript refgen.R lmm_models.R "$DATA" lmm.json
+Rscript refgen.R glmm_models.R "$DATA" glmm.json
+Rscript inference.R "$DATA" inference.json
+Rscript versions.R > versions.txt
