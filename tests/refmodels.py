@@ -39,6 +39,8 @@ PREPS = {
     "stock factor levels 0L,2L,20L,200L (Copies left as is: rows with NA Copies are dropped by na.omit)": _lamprey_stock,
     "Days2 = 2*Days": _with(Days2=lambda d: 2 * d["Days"]),
     "w = 1 + (Days %% 3)": _with(w=lambda d: 1.0 + (d["Days"] % 3)),
+    "drop the rows whose 1-based row number is a multiple of 7 (7, 14, ..., 175): 155 of 180 rows remain":
+        lambda d: d[(np.arange(len(d)) + 1) % 7 != 0].reset_index(drop=True),
 }
 
 
@@ -97,3 +99,25 @@ def fit_lmer(entry):
         if k in kw:
             args[k] = kw[k]
     return pymer.lmer(formula, d, **args)
+
+
+_FAMILY = re.compile(r"^(\w+(?:\.\w+)?)\s*(?:\(\s*(?:link\s*=\s*)?\"?([^\")]*)\"?\s*\))?$")
+
+
+def fit_glmer(entry):
+    """Refit a glmer / glmer.nb reference entry with pymer."""
+    fun, formula, kw = parse_call(entry["call"])
+    d = load_data(entry)
+    args = {}
+    for k in ("weights", "offset"):
+        if k in kw:
+            args[k] = kw[k]
+    if "nAGQ" in kw:
+        args["nAGQ"] = int(kw["nAGQ"])
+    if fun == "glmer.nb":
+        return pymer.glmer_nb(formula, d, **args)
+    m = _FAMILY.match(kw.get("family", "binomial").strip())
+    name, link = m.group(1), m.group(2) or None
+    fam = pymer.families.get_family(name)
+    fam = type(fam)(link=link) if link else fam
+    return pymer.glmer(formula, d, family=fam, **args)

@@ -6,6 +6,8 @@
 """
 from . import datasets
 from .errors import FormulaError, PymerDataError
+from . import families
+from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
 from .lmm import LinearMixedModel, lmer
 from .optimize import ConvergenceWarning, SingularFitWarning
 from .results import LMMResult
@@ -15,6 +17,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "lmer",
+    "glmer",
+    "glmer_nb",
+    "GeneralizedLinearMixedModel",
+    "GLMMResult",
+    "families",
     "LinearMixedModel",
     "LMMResult",
     "datasets",

@@ -1557,7 +1557,44 @@ def _encode_new(design: _Design, values: list[_Value]) -> list[_Value]:
 # =============================================================================
 
 
+def _to_pandas(data):
+    """A polars / pyarrow / other dataframe (or a dict holding their series) as pandas, via narwhals.
+
+    Column by column, so no pyarrow is needed: an Enum keeps its level order (as a
+    pandas Categorical does); other categoricals and strings get R's sorted levels.
+    Anything narwhals does not know is returned unchanged.
+    """
+    if isinstance(data, (pd.DataFrame, pd.Series)):
+        return data
+    try:
+        import narwhals as nw
+    except ImportError:
+        return data
+
+    def column(s):
+        values = s.to_numpy()
+        if s.dtype == nw.Enum:
+            return pd.Categorical(values, categories=list(s.dtype.categories))
+        if s.dtype == nw.Categorical:
+            return pd.Categorical(values)
+        return values
+
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            s = nw.from_native(v, series_only=True, pass_through=True)
+            out[k] = column(s) if isinstance(s, nw.Series) else v
+        return out
+    df = nw.from_native(data, pass_through=True)
+    if isinstance(df, nw.LazyFrame):
+        df = df.collect()
+    if not isinstance(df, nw.DataFrame):
+        return data
+    return pd.DataFrame({c: column(df[c]) for c in df.columns})
+
+
 def _as_frame(data) -> pd.DataFrame:
+    data = _to_pandas(data)
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, pd.Series):

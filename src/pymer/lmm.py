@@ -6,11 +6,27 @@ import warnings
 import numpy as np
 
 from ._core._pls import PLS, crossprod_ztwz
+from .errors import PymerDataError
 from .formula import parse_formula
 from .optimize import SingularFitWarning, check_convergence, minimize, warn_all
 from .terms import RandomEffects
-from .validate import (check_grouping_factors, check_response_numeric, check_weights,
-                       drop_aliased_columns)
+from .validate import (check_grouping_factors, check_residual_scale, check_response_numeric,
+                       check_scale_x, check_start, check_weights, drop_aliased_columns,
+                       residualize_response)
+
+
+class _PLS(PLS):
+    """The compiled PLS of a response split as y = X beta0 + r (see
+    :func:`pymer.validate.residualize_response`): the core's cross-products hold r,
+    so large responses keep their digits; beta in and out is the full fixed effects."""
+
+    beta0 = None
+
+    def solve_fixed(self):
+        return PLS.solve_fixed(self) + self.beta0
+
+    def solve_u(self, beta):
+        return PLS.solve_u(self, np.asarray(beta, dtype=np.float64) - self.beta0)
 
 
 class LinearMixedModel:
@@ -32,10 +48,13 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        keep, dropped = drop_aliased_columns(mf.X, mf.fixef_names)
+        # aliasing that matters is among the rows with positive weight
+        Xw = mf.X if self.weights is None else mf.X[self.weights > 0]
+        keep, dropped = drop_aliased_columns(Xw, mf.fixef_names)
         self.X = np.ascontiguousarray(mf.X[:, keep])
         self.fixef_names = [mf.fixef_names[i] for i in keep]
         self.dropped_fixef = dropped
+        check_scale_x(self.X, self.fixef_names)
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=True)
         self.p = self.X.shape[1]
@@ -45,10 +64,13 @@ class LinearMixedModel:
         w = self.weights if self.weights is not None else np.ones(self.n)
         self.zcols, self.zvals = self.re.zrows()
         self.colptr, self.rowind = self.re.pattern(self.zcols)
-        ztz, ZtXy, XytXy = self.crossprods(self.y - self.offset, w)
+        self.resid0, beta0 = residualize_response(self.X, self.y - self.offset, self.weights,
+                                                  name=self.mf.response_name)
+        ztz, ZtXy, XytXy = self.crossprods(self.resid0, w)
         col_term, col_off = self.re.column_structure()
-        self.core = PLS(self.colptr, self.rowind, ztz, ZtXy, XytXy, col_term, col_off,
-                        self.re.term_k, self.n)
+        self.core = _PLS(self.colptr, self.rowind, ztz, ZtXy, XytXy, col_term, col_off,
+                         self.re.term_k, self.n)
+        self.core.beta0 = beta0
         # lme4's criterion includes -sum(log w) for prior weights
         self.log_w = float(np.sum(np.log(w[w > 0]))) if self.weights is not None else 0.0
 
@@ -66,20 +88,31 @@ class LinearMixedModel:
         """Replace the response (refit, simulation): only the cross-products change."""
         y = np.asarray(y, dtype=np.float64)
         w = self.weights if self.weights is not None else np.ones(self.n)
-        self.core.set_crossprods(*self.crossprods(y - self.offset, w))
+        resid0, beta0 = residualize_response(self.X, y - self.offset, self.weights,
+                                             name=self.mf.response_name)
+        self.core.set_crossprods(*self.crossprods(resid0, w))
+        self.core.beta0 = beta0
+        self.resid0 = resid0
         self.y = y
 
     def objective(self, theta, REML=None):
         """Profiled REML criterion or deviance at theta (lme4's devfun)."""
         reml = self.REML if REML is None else REML
-        return self.core.objective(theta, reml) - self.log_w
+        val = self.core.objective(theta, reml) - self.log_w
+        # pwrss <= 0 (-inf) is rounding, not a perfect fit: never a minimum
+        return val if val > -np.inf else np.inf
 
     def fit(self, *, optimizer="bobyqa", start=None, control=None, check_conv=True):
         from .results import LMMResult
 
         control = dict(control or {})
-        x0 = self.re.theta_start() if start is None else np.asarray(start, dtype=np.float64)
+        x0 = self.re.theta_start() if start is None else check_start(start, self.re)
         lower = self.re.lower_bounds()
+        if not np.isfinite(self.objective(x0)):
+            raise PymerDataError(
+                "the model cannot be evaluated at the starting theta (CHOLMOD status "
+                f"{self.core.status}): the fixed-effects model matrix is not of full rank for the "
+                "weighted data, or the data hold values too large to square")
         opt = minimize(self.objective, x0, lower, optimizer=optimizer,
                        ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
                        ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000))
@@ -92,7 +125,9 @@ class LinearMixedModel:
         warn_all(messages, stacklevel=4)
         if singular:
             warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
-        return LMMResult(self, theta, opt, messages)
+        res = LMMResult(self, theta, opt, messages)
+        check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
+        return res
 
 
 def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa",
@@ -120,6 +155,8 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     -------
     LMMResult
     """
+    if not isinstance(REML, (bool, np.bool_, int, np.integer)):
+        raise TypeError(f"REML must be True or False, not {REML!r}")
     mf = parse_formula(formula, data, weights=weights, offset=offset)
     model = LinearMixedModel(mf, REML=REML)
     model.data_name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None

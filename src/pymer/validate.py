@@ -1,18 +1,53 @@
-"""Checks of a model's inputs, with lme4's messages where lme4 has one."""
+"""Checks of a model's inputs, with lme4's messages where lme4 has one.
+
+Every check raises an exception that is a ``ValueError`` (``PymerDataError``),
+``KeyError`` or ``TypeError`` subclass and names the culprit (the column, the
+term, the value), or warns as lme4 warns and lets the fit go on. The checks
+that only GLMMs need (``check_family``, ``check_link``, ``check_family_response``,
+``check_nagq``, ...) live here too, so that every model reads its inputs the
+same way.
+"""
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 
-from .errors import PymerDataError
+from .errors import PymerDataError, suggest_names
 
 
 class RankDeficiencyWarning(UserWarning):
     """Aliased fixed-effect columns were dropped, as lme4 drops them."""
 
 
+class PredictorScaleWarning(UserWarning):
+    """Fixed-effect predictors on very different scales (lme4's check.scaleX)."""
+
+
+class PerfectFitWarning(UserWarning):
+    """The residual variance is essentially zero: the model fits the response exactly."""
+
+
+class ResponseWarning(UserWarning):
+    """A GLMM response that R accepts with a warning (non-integer counts, ...)."""
+
+
+def _first(mask, values=None):
+    """'row i' (and value) of the first True in mask, for messages."""
+    i = int(np.flatnonzero(mask)[0])
+    if values is None:
+        return f"row {i}"
+    return f"row {i}: {np.asarray(values)[i]:g}"
+
+
+# =============================================================================
+# Response, weights
+# =============================================================================
+
+
 def check_response_numeric(mf):
+    """An LMM needs one numeric response column (not a factor, not cbind())."""
     if getattr(mf, "response_levels", None) is not None:
         raise PymerDataError(
             f"response '{mf.response_name}' is a factor (levels {list(mf.response_levels)[:4]}); "
@@ -23,35 +58,177 @@ def check_response_numeric(mf):
 
 
 def check_weights(weights, n):
+    """Prior weights: one finite value >= 0 per observation, not all zero.
+
+    Zero weights are allowed (lme4 allows them): such rows stay in the model and
+    contribute nothing to the fit except their count.
+    """
     if weights is None:
         return None
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (n,):
         raise PymerDataError(f"weights must have one value per observation ({n}), got shape {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise PymerDataError("weights contain non-finite values")
+    bad = ~np.isfinite(w)
+    if bad.any():
+        raise PymerDataError(f"weights contain non-finite values ({int(bad.sum())} rows, first at "
+                             f"{_first(bad, w)})")
     if np.any(w < 0):
-        raise PymerDataError(f"negative weights not allowed (first at row {int(np.argmax(w < 0))})")
+        raise PymerDataError(f"negative weights not allowed ({int(np.sum(w < 0))} rows, first at "
+                             f"{_first(w < 0, w)})")
+    if not np.any(w > 0):
+        raise PymerDataError("all weights are zero: no observation is left to fit")
     return w
 
 
+def residualize_response(X, y, weights=None, *, name="response"):
+    """Split y into X beta0 + r with beta0 the (weighted) least-squares fit.
+
+    The profiled criteria are unchanged when y is replaced by r and beta by
+    beta - beta0, and the cross-products of r do not lose digits to
+    cancellation when y is large compared with its residual variation
+    (y = 1e8 + noise). Raises when r is zero up to rounding: then the residual
+    variance is 0 at every theta, the likelihood has no maximum, and no model can
+    be fitted (lme4 would report a criterion of -Inf or fail).
+
+    Returns
+    -------
+    r : ndarray (n,)
+    beta0 : ndarray (p,)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    p = X.shape[1]
+    if p == 0:
+        r, beta0 = y.copy(), np.zeros(0)
+    else:
+        s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+        Xs = X * s[:, None]
+        beta0 = np.linalg.lstsq(Xs, y * s, rcond=None)[0]
+        r = y - X @ beta0
+        beta0 = beta0 + np.linalg.lstsq(Xs, r * s, rcond=None)[0]    # one refinement step
+        r = y - X @ beta0
+    s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    ynorm = float(np.linalg.norm(y * s))
+    rnorm = float(np.linalg.norm(r * s))
+    # rounding of y itself is ~eps*|y_i|: a residual within ~1e3 eps of |y| is no residual
+    if rnorm <= 1e3 * np.finfo(float).eps * max(ynorm, np.finfo(float).tiny):
+        yy = y if weights is None else y[np.asarray(weights) > 0]
+        if yy.size and np.ptp(yy) == 0:
+            raise PymerDataError(
+                f"response '{name}' is constant (every value is {yy[0]:g}): its residual variance "
+                "is 0, so a linear mixed model cannot be estimated")
+        raise PymerDataError(
+            f"response '{name}' is fitted exactly by the fixed effects (residual sum of squares 0 "
+            "up to rounding): the residual variance is 0 and the likelihood has no maximum, so a "
+            "linear mixed model cannot be estimated; check that the response is not computed "
+            "from the predictors")
+    return r, beta0
+
+
+def check_residual_scale(sigma, r, weights=None, *, name="response", tol=1e-6):
+    """Warn when sigma is negligible next to the fixed-effects residual scale.
+
+    That happens when fixed and random effects together fit the response
+    exactly (e.g. y constant within each group): the likelihood then grows
+    without bound as theta grows, so theta and sigma are not estimable.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    w = np.ones_like(r) if weights is None else np.asarray(weights, dtype=np.float64)
+    npos = max(int(np.sum(w > 0)), 1)
+    scale = float(np.sqrt(np.sum(w * r * r) / npos))
+    if not np.isfinite(sigma) or sigma <= tol * scale:
+        warnings.warn(
+            f"residual standard deviation is essentially 0 (sigma = {sigma:.3g}, against "
+            f"{scale:.3g} for the fixed effects alone): the fixed and random effects fit "
+            f"response '{name}' exactly, so the variance parameters are not estimable",
+            PerfectFitWarning, stacklevel=4)
+        return False
+    return True
+
+
+# =============================================================================
+# Random-effects structure
+# =============================================================================
+
+
+def _term_label(t) -> str:
+    lhs = getattr(t, "lhs", "") or " + ".join(t.colnames)
+    return f"({lhs} | {t.group})"
+
+
 def check_grouping_factors(re, n, lmm=True):
-    """lme4's checks: each grouping factor needs > 1 sampled level, and (LMMs) < nobs levels."""
+    """lme4's checks on the grouping factors (?lmerControl, check.nlev.gtr.1,
+    check.nobs.vs.nlev, check.nobs.vs.nRE).
+
+    Every grouping factor needs more than one level. In a model with an
+    estimated residual scale (``lmm=True``: LMMs, and GLMMs of the gaussian,
+    Gamma and inverse.gaussian families) the number of levels must be below the
+    number of observations, and so must the number of random effects of each
+    term; with a fixed scale (binomial, Poisson) equality is allowed.
+    """
     for t in re.terms:
         if t.nlev < 2:
             raise PymerDataError(
-                f"grouping factors must have > 1 sampled level (problem: '{t.group}' has {t.nlev})")
+                f"grouping factors must have > 1 sampled level (problem: '{t.group}' has {t.nlev}"
+                f"{': ' + repr(t.levels[0]) if t.nlev == 1 else ''})")
     if lmm:
         bad = [t.group for t in re.terms if t.nlev >= n]
         if bad:
             raise PymerDataError(
                 "number of levels of each grouping factor must be < number of observations "
                 f"(problems: {', '.join(dict.fromkeys(bad))})")
-        bad = [t.group for t in re.terms if t.nlev * t.k > n]
+        for t in re.terms:
+            if t.nlev * t.k >= n:
+                raise PymerDataError(
+                    f"number of observations (={n}) <= number of random effects (={t.nlev * t.k}) "
+                    f"for term {_term_label(t)}; the random-effects parameters and the residual "
+                    "variance (or scale parameter) are probably unidentifiable")
+    else:
+        bad = [t.group for t in re.terms if t.nlev > n]
         if bad:
             raise PymerDataError(
-                "number of observations (={}) < number of random effects for term(s) {}; "
-                "the random-effects parameters are probably unidentifiable".format(n, ", ".join(bad)))
+                "number of levels of each grouping factor must be <= number of observations "
+                f"(problems: {', '.join(dict.fromkeys(bad))})")
+        for t in re.terms:
+            if t.nlev * t.k > n:
+                raise PymerDataError(
+                    f"number of observations (={n}) < number of random effects (={t.nlev * t.k}) "
+                    f"for term {_term_label(t)}; the random-effects parameters are probably "
+                    "unidentifiable")
+
+
+def check_start(start, re):
+    """A starting theta: one finite value per theta element, in lme4's order.
+
+    Returns it as a float array (None stays None)."""
+    if start is None:
+        return None
+    if isinstance(start, dict):
+        if set(start) - {"theta"}:
+            raise TypeError(f"start as a dict takes the key 'theta' only, not {sorted(start)}")
+        start = start.get("theta")
+    try:
+        th = np.asarray(start, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"start must be a vector of numbers (theta), not {type(start).__name__}") from None
+    names = re.theta_names()
+    if th.shape[0] != len(names):
+        raise ValueError(f"start has {th.shape[0]} values; theta has {len(names)} "
+                         f"({', '.join(names)}), in lme4's order")
+    if not np.all(np.isfinite(th)):
+        raise ValueError("start has non-finite values")
+    lower = re.lower_bounds()
+    below = th < lower
+    if below.any():
+        i = int(np.flatnonzero(below)[0])
+        raise ValueError(f"start value {th[i]:g} for {names[i]} is below its lower bound 0 "
+                         "(diagonal elements of theta are standard deviation ratios)")
+    return th
+
+
+# =============================================================================
+# Fixed-effects model matrix
+# =============================================================================
 
 
 def drop_aliased_columns(X, names, tol=1e-7):
@@ -85,3 +262,191 @@ def drop_aliased_columns(X, names, tol=1e-7):
             f" / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
             RankDeficiencyWarning, stacklevel=4)
     return keep, dropped
+
+
+def check_scale_x(X, names, tol=1e3):
+    """lme4's check.scaleX: warn when predictors are on very different scales.
+
+    The check looks at the columns of the fixed-effects model matrix that are
+    not 0/1 indicators (the intercept and treatment-coded factors are left out).
+    It warns when the standard deviations of two such columns differ by a factor
+    above `tol`, or when one standard deviation is above `tol` or below 1/`tol`.
+    Returns the names of the offending columns (empty when all is well).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.shape[0] < 2 or X.shape[1] == 0:
+        return []
+    cont = ~np.all((X == 0.0) | (X == 1.0), axis=0)
+    if not cont.any():
+        return []
+    sd = X[:, cont].std(axis=0, ddof=1)
+    cnames = [nm for nm, c in zip(names, cont) if c]
+    with np.errstate(divide="ignore"):
+        logsd = np.log(sd)
+    lt = np.log(tol)
+    bad = [nm for nm, v in zip(cnames, logsd) if not abs(v) <= lt]
+    if np.all(np.isfinite(logsd)) and logsd.max() - logsd.min() > lt:
+        bad += [cnames[int(np.argmax(logsd))], cnames[int(np.argmin(logsd))]]
+    bad = list(dict.fromkeys(bad))
+    if bad:
+        shown = ", ".join(f"{nm} (sd {s:.3g})" for nm, s in zip(cnames, sd) if nm in bad)
+        warnings.warn("Some predictor variables are on very different scales: consider rescaling"
+                      f" ({shown})", PredictorScaleWarning, stacklevel=4)
+    return bad
+
+
+# =============================================================================
+# GLMM checks (families, links, responses, nAGQ)
+# =============================================================================
+
+# R's families and the links each accepts (?family)
+FAMILY_LINKS = {
+    "binomial": ("logit", "probit", "cauchit", "log", "cloglog"),
+    "poisson": ("log", "identity", "sqrt"),
+    "gaussian": ("identity", "log", "inverse"),
+    "Gamma": ("inverse", "identity", "log"),
+    "inverse.gaussian": ("1/mu^2", "inverse", "identity", "log"),
+    "negative.binomial": ("log", "sqrt", "identity"),
+}
+
+
+def check_family(family, known=None) -> str:
+    """The family's name as R spells it, or an error that suggests close names.
+
+    `family` is a name ("binomial", "Gamma", ...); `known` the accepted names
+    (default: R's, in :data:`FAMILY_LINKS`). A case-only difference is accepted
+    ("gamma" -> "Gamma").
+    """
+    known = list(FAMILY_LINKS) if known is None else list(known)
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a name such as 'binomial' or a family object, "
+                        f"not {type(family).__name__}")
+    if family in known:
+        return family
+    low = {k.lower(): k for k in known}
+    alias = family.lower().replace("_", ".")
+    if alias in low:
+        return low[alias]
+    sugg = suggest_names(family, known)
+    msg = f"family '{family}' not recognized"
+    if sugg:
+        msg += "; did you mean " + " or ".join(f"'{s}'" for s in sugg) + "?"
+    else:
+        msg += "; available families are " + ", ".join(f"'{k}'" for k in known)
+    raise ValueError(msg)
+
+
+def check_link(family: str, link, available=None) -> str:
+    """A link the family accepts, with R's message otherwise
+    (``link "foo" not available for binomial family; available links are ...``)."""
+    avail = FAMILY_LINKS.get(family, ()) if available is None else tuple(available)
+    if not isinstance(link, str):
+        raise TypeError(f"link must be a name such as 'logit', not {type(link).__name__}")
+    if link not in avail:
+        raise ValueError(f'link "{link}" not available for {family} family; available links are '
+                         + ", ".join(f"'{a}'" for a in avail))
+    return link
+
+
+def check_response_not_constant(y, *, name="response"):
+    """lme4's check.response.not.const (glmer): a constant response is an error."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tot = y.sum(axis=1)
+            y = np.where(tot > 0, y[:, 0] / np.where(tot > 0, tot, 1), np.nan)
+        y = y[np.isfinite(y)]
+    if y.size and np.ptp(y) == 0:
+        raise PymerDataError(f"Response is constant: every value of '{name}' is {y[0]:g}")
+
+
+def check_binomial_response(y, weights=None, *, name="response"):
+    """A binomial response as R's binomial() reads it.
+
+    One column: proportions or 0/1 in [0, 1] (R: "y values must be 0 <= y <= 1");
+    with prior weights (number of trials) the successes y*w should be whole
+    numbers (R warns "non-integer #successes in a binomial glm!"). Two columns
+    (``cbind(successes, failures)``): non-negative counts (R warns for
+    non-integer counts).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        if y.shape[1] != 2:
+            raise PymerDataError(f"binomial response '{name}' must have 2 columns "
+                                 f"(successes, failures), not {y.shape[1]}")
+        neg = (y < 0).any(axis=1)
+        if neg.any():
+            i = int(np.flatnonzero(neg)[0])
+            raise PymerDataError(f"negative counts in the binomial response '{name}' "
+                                 f"({int(neg.sum())} rows, first at row {i}: {y[i, 0]:g}, {y[i, 1]:g})")
+        if np.any(y != np.round(y)):
+            warnings.warn(f"non-integer counts in a binomial glm! (response '{name}')",
+                          ResponseWarning, stacklevel=3)
+        return
+    if y.ndim != 1:
+        raise PymerDataError(f"binomial response '{name}' must be one column or cbind(successes, failures)")
+    out = (y < 0) | (y > 1)
+    if out.any():
+        raise PymerDataError(
+            f"y values must be 0 <= y <= 1: binomial response '{name}' has {int(out.sum())} "
+            f"value(s) outside [0, 1] (first at {_first(out, y)}); use 0/1, proportions with "
+            "weights=, a two-level factor or cbind(successes, failures)")
+    if weights is not None:
+        s = y * np.asarray(weights, dtype=np.float64)
+        if np.any(np.abs(s - np.round(s)) > 1e-3):
+            warnings.warn(f"non-integer #successes in a binomial glm! (response '{name}')",
+                          ResponseWarning, stacklevel=3)
+
+
+def check_count_response(y, *, family="poisson", name="response"):
+    """A Poisson or negative binomial response: counts >= 0 (R: "negative values
+    not allowed for the 'Poisson' family"); non-integer counts warn."""
+    y = np.asarray(y, dtype=np.float64)
+    label = "'Poisson'" if family == "poisson" else "negative binomial"
+    neg = y < 0
+    if neg.any():
+        raise PymerDataError(f"negative values not allowed for the {label} family: response "
+                             f"'{name}' has {int(neg.sum())} (first at {_first(neg, y)})")
+    frac = y != np.round(y)
+    if frac.any():
+        warnings.warn(f"non-integer values in the {label} response '{name}' (first at "
+                      f"{_first(frac, y)})", ResponseWarning, stacklevel=3)
+
+
+def check_positive_response(y, *, family="Gamma", name="response"):
+    """A Gamma or inverse Gaussian response: values > 0, with R's messages."""
+    y = np.asarray(y, dtype=np.float64)
+    bad = y <= 0
+    if bad.any():
+        if family == "Gamma":
+            head = "non-positive values not allowed for the 'Gamma' family"
+        else:
+            head = f"positive values only are allowed for the '{family}' family"
+        raise PymerDataError(f"{head}: response '{name}' has {int(bad.sum())} (first at "
+                             f"{_first(bad, y)})")
+
+
+def check_family_response(family: str, y, weights=None, *, name="response"):
+    """The response checks of `family` (R's name), as R's family initializers do them."""
+    if family == "binomial":
+        check_binomial_response(y, weights, name=name)
+    elif family in ("poisson", "negative.binomial"):
+        check_count_response(y, family=family, name=name)
+    elif family in ("Gamma", "inverse.gaussian"):
+        check_positive_response(y, family=family, name=name)
+
+
+def check_nagq(nAGQ, re) -> int:
+    """nAGQ: a whole number >= 0; above 1 only for one scalar random-effects term (lme4's rule)."""
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (numbers.Integral, numbers.Real)):
+        raise TypeError(f"nAGQ must be a whole number, not {type(nAGQ).__name__}")
+    if not float(nAGQ).is_integer() or nAGQ < 0:
+        raise ValueError(f"nAGQ must be a whole number >= 0, not {nAGQ!r}")
+    nAGQ = int(nAGQ)
+    if nAGQ > 1:
+        terms = list(re.terms)
+        if len(terms) != 1 or terms[0].k != 1:
+            shown = " + ".join(_term_label(t) for t in terms)
+            raise ValueError("nAGQ > 1 is only available for models with a single, scalar "
+                             f"random-effects term (this model has {shown})")
+    return nAGQ

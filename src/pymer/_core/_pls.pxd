@@ -27,3 +27,6 @@ cdef class PLS:
     cdef int update_L(self) noexcept nogil
     cdef double objective_value(self, bint reml) noexcept nogil
     cdef int evaluate_nogil(self, const double *theta) noexcept nogil
+    cdef int solve_u_nogil(self, const double *beta, double *u) noexcept nogil
+    cdef int solve_beta_nogil(self, double *beta) noexcept nogil
+    cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil

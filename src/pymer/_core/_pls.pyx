@@ -298,6 +298,65 @@ cdef class PLS:
         self.update_A()
         return self.update_L()
 
+    cdef int solve_beta_nogil(self, double *beta) noexcept nogil:
+        """beta = R_X^-1 c_beta (back substitution on the upper triangle of U)."""
+        cdef Py_ssize_t i, j, p = self.p
+        cdef double acc
+        for i in range(p - 1, -1, -1):
+            acc = self.U[i, p]
+            for j in range(i + 1, p):
+                acc -= self.U[i, j] * beta[j]
+            beta[i] = acc / self.U[i, i]
+        return 0
+
+    cdef int solve_u_nogil(self, const double *beta, double *u) noexcept nogil:
+        """u = P' L^-T (c_u - R_ZX beta), written to u (length q)."""
+        cdef Py_ssize_t i, j, q = self.q, p = self.p
+        cdef double acc
+        cdef cholmod_dense B
+        cdef cholmod_dense *Y
+        cdef cholmod_dense *X
+        if q == 0:
+            return 0
+        for i in range(q):
+            acc = self.RZXy[i, p]
+            for j in range(p):
+                acc -= self.RZXy[i, j] * beta[j]
+            u[i] = acc
+        B.nrow = q
+        B.ncol = 1
+        B.nzmax = q
+        B.d = q
+        B.x = <void*> u
+        B.z = NULL
+        B.xtype = CHOLMOD_REAL
+        B.dtype = CHOLMOD_DOUBLE
+        Y = cholmod_l_solve(CHOLMOD_Lt, self.L, &B, &self.c)
+        if Y == NULL:
+            return 2
+        X = cholmod_l_solve(CHOLMOD_Pt, self.L, Y, &self.c)
+        cholmod_l_free_dense(&Y, &self.c)
+        if X == NULL:
+            return 2
+        memcpy(u, X.x, q * sizeof(double))
+        cholmod_l_free_dense(&X, &self.c)
+        return 0
+
+    cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil:
+        """b = Lambda u."""
+        cdef Py_ssize_t j = 0, c, s, k
+        cdef double *T
+        cdef double acc
+        while j < self.q:
+            k = self.term_k[self.col_term[j]]
+            T = &self.Tbuf[self.term_toff[self.col_term[j]]]
+            for c in range(k):
+                acc = 0.0
+                for s in range(c + 1):
+                    acc += T[c + s * k] * u[j + s]
+                b[j + c] = acc
+            j += k
+
     # ---- thin Python wrappers -------------------------------------------------
 
     def set_theta(self, theta):

@@ -1,0 +1,179 @@
+"""GLM families and links, named as R names them, with the codes of the compiled core."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+from .errors import PymerDataError
+
+_FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3, "gaussian": 4,
+                 "negative.binomial": 5}
+_LINK_CODES = {"logit": 0, "probit": 1, "cloglog": 2, "cauchit": 3, "log": 4, "identity": 5,
+               "inverse": 6, "sqrt": 7, "1/mu^2": 8}
+_DEFAULT_LINK = {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
+                 "inverse.gaussian": "1/mu^2", "gaussian": "identity", "negative.binomial": "log"}
+_ALLOWED = {
+    "binomial": ("logit", "probit", "cloglog", "cauchit", "log"),
+    "poisson": ("log", "sqrt", "identity"),
+    "Gamma": ("inverse", "log", "identity"),
+    "inverse.gaussian": ("1/mu^2", "log", "inverse", "identity"),
+    "gaussian": ("identity", "log", "inverse"),
+    "negative.binomial": ("log", "sqrt", "identity"),
+}
+
+
+class Family:
+    """A GLM family with its link, as R's ``binomial(link = "probit")``."""
+
+    name = "gaussian"
+
+    def __init__(self, link=None, theta=None):
+        link = _DEFAULT_LINK[self.name] if link is None else link
+        if link not in _ALLOWED[self.name]:
+            raise ValueError(f"link {link!r} not available for the {self.name} family; "
+                             f"available links are {', '.join(repr(x) for x in _ALLOWED[self.name])}")
+        self.link = link
+        self.theta = theta
+
+    @property
+    def code(self) -> int:
+        return _FAMILY_CODES[self.name]
+
+    @property
+    def link_code(self) -> int:
+        return _LINK_CODES[self.link]
+
+    @property
+    def has_dispersion(self) -> bool:
+        return self.name in ("Gamma", "inverse.gaussian", "gaussian")
+
+    @property
+    def label(self) -> str:
+        if self.name == "negative.binomial":
+            return f"Negative Binomial({self.theta:.4f})"
+        return self.name
+
+    def linkfun(self, mu):
+        mu = np.asarray(mu, dtype=np.float64)
+        l = self.link
+        if l == "logit":
+            return special.logit(mu)
+        if l == "probit":
+            return stats.norm.ppf(mu)
+        if l == "cloglog":
+            return np.log(-np.log1p(-mu))
+        if l == "cauchit":
+            return stats.cauchy.ppf(mu)
+        if l == "log":
+            return np.log(mu)
+        if l == "identity":
+            return mu
+        if l == "inverse":
+            return 1.0 / mu
+        if l == "sqrt":
+            return np.sqrt(mu)
+        if l == "1/mu^2":
+            return 1.0 / mu ** 2
+        raise ValueError(l)
+
+    def initial_mu(self, y, weights):
+        """R's family()$initialize starting values of mu."""
+        if self.name == "binomial":
+            return (weights * y + 0.5) / (weights + 1.0)
+        if self.name in ("poisson", "negative.binomial"):
+            return y + 0.1
+        return np.where(y == 0, 0.1, y) if self.name == "Gamma" else y.astype(float)
+
+    def eval(self, eta, y, wt):
+        """mu, dmu/deta, variance, deviance residuals, -2 log-lik (R's aic) at eta."""
+        from ._core._families import family_eval
+        return family_eval(self.code, self.link_code, eta, y, wt, self.theta or 1.0)
+
+    def __repr__(self):
+        return f"Family: {self.label} ( {self.link} )"
+
+
+class Binomial(Family):
+    name = "binomial"
+
+
+class Poisson(Family):
+    name = "poisson"
+
+
+class Gamma(Family):
+    name = "Gamma"
+
+
+class InverseGaussian(Family):
+    name = "inverse.gaussian"
+
+
+class Gaussian(Family):
+    name = "gaussian"
+
+
+class NegativeBinomial(Family):
+    """Negative binomial with known theta (MASS's negative.binomial(theta))."""
+
+    name = "negative.binomial"
+
+    def __init__(self, theta=1.0, link="log"):
+        super().__init__(link=link, theta=float(theta))
+
+
+_BY_NAME = {"binomial": Binomial, "poisson": Poisson, "gamma": Gamma, "Gamma": Gamma,
+            "inverse.gaussian": InverseGaussian, "inverse_gaussian": InverseGaussian,
+            "gaussian": Gaussian, "negative.binomial": NegativeBinomial}
+
+
+def get_family(family) -> Family:
+    """A Family from a name ("binomial"), a Family class or instance."""
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, type) and issubclass(family, Family):
+        return family()
+    if isinstance(family, str):
+        if family not in _BY_NAME:
+            raise ValueError(f"unknown family {family!r}; use one of 'binomial', 'poisson', 'Gamma', "
+                             "'inverse.gaussian', 'gaussian' or a pymer.families object")
+        return _BY_NAME[family]()
+    raise TypeError(f"family must be a name or a pymer.families.Family, not {type(family).__name__}")
+
+
+def binomial_response(mf, weights):
+    """R's binomial response rules: (y as proportions, prior weights = trials x weights)."""
+    y = np.asarray(mf.y, dtype=np.float64)
+    w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    if y.ndim == 2:
+        s, f = y[:, 0], y[:, 1]
+        if np.any(s < 0) or np.any(f < 0):
+            raise PymerDataError(f"negative counts in the binomial response {mf.response_name}")
+        m = s + f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = np.where(m > 0, s / np.where(m > 0, m, 1), 0.0)
+        return p, m * w
+    if np.any((y < 0) | (y > 1)):
+        bad = y[(y < 0) | (y > 1)][0]
+        raise PymerDataError(f"binomial response '{mf.response_name}' must be in [0, 1] "
+                             f"(0/1, proportions with weights=, a two-level factor or cbind(successes, failures)); found {bad:g}")
+    return y, w
+
+
+def glm_start(family, X, y, w, offset, maxit=50):
+    """Fixed-effects starting values from a plain GLM (IRLS), as lme4 starts glmer."""
+    mu = family.initial_mu(y, w)
+    eta = family.linkfun(mu)
+    beta = np.zeros(X.shape[1])
+    for _ in range(maxit):
+        mu, me, var, dr, _ = family.eval(eta, y, w)
+        wk = w * me ** 2 / var
+        z = eta - offset + (y - mu) / me
+        sw = np.sqrt(wk)
+        new, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
+        eta_new = X @ new + offset
+        if np.max(np.abs(new - beta)) < 1e-10 * (1 + np.max(np.abs(beta))):
+            beta = new
+            break
+        beta, eta = new, eta_new
+    return beta

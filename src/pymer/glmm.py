@@ -1,0 +1,438 @@
+"""Generalized linear mixed models: glmer() and glmer_nb(), on the compiled PIRLS core."""
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._core._pirls import PIRLS
+from ._core._pls import PLS
+from ._rformat import format_real
+from .errors import PymerDataError
+from .families import NegativeBinomial, binomial_response, get_family, glm_start
+from .formula import parse_formula
+from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence,
+                       finite_diff_derivs, minimize, warn_all)
+from .results import (MixedModelResult, Summary, _coef_lines, _message_lines, zapsmall)
+from .terms import RandomEffects
+from .validate import check_grouping_factors, check_weights, drop_aliased_columns
+
+
+class GeneralizedLinearMixedModel:
+    """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
+
+    def __init__(self, mf, family):
+        self.mf = mf
+        self.family = get_family(family)
+        fam = self.family
+        self.n = int(np.asarray(mf.y).shape[0])
+        w = check_weights(mf.weights, self.n)
+        if fam.name == "binomial":
+            y, pw = binomial_response(mf, w)
+        else:
+            if getattr(mf, "response_levels", None) is not None or np.asarray(mf.y).ndim != 1:
+                raise PymerDataError(f"response '{mf.response_name}' must be numeric for the {fam.name} family")
+            y = np.asarray(mf.y, dtype=np.float64)
+            pw = np.ones(self.n) if w is None else w
+            if fam.name in ("poisson", "negative.binomial"):
+                if np.any(y < 0):
+                    raise PymerDataError(f"negative values not allowed for the {fam.name} family "
+                                         f"(response '{mf.response_name}', first: {y[y < 0][0]:g})")
+                if np.any(y != np.round(y)):
+                    warnings.warn(f"non-integer response '{mf.response_name}' in a {fam.name} model", UserWarning)
+            if fam.name in ("Gamma", "inverse.gaussian") and np.any(y <= 0):
+                raise PymerDataError(f"non-positive values not allowed for the {fam.name} family "
+                                     f"(response '{mf.response_name}')")
+        self.y = y
+        self.pw = pw
+        self.weights = w
+        self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
+        keep, dropped = drop_aliased_columns(mf.X, mf.fixef_names)
+        self.X = np.asfortranarray(mf.X[:, keep])
+        self.fixef_names = [mf.fixef_names[i] for i in keep]
+        self.p = self.X.shape[1]
+        self.re = RandomEffects.from_formula_terms(mf.random, self.n)
+        check_grouping_factors(self.re, self.n, lmm=False)
+        self.zcols, self.zvals = self.re.zrows()
+        self.colptr, self.rowind = self.re.pattern(self.zcols)
+        col_term, col_off = self.re.column_structure()
+        q, p = self.re.q, self.p
+        nnz = self.rowind.shape[0]
+        self.core_joint = PLS(self.colptr, self.rowind, np.zeros(nnz), np.zeros((q, p + 1)),
+                              np.eye(p + 1), col_term, col_off, self.re.term_k, self.n)
+        self.core_u = PLS(self.colptr, self.rowind, np.zeros(nnz), np.zeros((q, 1)), np.eye(1),
+                          col_term, col_off, self.re.term_k, self.n)
+        self._make_pirls()
+        self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
+
+    def _make_pirls(self):
+        fam = self.family
+        nb = fam.theta or 1.0
+        args = (self.y, self.pw, self.offset, self.X, self.zcols, self.zvals, self.colptr, self.rowind,
+                fam.code, fam.link_code, nb)
+        self.pirls_joint = PIRLS(self.core_joint, *args)
+        self.pirls_u = PIRLS(self.core_u, *args)
+
+    def set_nb_theta(self, theta):
+        self.family = NegativeBinomial(theta, link=self.family.link)
+        self.pirls_joint.nb_theta = theta
+        self.pirls_u.nb_theta = theta
+
+    # ---- objectives ---------------------------------------------------------------
+    def objective_nAGQ0(self, theta):
+        """Laplace deviance with beta optimized inside PIRLS (lme4's nAGQ = 0 stage)."""
+        return self.pirls_joint.laplace(theta, self.beta_start, np.zeros(self.re.q))
+
+    def objective(self, par, nAGQ=1):
+        """Laplace (nAGQ=1) or adaptive Gauss-Hermite deviance at (theta, beta)."""
+        nt = self.re.ntheta
+        theta, beta = par[:nt], par[nt:]
+        # warm start from the last mode that PIRLS reached (a failed step leaves no trace)
+        u0 = getattr(self, "_u_warm", None)
+        if u0 is None:
+            u0 = np.zeros(self.re.q)
+        if nAGQ <= 1:
+            val = self.pirls_u.laplace(theta, beta, u0)
+        else:
+            nodes, weights = _gh_rule(nAGQ)
+            val = self.pirls_u.agq(theta, beta, nodes, weights, u0)
+        if np.isfinite(val):
+            self._u_warm = self.pirls_u.u_vec
+        return val
+
+    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, verbose=False):
+        control = dict(control or {})
+        if nAGQ > 1 and not (len(self.re.terms) == 1 and self.re.terms[0].k == 1):
+            raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
+        if nAGQ > 1 and self.family.has_dispersion:
+            raise ValueError(f"nAGQ > 1 is not available for the {self.family.name} family")
+        nt = self.re.ntheta
+        lower_t = self.re.lower_bounds()
+        th0 = self.re.theta_start() if start is None else np.asarray(start, dtype=float)[:nt]
+        opt0 = minimize(self.objective_nAGQ0, th0, lower_t, optimizer=optimizer,
+                        ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8))
+        theta = opt0.x
+        self.objective_nAGQ0(theta)
+        beta = self.pirls_joint.beta_vec
+        messages = list(opt0.messages)
+        opt = opt0
+        if nAGQ == 0:
+            fun = self.objective_nAGQ0
+            par = theta
+            lower = lower_t
+        else:
+            fun = lambda x: self.objective(x, nAGQ)
+            par0 = np.concatenate([theta, beta])
+            lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
+            self.objective_nAGQ0(theta)
+            self._u_warm = self.pirls_joint.u_vec
+            opt = minimize(fun, par0, lower, optimizer=optimizer,
+                           ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
+                           ftol_rel=control.get("ftol_rel", 1e-12))
+            messages += opt.messages
+            par = opt.x
+        hess = None
+        if nAGQ > 0:
+            msgs, grad, hess = check_convergence(fun, par, lower) if check_conv else ([], None, None)
+            if hess is None:
+                _, hess = finite_diff_derivs(fun, par, lower)
+            messages += msgs
+        fun(par)       # leave the PIRLS state at the optimum
+        warn_all(messages, stacklevel=4)
+        res = GLMMResult(self, par, nAGQ, opt, messages, hess)
+        if res.is_singular:
+            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
+        return res
+
+
+def _gh_rule(n):
+    x, w = np.polynomial.hermite_e.hermegauss(int(n))
+    return x, w / w.sum()
+
+
+class GLMMResult(MixedModelResult):
+    """A fitted GLMM (lme4's glmerMod): the LMM accessors with GLMM meanings."""
+
+    _has_scale = False
+
+    def __init__(self, model, par, nAGQ, opt, messages, hess):
+        self.model = model
+        nt = model.re.ntheta
+        self.nAGQ = int(nAGQ)
+        self.opt = opt
+        self.messages = list(messages)
+        pir = model.pirls_joint if nAGQ == 0 else model.pirls_u
+        self.theta = np.asarray(par[:nt], dtype=float).copy()
+        self.beta = pir.beta_vec if nAGQ == 0 else np.asarray(par[nt:], dtype=float).copy()
+        self.u = pir.u_vec
+        self.b = model.re.Lambda(self.theta) @ self.u
+        self.mu = pir.mu_vec
+        self.eta_fitted = pir.eta_vec
+        self.working_weights = pir.weights_vec
+        self.objective = float(opt.fun if nAGQ > 0 else model.objective_nAGQ0(self.theta))
+        self.devresid_sum = float(pir.devsum)
+        self.laplace_ldL2 = float(pir.ldL2)
+        self.usq = float(pir.usq)
+        self._hess = hess
+        self._RX = model.core_joint.RX if nAGQ == 0 else None
+        self.family = model.family
+        self.REML = False
+        self.sigma = 1.0
+        if self.family.has_dispersion:
+            r = (self.model.y - self.mu) * np.sqrt(self.model.pw / self._variance())
+            self.sigma = float(np.sqrt(np.sum(r ** 2) / (self.nobs - self.model.p)))
+
+    def _variance(self):
+        _, _, var, _, _ = self.family.eval(self.eta_fitted, self.model.y, self.model.pw)
+        return var
+
+    def _core_at_optimum(self):
+        core = self.model.core_u
+        self.model.pirls_u.laplace(self.theta, self.beta, self.u)
+        return core
+
+    def _vcov_matrix(self):
+        nt = self.model.re.ntheta
+        if self._hess is not None and self.nAGQ > 0:
+            H = self._hess[nt:, nt:] / 2.0
+            try:
+                V = np.linalg.inv(H)
+                if np.all(np.linalg.eigvalsh((V + V.T) / 2) > 0):
+                    return (V + V.T) / 2
+            except np.linalg.LinAlgError:
+                pass
+        # from R_X of the joint PIRLS at the mode
+        self.model.objective_nAGQ0(self.theta) if self._RX is None else None
+        RX = self._RX if self._RX is not None else self.model.core_joint.RX
+        Rinv = np.linalg.inv(RX)
+        return Rinv @ Rinv.T
+
+    @property
+    def df(self) -> int:
+        return self.model.p + self.re.ntheta + (1 if self.family.has_dispersion else 0)
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.objective
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.df
+
+    @property
+    def bic(self) -> float:
+        return self.objective + np.log(self.nobs) * self.df
+
+    @property
+    def deviance(self) -> float:
+        """lme4's deviance(): sum of deviance residuals + ||u||^2 + log|L|^2."""
+        return self.devresid_sum + self.usq + self.laplace_ldL2
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.df
+
+    @cached_property
+    def fitted(self) -> np.ndarray:
+        """Fitted means mu (the response scale), as lme4's fitted()."""
+        return self.mu.copy()
+
+    def residuals(self, type="deviance", scaled=False):
+        """Residuals: "deviance" (default), "pearson", "working" or "response"."""
+        y, mu, pw = self.model.y, self.mu, self.model.pw
+        mu_, me, var, dr, _ = self.family.eval(self.eta_fitted, y, pw)
+        if type == "response":
+            r = y - mu
+        elif type == "pearson":
+            r = (y - mu) * np.sqrt(pw / var)
+        elif type == "working":
+            r = (y - mu) / me
+        elif type == "deviance":
+            r = np.sign(y - mu) * np.sqrt(np.maximum(dr, 0))
+        else:
+            raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
+        return r / self.sigma if scaled else r
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link"):
+        """Predictions on the link scale (type="link") or the response scale (type="response")."""
+        eta = self._linear_predictor(newdata, re_form, allow_new_levels)
+        if type == "link":
+            return eta
+        if type == "response":
+            return self.family.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
+        raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+
+    def simulate(self, nsim=1, seed=None, use_u=False):
+        """Simulate responses from the fitted model (binomial: proportions times trials as counts)."""
+        rng = np.random.default_rng(seed)
+        Z = self.re.Z()
+        Lam = self.re.Lambda(self.theta)
+        base = self.model.X @ self.beta + self.model.offset
+        out = np.empty((self.nobs, nsim))
+        fam = self.family
+        for s in range(nsim):
+            b = self.b if use_u else Lam @ rng.standard_normal(self.re.q)
+            eta = base + Z @ b
+            mu = fam.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
+            if fam.name == "binomial":
+                n = np.round(self.model.pw).astype(int)
+                out[:, s] = rng.binomial(n, mu) / np.maximum(n, 1)
+            elif fam.name == "poisson":
+                out[:, s] = rng.poisson(mu)
+            elif fam.name == "negative.binomial":
+                th = fam.theta
+                out[:, s] = rng.negative_binomial(th, th / (th + mu))
+            elif fam.name == "Gamma":
+                shape = 1 / self.sigma ** 2
+                out[:, s] = rng.gamma(shape, mu / shape)
+            elif fam.name == "gaussian":
+                out[:, s] = rng.normal(mu, self.sigma)
+            else:
+                out[:, s] = rng.wald(mu, 1 / self.sigma ** 2)
+        return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
+
+    # ---- text -----------------------------------------------------------------
+    @cached_property
+    def _coef_table(self):
+        se = np.sqrt(np.diag(self._vcov_matrix()))
+        z = self.beta / se
+        if self.family.has_dispersion:
+            return pd.DataFrame({"Estimate": self.beta, "Std. Error": se, "t value": z,
+                                 "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef_names)
+        return pd.DataFrame({"Estimate": self.beta, "Std. Error": se, "z value": z,
+                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef_names)
+
+    def _header(self):
+        approx = "Laplace Approximation" if self.nAGQ <= 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}"
+        lines = ["Generalized linear mixed model fit by maximum likelihood (" + approx.split(" ")[0],
+                 "  " + " ".join(approx.split(" ")[1:]) + ") [glmerMod]",
+                 f" Family: {self.family.label}  ( {self.family.link} )",
+                 f"Formula: {self.formula}"]
+        name = getattr(self.model, "data_name", None)
+        if name:
+            lines.append(f"   Data: {name}")
+        return lines
+
+    def _stats_lines(self, digits):
+        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        vals = [self.aic, self.bic, self.loglik, -2 * self.loglik]
+        if digits is None:
+            cells = [f"{v:.4f}" for v in vals] + [str(self.df_residual)]
+        else:
+            cells = [format_real([v], digits)[0].strip() for v in vals] + [str(self.df_residual)]
+        w = [max(len(a), len(b)) + (1 if digits is not None else 0) for a, b in zip(names, cells)]
+        w = [max(x, 8) for x in w]
+        return [" ".join(a.rjust(x) for a, x in zip(names, w)) + " ",
+                " ".join(b.rjust(x) for b, x in zip(cells, w)) + " "]
+
+    def summary(self, correlation=True):
+        """lme4's summary() of a glmer fit."""
+        lines = self._header() + [""] + self._stats_lines(4) + [""]
+        q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
+        vals = format_real(zapsmall(q, 5), 4)
+        w = max(max(len(v) for v in vals), 6)
+        lines += ["Scaled residuals: ",
+                  " ".join(n.rjust(w) for n in ["Min", "1Q", "Median", "3Q", "Max"]) + " ",
+                  " ".join(v.rjust(w) for v in vals) + " ", "", "Random effects:"]
+        lines += self._vc_lines(with_variance=True)
+        lines.append(self._groups_line())
+        lines += ["", "Fixed effects:"]
+        lines += _coef_lines(self._coef_table, digits=4)
+        if correlation:
+            lines += self._corr_lines()
+        lines += _message_lines(self)
+        return Summary("\n".join(lines), self._coef_table.copy())
+
+    def _print_text(self):
+        from .results import _fixef_print_lines
+        lines = self._header() + self._stats_lines(None)
+        lines.append("Random effects:")
+        lines += self._vc_lines(with_variance=False)
+        lines.append(self._groups_line())
+        lines.append("Fixed Effects:")
+        lines += _fixef_print_lines(self.fixef)
+        lines += _message_lines(self)
+        return "\n".join(lines)
+
+
+def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None,
+          optimizer="bobyqa", start=None, control=None):
+    """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula; binomial responses may be 0/1, a two-level factor,
+        proportions with ``weights=``, or ``cbind(successes, failures)``.
+    data : pandas.DataFrame or dict of arrays
+    family : str or pymer.families.Family
+        ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
+        ``"gaussian"`` or e.g. ``pymer.families.Binomial(link="probit")``.
+    nAGQ : int
+        0 (beta inside PIRLS), 1 (Laplace, default) or > 1 (adaptive
+        Gauss-Hermite, a single scalar random-effects term only).
+
+    Returns
+    -------
+    GLMMResult
+    """
+    if not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
+        raise ValueError(f"nAGQ must be a non-negative integer, got {nAGQ!r}")
+    fam = get_family(family)
+    if fam.name == "gaussian" and fam.link == "identity":
+        warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
+                      "deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
+        from .lmm import lmer
+        return lmer(formula, data, weights=weights, offset=offset)
+    mf = parse_formula(formula, data, weights=weights, offset=offset)
+    model = GeneralizedLinearMixedModel(mf, fam)
+    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
+    model.call = {"data": data, "weights": weights, "offset": offset, "family": fam, "nAGQ": nAGQ}
+    return model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start)
+
+
+def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, verbose=False):
+    """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
+
+    Alternates: the GLMM at fixed NB theta, then theta maximizing the
+    Laplace likelihood at the fitted model, until theta settles.
+    """
+    from scipy.optimize import minimize_scalar
+
+    mf = parse_formula(formula, data, weights=weights, offset=offset)
+    # start from a Poisson GLMM, then theta from the moments of its fit
+    pois = GeneralizedLinearMixedModel(mf, "poisson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = pois.fit(nAGQ=nAGQ, check_conv=False)
+    y = pois.y
+    mu = g.mu
+    th = float(np.clip(np.mean(mu) ** 2 / max(np.var(y - mu) - np.mean(mu), 1e-8), 1e-3, 1e5))
+    model = GeneralizedLinearMixedModel(mf, NegativeBinomial(th))
+    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
+    model.call = {"data": data, "weights": weights, "offset": offset}
+    par = np.concatenate([g.theta, g.beta])
+    last = None
+    for it in range(20):
+        model.set_nb_theta(th)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = model.fit(nAGQ=nAGQ, control=control, check_conv=False, start=par[:model.re.ntheta])
+        par = np.concatenate([res.theta, res.beta])
+
+        def nb_dev(logth):
+            model.set_nb_theta(float(np.exp(logth)))
+            return model.objective(par, nAGQ)
+
+        r = minimize_scalar(nb_dev, bracket=(np.log(th) - 1, np.log(th) + 1), tol=1e-10)
+        new = float(np.exp(r.x))
+        if last is not None and abs(res.objective - last) < 1e-8 and abs(np.log(new / th)) < 1e-6:
+            th = new
+            break
+        last = res.objective
+        th = new
+    model.set_nb_theta(th)
+    return model.fit(nAGQ=nAGQ, control=control, start=par[:model.re.ntheta])
