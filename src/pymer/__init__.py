@@ -8,8 +8,10 @@ from . import datasets
 from .errors import FormulaError, PymerDataError
 from . import families
 from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
+from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
 from .optimize import ConvergenceWarning, SingularFitWarning
+from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import LMMResult
 from .validate import RankDeficiencyWarning
 
@@ -30,4 +32,11 @@ __all__ = [
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
+    "anova",
+    "drop1",
+    "confint",
+    "profile",
+    "bootstrap",
+    "contest",
+    "RefitWarning",
 ]

@@ -43,6 +43,22 @@ __all__ = [
 ]
 
 
+def _formula_entry(fn):
+    """Entry points that read a formula: a formula nested too deeply for the
+    recursive reader is a FormulaError, not a RecursionError."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise FormulaError("the formula is nested too deeply (or is too long) to be read; "
+                               "simplify it, e.g. build long expressions as data columns first"
+                               ) from None
+    return wrapper
+
+
 # =============================================================================
 # Syntax tree
 # =============================================================================
@@ -108,6 +124,7 @@ _OPERATORS = sorted(
      "^", "**", ":", "::", ":::", "$", "@", "=", "<-", "<<-", "->", "->>", "?", "(", ")",
      ",", "[", "]", "[[", "{", "}", ";"],
     key=len, reverse=True)
+_DIGITS = frozenset("0123456789")     # not str.isdigit(): that accepts '¹', '٣', ...
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?")
 _RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "in",
              "TRUE", "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_",
@@ -154,7 +171,7 @@ def _tokenize(s: str) -> list[_Tok]:
             toks.append(_Tok("str", s[i:j + 1], i, "".join(buf)))
             i = j + 1
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and s[i + 1] in _DIGITS):
             m = _NUMBER.match(s, i)
             text = m.group(0)
             is_int = text.endswith("L")
@@ -831,7 +848,10 @@ class _Evaluator:
             return self._checked(out, node, x)
         if fn == "round":
             a = self._args(node, ["x", "digits"])
-            d = int(self._const(a["digits"], "digits")) if "digits" in a else 0
+            d = self._const(a["digits"], "digits") if "digits" in a else 0
+            if not isinstance(d, (int, float)) or not math.isfinite(d) or abs(d) > 400:
+                raise FormulaError(f"digits must be a whole number, not {d!r}, in '{key}'")
+            d = int(d)
             return _num(np.round(self._numeric(a["x"], "round()"), d))
         if fn in ("pmin", "pmax"):
             xs = [self._numeric(a, f"{fn}()") for _, a in node.args]
@@ -1030,7 +1050,9 @@ class _Terms:
                         "integer (use I() for arithmetic, e.g. I(x^2))")
                 base = self._expand(node.lhs, where)[0]
                 out = list(base)
-                for _ in range(int(power.value) - 1):
+                # products of more than len(variables) terms add nothing new
+                nvars = len(frozenset().union(*base)) if base else 0
+                for _ in range(min(int(power.value), nvars + 1) - 1):
                     out = self._union(out, self._product(out, base))
                 return [t for t in out if len(t) <= int(power.value)], [], None
         if isinstance(node, _Call) and node.fn.name == "offset":
@@ -1432,6 +1454,7 @@ class ModelFrame:
     def n(self) -> int:
         return int(self.X.shape[0])
 
+    @_formula_entry
     def new_data(self, newdata, *, include_random: bool = True,
                  allow_new_levels: bool = False, offset=None) -> NewData:
         """Model matrices for new rows with the fitted encoding.
@@ -1648,6 +1671,7 @@ def _split_formula(formula: str) -> tuple[_Node, _Node | None]:
     return tree.lhs, tree.rhs
 
 
+@_formula_entry
 def parse_formula(formula: str, data, *, weights=None, offset=None,
                   require_random: bool = True) -> ModelFrame:
     """Read an lme4 formula against data.
@@ -1798,9 +1822,13 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     w = None
     if "weights" in extra:
         w = np.asarray(extra["weights"][rows], dtype=np.float64)
-        _check_finite(w, "weights")
+        _check_finite(w, weights if isinstance(weights, str) else "weights")
         if (w < 0).any():
-            raise PymerDataError("negative weights are not allowed")
+            i = int(np.flatnonzero(w < 0)[0])
+            src = f"column '{weights}'" if isinstance(weights, str) else "weights="
+            raise PymerDataError(
+                f"negative weights are not allowed: {src} has {int((w < 0).sum())} "
+                f"(first at row {data.index[rows[i]]}: {w[i]:g})")
 
     # ---- random terms
     random, rspecs = [], []
@@ -1832,6 +1860,7 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
 # =============================================================================
 
 
+@_formula_entry
 def drop_fixed_term(formula: str, term_label: str) -> str:
     """The formula with one fixed-effects term removed (for drop1).
 

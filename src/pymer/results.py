@@ -316,6 +316,21 @@ class MixedModelResult:
     def __str__(self):
         return self._print_text()
 
+    def _repr_html_(self):
+        from ._html import result_html
+        return result_html(self)
+
+    # ---- tidy tables (broom.mixed) ---------------------------------------------------
+    def tidy(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, **kwargs):
+        """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
+        from .tidy import tidy
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
+
+    def glance(self):
+        """One row of model statistics, as broom.mixed's glance(): see :func:`pymer.tidy.glance`."""
+        from .tidy import glance
+        return glance(self)
+
 
 def _no_random(re_form) -> bool:
     if re_form is None:
@@ -332,10 +347,11 @@ def _no_random(re_form) -> bool:
 class Summary:
     """A printed summary (plain text; HTML in notebooks) with its coefficient table."""
 
-    def __init__(self, text: str, coefficients: pd.DataFrame, title: str = "summary"):
+    def __init__(self, text: str, coefficients: pd.DataFrame, title: str = "summary", result=None):
         self.text = text
         self.coefficients = coefficients
         self.title = title
+        self.result = result        # the fitted model, for the HTML tables
 
     def __str__(self):
         return self.text
@@ -344,8 +360,8 @@ class Summary:
         return self.text
 
     def _repr_html_(self):
-        import html
-        return f"<pre>{html.escape(self.text)}</pre>"
+        from ._html import summary_html
+        return summary_html(self)
 
 
 class LMMResult(MixedModelResult):
@@ -494,6 +510,36 @@ class LMMResult(MixedModelResult):
         kw.update(kwargs)
         return lmer(f, d, REML=r, **kw)
 
+    # ---- inference (pymer.inference, pymer.profile) ------------------------------
+    def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
+        """F tests of the fixed-effect terms (lmerTest's anova), or with other models
+        given, likelihood-ratio tests (lme4's anova): see :func:`pymer.inference.anova_ddf`
+        and :func:`pymer.anova`."""
+        from . import inference
+        if others:
+            return inference.anova(self, *others, refit=refit, names=names)
+        return inference.anova_ddf(self, type=type, ddf=ddf)
+
+    def drop1(self, test="Chisq", k=2.0):
+        """Single-term deletions with likelihood-ratio tests: see :func:`pymer.drop1`."""
+        from .inference import drop1
+        return drop1(self, test=test, k=k)
+
+    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
+        """Confidence intervals ("profile", "wald", "boot"): see :func:`pymer.confint`."""
+        from .inference import confint
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def profile(self, which=None, **kwargs):
+        """The deviance profile of each parameter: see :func:`pymer.profile`."""
+        from .profile import profile
+        return profile(self, which=which, **kwargs)
+
+    def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
+        """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""
+        from .inference import bootstrap
+        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
+
     # ---- summaries ------------------------------------------------------------
     @cached_property
     def _coef_table(self) -> pd.DataFrame:
@@ -544,7 +590,7 @@ class LMMResult(MixedModelResult):
         if correlation:
             lines += self._corr_lines()
         lines += _message_lines(self)
-        return Summary("\n".join(lines), self._coef_table.copy())
+        return Summary("\n".join(lines), self._coef_table.copy(), result=self)
 
     def _print_text(self):
         lines = self._header()

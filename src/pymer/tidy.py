@@ -178,8 +178,6 @@ def _ran_pars(m, conf_int, scales):
                 rows.append((grp, f"{cor_name}__{c['var1']}.{c['var2']}", float(c[value])))
     out = pd.DataFrame(rows, columns=["group", "term", "estimate"])
     out.insert(0, "effect", "ran_pars")
-    out["std.error"] = np.nan
-    out["statistic"] = np.nan
     if conf_int:
         out["conf.low"] = np.nan
         out["conf.high"] = np.nan

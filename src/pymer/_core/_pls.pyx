@@ -393,9 +393,13 @@ cdef class PLS:
 
     def set_crossprods(self, ztz, ZtXy, XytXy):
         """Replace the weighted cross-products (same pattern), e.g. for a new response."""
-        self.ztz[:] = np.asarray(ztz, dtype=np.float64)
-        self.ZtXy[:, :] = np.asarray(ZtXy, dtype=np.float64)
-        self.XytXy[:, :] = np.asarray(XytXy, dtype=np.float64)
+        # typed sources: `memoryview[:] = ndarray` would be read as a scalar broadcast
+        cdef double[::1] z = np.ascontiguousarray(ztz, dtype=np.float64)
+        cdef double[::1, :] a = np.asfortranarray(ZtXy, dtype=np.float64)
+        cdef double[::1, :] b = np.asfortranarray(XytXy, dtype=np.float64)
+        self.ztz[:] = z
+        self.ZtXy[:, :] = a
+        self.XytXy[:, :] = b
 
     def Lambdat_apply(self, v, bint transpose=False):
         """Lambda v (or Lambda' v when transpose) for v of length q or shape (q, k)."""

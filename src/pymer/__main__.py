@@ -1,0 +1,7 @@
+"""``python -m pymer``: the command line (see :mod:`pymer.cli`)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
