@@ -50,8 +50,8 @@ def test_sleepstudy():
 
 def test_random_slopes():
     out = run("random_slopes.py")
-    assert "REML criterion at convergence: 1040.4" in out                 # lme4 1040.356
-    assert "REML criterion at convergence: 900.6" in out                  # lme4 900.587
+    crit = [float(x) for x in re.findall(r"REML criterion at convergence: ([0-9.]+)", out)]
+    assert crit == pytest.approx([1040.356, 900.587], abs=0.05)             # lme4 1040.4, 900.6
     assert "random intercepts  0.7619 (SE 0.0808)" in out                # lme4 0.76192 (0.08083)
     assert "random slopes      0.6438 (SE 0.2275)" in out                # lme4 0.64377 (0.22751)
     # ML fits: lme4 -2 logLik of the slopes model 901.0809 -> logLik -450.54, AIC 913.08
@@ -71,7 +71,8 @@ def test_lamprey_edna():
     if hasattr(pymer, "glmer"):
         # lme4: AIC 101.1087, tank SD 0.71246
         assert number_after(out, "Juveniles: AIC") == pytest.approx(101.1087, abs=2e-4)
-        assert number_after(out, "tank SD") == pytest.approx(0.7125, abs=2e-4)
+        sd = float(re.search(r"Juveniles: AIC [0-9.]+, tank SD ([0-9.]+)", out).group(1))
+        assert sd == pytest.approx(0.7125, abs=2e-4)
     else:
         assert "no glmer() yet" in out
 

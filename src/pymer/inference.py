@@ -317,6 +317,9 @@ def drop1(m, test="Chisq", k=2.0):
     if _is_reml(m):
         warnings.warn("refitting model(s) with ML (instead of REML)", RefitWarning, stacklevel=2)
         base = _refit_ml(m)
+    if not hasattr(base, "update"):
+        raise TypeError(f"drop1() refits the model without each term: it needs the fitted model's "
+                        f"update(formula=...) method, which {type(base).__name__} lacks")
     mf = base.model.mf
     labels = _droppable_terms(mf)
     rows = [("<none>", np.nan, -2 * base.loglik + k * base.df, np.nan)]
@@ -1277,6 +1280,8 @@ def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=
             continue
         t[i] = val
         n_warned += bool(warned)
+    if n_failed == nsim:
+        raise RuntimeError(f"all {nsim} bootstrap replicates failed; first error: {errors[0]}")
     if n_failed:
         warnings.warn(f"{n_failed} of {nsim} bootstrap replicates failed; first error: {errors[0]}",
                       UserWarning, stacklevel=2)
