@@ -55,3 +55,12 @@ def test_glmm_estimates_match_lme4(fits, key, ref):
     np.testing.assert_allclose(m.theta, _list(ref["theta"]), rtol=5e-3, atol=2e-3)
     if "nb_theta" in ref:
         assert m.family.theta == pytest.approx(ref["nb_theta"], rel=1e-3)
+
+
+@pytest.mark.parametrize("key", ["cbpp_binomial", "sites_counts_nb", "lamprey_juvenile_detect"])
+def test_glmm_deviance_and_aic(fits, key):
+    ref = REFS[key]
+    m = _fit(fits, key, ref)
+    assert m.aic == pytest.approx(ref["AIC"], rel=1e-5)
+    assert m.df == ref["df"]
+    assert m.deviance == pytest.approx(ref["deviance"], rel=1e-3)

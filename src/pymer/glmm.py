@@ -212,7 +212,9 @@ class GLMMResult(MixedModelResult):
 
     @property
     def df(self) -> int:
-        return self.model.p + self.re.ntheta + (1 if self.family.has_dispersion else 0)
+        # an estimated dispersion, or glmer.nb's theta, counts as a parameter (as lme4 counts it)
+        extra = 1 if (self.family.has_dispersion or self.family.name == "negative.binomial") else 0
+        return self.model.p + self.re.ntheta + extra
 
     @property
     def loglik(self) -> float:
@@ -228,8 +230,8 @@ class GLMMResult(MixedModelResult):
 
     @property
     def deviance(self) -> float:
-        """lme4's deviance(): sum of deviance residuals + ||u||^2 + log|L|^2."""
-        return self.devresid_sum + self.usq + self.laplace_ldL2
+        """lme4's deviance() of a glmer fit: the sum of the deviance residuals at the mode."""
+        return self.devresid_sum
 
     @property
     def df_residual(self) -> int:
