@@ -179,7 +179,9 @@ def test_lmertest_summary(key):
     assert list(c.columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
     _close(c["Estimate"], ref["Estimate"], rtol=1e-5, atol=1e-8, what="Estimate")
     _close(c["Std. Error"], ref["Std. Error"], rtol=1e-4, what="SE")
-    _close(c["df"], ref["df"], rtol=1e-4, what="df")
+    # lme4 stopped short of the optimum on the unbalanced data (pymer's REML criterion
+    # is lower); elsewhere the df agree to a few parts in a million
+    _close(c["df"], ref["df"], rtol=1e-4 if "unbalanced" in key else 2e-5, what="df")
     _close(c["t value"], ref["t value"], rtol=1e-4, what="t")
     _close_pvalues(c["Pr(>|t|)"], ref["Pr(>|t|)"], what="p")
     method = "Satterthwaite's" if e["ddf"] == "Satterthwaite" else "Kenward-Roger's"
@@ -215,7 +217,8 @@ def test_lmertest_anova(key):
     _close(t["NumDF"], ref["NumDF"], 0, what="NumDF")
     _close(t["Sum Sq"], ref["Sum Sq"], rtol=1e-5, what="Sum Sq")
     _close(t["Mean Sq"], ref["Mean Sq"], rtol=1e-5, what="Mean Sq")
-    _close(t["DenDF"], ref["DenDF"], rtol=1e-4, what="DenDF")
+    # tight: Satterthwaite's multi-df DenDF depends on the basis of each hypothesis matrix
+    _close(t["DenDF"], ref["DenDF"], rtol=2e-6, what="DenDF")
     _close(t["F value"], ref["F value"], rtol=1e-5, what="F")
     _close_pvalues(t["Pr(>F)"], ref["Pr(>F)"], what="p")
     roman = {1: "I", 2: "II", 3: "III"}[e["type"]]

@@ -165,6 +165,17 @@ def test_glmm_plots_on_response_scale(tmp_path):
     np.testing.assert_allclose(fit, 1 / (1 + np.exp(-eta)))
     assert len(visible_axes(plots.ranef_plot(g))) == 1
     assert len(visible_axes(plots.residual_plot(g))) == 3
+    # factor(DNA) of a numeric column: one point per observed value, Fluor at its first level
+    juv = pymer.glmer("Detect ~ factor(DNA) + Fluor + (1 | tank)",
+                      pymer.datasets.load("lamprey_lab_DNA"), family="binomial")
+    ax = visible_axes(plots.effects_plot(juv, "DNA"))[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "5", "25"]
+    y = markers(ax)[0].get_data()[1]
+    fe = juv.fixef
+    eta = fe["(Intercept)"] + np.r_[0, fe[["factor(DNA)1", "factor(DNA)5", "factor(DNA)25"]]]
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-eta)))
+    ax = visible_axes(plots.effects_plot(juv, "Fluor"))[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["FAM", "HEX"]
 
 
 def _synthetic_profile():

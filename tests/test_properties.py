@@ -18,9 +18,9 @@ from pymer.errors import FormulaError, PymerDataError
 from pymer.formula import parse_formula
 from pymer.lmm import LinearMixedModel
 
-FAST = settings(max_examples=40, deadline=None, derandomize=True,
+FAST = settings(max_examples=100, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FITS = settings(max_examples=12, deadline=None, derandomize=True,
+FITS = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -284,9 +284,11 @@ def test_fit_invariant_to_row_order_and_level_labels(design, seed):
 def test_scaling_y_scales_fixef_and_sigma(design, c):
     d, formula, terms, weights, fixed = design
     assume(_identifiable(d, terms))
-    assume("o" not in d)        # an offset would have to be scaled too
     base = _fit(d, formula, weights)
-    sc = _fit(d.assign(y=c * d["y"]), formula, weights)
+    scaled = d.assign(y=c * d["y"])
+    if "o" in d:
+        scaled["o"] = c * d["o"]      # the offset is on the response's scale
+    sc = _fit(scaled, formula, weights)
     np.testing.assert_allclose(sc.fixef.values, c * base.fixef.values,
                                atol=1e-4 * abs(c) * (np.abs(base.fixef.values).max() + base.sigma))
     assert sc.sigma == pytest.approx(abs(c) * base.sigma, rel=1e-4)
@@ -303,11 +305,11 @@ def test_scaling_y_scales_fixef_and_sigma(design, c):
 # =============================================================================
 
 FUZZ_DATA = pd.DataFrame({
-    "y": np.arange(12.0), "x": np.linspace(-1, 1, 12), "g": list("abc") * 4, "h": list("uv") * 6,
+    "y": np.random.default_rng(0).normal(5, 2, 12).round(3), "x": np.linspace(-1, 1, 12), "g": list("abc") * 4, "h": list("uv") * 6,
     "f": ["p", "q", "r", "s"] * 3, "b": [True, False] * 6, "a b": np.arange(12) % 5,
     "é": np.linspace(0, 1, 12),
 })
-ALLOWED = (FormulaError, PymerDataError, KeyError)
+ALLOWED = (FormulaError, PymerDataError)      # MissingColumnError is a PymerDataError
 
 TOKENS = ["y", "x", "g", "h", "f", "b", "z", "é", "~", "+", "-", "*", "/", ":", "^", "|", "||", "(", ")",
           "1", "0", "2", "0.5", "-1", "log(", "exp(", "factor(", "I(", "offset(", "scale(", "cbind(", ",",
@@ -340,11 +342,31 @@ def _expressions():
 
 @st.composite
 def formulas(draw):
+    """Anything built from formula pieces (mostly not a valid model)."""
     lhs = draw(st.sampled_from(["y", "", "log(y)", "cbind(y, x)", "f", "b", "y + x"]))
     rhs = draw(_expressions())
     bars = draw(st.lists(st.tuples(_expressions(), st.sampled_from(["|", "||"]), _expressions()),
                          max_size=2))
     parts = [rhs] + [f"({a} {op} {g})" for a, op, g in bars]
+    return f"{lhs} ~ " + " + ".join(parts)
+
+
+_SANE_TERMS = ["x", "f", "b", "`a b`", "é", "log(x + 2)", "factor(h)", "I(x^2)", "scale(x)", "x:f",
+               "x*f", "(x + f)^2", "f/x", "exp(x)", "offset(x)", "ordered(f)", "x %in% f", "round(x, 1)",
+               "as.numeric(f)", "sqrt(abs(x))", "0", "1", "-1", "pmax(x, 0)", "ifelse(x > 0, x, 0)",
+               "factor(x > 0)", "log(x)", "nothere", "- x", "poly(x, 2)", "(b == 'TRUE')"]
+_SANE_GROUPS = ["g", "h", "f", "g:h", "g/h", "b", "`a b`", "x", "nothere", "g/h/f"]
+
+
+@st.composite
+def model_formulas(draw):
+    """lme4 formulas built from valid pieces: most parse."""
+    lhs = draw(st.sampled_from(["y", "y", "log(y + 1)", "é", "cbind(y, 12 - y)", "f"]))
+    fixed = draw(st.lists(st.sampled_from(_SANE_TERMS), min_size=1, max_size=3))
+    bars = draw(st.lists(st.tuples(st.lists(st.sampled_from(_SANE_TERMS), min_size=1, max_size=2),
+                                   st.sampled_from(["|", "||"]), st.sampled_from(_SANE_GROUPS)),
+                         min_size=0, max_size=2))
+    parts = [" + ".join(fixed)] + [f"({' + '.join(a)} {op} {g})" for a, op, g in bars]
     return f"{lhs} ~ " + " + ".join(parts)
 
 
@@ -360,10 +382,10 @@ def _parse_or_documented_error(text):
     return mf
 
 
-@settings(max_examples=600, deadline=None, derandomize=True,
+@settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(formulas(), st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join),
-                 st.text(max_size=40)))
+@given(st.one_of(model_formulas(), formulas(),
+                 st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join), st.text(max_size=40)))
 def test_formula_reader_never_raises_anything_else(text):
     _parse_or_documented_error(text)
 
@@ -377,6 +399,25 @@ EXTREME = [
     "y ~ ¹ + (1 | g)",
     "y ~ x + (1 | g)\x00",
 ]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(model_formulas())
+def test_model_building_never_raises_anything_else(text):
+    # past the parser: lme4's checks, the model matrices, the compiled core, one evaluation
+    mf = _parse_or_documented_error(text)
+    if mf is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            m = LinearMixedModel(mf)
+        except ALLOWED as e:
+            assert str(e)
+            return
+        v = m.objective(m.re.theta_start())
+    assert not np.isnan(v) and v > -np.inf
 
 
 @pytest.mark.parametrize("text", EXTREME, ids=[f"extreme{i}" for i in range(len(EXTREME))])

@@ -305,6 +305,13 @@ def _thread_jobs():
     jobs.append(("diameter ~ 1 + (1 | plate) + (1 | sample)", pen, {}))
     jobs.append(("strength ~ 1 + (1 | batch/cask)", pastes, {}))
     jobs.append(("Reaction ~ Days + (Days || Subject)", sleep, {"REML": False}))
+    # a larger crossed model, so that the compiled (GIL-free) sections overlap
+    n = 3000
+    big = pd.DataFrame({"g": rng.integers(0, 300, n).astype(str), "h": rng.integers(0, 40, n).astype(str),
+                        "x": rng.normal(size=n)})
+    big["y"] = (big["x"] + rng.normal(size=300)[big["g"].astype(int)]
+                + 0.5 * rng.normal(size=40)[big["h"].astype(int)] + rng.normal(size=n))
+    jobs.append(("y ~ x + (x | g) + (1 | h)", big, {}))
     return jobs
 
 

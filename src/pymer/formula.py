@@ -21,6 +21,7 @@ This follows the documented behaviour of R (``?formula``, ``?terms.object``,
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -793,8 +794,9 @@ class _Evaluator:
                           "those rows are treated as missing", RuntimeWarning, stacklevel=4)
         return _num(out)
 
-    def _args(self, node: _Call, names: list[str]) -> dict:
-        """Match a call's arguments to `names` as R does (by name, then by position)."""
+    def _args(self, node: _Call, names: list[str], required=None) -> dict:
+        """Match a call's arguments to `names` as R does (by name, then by position).
+        `required` (default: the first name) must be given."""
         out, positional = {}, []
         for nm, a in node.args:
             if nm is None:
@@ -803,11 +805,16 @@ class _Evaluator:
             full = [p for p in names if p == nm] or [p for p in names if p.startswith(nm)]
             if len(full) != 1:
                 raise FormulaError(f"unknown argument '{nm}' in '{_deparse(node)}'")
+            if full[0] in out:
+                raise FormulaError(f"argument '{full[0]}' given twice in '{_deparse(node)}'")
             out[full[0]] = a
         free = [p for p in names if p not in out]
         if len(positional) > len(free):
             raise FormulaError(f"too many arguments in '{_deparse(node)}'")
         out.update(zip(free, positional))
+        for r in (names[:1] if required is None else required):
+            if r not in out:
+                raise FormulaError(f"missing argument '{r}' in '{_deparse(node)}'")
         return out
 
     def _const(self, node: _Node, what: str):
@@ -854,6 +861,8 @@ class _Evaluator:
             d = int(d)
             return _num(np.round(self._numeric(a["x"], "round()"), d))
         if fn in ("pmin", "pmax"):
+            if not node.args or any(nm is not None for nm, _ in node.args):
+                raise FormulaError(f"{fn}() takes one or more unnamed arguments: '{key}'")
             xs = [self._numeric(a, f"{fn}()") for _, a in node.args]
             f = np.minimum if fn == "pmin" else np.maximum
             out = xs[0]
@@ -861,7 +870,7 @@ class _Evaluator:
                 out = f(out, x)
             return _num(out)
         if fn == "ifelse":
-            a = self._args(node, ["test", "yes", "no"])
+            a = self._args(node, ["test", "yes", "no"], required=["test", "yes", "no"])
             t = self._numeric(a["test"], "ifelse()")
             yes, no = self.eval(a["yes"]), self.eval(a["no"])
             if yes.kind == "fac" or no.kind == "fac":
@@ -1617,6 +1626,9 @@ def _to_pandas(data):
 
 
 def _as_frame(data) -> pd.DataFrame:
+    if data is None or isinstance(data, (str, bytes, numbers.Number)):
+        raise PymerDataError(f"data must be a pandas DataFrame or a dict of arrays, "
+                             f"not {type(data).__name__}")
     data = _to_pandas(data)
     if isinstance(data, pd.DataFrame):
         return data
@@ -1635,18 +1647,21 @@ def _as_frame(data) -> pd.DataFrame:
 
 
 def _vector(arg, n: int, what: str) -> np.ndarray:
-    if isinstance(arg, pd.Series):
-        arr = arg.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        try:
+    try:
+        if isinstance(arg, pd.Series):
+            arr = arg.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
             arr = np.asarray(arg, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise PymerDataError(f"{what} must be numeric") from None
+    except (TypeError, ValueError):
+        raise PymerDataError(f"{what} must be numeric (a column name or one number per row), "
+                             f"not {type(arg).__name__} holding non-numbers") from None
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise PymerDataError(f"{what} has length {arr.shape[0] if arr.ndim else 1}; "
-                             f"the data have {n} rows")
+    if arr.ndim != 1:
+        raise PymerDataError(f"{what} must be one-dimensional (one value per row), "
+                             f"not of shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise PymerDataError(f"{what} has length {arr.shape[0]}; the data have {n} rows")
     return arr
 
 

@@ -638,17 +638,16 @@ def _contest1d(res, l, method):
     return {"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p}
 
 
-def _full_row_rank(L, C=None, tol=None):
+def _full_row_rank(L, rtol=1e-9):
     """Independent rows of L (a pivoted QR keeps as many of the given rows as possible)."""
     import scipy.linalg as sla
 
     L = np.atleast_2d(np.asarray(L, dtype=np.float64))
-    if L.shape[0] == 0:
-        return L
+    if L.shape[0] == 0 or not np.any(L):
+        return L[:0]
     _, R, piv = sla.qr(L.T, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
-    tol = (max(L.shape) * _EPS * d.max()) if tol is None else tol
-    r = int(np.sum(d > tol * 1e4)) if d.size else 0
+    r = int(np.sum(d > rtol * d.max()))
     return L[np.sort(piv[:r])]
 
 
@@ -1070,10 +1069,8 @@ def confint(res, parm=None, level=0.95, method="profile", *, nsim=500, seed=None
     elif key == "profile":
         from .profile import profile
 
-        which = [names[i] for i in sel]
-        prof = profile(res, which=[vnames.index(nm) if nm in vnames else len(vnames) + list(res.fixef_names).index(nm)
-                                   for nm in which],
-                       alphamax=(1 - level) / 4, old_names=old_names)
+        # profile a little beyond the interval's ends, then solve for them exactly
+        prof = profile(res, which=sel, alphamax=(1 - level) / 4, old_names=old_names)
         ci = prof.confint(level=level)
         out = np.full((len(names), 2), np.nan)
         for i in sel:
@@ -1190,23 +1187,21 @@ def _boot_one(seed):
         try:
             y = np.asarray(res.simulate(1, seed=np.random.default_rng(seed), use_u=use_u)).ravel()
             r = res.refit(y)
-            val = np.atleast_1d(np.asarray(func(r), dtype=np.float64)).ravel()
+            v = func(r)
+            val = np.atleast_1d(np.asarray(list(v.values()) if isinstance(v, dict) else v,
+                                           dtype=np.float64)).ravel()
             err = None
         except Exception as e:   # a failed replicate is recorded, as bootMer does
             val, err = None, f"{type(e).__name__}: {e}"
     return val, err, len(w) > 0
 
 
-def _stat_names(func, res, t0):
-    try:
-        v = func(res)
-    except Exception:
-        v = None
+def _stat_names(v, size):
     if isinstance(v, pd.Series):
         return [str(x) for x in v.index]
     if isinstance(v, dict):
         return [str(x) for x in v]
-    return [f"t{i + 1}" for i in range(len(t0))]
+    return [f"t{i + 1}" for i in range(size)]
 
 
 def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=False,
@@ -1247,8 +1242,10 @@ def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=
         raise ValueError("nsim must be at least 1")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     seeds = ss.spawn(nsim)
-    t0 = np.atleast_1d(np.asarray(func(res), dtype=np.float64)).ravel()
-    names = _stat_names(func, res, t0)
+    v0 = func(res)
+    t0 = np.atleast_1d(np.asarray(v0 if not isinstance(v0, dict) else list(v0.values()),
+                                  dtype=np.float64)).ravel()
+    names = _stat_names(v0, t0.size)
     if n_jobs is None:
         n_jobs = 1
     if n_jobs < 0:

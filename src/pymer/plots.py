@@ -233,9 +233,9 @@ def _is_numeric(s: pd.Series) -> bool:
             and not isinstance(s.dtype, pd.CategoricalDtype))
 
 
-def _typical(s: pd.Series):
+def _typical(s: pd.Series, as_factor=False):
     """Numeric columns at their mean, factors (strings, categoricals, logicals) at their first level."""
-    if _is_numeric(s):
+    if _is_numeric(s) and not as_factor:
         return float(np.nanmean(s.to_numpy(dtype=float)))
     if isinstance(s.dtype, pd.CategoricalDtype):
         return s.cat.categories[0]
@@ -296,10 +296,13 @@ def effects_plot(m, term, *, at=None, level=0.95, n=100, partial_residuals=False
     at = dict(at or {})
     rows = getattr(m.model.mf, "rows", None)
     used = data.iloc[np.asarray(rows)] if rows is not None else data
-    base = {c: (at[c] if c in at else _typical(used[c])) for c in used.columns if c != term}
+    base = {c: (at[c] if c in at else _typical(used[c], _used_as_factor(m, c)))
+            for c in used.columns if c != term}
     x_obs = used[term]
-    numeric = _is_numeric(x_obs)
-    if numeric:
+    numeric = _is_numeric(x_obs) and not _used_as_factor(m, term)
+    if _is_numeric(x_obs) and not numeric:            # factor(DNA): its observed values
+        xs = np.asarray(sorted(x_obs.dropna().unique()))
+    elif numeric:
         xs = np.linspace(np.nanmin(x_obs.to_numpy(dtype=float)), np.nanmax(x_obs.to_numpy(dtype=float)), n)
     elif isinstance(x_obs.dtype, pd.CategoricalDtype):
         xs = np.asarray(x_obs.cat.categories[x_obs.cat.categories.isin(x_obs.unique())])
@@ -349,6 +352,14 @@ def effects_plot(m, term, *, at=None, level=0.95, n=100, partial_residuals=False
     if partial_residuals:
         ax.legend(fontsize=8, frameon=False)
     return fig
+
+
+def _used_as_factor(m, term) -> bool:
+    """Whether the formula wraps a numeric column in factor() / as.factor() / ordered()."""
+    import re
+
+    pat = r"\b(?:as\.)?(?:factor|ordered)\(\s*`?" + re.escape(term) + r"`?\s*[,)]"
+    return re.search(pat, str(m.formula)) is not None
 
 
 def _fixed_columns(m, data):

@@ -211,8 +211,7 @@ class _ParamProfile:
                 psi[j] = v
                 return D.dev_psi(psi)
 
-            x0 = np.clip(x0, lo, np.where(np.isfinite(hi), hi, np.inf))
-            # keep the start off the sigma = 0 and sd = 0 edges so BOBYQA can move
+            x0 = np.clip(x0, lo, hi)
             if x0.size:
                 opt = minimize(f, x0, lo, hi)
                 x, dev = opt.x, opt.fun
@@ -252,8 +251,12 @@ class _ParamProfile:
         up[j] += h
         dn = psi.copy()
         dn[j] -= h
-        if dn[j] < D.psi_lower[j] or up[j] > D.psi_upper[j]:
-            curv = (D.dev_psi(psi + 2 * (up - psi)) - 2 * D.dev_psi(up) + d0) / h ** 2 if up[j] + h <= D.psi_upper[j] else np.nan
+        if up[j] > D.psi_upper[j]:
+            curv = np.nan
+        elif dn[j] < D.psi_lower[j]:          # at a lower bound: one-sided second difference
+            up2 = psi.copy()
+            up2[j] += 2 * h
+            curv = (D.dev_psi(up2) - 2 * D.dev_psi(up) + d0) / h ** 2
         else:
             curv = (D.dev_psi(up) - 2 * d0 + D.dev_psi(dn)) / h ** 2
         if np.isfinite(curv) and curv > 0:

@@ -108,8 +108,14 @@ def residualize_response(X, y, weights=None, *, name="response"):
         beta0 = beta0 + np.linalg.lstsq(Xs, r * s, rcond=None)[0]    # one refinement step
         r = y - X @ beta0
     s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-    ynorm = float(np.linalg.norm(y * s))
-    rnorm = float(np.linalg.norm(r * s))
+    ynorm, rnorm = _safe_norm(y * s), _safe_norm(r * s)
+    rmax = float(np.max(np.abs(r * s))) if r.size else 0.0
+    with np.errstate(over="ignore"):
+        overflow = not np.isfinite(np.sum((r * s) ** 2))
+    if overflow or 0.0 < rmax < _TINY:
+        raise PymerDataError(
+            f"response '{name}' varies on a scale (residuals up to {rmax:.3g}) whose squares "
+            f"{'overflow' if overflow else 'underflow'} double precision; {_rescale_hint(rmax)}")
     # rounding of y itself is ~eps*|y_i|: a residual within ~1e3 eps of |y| is no residual
     if rnorm <= 1e3 * np.finfo(float).eps * max(ynorm, np.finfo(float).tiny):
         yy = y if weights is None else y[np.asarray(weights) > 0]
@@ -123,6 +129,22 @@ def residualize_response(X, y, weights=None, *, name="response"):
             "linear mixed model cannot be estimated; check that the response is not computed "
             "from the predictors")
     return r, beta0
+
+
+_TINY = 1e-150     # below this, squares (and their sums) lose precision as subnormals
+
+
+def _safe_norm(v) -> float:
+    """Euclidean norm without overflow or underflow."""
+    m = float(np.max(np.abs(v))) if np.size(v) else 0.0
+    if m == 0.0 or not np.isfinite(m):
+        return m
+    return m * float(np.linalg.norm(np.asarray(v) / m))
+
+
+def _rescale_hint(m: float) -> str:
+    e = int(round(np.log10(m)))
+    return f"rescale it (e.g. divide it by 1e{e})" if e > 0 else f"rescale it (e.g. multiply it by 1e{-e})"
 
 
 def check_residual_scale(sigma, r, weights=None, *, name="response", tol=1e-6):
@@ -271,10 +293,21 @@ def check_scale_x(X, names, tol=1e3):
     not 0/1 indicators (the intercept and treatment-coded factors are left out).
     It warns when the standard deviations of two such columns differ by a factor
     above `tol`, or when one standard deviation is above `tol` or below 1/`tol`.
-    Returns the names of the offending columns (empty when all is well).
+    Returns the names of the offending columns (empty when all is well). Columns
+    whose squares overflow (or underflow) double precision are an error.
     """
     X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] < 2 or X.shape[1] == 0:
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return []
+    # values whose squares cannot be formed are an error, not a warning
+    big = np.max(np.abs(X), axis=0)
+    with np.errstate(over="ignore"):
+        over = ~np.isfinite(np.sum(X * X, axis=0))
+    for j in np.flatnonzero(over | ((big > 0) & (big < _TINY))):
+        raise PymerDataError(
+            f"predictor column '{names[j]}' has values up to {big[j]:.3g}, whose squares "
+            f"{'overflow' if over[j] else 'underflow'} double precision; {_rescale_hint(big[j])}")
+    if X.shape[0] < 2:
         return []
     cont = ~np.all((X == 0.0) | (X == 1.0), axis=0)
     if not cont.any():
