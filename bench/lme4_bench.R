@@ -12,8 +12,10 @@
 # pymer.datasets.load() does, so both sides fit identical data.
 #
 # Prints one "BENCH_JSON {...}" line per event (loaded, fit, done, error).
-# Timing: elapsed time of the whole lmer()/glmer() call (proc.time), first fit a
-# warm-up. Memory: peak resident set size of this R process (VmHWM from
+# Timing: elapsed (wall) and user+system CPU time of this process (proc.time)
+# around the whole lmer()/glmer() call; the first fit is a warm-up. When the
+# warm-up took less than 0.2 s, each timed sample is the mean of `inner`
+# consecutive fits (>= ~0.25 s in all): proc.time() ticks in milliseconds. Memory: peak resident set size of this R process (VmHWM from
 # /proc/self/status, what /usr/bin/time -v calls "Maximum resident set size")
 # right after the first fit, and VmRSS after loading the data; gc()'s
 # "max used" (R heap only: not CHOLMOD's malloc) is reported as well.
@@ -104,27 +106,33 @@ main <- function(path) {
   slow <- as.numeric(spec$slow)
   times <- numeric(0)
   i <- 0L
+  inner <- 1L   # fits per timed sample: short fits are timed in batches of >= ~0.2 s
   while (i <= repeats) {
     ws <- character(0)
-    t <- proc.time()[["elapsed"]]
-    fit <- withCallingHandlers(fit_model(spec, d), warning = function(w) {
-      ws <<- c(ws, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    })
-    dt <- proc.time()[["elapsed"]] - t
+    t <- proc.time()
+    for (k in seq_len(inner)) {
+      fit <- withCallingHandlers(fit_model(spec, d), warning = function(w) {
+        ws <<- c(ws, conditionMessage(w))
+        invokeRestart("muffleWarning")
+      })
+    }
+    pt <- proc.time() - t
+    dt <- pt[["elapsed"]] / inner
+    dc <- (pt[["user.self"]] + pt[["sys.self"]]) / inner
     if (i == 0L) {
       g <- gc()
       info <- fit_info(fit)
-      do.call(emit, c(list(event = "fit", i = i, seconds = dt, warmup = TRUE,
+      do.call(emit, c(list(event = "fit", i = i, seconds = dt, cpu = dc, warmup = TRUE,
                            peak_mb = proc_status_mb("VmHWM"),
                            gc_max_used_mb = sum(g[, ncol(g)]),
                            warnings = as.list(unique(ws))), info))
       first <- dt
       if (first > slow) break
       repeats <- min(repeats, max(1L, as.integer(floor(budget / max(first, 1e-9)))))
+      if (first < 0.2) inner <- as.integer(min(200, ceiling(0.25 / max(first, 1e-4))))
     } else {
       times <- c(times, dt)
-      emit(event = "fit", i = i, seconds = dt, warmup = FALSE)
+      emit(event = "fit", i = i, seconds = dt, cpu = dc, warmup = FALSE, inner = inner)
     }
     rm(fit)
     i <- i + 1L

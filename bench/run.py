@@ -104,7 +104,12 @@ def _reader(stream, q):
     q.put(None)
 
 
-def run_job(cmd, *, load_timeout, fit_timeout, budget, log_path):
+def _transient(note: str) -> bool:
+    return any(k in note for k in ("ImportError", "ModuleNotFoundError", "file too short",
+                                   "undefined symbol", "CalledProcessError"))
+
+
+def run_job(cmd, *, load_timeout, fit_timeout, budget, log_path, env=None):
     """Run a worker; collect its BENCH_JSON events; kill it (its process group) on a deadline.
 
     Deadlines: data loaded within load_timeout; first fit within fit_timeout after that;
@@ -113,7 +118,7 @@ def run_job(cmd, *, load_timeout, fit_timeout, budget, log_path):
     events, status = [], "ok"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
         q: queue.Queue = queue.Queue()
         th = threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True)
         th.start()
@@ -168,14 +173,22 @@ def summarize(events, status, wall):
         elif e == "fit" and ev.get("warmup"):
             for k, v in ev.items():
                 if k not in ("event", "i", "warmup"):
-                    r[k if k != "seconds" else "warmup_s"] = v
+                    r[{"seconds": "warmup_s", "cpu": "warmup_cpu"}.get(k, k)] = v
     timed = [ev["seconds"] for ev in events if ev["event"] == "fit" and not ev.get("warmup")]
-    r["times"] = timed
+    cpu = [ev["cpu"] for ev in events if ev["event"] == "fit" and not ev.get("warmup") and "cpu" in ev]
+    r["times"], r["cpu_times"] = timed, cpu
+    inner = [ev.get("inner", 1) for ev in events if ev["event"] == "fit" and not ev.get("warmup")]
+    if inner:
+        r["inner"] = inner[-1]
     if "warmup_s" in r:
         if timed:
             r["median_s"] = statistics.median(timed)
+            if cpu:
+                r["median_cpu"] = statistics.median(cpu)
         else:       # too slow to repeat: the single (warm-up) fit is the measurement
             r["median_s"] = r["warmup_s"]
+            if r.get("warmup_cpu") is not None:
+                r["median_cpu"] = r["warmup_cpu"]
             r["single_fit"] = True
         if r["status"].startswith("timeout"):
             r["status"] = "ok (repeats cut by timeout)"
@@ -300,9 +313,23 @@ def run_suite(names, args, registry):
                 fit_timeout = args.sm_timeout if tool == "statsmodels" else args.pymer_timeout
             budget = min(args.budget, fit_timeout) if tool == "statsmodels" else args.budget
             print(f"[{time.strftime('%H:%M:%S')}] {name:14s} {tool:11s} ...", end=" ", flush=True)
-            events, status, wall = run_job(cmd, load_timeout=300, fit_timeout=fit_timeout,
-                                           budget=budget, log_path=OUT_DIR / "logs" / f"{name}.{tool}.log")
-            r = summarize(events, status, wall)
+            env = dict(os.environ)
+            if tool == "pymer":
+                env.update(args.pymer_env)
+            for attempt in range(2):
+                load_before = os.getloadavg()[0]
+                events, status, wall = run_job(cmd, load_timeout=300, fit_timeout=fit_timeout,
+                                               budget=budget, env=env,
+                                               log_path=OUT_DIR / "logs" / f"{name}.{tool}.log")
+                r = summarize(events, status, wall)
+                # the editable install rebuilds on import: another developer's rebuild can
+                # make one import fail ("file too short"); try once more
+                if attempt == 0 and r["status"] == "error" and _transient(r.get("note", "")):
+                    print("(import failed, retrying in 30 s)", end=" ", flush=True)
+                    time.sleep(30)
+                    continue
+                break
+            r["loadavg"] = [load_before, os.getloadavg()[0]]
             if status.startswith("timeout") and "median_s" not in r:
                 r["status"] = "timeout"
                 r["note"] = f"no fit within {fit_timeout:g} s"
@@ -321,13 +348,25 @@ def run_suite(names, args, registry):
 
 # ---- the report ------------------------------------------------------------------------
 
-def _fmt_s(r):
+def _fmt_s(r, key="median_s"):
     if not r:
         return "-"
-    if "median_s" in r:
-        s = f"{r['median_s']:.3g}" if r["median_s"] < 100 else f"{r['median_s']:.0f}"
+    if key in r:
+        s = f"{r[key]:.3g}" if r[key] < 100 else f"{r[key]:.0f}"
         return s + ("*" if r.get("single_fit") else "")
+    if key != "median_s" and "median_s" in r:
+        return "-"
     return r.get("status", "-")
+
+
+def _ratio(num, den, key):
+    if num and den and key in num and key in den and den[key] > 0:
+        return f"{num[key] / den[key]:.2f}"
+    return "-"
+
+
+def _fmt_int(v):
+    return "-" if v is None else str(int(v)) if isinstance(v, (int, float)) else str(v)
 
 
 def _fmt_num(v, spec="{:.1f}"):
@@ -357,8 +396,8 @@ def report(results, out_md: Path, out_png: Path | None):
     m = results["machine"]
     R = m.get("R", {})
     lines = ["# pymer benchmark results", ""]
-    lines += [f"Generated by `python bench/run.py {' '.join(results.get('argv', []))}`".rstrip() + ". "
-              "See bench/README.md for the method.", ""]
+    cmd = " ".join(["python bench/run.py"] + list(results.get("argv", [])))
+    lines += [f"Generated by `{cmd}`. See bench/README.md for the method.", ""]
     lines += ["## Machine and versions", "",
               f"- date: {m.get('date')}",
               f"- CPU: {m.get('cpu')} ({m.get('logical_cpus')} logical CPUs, {m.get('affinity_cpus')} usable; "
@@ -370,11 +409,15 @@ def report(results, out_md: Path, out_png: Path | None):
               f"CHOLMOD from SuiteSparse {m.get('suitesparse')} (system), BLAS {m.get('system_blas')}",
               f"- {R.get('R')}, lme4 {R.get('lme4')}, Matrix {R.get('Matrix')}; R's BLAS {R.get('BLAS')}",
               f"- {m.get('platform')}", ""]
+    if results.get("args", {}).get("pymer_env"):
+        lines += [f"**pymer ran with extra environment {results['args']['pymer_env']}** (an experiment, "
+                  "not the default configuration).", ""]
     a = results.get("args", {})
     lines += ["Each (model, tool) pair ran alone in a fresh process, one after another. Time: median "
-              f"of up to {a.get('repeats')} timed fits after one warm-up fit (fewer when they would "
+              f"of up to {a.get('repeats')} timed samples after one warm-up fit (fewer when they would "
               f"exceed {a.get('budget')} s; `*` = the single fit was slower than {a.get('slow')} s and "
-              "is the measurement). Peak memory: peak RSS of the process (VmHWM) after the warm-up "
+              "is the measurement; a sample of a fast model is the mean of several consecutive fits, "
+              "as the per-model tables say). Peak memory: peak RSS of the process (VmHWM) after the warm-up "
               "fit, data and libraries included; in brackets the growth over the RSS after loading "
               "the data. Objective: REML criterion (REML fits) or -2 log-likelihood, agreement "
               f"with lme4 to {REL_TOL:g} relative. Evaluations: `m.opt.nevals` (pymer) and "
@@ -382,15 +425,18 @@ def report(results, out_md: Path, out_png: Path | None):
               "convergence checks' finite differences.", ""]
     # summary table
     lines += ["## Summary", "",
-              "| model | n | pymer s | lme4 s | lme4/pymer | statsmodels s | peak MB pymer | peak MB lme4 | objective agrees | evals pymer / lme4 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+              "Wall = elapsed seconds (median); CPU = CPU seconds of the whole process, all threads "
+              "(median of the same fits): less sensitive to the other jobs on this shared machine.", "",
+              "| model | n | pymer wall s | lme4 wall s | lme4/pymer wall | pymer CPU s | lme4 CPU s | lme4/pymer CPU | statsmodels wall s | peak MB pymer / lme4 | objective agrees | evals pymer / lme4 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for name, res in results["models"].items():
         p, l, s = res.get("pymer") or {}, res.get("lme4") or {}, res.get("statsmodels") or {}
-        ratio = (f"{l['median_s'] / p['median_s']:.2f}" if "median_s" in p and "median_s" in l else "-")
-        lines.append(f"| {name} | {_nrows(res)} | {_fmt_s(p)} | {_fmt_s(l)} | {ratio} | {_fmt_s(s)} | "
-                     f"{_fmt_num(p.get('peak_mb'), '{:.0f}')} | {_fmt_num(l.get('peak_mb'), '{:.0f}')} | "
+        lines.append(f"| {name} | {_nrows(res)} | {_fmt_s(p)} | {_fmt_s(l)} | {_ratio(l, p, 'median_s')} | "
+                     f"{_fmt_s(p, 'median_cpu')} | {_fmt_s(l, 'median_cpu')} | {_ratio(l, p, 'median_cpu')} | "
+                     f"{_fmt_s(s)} | "
+                     f"{_fmt_num(p.get('peak_mb'), '{:.0f}')} / {_fmt_num(l.get('peak_mb'), '{:.0f}')} | "
                      f"{_agree(_obj(p), _obj(l)).split(' ')[0]} | "
-                     f"{p.get('nevals', '-')} / {l.get('nevals', '-')} |")
+                     f"{_fmt_int(p.get('nevals'))} / {_fmt_int(l.get('nevals'))} |")
     lines.append("")
     # per model
     lines += ["## Per model", ""]
@@ -410,17 +456,23 @@ def report(results, out_md: Path, out_png: Path | None):
         lines += ["| | pymer | lme4 | statsmodels |", "|---|---:|---:|---:|"]
         P, L, S = (res.get(t) or {} for t in ("pymer", "lme4", "statsmodels"))
         row = lambda label, f: lines.append(f"| {label} | {f(P)} | {f(L)} | {f(S)} |")  # noqa: E731
-        row("median s", _fmt_s)
-        row("timed fits", lambda r: str(len(r.get("times", []))) if "median_s" in r else "-")
-        row("warm-up fit s", lambda r: _fmt_num(r.get("warmup_s"), "{:.3g}"))
-        row("lme4 s / this s", lambda r: (f"{L['median_s'] / r['median_s']:.2f}"
-                                          if "median_s" in r and "median_s" in L else "-"))
+        row("median wall s", _fmt_s)
+        row("median CPU s", lambda r: _fmt_s(r, "median_cpu"))
+        row("timed samples x fits per sample", lambda r: (
+            "1 (the warm-up fit)" if r.get("single_fit") else
+            f"{len(r.get('times', []))} x {r.get('inner', 1)}" if "median_s" in r else "-"))
+        row("timed samples, wall s", lambda r: ", ".join(f"{t:.3g}" for t in r.get("times", [])) or "-")
+        row("warm-up fit wall s", lambda r: _fmt_num(r.get("warmup_s"), "{:.3g}"))
+        row("lme4 wall / this wall", lambda r: _ratio(L, r, "median_s") if r and r is not L else "-")
+        row("lme4 CPU / this CPU", lambda r: _ratio(L, r, "median_cpu") if r and r is not L else "-")
         row("peak RSS MB (growth)", lambda r: (f"{r['peak_mb']:.0f} ({r['peak_mb'] - r['rss_loaded_mb']:.0f})"
                                                if r.get("peak_mb") is not None and r.get("rss_loaded_mb") is not None
                                                else "-"))
         row("objective", lambda r: _fmt_num(_obj(r), "{:.6f}"))
         row("agrees with lme4", lambda r: _agree(_obj(r), _obj(L)) if r is not L else "-")
-        row("evaluations", lambda r: str(r.get("nevals")) if r.get("nevals") is not None else "-")
+        row("evaluations", lambda r: _fmt_int(r.get("nevals")))
+        row("load average (1 min) before / after", lambda r: (f"{r['loadavg'][0]:.1f} / {r['loadavg'][1]:.1f}"
+                                                              if r.get("loadavg") else "-"))
         row("status", lambda r: r.get("status", "-") + (f": {r['note']}" if r.get("note") else ""))
         warn = [(t, w) for t in ("pymer", "lme4", "statsmodels")
                 for w in ((res.get(t) or {}).get("warnings") or [])]
@@ -442,32 +494,41 @@ def _fmt_load(v):
 
 
 def plot_scaling(results, out_png: Path) -> bool:
-    pts = {t: [] for t in ("pymer", "lme4")}
-    mem = {t: [] for t in ("pymer", "lme4")}
+    tools = ("pymer", "lme4")
+    wall = {t: [] for t in tools}
+    cpu = {t: [] for t in tools}
+    mem = {t: [] for t in tools}
     timeouts = []
     for name, res in results["models"].items():
         n = res["spec"].get("synth_n")
         if not n:
             continue
-        for t in pts:
+        for t in tools:
             r = res.get(t) or {}
             if "median_s" in r:
-                pts[t].append((n, r["median_s"]))
+                wall[t].append((n, r["median_s"]))
+                if r.get("median_cpu") is not None:
+                    cpu[t].append((n, r["median_cpu"]))
                 if r.get("peak_mb") is not None:
                     mem[t].append((n, r["peak_mb"]))
             elif t == "lme4" and r.get("status") in ("timeout", "skipped"):
                 timeouts.append(n)
-    if not any(pts.values()):
+    if not any(wall.values()):
         return False
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    from matplotlib.ticker import ScalarFormatter
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.6))
     style = {"pymer": dict(color="C0", marker="o"), "lme4": dict(color="C3", marker="s")}
-    for t, v in pts.items():
-        if v:
-            x, y = zip(*sorted(v))
-            ax.plot(x, y, label=t, **style[t])
+    for t in tools:
+        if wall[t]:
+            x, y = zip(*sorted(wall[t]))
+            ax.plot(x, y, label=f"{t} wall", **style[t])
+        if cpu[t]:
+            x, y = zip(*sorted(cpu[t]))
+            ax.plot(x, y, label=f"{t} CPU (all threads)", linestyle="--", alpha=0.7,
+                    color=style[t]["color"], marker=style[t]["marker"], markerfacecolor="none")
     if timeouts:
         top = results.get("args", {}).get("lme4_timeout", 600)
         ax.scatter(timeouts, [top] * len(timeouts), marker="^", color="C3", facecolors="none",
@@ -475,21 +536,27 @@ def plot_scaling(results, out_png: Path) -> bool:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rows n")
-    ax.set_ylabel("median fit time (s)")
+    ax.set_ylabel("median time per fit (s)")
     ax.set_title(SYNTH_FORMULA + "\n(g1: n/100 levels, g2: sqrt(n) levels)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    for t, v in mem.items():
-        if v:
-            x, y = zip(*sorted(v))
+    ax.legend(fontsize=8)
+    for t in tools:
+        if mem[t]:
+            x, y = zip(*sorted(mem[t]))
             ax2.plot(x, y, label=t, **style[t])
     ax2.set_xscale("log")
     ax2.set_yscale("log")
+    ax2.yaxis.set_major_formatter(ScalarFormatter())
+    ax2.yaxis.set_minor_formatter(ScalarFormatter())
+    ax2.tick_params(axis="y", which="minor", labelsize=7)
     ax2.set_xlabel("rows n")
     ax2.set_ylabel("peak RSS of the process (MB)")
-    ax2.set_title("peak memory (data and libraries included)", fontsize=9)
+    ax2.set_title("peak memory (interpreter, libraries and data included)", fontsize=9)
     ax2.grid(True, which="both", alpha=0.3)
-    ax2.legend()
+    ax2.legend(fontsize=8)
+    env = results.get("args", {}).get("pymer_env")
+    fig.suptitle(f"{results['machine'].get('cpu')}, {results['machine'].get('logical_cpus')} CPUs, "
+                 f"{results['machine'].get('date')}" + (f"; pymer env {env}" if env else ""), fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
@@ -515,6 +582,9 @@ def main(argv=None):
     ap.add_argument("--lme4-timeout", type=float, default=600.0, help="per-fit timeout for lme4 (s)")
     ap.add_argument("--pymer-timeout", type=float, default=1200.0, help="per-fit timeout for pymer (s)")
     ap.add_argument("--sm-timeout", type=float, default=120.0, help="per-fit timeout for statsmodels (s)")
+    ap.add_argument("--pymer-env", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the pymer processes (experiments, e.g. "
+                         "OMP_THREAD_LIMIT=1); recorded in the report")
     ap.add_argument("--output", type=Path, default=None,
                     help="markdown report (default bench/RESULTS.md for the full suite, "
                          "bench/out/RESULTS-partial.md otherwise)")
@@ -525,7 +595,11 @@ def main(argv=None):
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from --raw")
     args = ap.parse_args(argv)
 
-    partial = args.quick or bool(args.models)
+    try:
+        args.pymer_env = dict(kv.split("=", 1) for kv in args.pymer_env)
+    except ValueError:
+        ap.error("--pymer-env takes KEY=VALUE pairs")
+    partial = args.quick or bool(args.models) or bool(args.pymer_env)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 5
     if args.raw is None:
