@@ -16,7 +16,7 @@ from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence,
                        finite_diff_derivs, minimize, warn_all)
-from .results import (MixedModelResult, Summary, _coef_lines, _message_lines, zapsmall)
+from .results import MixedModelResult, Summary, _coef_lines, _message_lines
 from .terms import RandomEffects
 from .validate import check_grouping_factors, check_weights, drop_aliased_columns
 
@@ -233,10 +233,6 @@ class GLMMResult(MixedModelResult):
         """lme4's deviance() of a glmer fit: the sum of the deviance residuals at the mode."""
         return self.devresid_sum
 
-    @property
-    def df_residual(self) -> int:
-        return self.nobs - self.df
-
     @cached_property
     def fitted(self) -> np.ndarray:
         """Fitted means mu (the response scale), as lme4's fitted()."""
@@ -333,12 +329,7 @@ class GLMMResult(MixedModelResult):
     def summary(self, correlation=True):
         """lme4's summary() of a glmer fit."""
         lines = self._header() + [""] + self._stats_lines(4) + [""]
-        q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
-        vals = format_real(zapsmall(q, 5), 4)
-        w = max(max(len(v) for v in vals), 6)
-        lines += ["Scaled residuals: ",
-                  " ".join(n.rjust(w) for n in ["Min", "1Q", "Median", "3Q", "Max"]) + " ",
-                  " ".join(v.rjust(w) for v in vals) + " ", "", "Random effects:"]
+        lines += self._scaled_residual_lines() + ["", "Random effects:"]
         lines += self._vc_lines(with_variance=True)
         lines.append(self._groups_line())
         lines += ["", "Fixed effects:"]

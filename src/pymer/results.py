@@ -107,18 +107,33 @@ class MixedModelResult:
         s2 = self.sigma ** 2 if self._has_scale else 1.0
         return [s2 * T @ T.T for T in self.re.factors(self.theta)]
 
+    def _vc_group_names(self) -> list:
+        """VarCorr's group names: a factor with several terms gets .1, .2, ... (Subject, Subject.1)."""
+        names, seen = [], {}
+        for t in self.re.terms:
+            k = seen.get(t.group, -1) + 1
+            seen[t.group] = k
+            names.append(t.group if k == 0 else f"{t.group}.{k}")
+        return names
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs - self.df
+
+    def _scaled_residual_lines(self):
+        """The summary's 'Scaled residuals' block: quantiles of the scaled Pearson residuals."""
+        q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
+        vals = format_real(zapsmall(q, 5), 4)
+        w = max(max(len(v) for v in vals), 6)
+        return ["Scaled residuals: ",
+                " ".join(n.rjust(w) for n in ["Min", "1Q", "Median", "3Q", "Max"]) + " ",
+                " ".join(v.rjust(w) for v in vals) + " "]
+
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as lme4's as.data.frame(VarCorr()): grp, var1, var2, vcov, sdcor."""
         rows = []
-        seen = {}
-        for t, S in zip(self.re.terms, self._covariances()):
-            name = t.group
-            if name in seen:
-                seen[name] += 1
-                name = f"{name}.{seen[t.group]}"
-            else:
-                seen[name] = 0
+        for name, t, S in zip(self._vc_group_names(), self.re.terms, self._covariances()):
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
                 rows.append((name, t.colnames[i], None, S[i, i], sd[i]))
@@ -235,14 +250,7 @@ class MixedModelResult:
         sds = format_vc(var_rows["sdcor"].to_numpy())
         rows = []
         i = 0
-        seen = {}
-        for t, S in zip(self.re.terms, self._covariances()):
-            name = t.group
-            if name in seen:
-                seen[name] += 1
-                name = f"{name}.{seen[t.group]}"
-            else:
-                seen[name] = 0
+        for name, t, S in zip(self._vc_group_names(), self.re.terms, self._covariances()):
             sd = np.sqrt(np.diag(S))
             for a in range(t.k):
                 r = [name if a == 0 else "", t.colnames[a]]
@@ -438,10 +446,6 @@ class LMMResult(MixedModelResult):
     def REMLcrit(self) -> float:
         return self.objective
 
-    @property
-    def df_residual(self) -> int:
-        return self.nobs - self.df
-
     @cached_property
     def fitted(self) -> np.ndarray:
         """Fitted values X beta + Z b + offset."""
@@ -573,13 +577,7 @@ class LMMResult(MixedModelResult):
         lines = self._header() + [""]
         lines += self._fit_stats_line(5)
         lines.append("")
-        q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
-        lines.append("Scaled residuals: ")
-        vals = format_real(zapsmall(q, 5), 4)
-        names = ["Min", "1Q", "Median", "3Q", "Max"]
-        w = max(max(len(v) for v in vals), 6)
-        lines.append(" ".join(n.rjust(w) for n in names) + " ")
-        lines.append(" ".join(v.rjust(w) for v in vals) + " ")
+        lines += self._scaled_residual_lines()
         lines.append("")
         lines.append("Random effects:")
         lines += self._vc_lines(with_variance=True)
