@@ -17,14 +17,26 @@ cdef class PLS:
     cdef double[::1] Tbuf, work
     # Z'W[X y] (q x m) and [X y]'W[X y] (m x m), m = p + 1, column-major
     cdef public double[::1, :] ZtXy, XytXy
-    cdef double[::1, :] LZtXy, RZXy, U
+    cdef double[::1, :] RZXy, U
     cdef readonly double logdetL, logdetRX, pwrss
     cdef readonly int status
+    # factorization: CHOLMOD (fill-reducing permutation P), or blocked: the first
+    # term's block-diagonal part factored per level (L11, k1 x k1 blocks), its
+    # coupling L21 on the pattern of Z'Z, and the dense Schur complement S (q2 x q2)
+    cdef readonly bint blocked
+    cdef readonly Py_ssize_t q1, q2, k1
+    cdef readonly double cholmod_flops
+    cdef double[::1] avals, l21, L11
+    cdef double[::1, :] S
 
     cdef cholmod_sparse A_view(self) noexcept nogil
     cdef void fill_T(self, const double *theta) noexcept nogil
     cdef void update_A(self) noexcept nogil
     cdef int update_L(self) noexcept nogil
+    cdef int factor_cholmod(self) noexcept nogil
+    cdef int factor_blocked(self) noexcept nogil
+    cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil
+    cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil
     cdef double objective_value(self, bint reml) noexcept nogil
     cdef int evaluate_nogil(self, const double *theta) noexcept nogil
     cdef int solve_u_nogil(self, const double *beta, double *u) noexcept nogil

@@ -9,12 +9,23 @@ For a fixed theta the PLS problem is solved from cross-products only
     U'U = [X y]'W[X y] - [R_ZX c_u]'[R_ZX c_u],   U = [[R_X, c_beta], [0, r]]
 
 r^2 = pwrss, |R_X|^2 and |L|^2 give the profiled ML/REML criteria.
+
+Two factorizations of A + I = Lambda' Z'WZ Lambda + I:
+
+* blocked (the default when it is cheaper): the first random-effects term's
+  diagonal block is itself block diagonal (one k1 x k1 block per level, as each
+  observation has one level), so with A + I = [[A11, A21'], [A21, A22]],
+  L11 is a Cholesky factor per level, L21 = A21 L11^-T keeps the sparse pattern
+  of Z_2'Z_1, and the Schur complement S = A22 - L21 L21' is factored dense
+  by LAPACK (P = I);
+* CHOLMOD's supernodal/simplicial sparse Cholesky with a fill-reducing P, for
+  models whose remaining terms are too large to treat as one dense block.
 """
 import numpy as np
 from libc.math cimport log, sqrt, INFINITY, NAN, M_PI
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
-from scipy.linalg.cython_blas cimport dsyrk
+from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 
@@ -39,6 +50,9 @@ cdef class PLS:
         Number of columns per level of each term.
     n : int
         Number of observations.
+    method : {"auto", "blocked", "cholmod"}
+        Factorization (see the module docstring); "auto" picks the one with the
+        smaller estimated cost.
     """
 
     def __cinit__(self):
@@ -50,7 +64,8 @@ cdef class PLS:
             cholmod_l_free_factor(&self.L, &self.c)
         cholmod_l_finish(&self.c)
 
-    def __init__(self, colptr, rowind, ztz, ZtXy, XytXy, col_term, col_off, term_k, Py_ssize_t n):
+    def __init__(self, colptr, rowind, ztz, ZtXy, XytXy, col_term, col_off, term_k, Py_ssize_t n,
+                 method="auto"):
         self.colptr = np.ascontiguousarray(colptr, dtype=np.int64)
         self.rowind = np.ascontiguousarray(rowind, dtype=np.int64)
         self.ztz = np.array(ztz, dtype=np.float64)
@@ -87,10 +102,66 @@ cdef class PLS:
         maxk = int(k.max()) if self.nterms else 1
         maxnnz = int(np.diff(cp).max()) if self.q else 0
         self.work = np.zeros(max(1, maxnnz * maxk), dtype=np.float64)
-        self.LZtXy = np.zeros((self.q, self.m), dtype=np.float64, order="F")
         self.RZXy = np.zeros((self.q, self.m), dtype=np.float64, order="F")
         self.U = np.zeros((self.m, self.m), dtype=np.float64, order="F")
-        self.analyze()
+        self.choose_factorization(method)
+
+    def choose_factorization(self, method="auto"):
+        """Set up the blocked or the CHOLMOD factorization (see the module docstring)."""
+        if method not in ("auto", "blocked", "cholmod"):
+            raise ValueError(f"method must be 'auto', 'blocked' or 'cholmod', not {method!r}")
+        if self.L != NULL:
+            cholmod_l_free_factor(&self.L, &self.c)
+        self.blocked = False
+        self.cholmod_flops = NAN
+        ok, q1, k1, flops = self._blocked_structure()
+        q2 = self.q - q1
+        if method == "blocked" and not ok:
+            raise ValueError("the first random-effects term's block of Z'Z is not block diagonal")
+        use_blocked = method == "blocked"
+        if method == "auto" and ok:
+            # dense LAPACK (optimized BLAS) runs many times faster per flop than a
+            # sparse factorization; below ~1500 columns the dense block always wins
+            dense = q2 ** 3 / 3.0 + flops
+            if q2 <= 1500:
+                use_blocked = True
+            elif q2 <= 8000:
+                self.analyze()
+                use_blocked = dense <= 8.0 * self.cholmod_flops
+        if use_blocked:
+            if self.L != NULL:
+                cholmod_l_free_factor(&self.L, &self.c)
+            self.blocked = True
+            self.q1, self.k1, self.q2 = q1, k1, q2
+            self.avals = np.zeros(self.rowind.shape[0], dtype=np.float64)
+            self.l21 = np.zeros(self.rowind.shape[0], dtype=np.float64)
+            self.L11 = np.zeros(max(1, q1 * k1), dtype=np.float64)
+            self.S = np.zeros((max(q2, 1), max(q2, 1)), dtype=np.float64, order="F")
+        elif self.L == NULL:
+            self.analyze()
+
+    def _blocked_structure(self):
+        """(ok, q1, k1, flops of the L21 L21' update) for the first term as the blocked part."""
+        if self.q == 0 or self.nterms == 0:
+            return False, 0, 0, 0.0
+        ct = np.asarray(self.col_term)
+        k1 = int(self.term_k[0])
+        q1 = int(np.sum(ct == 0))
+        if q1 == 0 or np.any(ct[:q1] != 0):
+            return False, 0, 0, 0.0
+        cp = np.asarray(self.colptr)[:q1 + 1]
+        ri = np.asarray(self.rowind)
+        cols = np.repeat(np.arange(q1, dtype=np.int64), np.diff(cp))
+        rows = ri[:cp[-1]]
+        inside = rows < q1
+        # rows < q1 of column j must be exactly the k1 rows of its own level block
+        start = (cols // k1) * k1
+        if np.any(inside & ((rows < start) | (rows >= start + k1))):
+            return False, 0, 0, 0.0
+        if np.any(np.bincount(cols[inside], minlength=q1) != k1):
+            return False, 0, 0, 0.0
+        nr2 = (np.diff(cp) - k1)[::k1].astype(np.float64)
+        return True, q1, k1, float(np.sum(nr2 * (nr2 + 1) / 2.0 * k1))
 
     cdef cholmod_sparse A_view(self) noexcept nogil:
         cdef cholmod_sparse A
@@ -126,10 +197,16 @@ cdef class PLS:
         self.L = cholmod_l_analyze(&A, &self.c)
         if self.L == NULL:
             raise MemoryError(f"CHOLMOD analysis failed (status {self.c.status})")
+        self.cholmod_flops = self.c.fl
 
     @property
     def is_supernodal(self):
-        return bool(self.L.is_super)
+        return self.L != NULL and bool(self.L.is_super)
+
+    @property
+    def factorization(self):
+        """"blocked" or "cholmod"."""
+        return "blocked" if self.blocked else "cholmod"
 
     cdef void fill_T(self, const double *theta) noexcept nogil:
         cdef Py_ssize_t t, r, c, k, idx, o
@@ -146,9 +223,11 @@ cdef class PLS:
                         idx += 1
 
     cdef void update_A(self) noexcept nogil:
-        """uvals <- upper triangle of Lambda' Z'WZ Lambda (Lambda block diagonal, T per level)."""
-        cdef Py_ssize_t j0 = 0, j, c, s, idx, nr, k, ka, r, rr, t, ta, start, i
+        """Lambda' Z'WZ Lambda (Lambda block diagonal, T per level): its upper triangle
+        into uvals (CHOLMOD), or every entry of the pattern into avals (blocked)."""
+        cdef Py_ssize_t j0 = 0, j, c, s, idx, nr, k, ka, r, rr, t, ta, start, i, nout
         cdef double acc
+        cdef double *out
         cdef double *T
         cdef double *Ta
         cdef double *tmp = &self.work[0]
@@ -171,7 +250,13 @@ cdef class PLS:
             # rows of the block of row i are contiguous in the sorted pattern
             for c in range(k):
                 j = j0 + c
-                for idx in range(self.ucolptr[j + 1] - self.ucolptr[j]):
+                if self.blocked:
+                    nout = nr
+                    out = &self.avals[start + c * nr]
+                else:
+                    nout = self.ucolptr[j + 1] - self.ucolptr[j]
+                    out = &self.uvals[self.ucolptr[j]]
+                for idx in range(nout):
                     i = self.rowind[start + idx]
                     r = self.col_off[i]
                     ta = self.col_term[i]
@@ -180,55 +265,27 @@ cdef class PLS:
                     acc = 0.0
                     for rr in range(r, ka):
                         acc += Ta[rr + r * ka] * tmp[idx - r + rr + c * nr]
-                    self.uvals[self.ucolptr[j] + idx] = acc
+                    out[idx] = acc
             j0 += k
 
     cdef int update_L(self) noexcept nogil:
         """Factor A + I, then R_ZX, c_u, R_X, c_beta and r^2. Returns 0 on success."""
-        cdef cholmod_sparse A = self.A_view()
-        cdef double beta[2]
-        cdef cholmod_dense B
-        cdef cholmod_dense *Y
-        cdef cholmod_dense *X
-        cdef Py_ssize_t j, c, s, k, t, i, col, jj, nscol, nsrow, p0, m = self.m, q = self.q
+        cdef Py_ssize_t j, c, s, k, t, i, col, m = self.m, q = self.q
         cdef double acc
         cdef double *T
-        cdef int64_t *sup
-        cdef int64_t *pi
-        cdef int64_t *px
-        cdef int64_t *lp
-        cdef double *lx
         cdef int info = 0, mm = <int> m, qq = <int> q
         cdef double one = 1.0, minus_one = -1.0
         cdef char uplo = b'U'
         cdef char trans = b'T'
-        beta[0] = 1.0
-        beta[1] = 0.0
         self.status = 0
         if q > 0:
-            cholmod_l_factorize_p(&A, beta, NULL, 0, self.L, &self.c)
-            if self.c.status != CHOLMOD_OK or self.L.minor < self.L.n:
-                self.status = 1
-                return 1
-            # log |L|^2
-            acc = 0.0
-            lx = <double*> self.L.x
-            if self.L.is_super:
-                sup = <int64_t*> self.L.super
-                pi = <int64_t*> self.L.pi
-                px = <int64_t*> self.L.px
-                for s in range(<Py_ssize_t> self.L.nsuper):
-                    nscol = sup[s + 1] - sup[s]
-                    nsrow = pi[s + 1] - pi[s]
-                    p0 = px[s]
-                    for jj in range(nscol):
-                        acc += log(lx[p0 + jj * nsrow + jj])
+            if self.blocked:
+                self.status = self.factor_blocked()
             else:
-                lp = <int64_t*> self.L.p
-                for j in range(q):
-                    acc += log(lx[lp[j]])
-            self.logdetL = 2.0 * acc
-            # LZtXy = Lambda' Z'W[X y]: row j0 + c gets sum_{s >= c} T[s, c] row j0 + s
+                self.status = self.factor_cholmod()
+            if self.status != 0:
+                return self.status
+            # RZXy = L^-1 P Lambda' Z'W[X y]: row j0 + c of Lambda'B is sum_{s >= c} T[s, c] row j0 + s
             j = 0
             while j < q:
                 t = self.col_term[j]
@@ -239,27 +296,11 @@ cdef class PLS:
                         acc = 0.0
                         for s in range(c, k):
                             acc += T[s + c * k] * self.ZtXy[j + s, col]
-                        self.LZtXy[j + c, col] = acc
+                        self.RZXy[j + c, col] = acc
                 j += k
-            B.nrow = q
-            B.ncol = m
-            B.nzmax = q * m
-            B.d = q
-            B.x = <void*> &self.LZtXy[0, 0]
-            B.z = NULL
-            B.xtype = CHOLMOD_REAL
-            B.dtype = CHOLMOD_DOUBLE
-            Y = cholmod_l_solve(CHOLMOD_P, self.L, &B, &self.c)
-            if Y == NULL:
+            if self.solve_fwd(&self.RZXy[0, 0], m) != 0:
                 self.status = 2
                 return 2
-            X = cholmod_l_solve(CHOLMOD_L, self.L, Y, &self.c)
-            cholmod_l_free_dense(&Y, &self.c)
-            if X == NULL:
-                self.status = 2
-                return 2
-            memcpy(&self.RZXy[0, 0], X.x, q * m * sizeof(double))
-            cholmod_l_free_dense(&X, &self.c)
         else:
             self.logdetL = 0.0
         # U'U = [X y]'W[X y] - RZXy' RZXy (upper triangle), then Cholesky
@@ -280,6 +321,226 @@ cdef class PLS:
         for j in range(m - 1):
             acc += log(self.U[j, j])
         self.logdetRX = 2.0 * acc
+        return 0
+
+    cdef int factor_cholmod(self) noexcept nogil:
+        """CHOLMOD: L L' = P (A + I) P' on the one symbolic analysis; logdetL."""
+        cdef cholmod_sparse A = self.A_view()
+        cdef double beta[2]
+        cdef Py_ssize_t j, s, jj, nscol, nsrow, p0
+        cdef double acc = 0.0
+        cdef int64_t *sup
+        cdef int64_t *pi
+        cdef int64_t *px
+        cdef int64_t *lp
+        cdef double *lx
+        beta[0] = 1.0
+        beta[1] = 0.0
+        cholmod_l_factorize_p(&A, beta, NULL, 0, self.L, &self.c)
+        if self.c.status != CHOLMOD_OK or self.L.minor < self.L.n:
+            return 1
+        lx = <double*> self.L.x
+        if self.L.is_super:
+            sup = <int64_t*> self.L.super
+            pi = <int64_t*> self.L.pi
+            px = <int64_t*> self.L.px
+            for s in range(<Py_ssize_t> self.L.nsuper):
+                nscol = sup[s + 1] - sup[s]
+                nsrow = pi[s + 1] - pi[s]
+                p0 = px[s]
+                for jj in range(nscol):
+                    acc += log(lx[p0 + jj * nsrow + jj])
+        else:
+            lp = <int64_t*> self.L.p
+            for j in range(self.q):
+                acc += log(lx[lp[j]])
+        self.logdetL = 2.0 * acc
+        return 0
+
+    cdef int factor_blocked(self) noexcept nogil:
+        """Blocked: L11 per level of the first term, L21 = A21 L11^-T on the pattern,
+        S = A22 + I - L21 L21' dense and its LAPACK Cholesky; logdetL."""
+        cdef Py_ssize_t k1 = self.k1, q1 = self.q1, q2 = self.q2, b, j0, c, s, r, idx, a, nr2
+        cdef Py_ssize_t j, pos, p0, rb, nb1 = q1 // k1 if k1 > 0 else 0
+        cdef double acc = 0.0, d, v
+        cdef double *Lb
+        cdef double *Sp
+        cdef double *l21 = &self.l21[0]
+        cdef double *av = &self.avals[0]
+        cdef int64_t *cp = &self.colptr[0]
+        cdef int64_t *ri = &self.rowind[0]
+        cdef int info = 0, n2 = <int> q2
+        cdef char lo = b'L'
+        for b in range(nb1):
+            j0 = b * k1
+            Lb = &self.L11[b * k1 * k1]
+            for c in range(k1):
+                for r in range(k1):
+                    Lb[r + c * k1] = av[cp[j0 + c] + r]
+                Lb[c + c * k1] += 1.0
+            # Cholesky of the k1 x k1 block, lower triangle, in place
+            for c in range(k1):
+                d = Lb[c + c * k1]
+                for s in range(c):
+                    d -= Lb[c + s * k1] * Lb[c + s * k1]
+                if not d > 0.0:
+                    return 1
+                d = sqrt(d)
+                Lb[c + c * k1] = d
+                acc += log(d)
+                for r in range(c + 1, k1):
+                    v = Lb[r + c * k1]
+                    for s in range(c):
+                        v -= Lb[r + s * k1] * Lb[c + s * k1]
+                    Lb[r + c * k1] = v / d
+            # rows of A21 for this level: L_b x = a for each row (forward substitution)
+            nr2 = cp[j0 + 1] - cp[j0] - k1
+            for idx in range(nr2):
+                for c in range(k1):
+                    v = av[cp[j0 + c] + k1 + idx]
+                    for s in range(c):
+                        v -= Lb[c + s * k1] * l21[cp[j0 + s] + k1 + idx]
+                    l21[cp[j0 + c] + k1 + idx] = v / Lb[c + c * k1]
+        if q2 > 0:
+            Sp = &self.S[0, 0]
+            for j in range(q2):
+                memset(&Sp[j + j * q2], 0, (q2 - j) * sizeof(double))
+            # lower triangle of A22 + I
+            for j in range(q1, self.q):
+                for pos in range(cp[j], cp[j + 1]):
+                    r = ri[pos]
+                    if r >= j:
+                        Sp[(r - q1) + (j - q1) * q2] = av[pos]
+                Sp[(j - q1) * (q2 + 1)] += 1.0
+            # minus L21 L21': each level's rows form a dense outer product (rows sorted)
+            for b in range(nb1):
+                j0 = b * k1
+                nr2 = cp[j0 + 1] - cp[j0] - k1
+                for c in range(k1):
+                    p0 = cp[j0 + c] + k1
+                    for idx in range(nr2):
+                        v = l21[p0 + idx]
+                        if v == 0.0:
+                            continue
+                        rb = (ri[p0 + idx] - q1) * q2 - q1
+                        for a in range(idx, nr2):
+                            Sp[ri[p0 + a] + rb] -= l21[p0 + a] * v
+            dpotrf(&lo, &n2, Sp, &n2, &info)
+            if info != 0:
+                return 1
+            for j in range(q2):
+                acc += log(Sp[j * (q2 + 1)])
+        self.logdetL = 2.0 * acc
+        return 0
+
+    cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
+        """x <- L^-1 P x for x (q x ncol, column-major) in place."""
+        cdef cholmod_dense B
+        cdef cholmod_dense *Y
+        cdef cholmod_dense *X
+        cdef Py_ssize_t q = self.q, k1 = self.k1, q1 = self.q1, col, b, j0, r, c, p0, idx, nr2
+        cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
+        cdef double *xc
+        cdef double *Lb
+        cdef double acc
+        cdef int n2 = <int> self.q2, nc = <int> ncol, ldx = <int> q
+        cdef double one = 1.0
+        cdef char side = b'L', lo = b'L', notr = b'N', nonunit = b'N'
+        if q == 0 or ncol == 0:
+            return 0
+        if not self.blocked:
+            B.nrow = q
+            B.ncol = ncol
+            B.nzmax = q * ncol
+            B.d = q
+            B.x = <void*> x
+            B.z = NULL
+            B.xtype = CHOLMOD_REAL
+            B.dtype = CHOLMOD_DOUBLE
+            Y = cholmod_l_solve(CHOLMOD_P, self.L, &B, &self.c)
+            if Y == NULL:
+                return 2
+            X = cholmod_l_solve(CHOLMOD_L, self.L, Y, &self.c)
+            cholmod_l_free_dense(&Y, &self.c)
+            if X == NULL:
+                return 2
+            memcpy(x, X.x, q * ncol * sizeof(double))
+            cholmod_l_free_dense(&X, &self.c)
+            return 0
+        for col in range(ncol):
+            xc = x + col * q
+            for b in range(nb1):
+                j0 = b * k1
+                Lb = &self.L11[b * k1 * k1]
+                for r in range(k1):
+                    acc = xc[j0 + r]
+                    for c in range(r):
+                        acc -= Lb[r + c * k1] * xc[j0 + c]
+                    xc[j0 + r] = acc / Lb[r + r * k1]
+                nr2 = self.colptr[j0 + 1] - self.colptr[j0] - k1
+                for c in range(k1):
+                    acc = xc[j0 + c]
+                    if acc != 0.0:
+                        p0 = self.colptr[j0 + c] + k1
+                        for idx in range(nr2):
+                            xc[self.rowind[p0 + idx]] -= self.l21[p0 + idx] * acc
+        if n2 > 0:
+            dtrsm(&side, &lo, &notr, &nonunit, &n2, &nc, &one, &self.S[0, 0], &n2, x + q1, &ldx)
+        return 0
+
+    cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
+        """x <- P' L^-T x for x (q x ncol, column-major) in place."""
+        cdef cholmod_dense B
+        cdef cholmod_dense *Y
+        cdef cholmod_dense *X
+        cdef Py_ssize_t q = self.q, k1 = self.k1, q1 = self.q1, col, b, j0, r, c, p0, idx, nr2
+        cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
+        cdef double *xc
+        cdef double *Lb
+        cdef double acc
+        cdef int n2 = <int> self.q2, nc = <int> ncol, ldx = <int> q
+        cdef double one = 1.0
+        cdef char side = b'L', lo = b'L', tr = b'T', nonunit = b'N'
+        if q == 0 or ncol == 0:
+            return 0
+        if not self.blocked:
+            B.nrow = q
+            B.ncol = ncol
+            B.nzmax = q * ncol
+            B.d = q
+            B.x = <void*> x
+            B.z = NULL
+            B.xtype = CHOLMOD_REAL
+            B.dtype = CHOLMOD_DOUBLE
+            Y = cholmod_l_solve(CHOLMOD_Lt, self.L, &B, &self.c)
+            if Y == NULL:
+                return 2
+            X = cholmod_l_solve(CHOLMOD_Pt, self.L, Y, &self.c)
+            cholmod_l_free_dense(&Y, &self.c)
+            if X == NULL:
+                return 2
+            memcpy(x, X.x, q * ncol * sizeof(double))
+            cholmod_l_free_dense(&X, &self.c)
+            return 0
+        if n2 > 0:
+            dtrsm(&side, &lo, &tr, &nonunit, &n2, &nc, &one, &self.S[0, 0], &n2, x + q1, &ldx)
+        for col in range(ncol):
+            xc = x + col * q
+            for b in range(nb1):
+                j0 = b * k1
+                Lb = &self.L11[b * k1 * k1]
+                nr2 = self.colptr[j0 + 1] - self.colptr[j0] - k1
+                for c in range(k1):
+                    p0 = self.colptr[j0 + c] + k1
+                    acc = xc[j0 + c]
+                    for idx in range(nr2):
+                        acc -= self.l21[p0 + idx] * xc[self.rowind[p0 + idx]]
+                    xc[j0 + c] = acc
+                for r in range(k1 - 1, -1, -1):
+                    acc = xc[j0 + r]
+                    for c in range(r + 1, k1):
+                        acc -= Lb[c + r * k1] * xc[j0 + c]
+                    xc[j0 + r] = acc / Lb[r + r * k1]
         return 0
 
     cdef double objective_value(self, bint reml) noexcept nogil:
@@ -313,9 +574,6 @@ cdef class PLS:
         """u = P' L^-T (c_u - R_ZX beta), written to u (length q)."""
         cdef Py_ssize_t i, j, q = self.q, p = self.p
         cdef double acc
-        cdef cholmod_dense B
-        cdef cholmod_dense *Y
-        cdef cholmod_dense *X
         if q == 0:
             return 0
         for i in range(q):
@@ -323,24 +581,7 @@ cdef class PLS:
             for j in range(p):
                 acc -= self.RZXy[i, j] * beta[j]
             u[i] = acc
-        B.nrow = q
-        B.ncol = 1
-        B.nzmax = q
-        B.d = q
-        B.x = <void*> u
-        B.z = NULL
-        B.xtype = CHOLMOD_REAL
-        B.dtype = CHOLMOD_DOUBLE
-        Y = cholmod_l_solve(CHOLMOD_Lt, self.L, &B, &self.c)
-        if Y == NULL:
-            return 2
-        X = cholmod_l_solve(CHOLMOD_Pt, self.L, Y, &self.c)
-        cholmod_l_free_dense(&Y, &self.c)
-        if X == NULL:
-            return 2
-        memcpy(u, X.x, q * sizeof(double))
-        cholmod_l_free_dense(&X, &self.c)
-        return 0
+        return self.solve_bwd(u, 1)
 
     cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil:
         """b = Lambda u."""
@@ -455,48 +696,38 @@ cdef class PLS:
         b = np.ascontiguousarray(beta, dtype=np.float64)
         R = np.asarray(self.RZXy)
         v = R[:, self.p] - R[:, :self.p] @ b
-        return self._solve(v, (CHOLMOD_Lt, CHOLMOD_Pt))
+        return self._solve(v, "bwd")
 
     def solve_A(self, B):
         """Solve (Lambda' Z'WZ Lambda + I) X = B for dense B (q,) or (q, k)."""
-        return self._solve(B, (CHOLMOD_A,))
+        return self._solve(B, "A")
 
     def solve_L(self, B):
         """L^-1 P B for dense B (q,) or (q, k)."""
-        return self._solve(B, (CHOLMOD_P, CHOLMOD_L))
+        return self._solve(B, "fwd")
 
-    def _solve(self, B, systems):
+    def _solve(self, B, system):
         x = np.array(B, dtype=np.float64, order="F")
         vec = x.ndim == 1
         if vec:
             x = x[:, None]
         if x.shape[0] != self.q:
             raise ValueError("right-hand side must have q rows")
+        if self.status != 0:
+            raise RuntimeError("no valid factorization: the last update failed")
         if self.q == 0 or x.shape[1] == 0:
             return x[:, 0] if vec else x
         cdef double[::1, :] xv = x
-        cdef cholmod_dense Bd
-        cdef cholmod_dense *Y = NULL
-        cdef cholmod_dense *Z
-        cdef int sys_
-        Bd.nrow = x.shape[0]
-        Bd.ncol = x.shape[1]
-        Bd.nzmax = x.shape[0] * x.shape[1]
-        Bd.d = x.shape[0]
-        Bd.x = <void*> &xv[0, 0]
-        Bd.z = NULL
-        Bd.xtype = CHOLMOD_REAL
-        Bd.dtype = CHOLMOD_DOUBLE
-        for s in systems:
-            sys_ = s
-            Z = cholmod_l_solve(sys_, self.L, &Bd if Y == NULL else Y, &self.c)
-            if Y != NULL:
-                cholmod_l_free_dense(&Y, &self.c)
-            if Z == NULL:
-                raise RuntimeError(f"CHOLMOD solve failed (status {self.c.status})")
-            Y = Z
-        memcpy(&xv[0, 0], Y.x, x.shape[0] * x.shape[1] * sizeof(double))
-        cholmod_l_free_dense(&Y, &self.c)
+        cdef int st = 0
+        cdef Py_ssize_t ncol = x.shape[1]
+        cdef bint fwd = system in ("fwd", "A"), bwd = system in ("bwd", "A")
+        with nogil:
+            if fwd:
+                st = self.solve_fwd(&xv[0, 0], ncol)
+            if st == 0 and bwd:
+                st = self.solve_bwd(&xv[0, 0], ncol)
+        if st != 0:
+            raise RuntimeError(f"CHOLMOD solve failed (status {self.c.status})")
         return x[:, 0] if vec else x
 
 

@@ -34,6 +34,8 @@ cdef extern from "cholmod.h" nogil:
         int print "print"
         int status
         int quick_return_if_not_posdef
+        double fl
+        double lnz
 
     ctypedef struct cholmod_sparse:
         size_t nrow
