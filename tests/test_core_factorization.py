@@ -102,3 +102,16 @@ def test_fit_identical_either_way():
         np.testing.assert_allclose(fits["blocked"].ranef[g].values, fits["cholmod"].ranef[g].values,
                                    rtol=1e-6, atol=1e-8)
         np.testing.assert_allclose(fits["blocked"].condvar()[g], fits["cholmod"].condvar()[g], rtol=1e-6)
+
+
+def test_auto_uses_cholmod_for_deep_nesting_and_blocked_for_crossed():
+    rng = np.random.default_rng(3)
+    n = 2400
+    inner = rng.integers(0, 800, n)
+    d = pd.DataFrame({"a": (inner // 4).astype(str), "b": (inner // 12).astype(str),
+                      "c": inner.astype(str), "y": rng.standard_normal(n)})
+    nested = LinearMixedModel(parse_formula("y ~ 1 + (1 | c) + (1 | a) + (1 | b)", d))
+    assert nested.core.factorization == "cholmod"        # Schur block stays sparse: CHOLMOD
+    d["h"] = rng.integers(0, 150, n).astype(str)
+    crossed = LinearMixedModel(parse_formula("y ~ 1 + (1 | c) + (1 | h)", d))
+    assert crossed.core.factorization == "blocked"

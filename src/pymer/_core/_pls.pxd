@@ -33,6 +33,7 @@ cdef class PLS:
     cdef void fill_T(self, const double *theta) noexcept nogil
     cdef void update_A(self) noexcept nogil
     cdef int update_L(self) noexcept nogil
+    cdef int _update_L(self) noexcept nogil
     cdef int factor_cholmod(self) noexcept nogil
     cdef int factor_blocked(self) noexcept nogil
     cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil

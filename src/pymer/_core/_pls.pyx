@@ -28,6 +28,35 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
+from pymer._core._blas_threads import _setters
+
+
+# OpenBLAS's per-thread thread count (see _blas_threads.py): every dense kernel of
+# the core runs on the calling thread alone, set and restored around each update.
+ctypedef int (*set_threads_fn)(int) noexcept nogil
+cdef set_threads_fn _blas_set[4]
+cdef int _n_blas_set = 0
+for _fn in _setters()[:4]:
+    import ctypes as _ct
+    _blas_set[_n_blas_set] = <set_threads_fn> <size_t> _ct.cast(_fn, _ct.c_void_p).value
+    _n_blas_set += 1
+
+
+# a dense Schur complement this large is factored on OpenBLAS's threads (it pays there)
+cdef enum:
+    BLAS_THREADED_MIN = 800
+
+
+cdef inline void blas_single(int *saved) noexcept nogil:
+    cdef int i
+    for i in range(_n_blas_set):
+        saved[i] = _blas_set[i](1)
+
+
+cdef inline void blas_restore(const int *saved) noexcept nogil:
+    cdef int i
+    for i in range(_n_blas_set):
+        _blas_set[i](saved[i])
 
 
 cdef class PLS:
@@ -120,14 +149,15 @@ cdef class PLS:
             raise ValueError("the first random-effects term's block of Z'Z is not block diagonal")
         use_blocked = method == "blocked"
         if method == "auto" and ok:
-            # dense LAPACK (optimized BLAS) runs many times faster per flop than a
-            # sparse factorization; below ~1500 columns the dense block always wins
-            dense = q2 ** 3 / 3.0 + flops
-            if q2 <= 1500:
+            # Cost model: dense LAPACK on an optimized BLAS runs several times more flops
+            # per second than a sparse factorization, and the blocked form has no
+            # symbolic overhead per call; CHOLMOD wins when its fill-reducing ordering
+            # keeps the remaining terms sparse (nested factors, many levels).
+            if q2 == 0:
                 use_blocked = True
-            elif q2 <= 8000:
+            elif q2 <= 6000:
                 self.analyze()
-                use_blocked = dense <= 8.0 * self.cholmod_flops
+                use_blocked = q2 ** 3 / 3.0 + flops <= 4.0 * self.cholmod_flops + 2e5
         if use_blocked:
             if self.L != NULL:
                 cholmod_l_free_factor(&self.L, &self.c)
@@ -270,6 +300,17 @@ cdef class PLS:
 
     cdef int update_L(self) noexcept nogil:
         """Factor A + I, then R_ZX, c_u, R_X, c_beta and r^2. Returns 0 on success."""
+        cdef int saved[4]
+        cdef int st
+        cdef bint single = not (self.blocked and self.q2 >= BLAS_THREADED_MIN)
+        if single:
+            blas_single(saved)
+        st = self._update_L()
+        if single:
+            blas_restore(saved)
+        return st
+
+    cdef int _update_L(self) noexcept nogil:
         cdef Py_ssize_t j, c, s, k, t, i, col, m = self.m, q = self.q
         cdef double acc
         cdef double *T
@@ -415,9 +456,10 @@ cdef class PLS:
             # minus L21 L21': each level's rows form a dense outer product (rows sorted)
             for b in range(nb1):
                 j0 = b * k1
-                nr2 = cp[j0 + 1] - cp[j0] - k1
-                for c in range(k1):
-                    p0 = cp[j0 + c] + k1
+                p0 = cp[j0] + k1
+                nr2 = cp[j0 + 1] - p0
+                # the k1 columns of L21_b sit at p0, p0 + nr, ... (block-dense pattern)
+                if k1 == 1:
                     for idx in range(nr2):
                         v = l21[p0 + idx]
                         if v == 0.0:
@@ -425,6 +467,14 @@ cdef class PLS:
                         rb = (ri[p0 + idx] - q1) * q2 - q1
                         for a in range(idx, nr2):
                             Sp[ri[p0 + a] + rb] -= l21[p0 + a] * v
+                else:
+                    for idx in range(nr2):
+                        rb = (ri[p0 + idx] - q1) * q2 - q1
+                        for a in range(idx, nr2):
+                            v = 0.0
+                            for c in range(k1):
+                                v += l21[p0 + c * (nr2 + k1) + a] * l21[p0 + c * (nr2 + k1) + idx]
+                            Sp[ri[p0 + a] + rb] -= v
             dpotrf(&lo, &n2, Sp, &n2, &info)
             if info != 0:
                 return 1
@@ -581,7 +631,11 @@ cdef class PLS:
             for j in range(p):
                 acc -= self.RZXy[i, j] * beta[j]
             u[i] = acc
-        return self.solve_bwd(u, 1)
+        cdef int saved[4]
+        blas_single(saved)
+        i = self.solve_bwd(u, 1)
+        blas_restore(saved)
+        return i
 
     cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil:
         """b = Lambda u."""
@@ -721,11 +775,14 @@ cdef class PLS:
         cdef int st = 0
         cdef Py_ssize_t ncol = x.shape[1]
         cdef bint fwd = system in ("fwd", "A"), bwd = system in ("bwd", "A")
+        cdef int saved[4]
         with nogil:
+            blas_single(saved)
             if fwd:
                 st = self.solve_fwd(&xv[0, 0], ncol)
             if st == 0 and bwd:
                 st = self.solve_bwd(&xv[0, 0], ncol)
+            blas_restore(saved)
         if st != 0:
             raise RuntimeError(f"CHOLMOD solve failed (status {self.c.status})")
         return x[:, 0] if vec else x
