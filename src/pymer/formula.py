@@ -125,6 +125,8 @@ _OPERATORS = sorted(
      "^", "**", ":", "::", ":::", "$", "@", "=", "<-", "<<-", "->", "->>", "?", "(", ")",
      ",", "[", "]", "[[", "{", "}", ";"],
     key=len, reverse=True)
+_OPERATOR_SET = frozenset(_OPERATORS)
+assert max(map(len, _OPERATORS)) == 3
 _DIGITS = frozenset("0123456789")     # not str.isdigit(): that accepts '¹', '٣', ...
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?")
 _RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "in",
@@ -195,10 +197,11 @@ def _tokenize(s: str) -> list[_Tok]:
             toks.append(_Tok("op", s[i:j + 1], i))
             i = j + 1
             continue
-        for op in _OPERATORS:
-            if s.startswith(op, i):
+        for width in (3, 2, 1):          # longest operator first
+            op = s[i:i + width]
+            if len(op) == width and op in _OPERATOR_SET:
                 toks.append(_Tok("op", op, i))
-                i += len(op)
+                i += width
                 break
         else:
             raise FormulaError(f"unexpected character {c!r} at position {i} of formula {s!r}")

@@ -102,6 +102,16 @@ class RandomEffects:
     def pattern(self, zcols: np.ndarray):
         """CSC pattern (both triangles, sorted rows) of Z'Z, block-dense by construction."""
         K = zcols.shape[1]
+        if self.q <= 400:
+            # small q: a dense mask is cheaper than a sparse product
+            mask = np.zeros((self.q, self.q), dtype=bool)
+            for a in range(K):
+                for b in range(K):
+                    mask[zcols[:, b], zcols[:, a]] = True
+            rows, cols = np.nonzero(mask)      # row-major: sorted by column, then row
+            colptr = np.zeros(self.q + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=self.q), out=colptr[1:])
+            return colptr, cols.astype(np.int64)
         indptr = np.arange(0, self.n * K + 1, K, dtype=np.int64)
         ones = np.ones(zcols.size)
         Zp = sp.csr_matrix((ones, zcols.ravel(), indptr), shape=(self.n, self.q))
