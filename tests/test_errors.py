@@ -314,7 +314,7 @@ def test_check_binomial_response():
 def test_check_count_and_positive_responses():
     check_count_response([0, 1, 5])
     with pytest.raises(PymerDataError, match="negative values not allowed for the 'Poisson' family: "
-                                             r"response 'ticks' has 1 \(first at row 2: -3\)"):
+                                             r"response 'ticks' has 1 negative value \(first at row 2: -3\)"):
         check_count_response([0, 1, -3], name="ticks")
     with pytest.raises(PymerDataError, match="negative values not allowed for the negative binomial"):
         check_count_response([-1], family="negative.binomial")
@@ -322,7 +322,7 @@ def test_check_count_and_positive_responses():
         check_count_response([0.5, 1], name="y")
     check_positive_response([0.1, 2.0])
     with pytest.raises(PymerDataError, match="non-positive values not allowed for the 'Gamma' family: "
-                                             r"response 'y' has 1 \(first at row 0: 0\)"):
+                                             r"response 'y' has 1 value <= 0 \(first at row 0: 0\)"):
         check_positive_response([0.0, 1.0], name="y")
     with pytest.raises(PymerDataError, match="positive values only are allowed for the "
                                              "'inverse.gaussian' family"):
@@ -363,3 +363,140 @@ def test_check_nagq():
         check_nagq("7", _re(("g", 3, 1)))
     with pytest.raises(TypeError):
         check_nagq(True, _re(("g", 3, 1)))
+
+
+# ---------------------------------------------------------------------------
+# glmer(): the family's response checks, nAGQ, control (messages as R's where R has one;
+# R 4.2.2 / lme4 1.1-31 behaviour noted for each)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cbpp():
+    d = pymer.datasets.load("cbpp").copy()
+    d["prop"] = d["incidence"] / d["size"]
+    return d
+
+
+CBIND = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+GLMM_CASES = [
+    # R: "y values must be 0 <= y <= 1"
+    ("binomial counts without trials", lambda d: d,
+     lambda d: pymer.glmer("incidence ~ period + (1 | herd)", d, family="binomial"),
+     PymerDataError, ["y values must be 0 <= y <= 1", "'incidence'", "cbind(successes, failures)"]),
+    ("binomial negative counts", lambda d: _d(d, neg=lambda x: x.incidence - 1),
+     lambda d: pymer.glmer("cbind(neg, size - incidence) ~ period + (1 | herd)", d, family="binomial"),
+     PymerDataError, ["negative counts in the binomial response 'cbind(neg, size - incidence)'"]),
+    # R: "negative values not allowed for the 'Poisson' family"
+    ("poisson negative", lambda d: _d(d, neg=lambda x: x.incidence - 1),
+     lambda d: pymer.glmer("neg ~ period + (1 | herd)", d, family="poisson"),
+     PymerDataError, ["negative values not allowed for the 'Poisson' family", "'neg'", "negative values",
+                      "row 3: -1"]),
+    # R: "non-positive values not allowed for the 'Gamma' family"
+    ("Gamma zero", lambda d: d, lambda d: pymer.glmer("incidence ~ period + (1 | herd)", d, family="Gamma"),
+     PymerDataError, ["non-positive values not allowed for the 'Gamma' family", "'incidence'",
+                      "has 22 values <= 0 (first at row 3: 0)"]),
+    # R: "positive values only are allowed for the 'inverse.gaussian' family"
+    ("inverse Gaussian zero", lambda d: d,
+     lambda d: pymer.glmer("incidence ~ period + (1 | herd)", d, family="inverse.gaussian"),
+     PymerDataError, ["positive values only are allowed for the 'inverse.gaussian' family"]),
+    ("factor response for Poisson", lambda d: d,
+     lambda d: pymer.glmer("herd ~ period + (1 | herd)", d, family="poisson"),
+     PymerDataError, ["response 'herd' is a factor", "poisson family needs one numeric column"]),
+    ("cbind response for Gamma", lambda d: d, lambda d: pymer.glmer(CBIND, d, family="Gamma"),
+     PymerDataError, ["cbind(...)", "Gamma family"]),
+    # R: "Response is constant"
+    ("constant response", lambda d: _d(d, one=1.0),
+     lambda d: pymer.glmer("one ~ period + (1 | herd)", d, family="poisson"),
+     PymerDataError, ["Response is constant", "'one'"]),
+    # R: "variable lengths differ (found for '(weights)')"
+    ("weights of wrong length", lambda d: d,
+     lambda d: pymer.glmer("prop ~ period + (1 | herd)", d, family="binomial", weights=np.ones(10)),
+     PymerDataError, ["weights has length 10", "56 rows"]),
+    # R: "all(weights >= 0) is not TRUE"
+    ("negative weights", lambda d: _d(d, w=lambda x: x["size"] - 3.0),
+     lambda d: pymer.glmer("prop ~ period + (1 | herd)", d, family="binomial", weights="w"),
+     PymerDataError, ["negative weights are not allowed", "column 'w'"]),
+    # R: "nAGQ > 1 is only available for models with a single, scalar random-effects term"
+    ("nAGQ > 1 with two terms", lambda d: _d(d, g2=lambda x: (np.arange(len(x)) % 4).astype(str)),
+     lambda d: pymer.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | g2)", d,
+                           family="binomial", nAGQ=5),
+     ValueError, ["nAGQ > 1 is only available for models with a single, scalar random-effects term",
+                  "(1 | herd) + (1 | g2)"]),
+    ("nAGQ > 1 with a vector-valued term", lambda d: _d(d, x=lambda x: np.arange(len(x)) % 3 * 1.0),
+     lambda d: pymer.glmer("cbind(incidence, size - incidence) ~ x + (x | herd)", d, family="binomial",
+                           nAGQ=9),
+     ValueError, ["single, scalar random-effects term", "(x | herd)"]),
+    ("nAGQ negative", lambda d: d, lambda d: pymer.glmer(CBIND, d, family="binomial", nAGQ=-1),
+     ValueError, ["nAGQ must be a whole number >= 0"]),
+    ("nAGQ not a number", lambda d: d, lambda d: pymer.glmer(CBIND, d, family="binomial", nAGQ="9"),
+     TypeError, ["nAGQ must be a whole number", "str"]),
+    ("family misspelled", lambda d: d, lambda d: pymer.glmer(CBIND, d, family="binomal"),
+     ValueError, ["family 'binomal' not recognized", "did you mean 'binomial'"]),
+    # R: "unused argument (foo = 1)"
+    ("glmer control unknown key", lambda d: d,
+     lambda d: pymer.glmer(CBIND, d, family="binomial", control={"ftol_abss": 1e-6}),
+     ValueError, ["unknown control setting 'ftol_abss' for glmer()", "did you mean 'ftol_abs'",
+                  "known settings: ftol_abs, xtol_abs, ftol_rel, check_conv"]),
+    ("glmer control bad value", lambda d: d,
+     lambda d: pymer.glmer(CBIND, d, family="binomial", control={"xtol_abs": -1}),
+     ValueError, ["control['xtol_abs'] must be a finite number >= 0", "-1"]),
+    ("glmer control not a dict", lambda d: d,
+     lambda d: pymer.glmer(CBIND, d, family="binomial", control=["ftol_abs"]),
+     TypeError, ["control must be a dict", "list"]),
+]
+
+
+@pytest.mark.parametrize("name, make, call, exc, pieces", GLMM_CASES, ids=[c[0] for c in GLMM_CASES])
+def test_glmer_bad_input_names_the_culprit(cbpp, name, make, call, exc, pieces):
+    d = make(cbpp)
+    before = copy.deepcopy(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(exc) as ei:
+            call(d)
+    msg = str(ei.value)
+    for piece in pieces:
+        assert piece in msg, f"{piece!r} not in {msg!r}"
+    pd.testing.assert_frame_equal(d, before)
+
+
+def test_lmer_control_unknown_key(sleep):
+    # R: lmer(..., control = lmerControl(fooo = 1)) stops with "unused argument (fooo = 1)"
+    with pytest.raises(ValueError, match=r"unknown control setting 'maxevals' for lmer\(\); "
+                                         r"did you mean 'maxeval'\?"):
+        pymer.lmer(F, sleep, control={"maxevals": 10})
+    with pytest.raises(ValueError, match=r"control\['maxeval'\] must be a whole number >= 1"):
+        pymer.lmer(F, sleep, control={"maxeval": 0})
+    with pytest.raises(TypeError, match=r"control\['check_conv'\] must be True or False"):
+        pymer.lmer(F, sleep, control={"check_conv": "no"})
+    m = pymer.lmer(F, sleep, control={"check_conv": False, "ftol_abs": 1e-10})
+    assert m.objective == pytest.approx(1743.628, abs=1e-3)
+
+
+def test_glmer_warnings_as_r(cbpp):
+    # R warns "non-integer x = 2.500000" (dpois) for a Poisson response with fractions
+    d = _d(cbpp, half=lambda x: x.incidence + 0.5)
+    with pytest.warns(pymer.ResponseWarning, match=r"non-integer values in the 'Poisson' response 'half'"):
+        pymer.glmer("half ~ period + (1 | herd)", d, family="poisson")
+    # R: "non-integer #successes in a binomial glm!"
+    with pytest.warns(pymer.ResponseWarning, match="non-integer #successes"):
+        pymer.glmer("prop ~ period + (1 | herd)", cbpp, family="binomial", weights=cbpp["size"] + 0.5)
+    # R takes the first level of a factor response as failure and all others as success
+    d3 = _d(cbpp, f3=lambda x: pd.Categorical(np.array(["a", "b", "c"])[np.arange(len(x)) % 3]))
+    with pytest.warns(pymer.ResponseWarning, match=r"factor response 'f3' has 3 levels.*first \('a'\) "
+                                                   r"counts as failure"):
+        g = pymer.glmer("f3 ~ period + (1 | herd)", d3, family="binomial")
+    # lme4 1.1-31 gives these estimates (singular fit)
+    np.testing.assert_allclose(g.fixef.values, [0.6931472, 0.2231436, -0.4054651, 0.1177830], atol=2e-4)
+
+
+def test_warning_classes_are_exported():
+    for name in ("ConvergenceWarning", "SingularFitWarning", "PredictorScaleWarning", "PerfectFitWarning",
+                 "RankDeficiencyWarning", "ResponseWarning", "RefitWarning"):
+        cls = getattr(pymer, name)
+        assert issubclass(cls, UserWarning) and name in pymer.__all__
+    for name in ("FormulaError", "PymerDataError", "MissingColumnError"):
+        assert issubclass(getattr(pymer, name), ValueError) and name in pymer.__all__
+    with pytest.warns(pymer.SingularFitWarning):
+        pymer.lmer("Yield ~ 1 + (1 | Batch)", pymer.datasets.load("Dyestuff2"))

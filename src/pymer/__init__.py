@@ -5,7 +5,7 @@
 >>> print(m.summary())
 """
 from . import datasets
-from .errors import FormulaError, PymerDataError
+from .errors import FormulaError, MissingColumnError, PymerDataError
 from . import families
 from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
@@ -13,7 +13,8 @@ from .lmm import LinearMixedModel, lmer
 from .optimize import ConvergenceWarning, SingularFitWarning
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import LMMResult
-from .validate import RankDeficiencyWarning
+from .validate import (PerfectFitWarning, PredictorScaleWarning, RankDeficiencyWarning,
+                       ResponseWarning)
 
 __version__ = "0.1.0"
 
@@ -29,9 +30,13 @@ __all__ = [
     "datasets",
     "FormulaError",
     "PymerDataError",
+    "MissingColumnError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
+    "PredictorScaleWarning",
+    "PerfectFitWarning",
+    "ResponseWarning",
     "anova",
     "drop1",
     "confint",

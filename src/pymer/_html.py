@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from ._rformat import abbreviate, format_real, format_vc
+from ._rformat import format_real
 
 __all__ = ["summary_html", "result_html"]
 
@@ -122,8 +122,9 @@ def _varcorr_html(result, with_variance: bool, groups_line: str | None) -> str:
     vc = result.varcorr
     groups = list(dict.fromkeys(vc["grp"]))
     var_rows = vc[vc["var2"].isna()]
-    variances = [v.strip() for v in format_vc(var_rows["vcov"].to_numpy())]
-    sds = [v.strip() for v in format_vc(var_rows["sdcor"].to_numpy())]
+    # as the text: 4 significant digits, one layout per column
+    variances = [v.strip() for v in format_real(var_rows["vcov"].to_numpy(), 4)]
+    sds = [v.strip() for v in format_real(var_rows["sdcor"].to_numpy(), 4)]
     fmt = dict(zip(var_rows.index, zip(variances, sds)))
     ncorr = 0
     body = []
@@ -156,7 +157,7 @@ def _varcorr_html(result, with_variance: bool, groups_line: str | None) -> str:
 
 
 def _coef_html(table, signif_lines) -> str:
-    from .results import _format_pvalues, _stars
+    from .results import _stars, format_pvalues
 
     n = len(table)
     est_se = [c for c in ("Estimate", "Std. Error") if c in table.columns]
@@ -172,9 +173,9 @@ def _coef_html(table, signif_lines) -> str:
         v = table[c].to_numpy(dtype=float)
         if str(c).startswith("Pr("):
             pcol = c
-            cols[c] = _format_pvalues(v)
+            cols[c] = format_pvalues(v, 3)
         else:
-            cols[c] = [s.strip() for s in format_real(v, 4)]
+            cols[c] = [s.strip() for s in format_real(np.round(v, 3), 4)]
     header = [""] + [str(c) for c in table.columns]
     rows = [[str(table.index[i])] + [cols[c][i] for c in table.columns] for i in range(n)]
     if pcol is not None:
@@ -201,7 +202,8 @@ def _corr_html(result) -> str | None:
     sd = np.sqrt(np.diag(V))
     C = V / np.outer(sd, sd)
     names = list(result.vcov.index)
-    header = [""] + [abbreviate(nm, 6) for nm in names[:p - 1]]
+    from .results import abbreviate
+    header = [""] + abbreviate(names, 6)[:p - 1]
     rows = [[names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (p - 1 - i)
             for i in range(1, p)]
     return _table(header, rows, caption="Correlation of fixed effects")

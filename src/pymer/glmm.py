@@ -16,9 +16,12 @@ from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence,
                        finite_diff_derivs, minimize, warn_all)
-from .results import MixedModelResult, Summary, _coef_lines, _message_lines
+from .results import (MixedModelResult, Summary, _coef_lines, _fixef_print_lines, _message_lines,
+                      aic_lines, formula_lines, r_round_format)
 from .terms import RandomEffects
-from .validate import check_grouping_factors, check_weights, drop_aliased_columns
+from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_family,
+                       check_family_response, check_grouping_factors, check_nagq,
+                       check_response_not_constant, check_weights, drop_aliased_columns)
 
 
 class GeneralizedLinearMixedModel:
@@ -30,22 +33,12 @@ class GeneralizedLinearMixedModel:
         fam = self.family
         self.n = int(np.asarray(mf.y).shape[0])
         w = check_weights(mf.weights, self.n)
+        self._check_response(mf, fam, w)
         if fam.name == "binomial":
             y, pw = binomial_response(mf, w)
         else:
-            if getattr(mf, "response_levels", None) is not None or np.asarray(mf.y).ndim != 1:
-                raise PymerDataError(f"response '{mf.response_name}' must be numeric for the {fam.name} family")
             y = np.asarray(mf.y, dtype=np.float64)
             pw = np.ones(self.n) if w is None else w
-            if fam.name in ("poisson", "negative.binomial"):
-                if np.any(y < 0):
-                    raise PymerDataError(f"negative values not allowed for the {fam.name} family "
-                                         f"(response '{mf.response_name}', first: {y[y < 0][0]:g})")
-                if np.any(y != np.round(y)):
-                    warnings.warn(f"non-integer response '{mf.response_name}' in a {fam.name} model", UserWarning)
-            if fam.name in ("Gamma", "inverse.gaussian") and np.any(y <= 0):
-                raise PymerDataError(f"non-positive values not allowed for the {fam.name} family "
-                                     f"(response '{mf.response_name}')")
         self.y = y
         self.pw = pw
         self.weights = w
@@ -67,6 +60,28 @@ class GeneralizedLinearMixedModel:
                           col_term, col_off, self.re.term_k, self.n)
         self._make_pirls()
         self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
+
+    @staticmethod
+    def _check_response(mf, fam, weights):
+        """The response as R's family reads it (see :mod:`pymer.validate`): binomial
+        values in [0, 1] or non-negative counts, Poisson and negative binomial counts
+        >= 0 (non-integer ones warn, as R does), Gamma and inverse Gaussian values > 0,
+        not constant; a factor response only for the binomial family."""
+        name = mf.response_name
+        levels = getattr(mf, "response_levels", None)
+        y = np.asarray(mf.y, dtype=np.float64)
+        if fam.name != "binomial" and (levels is not None or y.ndim != 1):
+            what = f"a factor (levels {list(levels)[:4]})" if levels is not None else "cbind(...)"
+            raise PymerDataError(f"response '{name}' is {what}; the {fam.name} family needs one "
+                                 "numeric column")
+        if fam.name == "binomial" and levels is not None and len(levels) > 2:
+            warnings.warn(f"factor response '{name}' has {len(levels)} levels: as R does, the first "
+                          f"('{levels[0]}') counts as failure and all others "
+                          f"({', '.join(repr(x) for x in list(levels)[1:4])}{', ...' if len(levels) > 4 else ''})"
+                          " as success", ResponseWarning, stacklevel=5)
+        check_family_response(fam.name, y, weights if fam.name == "binomial" and y.ndim == 1 else None,
+                              name=name)
+        check_response_not_constant(y, name=name)
 
     def _make_pirls(self):
         fam = self.family
@@ -182,12 +197,21 @@ class GLMMResult(MixedModelResult):
         self.REML = False
         self.sigma = 1.0
         if self.family.has_dispersion:
+            # lme4's sigma of a glmer fit: sqrt(penalized weighted RSS / n), the weighted
+            # squared Pearson residuals plus ||u||^2 at the conditional mode
             r = (self.model.y - self.mu) * np.sqrt(self.model.pw / self._variance())
-            self.sigma = float(np.sqrt(np.sum(r ** 2) / (self.nobs - self.model.p)))
+            usq = float(np.dot(self.u, self.u))
+            self.sigma = float(np.sqrt((np.sum(r ** 2) + usq) / self.nobs))
 
     def _variance(self):
         _, _, var, _, _ = self.family.eval(self.eta_fitted, self.model.y, self.model.pw)
         return var
+
+    @property
+    def _scaled_varcorr(self) -> bool:
+        # Gamma, inverse Gaussian and gaussian GLMMs: VarCorr on the sigma^2 scale with a
+        # Residual row, as lme4 prints them (and broom.mixed's sd__Observation)
+        return bool(self.family.has_dispersion)
 
     def _core_at_optimum(self):
         core = self.model.core_u
@@ -292,6 +316,113 @@ class GLMMResult(MixedModelResult):
                 out[:, s] = rng.wald(mu, 1 / self.sigma ** 2)
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
+    # ---- refitting (lme4's refit and update) ---------------------------------------
+    def _model_with_response(self, y):
+        """The same model (rows, design, family, weights) with response y.
+
+        Binomial: y as proportions (what :meth:`simulate` gives) with the model's
+        numbers of trials, or as an (n, 2) array of (successes, failures).
+        """
+        import copy
+
+        old = self.model
+        mf = copy.copy(old.mf)
+        fam = old.family
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        n = self.nobs
+        if y.shape[0] != n or y.ndim > 2 or (y.ndim == 2 and (fam.name != "binomial" or y.shape[1] != 2)):
+            raise ValueError(f"newresp must have one value per observation ({n})"
+                             + (" or be (successes, failures) with 2 columns" if fam.name == "binomial" else "")
+                             + f"; got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("newresp contains missing or non-finite values")
+        yo = np.asarray(old.mf.y, dtype=np.float64)
+        if fam.name == "binomial" and y.ndim == 1 and yo.ndim == 2:
+            # proportions back to counts of the cbind() response, trials as fitted
+            m = yo.sum(axis=1)
+            s = y * m
+            s = np.where(np.abs(s - np.round(s)) < 1e-8 * np.maximum(m, 1), np.round(s), s)
+            y = np.column_stack([s, m - s])
+        mf.y = y
+        mf.response_levels = None
+        model = GeneralizedLinearMixedModel(mf, fam)
+        model.data_name = getattr(old, "data_name", None)
+        model.call = getattr(old, "call", {})
+        return model
+
+    def refit(self, newresp, **kwargs):
+        """Refit the model to a new response (same rows and design), as lme4's refit().
+
+        Parameters
+        ----------
+        newresp : array_like
+            One value per observation (for binomial models proportions, as
+            :meth:`simulate` returns them, or (successes, failures) counts).
+        **kwargs
+            Passed to the fit (``start`` defaults to this fit's theta). A
+            negative binomial fit keeps its theta, as lme4's refit does.
+
+        Returns
+        -------
+        GLMMResult
+        """
+        model = self._model_with_response(newresp)
+        kwargs.setdefault("start", self.theta)
+        kwargs.setdefault("optimizer", getattr(self.opt, "optimizer", "bobyqa"))
+        return model.fit(nAGQ=self.nAGQ, **kwargs)
+
+    def update(self, formula=None, data=None, *, family=None, nAGQ=None, REML=None, **kwargs):
+        """Refit with a changed formula (R's ``. ~ . - x`` forms work), data, family or
+        nAGQ, as lme4's update(). A glmer_nb fit is refitted by :func:`glmer_nb`.
+
+        ``REML`` is accepted for symmetry with linear models (drop1 and anova pass
+        ``REML=False``); a GLMM is always fitted by maximum likelihood.
+        """
+        from .results import _update_formula
+
+        if REML:
+            raise ValueError("REML=True is not available for a GLMM: glmer fits by maximum likelihood")
+        call = getattr(self.model, "call", {})
+        f = self.formula if formula is None else _update_formula(self.formula, formula)
+        d = call.get("data") if data is None else data
+        if d is None:
+            raise ValueError("update() needs the data: this fit does not keep them; pass data=")
+        kw = {"weights": call.get("weights"), "offset": call.get("offset")}
+        kw.update(kwargs)
+        nagq = self.nAGQ if nAGQ is None else nAGQ
+        # glmer() records the family it was given; glmer_nb() estimates it
+        if family is None and "family" not in call and self.family.name == "negative.binomial":
+            return glmer_nb(f, d, nAGQ=nagq, **kw)
+        fam = family if family is not None else call.get("family", self.family)
+        return glmer(f, d, family=fam, nAGQ=nagq, **kw)
+
+    # ---- inference (pymer.inference) ---------------------------------------------
+    def anova(self, *others, refit=True, names=None):
+        """Likelihood-ratio tests against other fits of the same data, as lme4's
+        ``anova(m1, m2, ...)``: see :func:`pymer.anova`."""
+        from . import inference
+        if not others:
+            raise ValueError("anova() of a GLMM compares it with other fitted models (likelihood-ratio "
+                             "tests); F tests of the fixed effects are for linear mixed models")
+        return inference.anova(self, *others, refit=refit, names=names)
+
+    def drop1(self, test="Chisq", k=2.0):
+        """Single-term deletions with likelihood-ratio tests: see :func:`pymer.drop1`."""
+        from .inference import drop1
+        return drop1(self, test=test, k=k)
+
+    def confint(self, parm=None, level=0.95, method="wald", **kwargs):
+        """Confidence intervals ("wald" or "boot"): see :func:`pymer.confint`."""
+        from .inference import confint
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
+        """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""
+        from .inference import bootstrap
+        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
+
     # ---- text -----------------------------------------------------------------
     @cached_property
     def _coef_table(self):
@@ -303,32 +434,34 @@ class GLMMResult(MixedModelResult):
         return pd.DataFrame({"Estimate": self.beta, "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef_names)
 
+    def _family_label(self) -> str:
+        fam = self.family
+        if fam.name == "negative.binomial":
+            # MASS's family name: theta rounded to 4 decimals, as R prints a number
+            return f"Negative Binomial({r_round_format(fam.theta, 4)})"
+        return fam.name
+
     def _header(self):
-        approx = "Laplace Approximation" if self.nAGQ <= 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}"
-        lines = ["Generalized linear mixed model fit by maximum likelihood (" + approx.split(" ")[0],
-                 "  " + " ".join(approx.split(" ")[1:]) + ") [glmerMod]",
-                 f" Family: {self.family.label}  ( {self.family.link} )",
-                 f"Formula: {self.formula}"]
+        if self.nAGQ == 1:
+            title = ["Generalized linear mixed model fit by maximum likelihood (Laplace",
+                     "  Approximation) [glmerMod]"]
+        else:
+            title = ["Generalized linear mixed model fit by maximum likelihood (Adaptive",
+                     f"  Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}) [glmerMod]"]
+        lines = title + [f" Family: {self._family_label()}  ( {self.family.link} )"]
+        lines += formula_lines(self.formula)
         name = getattr(self.model, "data_name", None)
         if name:
             lines.append(f"   Data: {name}")
         return lines
 
-    def _stats_lines(self, digits):
-        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-        vals = [self.aic, self.bic, self.loglik, -2 * self.loglik]
-        if digits is None:
-            cells = [f"{v:.4f}" for v in vals] + [str(self.df_residual)]
-        else:
-            cells = [format_real([v], digits)[0].strip() for v in vals] + [str(self.df_residual)]
-        w = [max(len(a), len(b)) + (1 if digits is not None else 0) for a, b in zip(names, cells)]
-        w = [max(x, 8) for x in w]
-        return [" ".join(a.rjust(x) for a, x in zip(names, w)) + " ",
-                " ".join(b.rjust(x) for b, x in zip(cells, w)) + " "]
+    def _stats_lines(self, decimals):
+        """lme4's AIC row; its deviance column is -2 logLik (not deviance())."""
+        return aic_lines(self.aic, self.bic, self.loglik, -2 * self.loglik, self.df_residual, decimals)
 
     def summary(self, correlation=True):
-        """lme4's summary() of a glmer fit."""
-        lines = self._header() + [""] + self._stats_lines(4) + [""]
+        """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
+        lines = self._header() + [""] + self._stats_lines(1) + [""]
         lines += self._scaled_residual_lines() + ["", "Random effects:"]
         lines += self._vc_lines(with_variance=True)
         lines.append(self._groups_line())
@@ -337,17 +470,16 @@ class GLMMResult(MixedModelResult):
         if correlation:
             lines += self._corr_lines()
         lines += _message_lines(self)
-        return Summary("\n".join(lines), self._coef_table.copy())
+        return Summary("\n".join(lines), self._coef_table.copy(), result=self)
 
     def _print_text(self):
-        from .results import _fixef_print_lines
-        lines = self._header() + self._stats_lines(None)
+        lines = self._header() + self._stats_lines(4)
         lines.append("Random effects:")
         lines += self._vc_lines(with_variance=False)
         lines.append(self._groups_line())
         lines.append("Fixed Effects:")
         lines += _fixef_print_lines(self.fixef)
-        lines += _message_lines(self)
+        lines += _message_lines(self, printed=True)
         return "\n".join(lines)
 
 
@@ -367,13 +499,25 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     nAGQ : int
         0 (beta inside PIRLS), 1 (Laplace, default) or > 1 (adaptive
         Gauss-Hermite, a single scalar random-effects term only).
+    weights, offset : str or array_like, optional
+        Prior weights (for binomial proportions: the numbers of trials) and an
+        offset: a column name or one value per row.
+    optimizer : {"bobyqa", "nelder_mead"}
+    start : array_like, optional
+        Starting theta (lme4's order).
+    control : dict, optional
+        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``check_conv``; any other key
+        is an error.
 
     Returns
     -------
     GLMMResult
     """
-    if not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
-        raise ValueError(f"nAGQ must be a non-negative integer, got {nAGQ!r}")
+    nAGQ = check_nagq(nAGQ)
+    control = check_control(control, GLMER_CONTROL, "glmer")
+    check_conv = bool(control.pop("check_conv", True))
+    if isinstance(family, str):
+        family = check_family(family, known=list(_FAMILY_NAMES))
     fam = get_family(family)
     if fam.name == "gaussian" and fam.link == "identity":
         warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
@@ -382,9 +526,14 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
         return lmer(formula, data, weights=weights, offset=offset)
     mf = parse_formula(formula, data, weights=weights, offset=offset)
     model = GeneralizedLinearMixedModel(mf, fam)
+    check_nagq(nAGQ, model.re)
     model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
     model.call = {"data": data, "weights": weights, "offset": offset, "family": fam, "nAGQ": nAGQ}
-    return model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start)
+    return model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start, check_conv=check_conv)
+
+
+# the family names glmer() accepts as strings (pymer.families.get_family's)
+_FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian", "negative.binomial")
 
 
 def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, verbose=False):

@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 _EPS = np.finfo(float).eps
-SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
 
 #: Kenward-Roger forms n x n dense matrices; above this many observations it refuses.
 KR_MAX_NOBS = 4000
@@ -71,43 +70,24 @@ class RefitWarning(UserWarning):
 def format_pvalues(p, digits=4):
     """p-values as R's format.pval prints them in coefficient and anova tables.
 
-    Values below machine epsilon print as ``< 2.2e-16`` (``< 2e-16`` with
-    ``digits=3``, as in summaries); values >= 1e-3 share one fixed layout and the
-    smaller ones one scientific layout, as R formats the two groups separately.
+    See :func:`pymer.results.format_pvalues`; here NA (the first row of an
+    anova table) is left blank, as print.anova leaves it.
     """
-    p = np.asarray(p, dtype=np.float64)
-    out = [""] * p.size
-    ok = np.isfinite(p)
-    tiny = ok & (p < _EPS)
-    expo = np.floor(np.log10(np.where(ok & (p > 0), p, 1e-300)))
-    fixp = ok & ~tiny & (expo >= -3)
-    sci = ok & ~tiny & ~fixp
-    for mask in (fixp, sci):
-        if mask.any():
-            for i, s in zip(np.flatnonzero(mask), format_real(p[mask], digits)):
-                out[i] = s.strip()
-    if tiny.any():
-        eps_txt = format_real([_EPS], max(1, digits - 2))[0].strip()
-        for i in np.flatnonzero(tiny):
-            out[i] = "< " + eps_txt
-    return out
+    from .results import format_pvalues as _fmt
 
-
-def signif_stars(p):
-    if not np.isfinite(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return " "
+    p = np.asarray(p, dtype=np.float64).ravel()
+    return [s if np.isfinite(x) else "" for s, x in zip(_fmt(p, digits), p)]
 
 
 _INT_COLUMNS = ("npar", "Df", "NumDF", "Res.Df")
-_TEST_COLUMNS = ("Chisq", "F value", "LRT", "t value")
+# test statistics (print.anova's: "F", "Cp", "Chisq" and "... value"; not drop1's LRT)
+_TEST_COLUMNS = ("Chisq", "F", "Cp", "F value", "t value")
 
 
 def format_anova_table(table: pd.DataFrame, digits=5) -> list:
     """Lines of an anova-like table as R's print.anova prints it (NA as blank, stars)."""
+    from .results import zapsmall
+
     cols = {}
     for c in table.columns:
         v = table[c].to_numpy(dtype=np.float64)
@@ -118,10 +98,11 @@ def format_anova_table(table: pd.DataFrame, digits=5) -> list:
         elif fin.any():
             if c in _INT_COLUMNS and np.all(v[fin] == np.round(v[fin])):
                 txt = [str(int(x)) for x in v[fin]]
-            elif c in _TEST_COLUMNS:
+            elif c in _TEST_COLUMNS or str(c).endswith(" value"):
                 txt = format_real(np.round(v[fin], max(1, min(5, digits - 1))), digits)
             else:
-                txt = format_real(v[fin], digits)
+                # as print.anova: the other columns are zapsmall()ed, then formatted
+                txt = format_real(zapsmall(v[fin], digits), digits)
             for i, s in zip(np.flatnonzero(fin), txt):
                 cells[i] = s.strip()
         cols[c] = cells
@@ -129,21 +110,14 @@ def format_anova_table(table: pd.DataFrame, digits=5) -> list:
     header = [""] + [str(c) for c in table.columns]
     rows = [[names[i]] + [cols[c][i] for c in table.columns] for i in range(len(table))]
     widths = [max(len(r[j]) for r in rows + [header]) for j in range(len(header))]
+    lines = [" ".join([r[0].ljust(widths[0])] + [r[j].rjust(widths[j]) for j in range(1, len(r))])
+             for r in [header] + rows]
     pcols = [c for c in table.columns if str(c).startswith("Pr(")]
-    stars = None
     if pcols:
-        pv = table[pcols[0]].to_numpy(dtype=np.float64)
-        if np.isfinite(pv).any():
-            stars = [signif_stars(x) if np.isfinite(x) else "" for x in pv]
-    lines = []
-    for k, r in enumerate([header] + rows):
-        cells = [r[0].ljust(widths[0])] + [r[j].rjust(widths[j]) for j in range(1, len(r))]
-        line = " ".join(cells)
-        if stars is not None and k > 0 and stars[k - 1]:
-            line += " " + stars[k - 1]
-        lines.append(line.rstrip())
-    if stars is not None:
-        lines += ["---", SIGNIF_LEGEND]
+        # R pads every row, blank cells included, and adds the stars column and its
+        # legend when some p-value is below 0.1
+        from .results import add_signif_stars
+        lines = add_signif_stars(lines, table[pcols[0]].to_numpy(dtype=np.float64))
     return lines
 
 
@@ -341,7 +315,8 @@ def drop1(m, test="Chisq", k=2.0):
             npar = table["npar"].to_numpy()
             table["Pr(Chi)"] = np.where(npar > 0, stats.chi2.sf(table["LRT"].to_numpy(),
                                                                  np.where(npar > 0, npar, 1)), np.nan)
-    heading = ["Single term deletions", "", "Model:", base.formula]
+    from .results import deparse_lines
+    heading = ["Single term deletions", "", "Model:"] + deparse_lines(base.formula)
     return AnovaTable(table, heading, [base] + fits)
 
 
@@ -735,7 +710,7 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     Returns a :class:`pymer.results.Summary` whose ``.coefficients`` has the columns
     Estimate, Std. Error, df, t value, Pr(>|t|).
     """
-    from .results import Summary, _message_lines, zapsmall
+    from .results import Summary, _message_lines
 
     method = _ddf_method(ddf)
     if method == "lme4":
@@ -745,20 +720,13 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     coefs = pd.DataFrame(rows, index=res.fixef_names,
                          columns=["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"])
     meth = "Satterthwaite's" if method == "Satterthwaite" else "Kenward-Roger's"
-    if res.REML:
-        title = [f"Linear mixed model fit by REML. t-tests use {meth} method [lmerModLmerTest]"]
-    else:   # lme4's title-building breaks the line there, as printed by lmerTest
-        title = [f"Linear mixed model fit by maximum likelihood . t-tests use {meth} method [",
-                 "lmerModLmerTest]"]
+    crit = "REML" if res.REML else "maximum likelihood "
+    title = _title_lines(f"Linear mixed model fit by {crit}. t-tests use {meth} method",
+                         "lmerModLmerTest")
     lines = title + res._header()[1:] + [""]
-    lines += res._fit_stats_line(5)
+    lines += res._fit_stats_line(1)
     lines.append("")
-    q = np.quantile(res.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
-    vals = format_real(zapsmall(q, 5), 4)
-    w = max(max(len(v) for v in vals), 6)
-    lines.append("Scaled residuals: ")
-    lines.append(" ".join(n.rjust(w) for n in ["Min", "1Q", "Median", "3Q", "Max"]) + " ")
-    lines.append(" ".join(v.rjust(w) for v in vals) + " ")
+    lines += res._scaled_residual_lines()
     lines.append("")
     lines.append("Random effects:")
     lines += res._vc_lines(with_variance=True)
@@ -775,24 +743,28 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     return Summary("\n".join(lines), coefs, title="summary", result=res)
 
 
+def _title_lines(title, cls, width=80):
+    """A summary's title as R prints it: words wrapped to lines shorter than `width`
+    (continuation lines indented by 2), then " [cls]", or " [" and cls + "]" on the
+    next line when it does not fit (as lmerTest's titles print)."""
+    lines, cur = [], ""
+    for w in title.split(" "):
+        if cur and len(cur) + 1 + len(w) >= width:
+            lines.append(cur)
+            cur = "  " + w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if len(cur) + len(cls) + 3 >= width:
+        return lines + [cur + " [", cls + "]"]
+    return lines + [f"{cur} [{cls}]"]
+
+
 def _ddf_coef_lines(coefs, digits=4):
     """lmerTest's fixed-effects table as printCoefmat prints it: estimates, standard
     errors and df with one common layout, t values rounded, p-values, stars."""
-    from ._rformat import format_table
+    from .results import _coef_lines
 
-    n = len(coefs)
-    esd = format_real(coefs[["Estimate", "Std. Error", "df"]].to_numpy().ravel(order="F"), digits)
-    dig_tst = max(1, min(5, digits - 1))
-    tval = format_real(np.round(coefs["t value"].to_numpy(dtype=float), dig_tst), digits)
-    pv = coefs["Pr(>|t|)"].to_numpy(dtype=float)
-    pcells = format_pvalues(pv, dig_tst)
-    header = [""] + list(coefs.columns)
-    rows = [[str(coefs.index[i]), esd[i], esd[n + i], esd[2 * n + i],
-             tval[i].strip(), pcells[i]] for i in range(n)]
-    lines = format_table(rows, header)
-    stars = [signif_stars(p) for p in pv]
-    lines = [lines[0]] + [(l + " " + st).rstrip() for l, st in zip(lines[1:], stars)]
-    return lines + ["---", SIGNIF_LEGEND]
+    return _coef_lines(coefs, digits)
 
 
 def _kept_assign(model):

@@ -10,9 +10,9 @@ from .errors import PymerDataError
 from .formula import parse_formula
 from .optimize import SingularFitWarning, check_convergence, minimize, warn_all
 from .terms import RandomEffects
-from .validate import (check_grouping_factors, check_residual_scale, check_response_numeric,
-                       check_scale_x, check_start, check_weights, drop_aliased_columns,
-                       residualize_response)
+from .validate import (LMER_CONTROL, check_control, check_grouping_factors, check_residual_scale,
+                       check_response_numeric, check_scale_x, check_start, check_weights,
+                       drop_aliased_columns, residualize_response)
 
 
 class _PLS(PLS):
@@ -194,7 +194,8 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     start : array_like, optional
         Starting theta (lme4's order).
     control : dict, optional
-        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``maxeval``, ``check_conv``.
+        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``maxeval``, ``check_conv``;
+        any other key is an error.
 
     Returns
     -------
@@ -202,6 +203,7 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     """
     if not isinstance(REML, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"REML must be True or False, not {REML!r}")
+    control = check_control(control, LMER_CONTROL, "lmer")
     mf = parse_formula(formula, data, weights=weights, offset=offset)
     model = LinearMixedModel(mf, REML=REML)
     model.data_name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None

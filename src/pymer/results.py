@@ -6,7 +6,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ._rformat import abbreviate, format_real, format_table, format_vc
+from ._rformat import format_real, format_table
 
 
 class MixedModelResult:
@@ -103,8 +103,9 @@ class MixedModelResult:
         return out
 
     def _covariances(self):
-        """Per term: covariance matrix of its random effects (sigma^2 scale for LMMs)."""
-        s2 = self.sigma ** 2 if self._has_scale else 1.0
+        """Per term: covariance matrix of its random effects (on the sigma^2 scale where
+        the model has a residual scale, as lme4's VarCorr)."""
+        s2 = self.sigma ** 2 if self._scaled_varcorr else 1.0
         return [s2 * T @ T.T for T in self.re.factors(self.theta)]
 
     def _vc_group_names(self) -> list:
@@ -123,6 +124,7 @@ class MixedModelResult:
     def _scaled_residual_lines(self):
         """The summary's 'Scaled residuals' block: quantiles of the scaled Pearson residuals."""
         q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
+        # lme4: zapsmall(quantiles, 5), printed with 4 significant digits
         vals = format_real(zapsmall(q, 5), 4)
         w = max(max(len(v) for v in vals), 6)
         return ["Scaled residuals: ",
@@ -141,7 +143,7 @@ class MixedModelResult:
                 for j in range(i + 1, t.k):
                     corr = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append((name, t.colnames[i], t.colnames[j], S[i, j], corr))
-        if self._has_scale:
+        if self._scaled_varcorr:
             rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
@@ -152,7 +154,7 @@ class MixedModelResult:
         sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^-1 Lambda'.
         """
         out = []
-        s2 = self.sigma ** 2 if self._has_scale else 1.0
+        s2 = self.sigma ** 2 if self._scaled_varcorr else 1.0
         core = self._core_at_optimum()
         for t, off, T in zip(self.re.terms, self.re.col_offsets, self.re.factors(self.theta)):
             k, nl = t.k, t.nlev
@@ -239,15 +241,23 @@ class MixedModelResult:
         return out
 
     # ---- text ----------------------------------------------------------------
+    @property
+    def _scaled_varcorr(self) -> bool:
+        """Whether the random-effects covariances carry the residual scale sigma^2 and
+        VarCorr has a Residual row: LMMs, and GLMMs of families with a dispersion."""
+        return bool(self._has_scale)
+
     def _vc_lines(self, with_variance=True):
+        """lme4's VarCorr table: variances and standard deviations each printed with 4
+        significant digits (one layout per column), correlations with 2 decimals."""
         vc = self.varcorr
         var_rows = vc[vc["var2"].isna()]
         kmax = max(t.k for t in self.re.terms)
         header = ["Groups", "Name"] + (["Variance"] if with_variance else []) + ["Std.Dev."]
         if kmax > 1:
             header.append("Corr")
-        variances = format_vc(var_rows["vcov"].to_numpy())
-        sds = format_vc(var_rows["sdcor"].to_numpy())
+        variances = format_real(var_rows["vcov"].to_numpy(), 4)
+        sds = format_real(var_rows["sdcor"].to_numpy(), 4)
         rows = []
         i = 0
         for name, t, S in zip(self._vc_group_names(), self.re.terms, self._covariances()):
@@ -265,7 +275,7 @@ class MixedModelResult:
                     r.append(cs)
                 rows.append(r)
                 i += 1
-        if self._has_scale:
+        if self._scaled_varcorr:
             r = ["Residual", ""]
             if with_variance:
                 r.append(variances[i])
@@ -279,43 +289,39 @@ class MixedModelResult:
             for r in rows:
                 if isinstance(r[-1], list):
                     r[-1] = " ".join(c.rjust(cw) for c in r[-1])
-        # R left-aligns the name columns and the variance columns
+        # R left-aligns every column (numbers keep their common right-aligned layout)
         widths = [max(len(x[j]) for x in [header] + rows) for j in range(len(header))]
-        lines = []
-        for r in [header] + rows:
-            cells = [c.ljust(w) for c, w in zip(r, widths)]
-            lines.append(" " + " ".join(cells).rstrip() if r is header else " " + " ".join(cells))
-        return lines
+        return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
 
     def _groups_line(self):
         parts = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         return f"Number of obs: {self.nobs}, groups:  {parts}"
 
     def _corr_lines(self):
+        """lme4's 'Correlation of Fixed Effects' block: the lower triangle with 3 decimals
+        (one common layout), rows named by abbreviate(names, 11), columns by
+        abbreviate(names, 6), every column left-aligned."""
         V = self._vcov_matrix()
         p = V.shape[0]
         if p < 2:
             return []
-        sd = np.sqrt(np.diag(V))
-        C = V / np.outer(sd, sd)
-        names = self.fixef_names
-        short = [abbreviate(nm, 6) for nm in names]
         if p > 12:
             return ["", f"Correlation matrix not shown by default, as p = {p} > 12.",
                     "Use print(x, correlation=TRUE)  or",
                     "    vcov(x)        if you need it"]
-        rows = []
-        for i in range(1, p):
-            cells = [f"{C[i, j]:.3f}" for j in range(i)]
-            rows.append([names[i]] + cells + [""] * (p - 1 - i))
-        header = [""] + short[:p - 1]
+        sd = np.sqrt(np.diag(V))
+        C = V / np.outer(sd, sd)
+        names = self.fixef_names
+        rnames = abbreviate(names, 11)
+        cnames = abbreviate(names, 6)
+        low = np.array([C[i, j] for i in range(1, p) for j in range(i)])
+        cells = iter(format_real(np.round(low, 3), 7, nsmall=3))
+        rows = [[rnames[i]] + [next(cells) for j in range(i)] + [""] * (p - 1 - i)
+                for i in range(1, p)]
+        header = [""] + cnames[:p - 1]
         widths = [max(len(r[j]) for r in rows + [header]) for j in range(p)]
         lines = ["", "Correlation of Fixed Effects:"]
-        for r in [header] + rows:
-            line = r[0].ljust(widths[0])
-            for j in range(1, p):
-                line += " " + r[j].rjust(widths[j]) if r[j] else " " + " " * widths[j]
-            lines.append(line.rstrip())
+        lines += [" ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
         return lines
 
     def __repr__(self):
@@ -552,22 +558,20 @@ class LMMResult(MixedModelResult):
                             index=self.fixef_names)
 
     def _header(self):
-        crit = "REML" if self.REML else "maximum likelihood"
-        lines = [f"Linear mixed model fit by {crit} ['lmerMod']", f"Formula: {self.formula}"]
+        # lme4 writes "fit by REML" and "fit by maximum likelihood " (a blank before [)
+        crit = "REML" if self.REML else "maximum likelihood "
+        lines = [f"Linear mixed model fit by {crit} ['lmerMod']"] + formula_lines(self.formula)
         name = getattr(self.model, "data_name", None)
         if name:
             lines.append(f"   Data: {name}")
         return lines
 
-    def _fit_stats_line(self, digits):
+    def _fit_stats_line(self, decimals=1):
+        """'REML criterion at convergence: ...' (REML fits) or the AIC row (ML fits), with
+        the numbers rounded to `decimals` places: 1 in summaries, 4 when printed."""
         if self.REML:
-            return [f"REML criterion at convergence: {format_real([self.objective], digits)[0].strip()}"]
-        vals = [self.aic, self.bic, self.loglik, self.deviance, float(self.df_residual)]
-        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-        cells = [s.strip() for s in format_real(vals[:4], digits)] + [f"{self.df_residual}"]
-        w = [max(len(a), len(b)) for a, b in zip(names, cells)]
-        return [" ".join(a.rjust(x) for a, x in zip(names, w)),
-                " ".join(b.rjust(x) for b, x in zip(cells, w))]
+            return [f"REML criterion at convergence: {r_round_format(self.objective, decimals)}"]
+        return aic_lines(self.aic, self.bic, self.loglik, self.deviance, self.df_residual, decimals)
 
     def summary(self, ddf=None, correlation=True):
         """lme4's summary(): header, scaled residuals, random effects, fixed effects, correlations."""
@@ -575,7 +579,7 @@ class LMMResult(MixedModelResult):
             from .inference import summary_with_ddf
             return summary_with_ddf(self, ddf)
         lines = self._header() + [""]
-        lines += self._fit_stats_line(5)
+        lines += self._fit_stats_line(1)
         lines.append("")
         lines += self._scaled_residual_lines()
         lines.append("")
@@ -592,53 +596,60 @@ class LMMResult(MixedModelResult):
 
     def _print_text(self):
         lines = self._header()
-        if self.REML:
-            lines.append(f"REML criterion at convergence: {format_real([self.objective], 7)[0].strip()}")
-        else:
-            lines += self._fit_stats_line(7)
+        lines += self._fit_stats_line(4)
         lines.append("Random effects:")
         lines += self._vc_lines(with_variance=False)
         lines.append(self._groups_line())
         lines.append("Fixed Effects:")
         lines += _fixef_print_lines(self.fixef)
-        lines += _message_lines(self)
+        lines += _message_lines(self, printed=True)
         return "\n".join(lines)
 
 
-def _coef_lines(table: pd.DataFrame, digits=4):
-    """The fixed-effects table as R's printCoefmat prints it."""
-    est_se = table[["Estimate", "Std. Error"]].to_numpy()
-    fmt_es = format_real(est_se.ravel(order="F"), digits)
-    n = len(table)
-    cols = {"Estimate": fmt_es[:n], "Std. Error": fmt_es[n:]}
-    for c in table.columns:
-        if c in cols:
-            continue
-        v = table[c].to_numpy(dtype=float)
-        if c.startswith("Pr("):
-            cols[c] = _format_pvalues(v)
-        elif c == "df":
-            cols[c] = format_real(v, digits)
+# =============================================================================
+# R's printing conventions, as lme4's print() and summary() show them
+# =============================================================================
+
+SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+_EPS = np.finfo(float).eps
+
+
+def format_pvalues(p, digits=3):
+    """p-values as R's format.pval() writes them (the layout of printCoefmat and print.anova).
+
+    Values >= 1e-4 share one common layout (fixed unless scientific is narrower),
+    smaller ones another; values below machine epsilon read ``<2e-16`` or
+    ``< 2.2e-16`` (the number of digits and the blank depend on `digits` and on the
+    width of the other entries, as in R). NaN/NA give ``"NA"``.
+    """
+    p = np.asarray(p, dtype=np.float64).ravel()
+    out = ["NA"] * p.size
+    ok = np.isfinite(p)
+    tiny = ok & (p < _EPS)
+    with np.errstate(divide="ignore"):
+        expo = np.floor(np.log10(np.where(ok & (p > 0), p, 1e-300)))
+    fixp = ok & ~tiny & ((expo >= -4) | (p == 0))
+    sci = ok & ~tiny & ~fixp
+    for mask in (fixp, sci):
+        if mask.any():
+            for i, txt in zip(np.flatnonzero(mask), format_real(p[mask], digits)):
+                out[i] = txt.strip()
+    if tiny.any():
+        # epsilon with digits - 2 significant digits, fewer when the other entries are
+        # narrow; a blank after "<" unless that would widen the column (R's rules)
+        dig = max(1, digits - 2)
+        others = [out[i] for i in np.flatnonzero(ok & ~tiny)]
+        if others:
+            nc = max(len(o) for o in others)
+            if dig > 1 and dig + 6 > nc:
+                dig = max(1, nc - 7)
+            sep = "" if dig == 1 and nc <= 6 else " "
         else:
-            cols[c] = format_real(v, digits)
-    header = [""] + list(table.columns)
-    rows = [[str(table.index[i])] + [cols[c][i].strip() for c in table.columns] for i in range(n)]
-    lines = format_table(rows, header)
-    if any(c.startswith("Pr(") for c in table.columns):
-        pcol = [c for c in table.columns if c.startswith("Pr(")][0]
-        stars = [_stars(p) for p in table[pcol].to_numpy(dtype=float)]
-        lines = [lines[0]] + [l + (" " + s if s else "") for l, s in zip(lines[1:], stars)]
-        lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
-    return lines
-
-
-def zapsmall(x, digits):
-    """R's zapsmall(): round to `digits` significant digits of the largest |x|."""
-    x = np.asarray(x, dtype=np.float64)
-    mx = np.nanmax(np.abs(x)) if x.size else 0.0
-    if not mx > 0:
-        return x
-    return np.round(x, max(0, digits - int(np.ceil(np.log10(mx)))))
+            sep = "" if dig == 1 else " "
+        eps_txt = format_real([_EPS], dig)[0].strip()
+        for i in np.flatnonzero(tiny):
+            out[i] = "<" + sep + eps_txt
+    return out
 
 
 def _stars(p):
@@ -650,17 +661,254 @@ def _stars(p):
     return ""
 
 
-def _format_pvalues(p):
-    """R's format.pval with eps = .Machine$double.eps (digits as printCoefmat)."""
-    out = []
-    for v in p:
-        if not np.isfinite(v):
-            out.append("NA")
-        elif v < 2.2e-16:
-            out.append("< 2e-16")
+def add_signif_stars(lines, pvalues):
+    """Append R's significance-star column to a header line and its table rows.
+
+    As printCoefmat: only when some p-value is below 0.1; the column is as wide
+    as its widest entry, blank-padded (also on the header line), and the legend
+    follows the table.
+    """
+    pv = np.asarray(pvalues, dtype=np.float64)
+    if not np.any(np.isfinite(pv) & (pv < 0.1)):
+        return list(lines)
+    stars = [_stars(x) for x in pv]
+    w = max(len(x) for x in stars)
+    out = [lines[0] + " " + " " * w]
+    out += [ln + " " + st.ljust(w) for ln, st in zip(lines[1:], stars)]
+    return out + ["---", SIGNIF_LEGEND]
+
+
+def _coef_lines(table: pd.DataFrame, digits=4):
+    """The fixed-effects table as R's printCoefmat prints it in lme4's summary.
+
+    Estimates and standard errors (and lmerTest's df) share one layout with
+    `digits` significant digits; test statistics are rounded to ``digits - 1``
+    decimals first; p-values as :func:`format_pvalues` with ``digits - 1``;
+    significance stars when some p-value is below 0.1.
+    """
+    n = len(table)
+    dig_tst = max(1, min(5, digits - 1))
+    joint = [c for c in ("Estimate", "Std. Error", "df") if c in table.columns]
+    fmt = format_real(table[joint].to_numpy(dtype=float).ravel(order="F"), digits)
+    cols = {c: fmt[k * n:(k + 1) * n] for k, c in enumerate(joint)}
+    pcol = None
+    for c in table.columns:
+        if c in cols:
+            continue
+        v = table[c].to_numpy(dtype=float)
+        if str(c).startswith("Pr("):
+            pcol = c
+            cols[c] = format_pvalues(v, dig_tst)
         else:
-            out.append(format_real([v], 3)[0].strip())
-    return out
+            cols[c] = format_real(np.round(v, dig_tst), digits)
+    header = [""] + [str(c) for c in table.columns]
+    # the numbers keep their common width (R pads them), so a column narrower than its
+    # values' layout ("df" over " 17.000") is as wide as the layout
+    rows = [[str(table.index[i])] + [cols[c][i] for c in table.columns] for i in range(n)]
+    lines = format_table(rows, header)
+    if pcol is not None:
+        lines = add_signif_stars(lines, table[pcol].to_numpy(dtype=float))
+    return lines
+
+
+def zapsmall(x, digits):
+    """R's zapsmall() (R 4.2): round to ``digits - log10(max|x|)`` decimals, that
+    number itself rounded to a whole number as R's round() does with its digits
+    (0.5142541 among values up to 2.88 keeps 5 decimals, 0.51425)."""
+    x = np.asarray(x, dtype=np.float64)
+    mx = np.nanmax(np.abs(x)) if x.size else 0.0
+    if not mx > 0:
+        return x
+    return np.round(x, int(np.floor(max(0.0, digits - np.log10(mx)) + 0.5)))
+
+
+def aic_lines(aic, bic, loglik, deviance, df_resid, decimals):
+    """lme4's AIC / BIC / logLik / deviance / df.resid rows.
+
+    The four statistics are rounded to `decimals` places (1 in summaries, 4 when
+    a fit is printed) and laid out as R prints a numeric vector (7 significant
+    digits, one number of decimals for all); df.resid is a whole number. As R
+    prints a named vector, every column has the same width and is followed by a
+    blank.
+    """
+    names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    vals = np.round(np.array([aic, bic, loglik, deviance], dtype=float), decimals)
+    cells = [c.strip() for c in format_real(vals, 7)] + [str(int(df_resid))]
+    w = max(len(x) for x in names + cells)
+    return ["".join(x.rjust(w) + " " for x in names), "".join(x.rjust(w) + " " for x in cells)]
+
+
+def r_round_format(x, decimals):
+    """A single number rounded to `decimals` places and printed as R prints it (7 digits)."""
+    return format_real([np.round(float(x), decimals)], 7)[0].strip()
+
+
+def abbreviate(names, minlength=4):
+    """R's ``abbreviate(names, minlength)`` (method "left.kept", strict = FALSE).
+
+    Each name is shortened to `minlength` characters if it is longer: spaces go
+    first, then lower-case vowels from the right, then lower-case letters from
+    the right, then anything else from the right; the first character and the
+    first character after each space are kept. Names whose abbreviations
+    coincide get one more character each, until all differ (as R does).
+    A single string gives a string, a list gives a list.
+    """
+    single = isinstance(names, str)
+    names = [names] if single else [str(x) for x in names]
+    mins = [int(minlength)] * len(names)
+    out = [_abbreviate1(nm, m) for nm, m in zip(names, mins)]
+    for _ in range(max((len(x) for x in names), default=0) + 1):
+        counts = {}
+        for a in out:
+            counts[a] = counts.get(a, 0) + 1
+        dup = [i for i, a in enumerate(out) if counts[a] > 1 and names[i] != a
+               and len(names[i]) > mins[i]]
+        if not dup:
+            break
+        for i in dup:
+            mins[i] += 1
+            out[i] = _abbreviate1(names[i], mins[i])
+    return out[0] if single else out
+
+
+def _abbreviate1(name: str, minlength: int) -> str:
+    s = name.lstrip(" ")
+    if len(s) <= minlength:
+        return s
+    # (character, kept?) -- the first character and word starts are never dropped
+    chars = [(c, i == 0 or s[i - 1] == " ") for i, c in enumerate(s)]
+    chars = [(c, k) for c, k in chars if c != " "]
+    vowels = set("aeiou")
+    lower = set("abcdefghijklmnopqrstuvwxyz")
+    for droppable in (lambda c: c in vowels, lambda c: c in lower, lambda c: True):
+        i = len(chars) - 1
+        while len(chars) > minlength and i > 0:
+            c, kept = chars[i]
+            if not kept and droppable(c):
+                del chars[i]
+            i -= 1
+        if len(chars) <= minlength:
+            break
+    return "".join(c for c, _ in chars)
+
+
+# ---- formulas as R deparses them (lme4 prints them with cat(fill = TRUE)) ------------
+
+_NOSPACE = {"^", ":", "/", "%%", "%/%", "$", "@", "::"}
+
+
+class _LineDeparser:
+    """Write an expression as R's deparse() does, with its line breaking.
+
+    R's deparse (width.cutoff = 60) breaks a line after a binary operator (with
+    spaces around it) or after the comma of an argument list, once the line is
+    longer than the cutoff; continuation lines are indented by four spaces per
+    open break.
+    """
+
+    def __init__(self, cutoff=60):
+        self.cutoff = cutoff
+        self.lines = []
+        self.buf = ""
+        self.indent = 0
+
+    def write(self, text):
+        if not self.buf:
+            self.buf = "".join("    " if k < 4 else "  " for k in range(self.indent))
+        self.buf += text
+
+    def newline(self):
+        self.lines.append(self.buf)
+        self.buf = ""
+
+    def breakable(self, broke):
+        """R's linebreak(): a new line when this one is past the cutoff."""
+        if len(self.buf) > self.cutoff:
+            if not broke:
+                self.indent += 1
+                broke = True
+            self.newline()
+        return broke
+
+    def node(self, node):
+        from .formula import _BinOp, _Call, _Paren, _Unary, _deparse
+
+        if isinstance(node, _BinOp):
+            self.node(node.lhs)
+            if node.op in _NOSPACE:
+                self.write(node.op)
+                self.node(node.rhs)
+                return
+            self.write(f" {node.op} ")
+            broke = self.breakable(False)
+            self.node(node.rhs)
+            if broke:
+                self.indent -= 1
+        elif isinstance(node, _Paren):
+            self.write("(")
+            self.node(node.x)
+            self.write(")")
+        elif isinstance(node, _Unary):
+            self.write(node.op)
+            self.node(node.x)
+        elif isinstance(node, _Call):
+            self.node(node.fn)
+            self.write("(")
+            broke = False
+            for k, (name, arg) in enumerate(node.args):
+                if name is not None:
+                    self.write(f"{_deparse_name(name)} = ")
+                self.node(arg)
+                if k < len(node.args) - 1:
+                    self.write(", ")
+                    broke = self.breakable(broke)
+            self.write(")")
+            if broke:
+                self.indent -= 1
+        else:
+            self.write(_deparse(node))
+
+    def deparse(self, node):
+        self.node(node)
+        if self.buf or not self.lines:
+            self.newline()
+        return self.lines
+
+
+def _deparse_name(name):
+    from .formula import _is_syntactic
+    return name if _is_syntactic(name) else "`" + name + "`"
+
+
+def deparse_lines(formula: str, cutoff=60) -> list:
+    """The formula as R's ``deparse()`` writes it: R's spacing, split into lines of
+    about `cutoff` characters. Falls back to the text itself if it cannot be parsed."""
+    from .formula import _parse
+
+    try:
+        node = _parse(formula)
+    except Exception:
+        return [str(formula)]
+    return _LineDeparser(cutoff).deparse(node)
+
+
+def cat_fill(items, width=80):
+    """R's ``cat(..., fill = TRUE)``: items separated by blanks, a new line (after a
+    trailing blank) before an item that would reach `width`."""
+    lines, cur = [], items[0]
+    for it in items[1:]:
+        if len(cur) + 1 + len(it) >= width:
+            lines.append(cur + " ")
+            cur = it
+        else:
+            cur = cur + " " + it
+    lines.append(cur)
+    return lines
+
+
+def formula_lines(formula: str) -> list:
+    """lme4's 'Formula:' line(s) of a printed model."""
+    return cat_fill(["Formula:"] + deparse_lines(formula))
 
 
 def _fixef_print_lines(fe: pd.Series):
@@ -675,14 +923,37 @@ def _fixef_print_lines(fe: pd.Series):
     return lines
 
 
-def _message_lines(res):
-    lines = []
-    if res.is_singular:
-        lines.append("optimizer (nloptwrap) convergence code: 0 (OK)")
-        lines.append("boundary (singular) fit: see help('isSingular')")
-    for m in res.messages:
-        lines.append(m)
-    return [""] + lines if lines else []
+def _optimizer_label(res) -> str:
+    # pymer's optimizers are NLopt's (BOBYQA by default): lme4 calls that "nloptwrap"
+    return "nloptwrap"
+
+
+def _warning_counts(res):
+    """(optimizer warnings, lme4-check warnings) as lme4 counts them."""
+    opt_msgs = list(getattr(getattr(res, "opt", None), "messages", None) or [])
+    n_opt = sum(1 for m in res.messages if m in opt_msgs)
+    n_check = len(res.messages) - n_opt + (1 if res.is_singular else 0)
+    return n_opt, n_check
+
+
+def _message_lines(res, printed=False):
+    """The closing lines of a summary (or of a printed fit) when the fit gave warnings.
+
+    As lme4: the optimizer's convergence code, then each message (the boundary
+    message for singular fits first) and a blank line; a printed fit gets one
+    line with the counts instead.
+    """
+    msgs = (["boundary (singular) fit: see help('isSingular')"] if res.is_singular else [])
+    msgs += list(res.messages)
+    if not msgs:
+        return []
+    status = getattr(getattr(res, "opt", None), "status", 1)
+    code = "0 (OK)" if status is None or status > 0 and status != 5 else f"{status}"
+    head = f"optimizer ({_optimizer_label(res)}) convergence code: {code}"
+    if printed:
+        n_opt, n_check = _warning_counts(res)
+        return [f"{head} ; {n_opt} optimizer warnings; {n_check} lme4 warnings "]
+    return [head] + [ln for m in msgs for ln in str(m).split("\n")] + [""]
 
 
 def _update_formula(old: str, new: str) -> str:

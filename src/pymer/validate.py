@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -438,8 +439,10 @@ def check_count_response(y, *, family="poisson", name="response"):
     label = "'Poisson'" if family == "poisson" else "negative binomial"
     neg = y < 0
     if neg.any():
+        k = int(neg.sum())
         raise PymerDataError(f"negative values not allowed for the {label} family: response "
-                             f"'{name}' has {int(neg.sum())} (first at {_first(neg, y)})")
+                             f"'{name}' has {k} negative value{'s' if k > 1 else ''} (first at "
+                             f"{_first(neg, y)})")
     frac = y != np.round(y)
     if frac.any():
         warnings.warn(f"non-integer values in the {label} response '{name}' (first at "
@@ -455,8 +458,9 @@ def check_positive_response(y, *, family="Gamma", name="response"):
             head = "non-positive values not allowed for the 'Gamma' family"
         else:
             head = f"positive values only are allowed for the '{family}' family"
-        raise PymerDataError(f"{head}: response '{name}' has {int(bad.sum())} (first at "
-                             f"{_first(bad, y)})")
+        k = int(bad.sum())
+        raise PymerDataError(f"{head}: response '{name}' has {k} value{'s' if k > 1 else ''} <= 0 "
+                             f"(first at {_first(bad, y)})")
 
 
 def check_family_response(family: str, y, weights=None, *, name="response"):
@@ -469,17 +473,64 @@ def check_family_response(family: str, y, weights=None, *, name="response"):
         check_positive_response(y, family=family, name=name)
 
 
-def check_nagq(nAGQ, re) -> int:
-    """nAGQ: a whole number >= 0; above 1 only for one scalar random-effects term (lme4's rule)."""
+def check_nagq(nAGQ, re=None) -> int:
+    """nAGQ: a whole number >= 0; above 1 only for one scalar random-effects term (lme4's rule).
+
+    With ``re=None`` only the value itself is checked (before the model is built)."""
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (numbers.Integral, numbers.Real)):
         raise TypeError(f"nAGQ must be a whole number, not {type(nAGQ).__name__}")
     if not float(nAGQ).is_integer() or nAGQ < 0:
         raise ValueError(f"nAGQ must be a whole number >= 0, not {nAGQ!r}")
     nAGQ = int(nAGQ)
-    if nAGQ > 1:
+    if nAGQ > 1 and re is not None:
         terms = list(re.terms)
         if len(terms) != 1 or terms[0].k != 1:
             shown = " + ".join(_term_label(t) for t in terms)
             raise ValueError("nAGQ > 1 is only available for models with a single, scalar "
                              f"random-effects term (this model has {shown})")
     return nAGQ
+
+
+# =============================================================================
+# control= settings
+# =============================================================================
+
+#: the optimizer settings lmer() and glmer() read from ``control=`` (what each does)
+LMER_CONTROL = {
+    "ftol_abs": "absolute tolerance on the criterion (NLopt's ftol_abs)",
+    "xtol_abs": "absolute tolerance on theta (NLopt's xtol_abs)",
+    "ftol_rel": "relative tolerance on the criterion (NLopt's ftol_rel)",
+    "maxeval": "maximum number of criterion evaluations",
+    "check_conv": "run lme4's convergence checks after the fit (True/False)",
+}
+GLMER_CONTROL = {k: v for k, v in LMER_CONTROL.items() if k != "maxeval"}
+
+
+def check_control(control, allowed, fun="lmer") -> dict:
+    """``control=``: a dict whose keys are among `allowed`, with sensible values.
+
+    lme4 stops on an unknown setting ("unused argument"); so does pymer, naming
+    the key and the keys it knows, rather than ignoring it.
+    """
+    if control is None:
+        return {}
+    if not isinstance(control, Mapping):
+        raise TypeError(f"control must be a dict of settings ({', '.join(allowed)}), "
+                        f"not {type(control).__name__}")
+    for key, value in control.items():
+        if key not in allowed:
+            sugg = suggest_names(str(key), list(allowed))
+            hint = ("; did you mean " + " or ".join(f"'{x}'" for x in sugg) + "?") if sugg else ""
+            raise ValueError(f"unknown control setting '{key}' for {fun}(){hint} "
+                             f"(known settings: {', '.join(allowed)})")
+        if key == "check_conv":
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"control['check_conv'] must be True or False, not {value!r}")
+        elif key == "maxeval":
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"control['maxeval'] must be a whole number >= 1, not {value!r}")
+        else:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not np.isfinite(value) or value < 0:
+                raise ValueError(f"control['{key}'] must be a finite number >= 0, not {value!r}")
+    return dict(control)

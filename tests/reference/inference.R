@@ -15,6 +15,7 @@
 # values; NA -> null), warnings (warnings and messages raised), seconds.
 suppressMessages({library(lme4); library(lmerTest); library(pbkrtest)})
 invisible(Sys.setlocale("LC_COLLATE", "C"))
+options(width = 80, useFancyQuotes = FALSE)
 
 script_dir <- local({
   f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
@@ -64,6 +65,8 @@ run <- function(id, kind, data, models, call, table_fn = identity, prep = NULL,
              list(table = tab(table_fn(cap$value)),
                   warnings = I(unique(c(cap$warnings, cap$messages))),
                   seconds = cap$seconds))
+  # likelihood-ratio tables: also the lines print() shows
+  if (kind %in% c("anova", "drop1")) entry$printed <- I(capture.output(print(cap$value)))
   res[[id]] <<- entry[!vapply(entry, is.null, logical(1))]
   cat(sprintf("%-52s %-17s %7.2f s%s\n", id, kind, cap$seconds,
               if (length(entry$warnings)) "  [warned]" else ""))
@@ -102,6 +105,14 @@ run("anova_cbpp_period", "anova", "cbpp",
     list(null = quote(glmer(cbind(incidence, size - incidence) ~ 1 + (1 | herd), data = d, family = binomial)),
          period = quote(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = d, family = binomial))),
     quote(anova(null, period)))
+run("anova_lamprey_juvenile_fluor", "anova", "lamprey_lab_DNA",
+    list(dna = quote(glmer(Detect ~ factor(DNA) + (1 | tank), data = d, family = binomial)),
+         fluor = quote(glmer(Detect ~ factor(DNA) + Fluor + (1 | tank), data = d, family = binomial))),
+    quote(anova(dna, fluor)))
+run("anova_grouseticks_poisson_nb", "anova", "grouseticks",
+    list(poisson = quote(glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | LOCATION), data = d, family = poisson)),
+         nb = quote(glmer.nb(TICKS ~ YEAR + scale(HEIGHT) + (1 | LOCATION), data = d))),
+    quote(anova(poisson, nb)))
 
 ## ------------------------------------------------------- drop1 (LRT, ML fits) --
 run("drop1_sites_slopes_ML", "drop1", "robinson_sites",
@@ -119,6 +130,13 @@ run("drop1_grouseticks_lmm_ML", "drop1", "grouseticks",
     quote(drop1(m, test = "Chisq")))
 run("drop1_cbpp_binomial", "drop1", "cbpp",
     list(m = quote(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = d, family = binomial))),
+    quote(drop1(m, test = "Chisq")))
+run("drop1_grouseticks_poisson", "drop1", "grouseticks",
+    list(m = quote(glmer(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION),
+                         data = d, family = poisson))),
+    quote(drop1(m, test = "Chisq")))
+run("drop1_lamprey_juvenile", "drop1", "lamprey_lab_DNA",
+    list(m = quote(glmer(Detect ~ factor(DNA) + Fluor + (1 | tank), data = d, family = binomial))),
     quote(drop1(m, test = "Chisq")))
 
 ## ------------------------------------------ lmerTest: t tables and F tables --

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerate every reference file in this directory (needs R with lme4, lmerTest,
-# pbkrtest, jsonlite). usage: sh regen.sh [DATA_DIR]   (run from anywhere)
+# pbkrtest, broom.mixed, jsonlite). usage: sh regen.sh [DATA_DIR]   (run from anywhere)
 set -e
 cd "$(dirname "$0")"
 DATA=${1:-../../../shared/data}
@@ -8,4 +8,5 @@ Rscript simdata.R ../data
 Rscript refgen.R lmm_models.R "$DATA" lmm.json
 Rscript refgen.R glmm_models.R "$DATA" glmm.json
 Rscript inference.R "$DATA" inference.json
+Rscript summaries.R "$DATA" summaries.json
 Rscript versions.R > versions.txt
