@@ -235,3 +235,21 @@ def test_glmm_summary_html_has_tables(fits):
     assert "<table>" in h and "Residual" in h and "Fixed effects" in h and "sd__" not in h
     assert "Correlation of fixed effects" in h
     assert m._repr_html_().count("<table>") >= 3
+
+
+def test_many_fixed_effects_hide_the_correlations():
+    # R 4.2.2 / lme4 1.1-31, summary(lmer(Reaction ~ Subject + (1 | D), sleepstudy)) auto-printed
+    # (D = factor(Days)): 18 fixed effects, the table ends the summary, then this note
+    d = pymer.datasets.load("sleepstudy").copy()
+    d["D"] = d["Days"].astype(str)
+    lines = str(pymer.lmer("Reaction ~ Subject + (1 | D)", d).summary()).split("\n")
+    assert lines[-8:] == [
+        "Subject370   -50.432     14.054  -3.588",
+        "Subject371   -47.150     14.054  -3.355",
+        "Subject372   -24.248     14.054  -1.725",
+        "",
+        "Correlation matrix not shown by default, as p = 18 > 12.",
+        "Use print(x, correlation=TRUE)  or",
+        "    vcov(x)        if you need it",
+        "",
+    ]

@@ -308,7 +308,7 @@ class MixedModelResult:
         if p > 12:
             return ["", f"Correlation matrix not shown by default, as p = {p} > 12.",
                     "Use print(x, correlation=TRUE)  or",
-                    "    vcov(x)        if you need it"]
+                    "    vcov(x)        if you need it", ""]
         sd = np.sqrt(np.diag(V))
         C = V / np.outer(sd, sd)
         names = self.fixef_names
