@@ -160,11 +160,33 @@ def binomial_response(mf, weights):
     return y, w
 
 
+def _valid(family, eta):
+    """R's valideta and validmu: eta and mu inside the link's and the family's domain."""
+    if not np.all(np.isfinite(eta)):
+        return False
+    if family.link in ("logit", "probit", "cloglog", "cauchit") or (family.link == "log" and family.name != "binomial"):
+        return True       # any finite eta maps into the domain
+    if family.link in ("sqrt", "1/mu^2") and np.any(eta <= 0):
+        return False
+    if family.link == "inverse" and np.any(eta == 0):
+        return False
+    mu = family.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
+    if family.name == "binomial":
+        return bool(np.all((mu > 0) & (mu < 1)))
+    return family.name == "gaussian" or bool(np.all(mu > 0))
+
+
 def glm_start(family, X, y, w, offset, maxit=50):
-    """Fixed-effects starting values from a plain GLM (IRLS), as lme4 starts glmer."""
+    """Fixed-effects starting values from a plain GLM (IRLS from the family's mustart).
+
+    As R's glm.fit, a step that leaves the valid domain of eta or mu (a
+    non-canonical link: sqrt, inverse) is halved back into it. If already the
+    first step leaves it, that step is kept (R's glm stops there): going on
+    would reach the mirror image of the fit that a sqrt link allows (eta < 0).
+    """
     mu = family.initial_mu(y, w)
     eta = family.linkfun(mu)
-    beta = np.zeros(X.shape[1])
+    beta = None
     for _ in range(maxit):
         mu, me, var, dr, _ = family.eval(eta, y, w)
         wk = w * me ** 2 / var
@@ -172,8 +194,20 @@ def glm_start(family, X, y, w, offset, maxit=50):
         sw = np.sqrt(wk)
         new, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
         eta_new = X @ new + offset
-        if np.max(np.abs(new - beta)) < 1e-10 * (1 + np.max(np.abs(beta))):
-            beta = new
+        if beta is None:
+            beta, eta = new, eta_new
+            if not _valid(family, eta_new):
+                break
+            continue
+        for _ in range(30):
+            if _valid(family, eta_new):
+                break
+            new = 0.5 * (new + beta)
+            eta_new = X @ new + offset
+        else:
             break
+        done = np.max(np.abs(new - beta)) < 1e-10 * (1 + np.max(np.abs(beta)))
         beta, eta = new, eta_new
+        if done:
+            break
     return beta

@@ -14,8 +14,8 @@ from ._rformat import format_real
 from .errors import PymerDataError
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence,
-                       finite_diff_derivs, minimize, warn_all)
+from .optimize import (ConvergenceWarning, SingularFitWarning, central_derivs, check_convergence,
+                       minimize, warn_all)
 from .results import (MixedModelResult, Summary, _coef_lines, _fixef_print_lines, _message_lines,
                       aic_lines, formula_lines, r_round_format)
 from .terms import RandomEffects
@@ -91,6 +91,17 @@ class GeneralizedLinearMixedModel:
         self.pirls_joint = PIRLS(self.core_joint, *args)
         self.pirls_u = PIRLS(self.core_u, *args)
 
+    def RX_at(self, theta, beta, u):
+        """R_X (R_X'R_X = X'WX - R_ZX'R_ZX) at the working weights of (theta, beta, u)."""
+        pj = self.pirls_joint
+        maxit = pj.maxit
+        pj.maxit = 0           # no PIRLS step: only factor at the given point
+        try:
+            pj.laplace(theta, beta, u)
+        finally:
+            pj.maxit = maxit
+        return self.core_joint.RX
+
     def set_nb_theta(self, theta):
         self.family = NegativeBinomial(theta, link=self.family.link)
         self.pirls_joint.nb_theta = theta
@@ -118,7 +129,29 @@ class GeneralizedLinearMixedModel:
             self._u_warm = self.pirls_u.u_vec
         return val
 
-    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, verbose=False):
+    def derivatives(self, par, nAGQ=1):
+        """Gradient and Hessian of the deviance in (theta, beta) by central differences.
+
+        As lme4's (its deriv12, step 1e-4), and central also for a theta on its
+        bound: the deviance is a smooth function of Lambda's entries, so of theta
+        across 0. Every evaluation starts PIRLS from the mode at `par` and runs it
+        to convergence in u, so the differences see the Laplace deviance, not
+        where PIRLS happened to stop.
+        """
+        par = np.asarray(par, dtype=np.float64)
+        self.objective(par, nAGQ)
+        u_hat = self.pirls_u.u_vec
+
+        def dev(x):
+            self._u_warm = u_hat
+            return self.objective(x, nAGQ)
+
+        grad, hess = central_derivs(dev, par, delta=1e-4)
+        self._u_warm = u_hat
+        return grad, hess
+
+    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, calc_derivs=True,
+            verbose=False):
         control = dict(control or {})
         if nAGQ > 1 and not (len(self.re.terms) == 1 and self.re.terms[0].k == 1):
             raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
@@ -144,17 +177,28 @@ class GeneralizedLinearMixedModel:
             lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
             self.objective_nAGQ0(theta)
             self._u_warm = self.pirls_joint.u_vec
+            # first steps as lme4's second stage takes them: 0.02 in theta, a fifth of a
+            # standard error (R_X of the nAGQ = 0 fit) in beta. NLopt's default would be
+            # 3/4 of the distance to the bound: nothing for a theta near 0 after stage 1.
+            with np.errstate(all="ignore"):
+                try:
+                    se0 = np.sqrt(np.sum(np.linalg.inv(self.core_joint.RX) ** 2, axis=1))
+                except np.linalg.LinAlgError:
+                    se0 = np.ones(self.p)
+            step = np.concatenate([np.full(nt, 0.02), 0.2 * np.where(np.isfinite(se0) & (se0 > 0), se0, 1.0)])
+            # stop on the step size only: in a flat, correlated (theta, beta) valley BOBYQA
+            # makes steps that change the deviance by < 1e-10 long before the optimum
+            # (VerbAgg: ftol_abs = 1e-8 or 1e-10 stopped it at a scaled gradient of 6e-3)
             opt = minimize(fun, par0, lower, optimizer=optimizer,
-                           ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
-                           ftol_rel=control.get("ftol_rel", 1e-12))
+                           ftol_abs=control.get("ftol_abs", 0.0), xtol_abs=control.get("xtol_abs", 1e-6),
+                           ftol_rel=control.get("ftol_rel", 0.0), initial_step=step)
             messages += opt.messages
             par = opt.x
         hess = None
-        if nAGQ > 0:
-            msgs, grad, hess = check_convergence(fun, par, lower) if check_conv else ([], None, None)
-            if hess is None:
-                _, hess = finite_diff_derivs(fun, par, lower)
-            messages += msgs
+        if nAGQ > 0 and (check_conv or calc_derivs):
+            grad, hess = self.derivatives(par, nAGQ)
+            if check_conv:
+                messages += check_convergence(fun, par, lower, derivs=(grad, hess))[0]
         fun(par)       # leave the PIRLS state at the optimum
         warn_all(messages, stacklevel=4)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
@@ -183,7 +227,7 @@ class GLMMResult(MixedModelResult):
         self.theta = np.asarray(par[:nt], dtype=float).copy()
         self.beta = pir.beta_vec if nAGQ == 0 else np.asarray(par[nt:], dtype=float).copy()
         self.u = pir.u_vec
-        self.b = model.re.Lambda(self.theta) @ self.u
+        self.b = pir.b_vec
         self.mu = pir.mu_vec
         self.eta_fitted = pir.eta_vec
         self.working_weights = pir.weights_vec
@@ -219,20 +263,32 @@ class GLMMResult(MixedModelResult):
         return core
 
     def _vcov_matrix(self):
+        """lme4's vcov of a glmer fit: 2 H^-1 in the beta block, H the Hessian of the
+        deviance in (theta, beta), so that the uncertainty of theta counts. Falls back
+        (with lme4's warning) to R_X at the mode when H^-1 is not positive definite."""
+        V = getattr(self, "_vcov_cache", None)
+        if V is None:
+            V = self._vcov_cache = self._compute_vcov()
+        return V.copy()
+
+    def _compute_vcov(self):
         nt = self.model.re.ntheta
         if self._hess is not None and self.nAGQ > 0:
-            H = self._hess[nt:, nt:] / 2.0
-            try:
-                V = np.linalg.inv(H)
-                if np.all(np.linalg.eigvalsh((V + V.T) / 2) > 0):
-                    return (V + V.T) / 2
-            except np.linalg.LinAlgError:
-                pass
-        # from R_X of the joint PIRLS at the mode
-        self.model.objective_nAGQ0(self.theta) if self._RX is None else None
-        RX = self._RX if self._RX is not None else self.model.core_joint.RX
+            H = (self._hess + self._hess.T) / 2.0
+            V = None
+            if np.all(np.isfinite(H)):
+                try:
+                    V = 2.0 * np.linalg.inv(H)[nt:, nt:]
+                except np.linalg.LinAlgError:
+                    V = None
+            if V is not None and np.all(np.linalg.eigvalsh((V + V.T) / 2) > 0):
+                return (V + V.T) / 2
+            warnings.warn("variance-covariance matrix computed from finite-difference Hessian is\n"
+                          "not positive definite or contains NA values: falling back to var-cov estimated from RX",
+                          ConvergenceWarning, stacklevel=3)
+        RX = self._RX if self._RX is not None else self.model.RX_at(self.theta, self.beta, self.u)
         Rinv = np.linalg.inv(RX)
-        return Rinv @ Rinv.T
+        return self.sigma ** 2 * (Rinv @ Rinv.T)
 
     @property
     def df(self) -> int:
@@ -549,7 +605,7 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
     pois = GeneralizedLinearMixedModel(mf, "poisson")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = pois.fit(nAGQ=nAGQ, check_conv=False)
+        g = pois.fit(nAGQ=nAGQ, check_conv=False, calc_derivs=False)
     y = pois.y
     mu = g.mu
     th = float(np.clip(np.mean(mu) ** 2 / max(np.var(y - mu) - np.mean(mu), 1e-8), 1e-3, 1e5))
@@ -562,7 +618,8 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
         model.set_nb_theta(th)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = model.fit(nAGQ=nAGQ, control=control, check_conv=False, start=par[:model.re.ntheta])
+            res = model.fit(nAGQ=nAGQ, control=control, check_conv=False, calc_derivs=False,
+                            start=par[:model.re.ntheta])
         par = np.concatenate([res.theta, res.beta])
 
         def nb_dev(logth):

@@ -7,6 +7,7 @@ DATA=${1:-../../../shared/data}
 Rscript simdata.R ../data
 Rscript refgen.R lmm_models.R "$DATA" lmm.json
 Rscript refgen.R glmm_models.R "$DATA" glmm.json
+Rscript glmm_tight.R "$DATA" glmm_tight.json
 Rscript inference.R "$DATA" inference.json
 Rscript summaries.R "$DATA" summaries.json
 Rscript versions.R > versions.txt

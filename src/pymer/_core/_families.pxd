@@ -25,5 +25,6 @@ cdef double variance(int fam, double mu, double nb_theta) noexcept nogil
 cdef double dev_resid(int fam, double y, double mu, double wt, double nb_theta) noexcept nogil
 cdef double loglik_obs(int fam, double y, double mu, double wt, double nb_theta) noexcept nogil
 cdef bint has_dispersion(int fam) noexcept nogil
+cdef bint valid_mu(int fam, double mu) noexcept nogil
 cdef double aic_total(int fam, const double *y, const double *mu, const double *wt,
                       Py_ssize_t n, double nb_theta, double dev) noexcept nogil

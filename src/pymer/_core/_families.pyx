@@ -144,6 +144,22 @@ cdef bint has_dispersion(int fam) noexcept nogil:
     return fam == FAM_GAMMA or fam == FAM_INVGAUSS or fam == FAM_GAUSSIAN
 
 
+cdef bint valid_mu(int fam, double mu) noexcept nogil:
+    """mu inside the family's domain (R's family()$validmu, and finite).
+
+    Non-canonical links (inverse, sqrt, identity, log for binomial) can map
+    eta outside it; there the deviance and the working weights mean nothing
+    (a negative variance makes Z'WZ indefinite), so PIRLS must step back.
+    """
+    if not (mu == mu) or mu == INFINITY or mu == -INFINITY:
+        return False
+    if fam == FAM_BINOMIAL:
+        return 0.0 < mu < 1.0
+    if fam == FAM_GAUSSIAN:
+        return True
+    return mu > 0.0
+
+
 cdef double aic_total(int fam, const double *y, const double *mu, const double *wt,
                       Py_ssize_t n, double nb_theta, double dev) noexcept nogil:
     """R's family()$aic: -2 log-likelihood (+2 for an estimated dispersion)."""

@@ -10,12 +10,12 @@ sum(dev. residuals) + ||u||^2. The Laplace deviance is then
 quadrature refines it for a single scalar random-effects term.
 """
 import numpy as np
-from libc.math cimport log, exp, sqrt, fabs, INFINITY, isfinite
+from libc.math cimport log, exp, sqrt, fabs, fmax, INFINITY, isfinite
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from pymer._core._pls cimport PLS
 from pymer._core._families cimport (linkinv, mu_eta, variance, dev_resid, loglik_obs,
-                                    aic_total, has_dispersion)
+                                    aic_total, has_dispersion, valid_mu)
 
 
 cdef class PIRLS:
@@ -41,6 +41,7 @@ cdef class PIRLS:
     cdef double[::1] y, pw, offset, eta, mu, w, Xb, u, u_old, u_new, b, beta, beta_old, beta_new, work
     cdef double[::1, :] X, Xz
     cdef int64_t[:, ::1] zcols
+    cdef int64_t[:, ::1] zpos     # where row i's (a, b) product goes in Z'WZ's values
     cdef double[:, ::1] zvals
     cdef int64_t[::1] colptr, rowind
     cdef public int maxit
@@ -86,7 +87,10 @@ cdef class PIRLS:
         if self.joint:
             self.Xz[:, :self.p] = self.X
         self.maxit = 100
-        self.tol = 1e-10
+        self.zpos = np.empty((self.n, self.K * self.K), dtype=np.int64)
+        with nogil:
+            self.locate_ztz()
+        self.tol = 1e-10       # on the proposed step, relative to 1 + max |u| (see run)
 
     # ---- kernels ---------------------------------------------------------------
     cdef void compute_Xb(self) noexcept nogil:
@@ -99,9 +103,14 @@ cdef class PIRLS:
             self.Xb[i] = acc
 
     cdef double update_eta(self) noexcept nogil:
-        """eta, mu from beta (Xb) and u; returns the penalized deviance."""
+        """eta, mu from beta (Xb) and u; returns the penalized deviance.
+
+        Infinite when some mu leaves the family's domain (possible with
+        non-canonical links), so that step-halving steps back from there.
+        """
         cdef Py_ssize_t i, a
         cdef double acc, dev = 0.0, usq = 0.0
+        cdef bint valid = True
         self.pls.lambda_apply_nogil(&self.u[0] if self.q else NULL, &self.b[0] if self.q else NULL)
         for i in range(self.n):
             acc = self.offset[i] + self.Xb[i]
@@ -109,16 +118,38 @@ cdef class PIRLS:
                 acc += self.zvals[i, a] * self.b[self.zcols[i, a]]
             self.eta[i] = acc
             self.mu[i] = linkinv(self.link, acc)
+            if not valid_mu(self.family, self.mu[i]):
+                valid = False
             dev += dev_resid(self.family, self.y[i], self.mu[i], self.pw[i], self.nb_theta)
         for i in range(self.q):
             usq += self.u[i] * self.u[i]
         self.devsum = dev
         self.usq = usq
+        if not valid or not isfinite(dev):
+            return INFINITY
         return dev + usq
+
+    cdef void locate_ztz(self) noexcept nogil:
+        """Once per model: the position in Z'WZ's CSC values of every row's products."""
+        cdef Py_ssize_t i, a, bb, c, r, lo, hi, mid
+        for i in range(self.n):
+            for bb in range(self.K):
+                c = self.zcols[i, bb]
+                for a in range(self.K):
+                    r = self.zcols[i, a]
+                    lo = self.colptr[c]
+                    hi = self.colptr[c + 1] - 1
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if self.rowind[mid] < r:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    self.zpos[i, bb * self.K + a] = lo
 
     cdef void build_crossprods(self) noexcept nogil:
         """Working weights and response; Z'WZ, Z'W[X z], [X z]'W[X z] into the PLS core."""
-        cdef Py_ssize_t i, a, bb, j, k, lo, hi, mid, c, r
+        cdef Py_ssize_t i, a, bb, j, k, c
         cdef double me, wi, zi, v
         cdef Py_ssize_t m = self.m, p = self.p
         for i in range(self.n):
@@ -145,16 +176,7 @@ cdef class PIRLS:
                 for j in range(m):
                     self.pls.ZtXy[c, j] += v * self.Xz[i, j]
                 for a in range(self.K):
-                    r = self.zcols[i, a]
-                    lo = self.colptr[c]
-                    hi = self.colptr[c + 1] - 1
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if self.rowind[mid] < r:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    self.pls.ztz[lo] += v * self.zvals[i, a]
+                    self.pls.ztz[self.zpos[i, bb * self.K + a]] += v * self.zvals[i, a]
             for j in range(m):
                 v = wi * self.Xz[i, j]
                 for k in range(j + 1):
@@ -163,14 +185,33 @@ cdef class PIRLS:
             for k in range(j):
                 self.pls.XytXy[j, k] = self.pls.XytXy[k, j]
 
+    cdef double step_size(self) noexcept nogil:
+        """Largest component of the last proposed step, relative to the iterate."""
+        cdef Py_ssize_t i
+        cdef double d = 0.0, a = 0.0
+        for i in range(self.q):
+            d = fmax(d, fabs(self.u_new[i] - self.u_old[i]))
+            a = fmax(a, fabs(self.u[i]))
+        for i in range(self.p if self.joint else 0):
+            d = fmax(d, fabs(self.beta_new[i] - self.beta_old[i]))
+            a = fmax(a, fabs(self.beta[i]))
+        return d / (1.0 + a)
+
     cdef int run(self) noexcept nogil:
         """PIRLS from the current (beta,) u; theta already installed in the core."""
         cdef int it, half, st
         cdef Py_ssize_t i
         cdef double pdev_old, pdev_new, s
-        if not self.joint:
-            self.compute_Xb()
+        self.compute_Xb()
         pdev_old = self.update_eta()
+        if not isfinite(pdev_old):
+            # a warm start outside the family's domain: start again from u = 0
+            for i in range(self.q):
+                self.u[i] = 0.0
+            pdev_old = self.update_eta()
+            if not isfinite(pdev_old):
+                self.status = 30
+                return self.status
         self.status = 0
         for it in range(self.maxit):
             self.build_crossprods()
@@ -218,10 +259,12 @@ cdef class PIRLS:
                 self.iterations = it + 1
                 break
             self.iterations = it + 1
-            if fabs(pdev_old - pdev_new) < self.tol * (fabs(pdev_new) + 0.1):
-                pdev_old = pdev_new
-                break
             pdev_old = pdev_new
+            # converged when the proposed (full) step is negligible: a criterion on the
+            # deviance alone stops too early for a non-canonical link or a dispersion
+            # family, whose Laplace deviance moves to first order with u off the mode
+            if self.step_size() < self.tol:
+                break
         else:
             self.status = 1        # maxit reached
         self.pdev = pdev_old
@@ -305,6 +348,11 @@ cdef class PIRLS:
     @property
     def beta_vec(self):
         return np.asarray(self.beta).copy()
+
+    @property
+    def b_vec(self):
+        """b = Lambda u at the current state."""
+        return np.asarray(self.b).copy()
 
     @property
     def mu_vec(self):
