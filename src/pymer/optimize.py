@@ -131,10 +131,12 @@ def finite_diff_derivs(fun, x, lower=None, upper=None, delta=1e-4):
             ej = np.zeros(m)
             ei[i] = h[i]
             ej[j] = h[j]
-            if x[i] - h[i] >= lower[i] and x[j] - h[j] >= lower[j]:
-                v = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (4 * h[i] * h[j])
+            if np.isnan(fm[i]) or np.isnan(fm[j]) or np.any(x - ei - ej < lower):
+                v = (fun(x + ei + ej) - fp[i] - fp[j] + f0) / (h[i] * h[j])
             else:
-                v = (fun(x + ei + ej) - fun(x + ei) - fun(x + ej) + f0) / (h[i] * h[j])
+                # O(h^2) as the four-point formula, with two new evaluations instead of four
+                v = (fun(x + ei + ej) + fun(x - ei - ej) - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) \
+                    / (2 * h[i] * h[j])
             hess[i, j] = hess[j, i] = v
     return grad, hess
 
