@@ -378,10 +378,15 @@ def _obj(r):
 
 
 def _agree(a, b):
+    """pymer's objective a against lme4's b: equal within REL_TOL, lower (better), or higher."""
     if a is None or b is None:
         return "-"
-    rel = abs(a - b) / max(abs(b), 1e-300)
-    return ("yes" if rel <= REL_TOL else "**no**") + f" ({rel:.1e})"
+    rel = (a - b) / max(abs(b), 1e-300)
+    if abs(rel) <= REL_TOL:
+        return f"yes ({abs(rel):.1e})"
+    if rel < 0:
+        return f"lower ({rel:.1e})"
+    return f"**no: higher** ({rel:.1e})"
 
 
 def _nrows(res):
@@ -420,7 +425,7 @@ def report(results, out_md: Path, out_png: Path | None):
               "as the per-model tables say). Peak memory: peak RSS of the process (VmHWM) after the warm-up "
               "fit, data and libraries included; in brackets the growth over the RSS after loading "
               "the data. Objective: REML criterion (REML fits) or -2 log-likelihood, agreement "
-              f"with lme4 to {REL_TOL:g} relative. Evaluations: `m.opt.nevals` (pymer) and "
+              f"with lme4 to {REL_TOL:g} relative (`lower`: pymer's is lower, a better optimum). Evaluations: `m.opt.nevals` (pymer) and "
               "`fit@optinfo$feval` (lme4), the optimizer's evaluations without the "
               "convergence checks' finite differences.", ""]
     # summary table
@@ -435,7 +440,7 @@ def report(results, out_md: Path, out_png: Path | None):
                      f"{_fmt_s(p, 'median_cpu')} | {_fmt_s(l, 'median_cpu')} | {_ratio(l, p, 'median_cpu')} | "
                      f"{_fmt_s(s)} | "
                      f"{_fmt_num(p.get('peak_mb'), '{:.0f}')} / {_fmt_num(l.get('peak_mb'), '{:.0f}')} | "
-                     f"{_agree(_obj(p), _obj(l)).split(' ')[0]} | "
+                     f"{_agree(_obj(p), _obj(l)).split(' (')[0]} | "
                      f"{_fmt_int(p.get('nevals'))} / {_fmt_int(l.get('nevals'))} |")
     lines.append("")
     # per model
