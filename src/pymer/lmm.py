@@ -152,12 +152,21 @@ class LinearMixedModel:
         else:
             x0 = check_start(start, self.re)
         lower = self.re.lower_bounds()
-        if not np.isfinite(self.objective(x0)):
+        seen = {}
+
+        def objective(theta):
+            # the start, the optimizer's last point and the checks' centre repeat: evaluate once
+            key = theta.tobytes()
+            if key not in seen:
+                seen[key] = self.objective(theta)
+            return seen[key]
+
+        if not np.isfinite(objective(np.asarray(x0, dtype=np.float64))):
             raise PymerDataError(
                 "the model cannot be evaluated at the starting theta (CHOLMOD status "
                 f"{self.core.status}): the fixed-effects model matrix is not of full rank for the "
                 "weighted data, or the data hold values too large to square")
-        opt = minimize(self.objective, x0, lower, optimizer=optimizer,
+        opt = minimize(objective, x0, lower, optimizer=optimizer,
                        ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
                        ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000),
                        initial_step=step)
@@ -165,7 +174,7 @@ class LinearMixedModel:
         messages = list(opt.messages)
         singular = self.re.is_singular(theta)
         if check_conv and control.get("check_conv", True):
-            msgs, _, _ = check_convergence(self.objective, theta, lower)
+            msgs, _, _ = check_convergence(objective, np.asarray(theta, dtype=np.float64), lower)
             messages += msgs
         warn_all(messages, stacklevel=4)
         if singular:
