@@ -8,6 +8,7 @@ Hessian's eigenvalues.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -64,8 +65,8 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     def f(x, grad):
         count[0] += 1
         v = float(fun(x))
-        if not np.isfinite(v):
-            v = 1e300 if v > 0 or np.isnan(v) else v
+        if not math.isfinite(v):
+            v = 1e300 if v > 0 or math.isnan(v) else v
         if v < best[0]:
             best[0] = v
             best[1] = x.copy()

@@ -113,16 +113,24 @@ cdef class PLS:
         if self.colptr.shape[0] != self.q + 1:
             raise ValueError("colptr must have q + 1 entries")
         # the upper triangle is a prefix of each sorted column
-        cp = np.asarray(self.colptr)
-        ri = np.asarray(self.rowind)
-        cols = np.repeat(np.arange(self.q, dtype=np.int64), np.diff(cp))
-        upper = ri <= cols
-        ucount = np.bincount(cols[upper], minlength=self.q)
-        ucp = np.zeros(self.q + 1, dtype=np.int64)
-        np.cumsum(ucount, out=ucp[1:])
+        cdef Py_ssize_t j, idx, q = self.q, nu = 0
+        cdef int64_t[::1] cpv = self.colptr
+        cdef int64_t[::1] riv = self.rowind
+        cdef int64_t[::1] ucp = np.zeros(q + 1, dtype=np.int64)
+        for j in range(q):
+            idx = cpv[j]
+            while idx < cpv[j + 1] and riv[idx] <= j:
+                idx += 1
+            nu += idx - cpv[j]
+            ucp[j + 1] = nu
+        cdef int64_t[::1] uri = np.empty(nu, dtype=np.int64)
+        for j in range(q):
+            for idx in range(ucp[j + 1] - ucp[j]):
+                uri[ucp[j] + idx] = riv[cpv[j] + idx]
         self.ucolptr = ucp
-        self.urowind = ri[upper].copy()
-        self.uvals = np.zeros(self.urowind.shape[0], dtype=np.float64)
+        self.urowind = uri
+        self.uvals = np.zeros(nu, dtype=np.float64)
+        cp = np.asarray(self.colptr)
         maxk = int(k.max()) if self.nterms else 1
         maxnnz = int(np.diff(cp).max()) if self.q else 0
         self.work = np.zeros(max(1, maxnnz * maxk), dtype=np.float64)
@@ -648,7 +656,7 @@ cdef class PLS:
 
     def set_theta(self, theta):
         """Install theta: Lambda and the matrix Lambda' Z'WZ Lambda."""
-        cdef double[::1] th = self._check_theta(theta)
+        cdef const double[::1] th = self._check_theta(theta)
         with nogil:
             self.fill_T(&th[0])
             self.update_A()
@@ -663,7 +671,7 @@ cdef class PLS:
 
     def objective(self, theta, bint reml=True):
         """Profiled REML criterion (reml=True) or -2 log-likelihood at theta."""
-        cdef double[::1] th = self._check_theta(theta)
+        cdef const double[::1] th = self._check_theta(theta)
         cdef double val
         with nogil:
             self.evaluate_nogil(&th[0])
@@ -671,6 +679,9 @@ cdef class PLS:
         return val
 
     def _check_theta(self, theta):
+        if type(theta) is np.ndarray and theta.dtype == np.float64 and theta.ndim == 1 \
+                and theta.shape[0] == self.ntheta > 0 and theta.flags.c_contiguous:
+            return theta           # the optimizer's own array: read only, no copy needed
         th = np.array(theta, dtype=np.float64, copy=True)
         if th.ndim != 1 or th.shape[0] != self.ntheta:
             raise ValueError(f"theta must have length {self.ntheta}, got shape {th.shape}")
