@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from ._core._blas_threads import single_threaded
 from ._core._pls import PLS, crossprod_ztwz
 from .errors import PymerDataError
 from .formula import parse_formula
@@ -184,6 +185,7 @@ class LinearMixedModel:
         return res
 
 
+@single_threaded
 def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa",
          start=None, control=None):
     """Fit a linear mixed-effects model as lme4's ``lmer()`` does.

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.linalg
 
 from .errors import PymerDataError, suggest_names
 
@@ -104,9 +105,16 @@ def residualize_response(X, y, weights=None, *, name="response"):
     else:
         s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
         Xs = X * s[:, None]
-        beta0 = np.linalg.lstsq(Xs, y * s, rcond=None)[0]
+        # X has full column rank on the weighted rows (aliased columns are dropped first):
+        # Householder QR, then one step of iterative refinement
+        Q, R = np.linalg.qr(Xs)
+        if np.all(np.abs(np.diag(R)) > 0):
+            solve = lambda v: scipy.linalg.solve_triangular(R, Q.T @ v)    # noqa: E731
+        else:
+            solve = lambda v: np.linalg.lstsq(Xs, v, rcond=None)[0]          # noqa: E731
+        beta0 = solve(y * s)
         r = y - X @ beta0
-        beta0 = beta0 + np.linalg.lstsq(Xs, r * s, rcond=None)[0]    # one refinement step
+        beta0 = beta0 + solve(r * s)
         r = y - X @ beta0
     s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
     ynorm, rnorm = _safe_norm(y * s), _safe_norm(r * s)
@@ -264,19 +272,20 @@ def drop_aliased_columns(X, names, tol=1e-7):
     X = np.asarray(X, dtype=np.float64)
     n, p = X.shape
     keep = []
-    Q = np.zeros((n, 0))
+    Qall = np.zeros((p, n))          # rows: the orthonormal basis so far (contiguous)
     for j in range(p):
         col = X[:, j]
         nrm = np.linalg.norm(col)
         if nrm == 0.0:
             continue
-        r = col - Q @ (Q.T @ col)
-        r = r - Q @ (Q.T @ r)      # re-orthogonalize
+        Q = Qall[:len(keep)]
+        r = col - (Q @ col) @ Q
+        r = r - (Q @ r) @ Q        # re-orthogonalize
         rn = np.linalg.norm(r)
         if rn / nrm < tol:
             continue
+        Qall[len(keep)] = r / rn
         keep.append(j)
-        Q = np.column_stack([Q, r / rn])
     dropped = [names[j] for j in range(p) if j not in keep]
     if dropped:
         k = len(dropped)
