@@ -586,7 +586,8 @@ def _category_labels(cats: pd.Index) -> list[str]:
         return [r_number_label(c) for c in cats]
     if pd.api.types.is_bool_dtype(cats.dtype):
         return ["TRUE" if c else "FALSE" for c in cats]
-    return [str(c) for c in cats]
+    # through a numpy object array: iterating an Arrow-backed index is slow
+    return [str(c) for c in cats.to_numpy(dtype=object)]
 
 
 def _column_value(s: pd.Series, name: str) -> _Value:
