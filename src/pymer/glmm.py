@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
 from ._rformat import format_real
@@ -59,7 +60,10 @@ class GeneralizedLinearMixedModel:
         self.core_u = PLS(self.colptr, self.rowind, np.zeros(nnz), np.zeros((q, 1)), np.eye(1),
                           col_term, col_off, self.re.term_k, self.n)
         self._make_pirls()
-        self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
+        # one BLAS thread: OpenBLAS threads woken for these n-row products stay spinning
+        # through the fit (VerbAgg on two busy cores: 0.35 s against 0.27 s)
+        with single_blas_thread():
+            self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
 
     @staticmethod
     def _check_response(mf, fam, weights):
@@ -109,22 +113,45 @@ class GeneralizedLinearMixedModel:
 
     # ---- objectives ---------------------------------------------------------------
     def objective_nAGQ0(self, theta):
-        """Laplace deviance with beta optimized inside PIRLS (lme4's nAGQ = 0 stage)."""
-        return self.pirls_joint.laplace(theta, self.beta_start, np.zeros(self.re.q))
+        """Laplace deviance with beta optimized inside PIRLS (lme4's nAGQ = 0 stage).
+
+        PIRLS starts from the GLM's beta and u = 0, or, where the log-likelihood is
+        concave in eta (the mode is unique, so the start changes only the number of
+        iterations), from the last (beta, u) it reached, moved to first order in
+        theta. With other links (sqrt, identity, cauchit) the start can decide which
+        of several modes PIRLS finds.
+        """
+        pj = self.pirls_joint
+        fam = self.family
+        warm = getattr(self, "_joint_warm", None) if (fam.name, fam.link) in _CONCAVE_LINKS else None
+        if warm is not None:
+            # from the first-order prediction of the mode when PIRLS is at the last one
+            val = pj.laplace(theta, warm[0], warm[1], True)
+            if np.isfinite(val):
+                self._joint_warm = (pj.beta_vec, pj.u_vec)
+                return val
+        val = pj.laplace(theta, self.beta_start, np.zeros(self.re.q))
+        if np.isfinite(val):
+            self._joint_warm = (pj.beta_vec, pj.u_vec)
+        return val
 
     def objective(self, par, nAGQ=1):
         """Laplace (nAGQ=1) or adaptive Gauss-Hermite deviance at (theta, beta)."""
         nt = self.re.ntheta
         theta, beta = par[:nt], par[nt:]
-        # warm start from the last mode that PIRLS reached (a failed step leaves no trace)
+        # warm start from the last mode that PIRLS reached (a failed step leaves no trace);
+        # where the mode is unique, from the first-order prediction of the new mode
+        # from the last one PIRLS converged to
         u0 = getattr(self, "_u_warm", None)
         if u0 is None:
             u0 = np.zeros(self.re.q)
+        fam = self.family
+        predict = (fam.name, fam.link) in _CONCAVE_LINKS
         if nAGQ <= 1:
-            val = self.pirls_u.laplace(theta, beta, u0)
+            val = self.pirls_u.laplace(theta, beta, u0, predict)
         else:
             nodes, weights = _gh_rule(nAGQ)
-            val = self.pirls_u.agq(theta, beta, nodes, weights, u0)
+            val = self.pirls_u.agq(theta, beta, nodes, weights, u0, predict)
         if np.isfinite(val):
             self._u_warm = self.pirls_u.u_vec
         return val
@@ -150,6 +177,7 @@ class GeneralizedLinearMixedModel:
         self._u_warm = u_hat
         return grad, hess
 
+    @single_threaded
     def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, calc_derivs=True,
             verbose=False):
         control = dict(control or {})
@@ -160,11 +188,13 @@ class GeneralizedLinearMixedModel:
         nt = self.re.ntheta
         lower_t = self.re.lower_bounds()
         th0 = self.re.theta_start() if start is None else np.asarray(start, dtype=float)[:nt]
+        self._joint_warm = self._u_warm = None
         opt0 = minimize(self.objective_nAGQ0, th0, lower_t, optimizer=optimizer,
                         ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8))
         theta = opt0.x
         self.objective_nAGQ0(theta)
         beta = self.pirls_joint.beta_vec
+        u_joint = self.pirls_joint.u_vec
         messages = list(opt0.messages)
         opt = opt0
         if nAGQ == 0:
@@ -175,8 +205,7 @@ class GeneralizedLinearMixedModel:
             fun = lambda x: self.objective(x, nAGQ)
             par0 = np.concatenate([theta, beta])
             lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
-            self.objective_nAGQ0(theta)
-            self._u_warm = self.pirls_joint.u_vec
+            self._u_warm = u_joint
             # first steps as lme4's second stage takes them: 0.02 in theta, a fifth of a
             # standard error (R_X of the nAGQ = 0 fit) in beta. NLopt's default would be
             # 3/4 of the distance to the bound: nothing for a theta near 0 after stage 1.
@@ -205,6 +234,13 @@ class GeneralizedLinearMixedModel:
         if res.is_singular:
             warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
         return res
+
+
+# (family, link) whose log-likelihood is concave in eta: canonical links, and the log-
+# concave binomial links and log links for counts and Gamma
+_CONCAVE_LINKS = {("binomial", "logit"), ("binomial", "probit"), ("binomial", "cloglog"),
+                  ("poisson", "log"), ("negative.binomial", "log"), ("Gamma", "log"),
+                  ("Gamma", "inverse"), ("inverse.gaussian", "1/mu^2"), ("gaussian", "identity")}
 
 
 def _gh_rule(n):
@@ -539,6 +575,7 @@ class GLMMResult(MixedModelResult):
         return "\n".join(lines)
 
 
+@single_threaded
 def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None,
           optimizer="bobyqa", start=None, control=None):
     """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
@@ -592,6 +629,7 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
 _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian", "negative.binomial")
 
 
+@single_threaded
 def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, verbose=False):
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 

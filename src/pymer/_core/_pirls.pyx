@@ -8,14 +8,46 @@ core and takes the new (beta,) u with step-halving on the penalized deviance
 sum(dev. residuals) + ||u||^2. The Laplace deviance is then
 -2 log L = aic(y, mu) + ||u||^2 + log|L|^2, and adaptive Gauss-Hermite
 quadrature refines it for a single scalar random-effects term.
+
+The cost of a fit is the number of factorizations, so: PIRLS stops at the point
+whose Newton step is negligible and keeps that point's factor (no refactoring
+after convergence); the deviance, one log per observation, is evaluated only
+where a step must be tested and at the mode; and an evaluation near the last
+one starts from the first-order prediction of its mode (predict_u), from which
+one Newton step usually reaches it.
 """
 import numpy as np
-from libc.math cimport log, exp, sqrt, fabs, fmax, INFINITY, isfinite
+from libc.math cimport log, exp, sqrt, fabs, fmax, INFINITY, NAN, isfinite
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
+from scipy.linalg.cython_blas cimport dgemm
 from pymer._core._pls cimport PLS
+from pymer._core._blas_threads import _setters
 from pymer._core._families cimport (linkinv, mu_eta, variance, dev_resid, loglik_obs,
-                                    aic_total, has_dispersion, valid_mu)
+                                    aic_total, has_dispersion, valid_mu,
+                                    FAM_BINOMIAL, FAM_POISSON, LINK_LOGIT, LINK_LOG)
+
+
+# the dense product of build_crossprods on the calling thread alone (see _blas_threads.py)
+ctypedef int (*set_threads_fn)(int) noexcept nogil
+cdef set_threads_fn _blas_set[4]
+cdef int _n_blas_set = 0
+for _fn in _setters()[:4]:
+    import ctypes as _ct
+    _blas_set[_n_blas_set] = <set_threads_fn> <size_t> _ct.cast(_fn, _ct.c_void_p).value
+    _n_blas_set += 1
+
+
+cdef inline void blas_single(int *saved) noexcept nogil:
+    cdef int i
+    for i in range(_n_blas_set):
+        saved[i] = _blas_set[i](1)
+
+
+cdef inline void blas_restore(const int *saved) noexcept nogil:
+    cdef int i
+    for i in range(_n_blas_set):
+        _blas_set[i](saved[i])
 
 
 cdef class PIRLS:
@@ -38,16 +70,31 @@ cdef class PIRLS:
     cdef public double nb_theta
     cdef readonly bint joint
     cdef Py_ssize_t n, p, q, K, m
-    cdef double[::1] y, pw, offset, eta, mu, w, Xb, u, u_old, u_new, b, beta, beta_old, beta_new, work
-    cdef double[::1, :] X, Xz
+    cdef double[::1] ylogy
+    cdef double[::1] y, pw, offset, eta, mu, w, wres, Xb, u, u_old, u_new, b, beta, beta_old, beta_new, work
+    cdef double[::1, :] X, Xz, WXz
     cdef int64_t[:, ::1] zcols
     cdef int64_t[:, ::1] zpos     # where row i's (a, b) product goes in Z'WZ's values
     cdef double[:, ::1] zvals
     cdef int64_t[::1] colptr, rowind
     cdef public int maxit
-    cdef public double tol
+    cdef public double tol, tol_here
+    cdef readonly double[16] steps
+    cdef readonly int nsteps
+    # the state is a converged mode whose factor is in the core (see predict_u), at
+    # Lambda's blocks Told
+    cdef readonly bint at_mode
+    cdef double mode_nb_theta
+    cdef double[::1] Told, dq1, dq2
     cdef readonly double pdev, ldL2, devsum, aic, usq
     cdef readonly int iterations, status
+    cdef bint dev_ok                # devsum is that of the current point
+    # inlined (family, link) of update_eta: 1 binomial/logit, 2 Poisson/log, 0 any other
+    cdef int kind
+    # -2 log-likelihood = aic_const + sum of deviance residuals (families without a
+    # dispersion; checked per observation), for the NB theta aic_const_theta
+    cdef double aic_const, aic_const_theta
+    cdef bint aic_const_ok
 
     def __init__(self, PLS pls, y, prior_weights, offset, X, zcols, zvals, colptr, rowind,
                  int family, int link, double nb_theta=1.0):
@@ -72,9 +119,11 @@ cdef class PIRLS:
             raise ValueError("the PLS core must have p = 0 (u only) or p = X.shape[1] (nAGQ=0)")
         self.m = pls.m
         self.Xz = np.zeros((self.n, self.m), dtype=np.float64, order="F")
+        self.WXz = np.zeros((self.n, self.m if self.m > 1 else 0), dtype=np.float64, order="F")
         self.eta = np.zeros(self.n)
         self.mu = np.zeros(self.n)
         self.w = np.zeros(self.n)
+        self.wres = np.zeros(self.n)
         self.Xb = np.zeros(self.n)
         self.work = np.zeros(self.n)
         self.u = np.zeros(self.q)
@@ -91,43 +140,163 @@ cdef class PIRLS:
         with nogil:
             self.locate_ztz()
         self.tol = 1e-10       # on the proposed step, relative to 1 + max |u| (see run)
+        self.tol_here = 1e-13
+        self.kind = 0
+        if family == FAM_BINOMIAL and link == LINK_LOGIT:
+            self.kind = 1
+        elif family == FAM_POISSON and link == LINK_LOG:
+            self.kind = 2
+        yy = np.asarray(self.y)
+        with np.errstate(all="ignore"):
+            self.ylogy = (np.where(yy > 0, yy * np.log(np.where(yy > 0, yy, 1.0)), 0.0)
+                          + np.where(yy < 1, (1 - yy) * np.log(np.where(yy < 1, 1 - yy, 1.0)), 0.0))
+        self.aic_const_ok = False
+        self.aic_const_theta = NAN
+        self.at_mode = False
+        self.Told = np.zeros(pls.Tbuf.shape[0])
+        self.dq1 = np.zeros(self.q)
+        self.dq2 = np.zeros(self.q)
 
     # ---- kernels ---------------------------------------------------------------
     cdef void compute_Xb(self) noexcept nogil:
-        cdef Py_ssize_t i, j
-        cdef double acc
-        for i in range(self.n):
-            acc = 0.0
-            for j in range(self.p):
-                acc += self.X[i, j] * self.beta[j]
-            self.Xb[i] = acc
+        cdef Py_ssize_t i, j, n = self.n
+        cdef double bj
+        cdef double *Xb = &self.Xb[0]
+        cdef const double *Xj
+        memset(Xb, 0, n * sizeof(double))
+        for j in range(self.p):           # column by column: X is column-major
+            Xj = &self.X[0, j]
+            bj = self.beta[j]
+            for i in range(n):
+                Xb[i] += Xj[i] * bj
 
-    cdef double update_eta(self) noexcept nogil:
-        """eta, mu from beta (Xb) and u; returns the penalized deviance.
+    cdef bint update_eta(self) noexcept nogil:
+        """eta, mu, the working weights w and residuals (y - mu)/mu_eta from beta (Xb)
+        and u, and ||u||^2. False when some mu leaves the family's domain (possible
+        with non-canonical links), so that step-halving steps back from there.
 
-        Infinite when some mu leaves the family's domain (possible with
-        non-canonical links), so that step-halving steps back from there.
+        Binomial/logit and Poisson/log are inlined (one exp per observation) where
+        their links need no clamping; the rest goes through the family's functions.
+        The deviance is a second pass, penalized_deviance, when it is needed.
         """
-        cdef Py_ssize_t i, a
-        cdef double acc, dev = 0.0, usq = 0.0
+        cdef Py_ssize_t i, a, n = self.n, K = self.K
+        cdef double acc, usq = 0.0, mu, me, var, e, yi
         cdef bint valid = True
-        self.pls.lambda_apply_nogil(&self.u[0] if self.q else NULL, &self.b[0] if self.q else NULL)
-        for i in range(self.n):
-            acc = self.offset[i] + self.Xb[i]
-            for a in range(self.K):
-                acc += self.zvals[i, a] * self.b[self.zcols[i, a]]
-            self.eta[i] = acc
-            self.mu[i] = linkinv(self.link, acc)
-            if not valid_mu(self.family, self.mu[i]):
-                valid = False
-            dev += dev_resid(self.family, self.y[i], self.mu[i], self.pw[i], self.nb_theta)
+        cdef int kind = self.kind
+        # raw pointers: the compiler cannot keep memoryview fields in registers
+        # across stores to doubles (extensions build with -fno-strict-aliasing)
+        cdef const double *y = &self.y[0]
+        cdef const double *pw = &self.pw[0]
+        cdef const double *off = &self.offset[0]
+        cdef const double *Xb = &self.Xb[0]
+        cdef const double *zv = &self.zvals[0, 0]
+        cdef const int64_t *zc = &self.zcols[0, 0]
+        cdef const double *b
+        cdef double *eta = &self.eta[0]
+        cdef double *mup = &self.mu[0]
+        cdef double *w = &self.w[0]
+        cdef double *wres = &self.wres[0]
+        self.dev_ok = False
+        if self.q == 0:
+            return False
+        self.pls.lambda_apply_nogil(&self.u[0], &self.b[0])
+        b = &self.b[0]
+        for i in range(n):
+            acc = off[i] + Xb[i]
+            for a in range(K):
+                acc += zv[i * K + a] * b[zc[i * K + a]]
+            eta[i] = acc
+            yi = y[i]
+            if kind == 1 and fabs(acc) <= 30.0:
+                # R's logit: mu = 1/(1 + e^-eta), mu_eta = e^-|eta|/(1 + e^-|eta|)^2
+                # = e^-eta mu^2, which is also the variance mu (1 - mu)
+                e = exp(-acc)
+                mu = 1.0 / (1.0 + e)
+                me = e * mu * mu
+                mup[i] = mu
+                w[i] = pw[i] * me
+                wres[i] = (yi - mu) / me
+                continue
+            elif kind == 2 and -36.0 < acc < 700.0:
+                # log link above its clamp at DBL_EPSILON: mu = mu_eta = variance = e^eta
+                mu = exp(acc)
+                me = mu
+                var = mu
+            else:
+                mu = linkinv(self.link, acc)
+                if not valid_mu(self.family, mu):
+                    valid = False
+                me = mu_eta(self.link, acc)
+                var = variance(self.family, mu, self.nb_theta)
+            mup[i] = mu
+            w[i] = pw[i] * me * me / var
+            wres[i] = (yi - mu) / me
         for i in range(self.q):
             usq += self.u[i] * self.u[i]
-        self.devsum = dev
         self.usq = usq
-        if not valid or not isfinite(dev):
+        return valid
+
+    cdef double penalized_deviance(self) noexcept nogil:
+        """sum of deviance residuals + ||u||^2 at the point of the last update_eta
+        (infinite outside the family's domain); computed once per point.
+
+        Binomial/logit: 2 pw (y log(y/mu) + (1-y) log((1-y)/(1-mu))) is
+        2 pw (ylogy - log(mu) + (1-y) eta), ylogy = y log y + (1-y) log(1-y) (0 for
+        y in {0, 1}), one log per observation.
+        """
+        cdef Py_ssize_t i
+        cdef double dev = 0.0, yi, acc, mu
+        cdef const double *y = &self.y[0]
+        cdef const double *ylogy = &self.ylogy[0]
+        cdef const double *pw = &self.pw[0]
+        cdef const double *eta = &self.eta[0]
+        cdef const double *mup = &self.mu[0]
+        cdef int kind = self.kind
+        if not self.dev_ok:
+            for i in range(self.n):
+                acc = eta[i]
+                yi = y[i]
+                mu = mup[i]
+                if kind == 1 and fabs(acc) <= 30.0:
+                    dev += 2.0 * pw[i] * (ylogy[i] - log(mu) + (1.0 - yi) * acc)
+                elif kind == 2 and -36.0 < acc < 700.0:
+                    if yi > 0.0:
+                        dev += 2.0 * pw[i] * (yi * log(yi / mu) - (yi - mu))
+                    else:
+                        dev += 2.0 * pw[i] * mu
+                else:
+                    dev += dev_resid(self.family, yi, mu, pw[i], self.nb_theta)
+            self.devsum = dev
+            self.dev_ok = True
+        if not isfinite(self.devsum):
             return INFINITY
-        return dev + usq
+        return self.devsum + self.usq
+
+    cdef void set_aic_const(self) noexcept nogil:
+        """aic(y, mu) - sum of deviance residuals, when it does not depend on mu.
+
+        For the binomial (integer counts), Poisson and negative binomial families
+        -2 log f(y_i | mu) - d(y_i, mu) is a function of y_i (and NB theta) only;
+        checked per observation at two values of mu (a binomial proportion that
+        is not a whole number of successes out of its weight is not such a case).
+        """
+        cdef Py_ssize_t i
+        cdef double ma, mb, da, ca, cb, acc = 0.0
+        self.aic_const_ok = False
+        self.aic_const_theta = self.nb_theta
+        if has_dispersion(self.family):
+            return
+        ma, mb = (0.3, 0.6) if self.family == FAM_BINOMIAL else (0.7, 2.5)
+        for i in range(self.n):
+            da = dev_resid(self.family, self.y[i], ma, self.pw[i], self.nb_theta)
+            ca = -2.0 * loglik_obs(self.family, self.y[i], ma, self.pw[i], self.nb_theta) - da
+            cb = (-2.0 * loglik_obs(self.family, self.y[i], mb, self.pw[i], self.nb_theta)
+                  - dev_resid(self.family, self.y[i], mb, self.pw[i], self.nb_theta))
+            if not (fabs(ca - cb) <= 1e-9 * (1.0 + fabs(ca) + fabs(da))):
+                return
+            acc += ca
+        self.aic_const = acc
+        self.aic_const_ok = True
 
     cdef void locate_ztz(self) noexcept nogil:
         """Once per model: the position in Z'WZ's CSC values of every row's products."""
@@ -148,78 +317,146 @@ cdef class PIRLS:
                     self.zpos[i, bb * self.K + a] = lo
 
     cdef void build_crossprods(self) noexcept nogil:
-        """Working weights and response; Z'WZ, Z'W[X z], [X z]'W[X z] into the PLS core."""
-        cdef Py_ssize_t i, a, bb, j, k, c
-        cdef double me, wi, zi, v
-        cdef Py_ssize_t m = self.m, p = self.p
-        for i in range(self.n):
-            me = mu_eta(self.link, self.eta[i])
-            v = variance(self.family, self.mu[i], self.nb_theta)
-            wi = self.pw[i] * me * me / v
-            self.w[i] = wi
+        """Z'WZ, Z'W[X z], [X z]'W[X z] into the PLS core, at the working weights and
+        response that update_eta left for the current point."""
+        cdef Py_ssize_t i, a, bb, j, k, c, n = self.n, K = self.K, q = self.q
+        cdef Py_ssize_t m = self.m, K2 = self.K * self.K
+        cdef int nn = <int> self.n, mm = <int> self.m
+        cdef double wi, v, acc = 0.0, one = 1.0, zero = 0.0
+        cdef char tr = b'T', notr = b'N'
+        cdef int saved[4]
+        cdef double *ztz = &self.pls.ztz[0]
+        cdef double *ZtXy = &self.pls.ZtXy[0, 0]      # q x m, column-major
+        cdef double *XytXy = &self.pls.XytXy[0, 0]    # m x m
+        cdef double *Xz = &self.Xz[0, 0]              # n x m, column-major
+        cdef double *zcol = Xz + (m - 1) * n          # the working response
+        cdef double *WXz
+        cdef const double *w = &self.w[0]
+        cdef const double *eta = &self.eta[0]
+        cdef const double *off = &self.offset[0]
+        cdef const double *wres = &self.wres[0]
+        cdef const double *Xb = &self.Xb[0]
+        cdef const double *zv = &self.zvals[0, 0]
+        cdef const int64_t *zc = &self.zcols[0, 0]
+        cdef const int64_t *zp = &self.zpos[0, 0]
+        cdef const double *zi
+        cdef const int64_t *pi
+        cdef double v0, v1
+        memset(ztz, 0, self.pls.ztz.shape[0] * sizeof(double))
+        memset(ZtXy, 0, q * m * sizeof(double))
+        if m == 1 and K == 2:
+            # u only, two random-effects columns per row (two scalar terms, or one
+            # intercept-slope term): the scatter unrolled
+            for i in range(n):
+                v = eta[i] - off[i] + wres[i]
+                if not self.joint:
+                    v -= Xb[i]
+                wi = w[i]
+                acc += wi * v * v
+                zi = zv + 2 * i
+                pi = zp + 4 * i
+                v0 = wi * zi[0]
+                v1 = wi * zi[1]
+                ZtXy[zc[2 * i]] += v0 * v
+                ZtXy[zc[2 * i + 1]] += v1 * v
+                ztz[pi[0]] += v0 * zi[0]
+                ztz[pi[1]] += v0 * zi[1]
+                ztz[pi[2]] += v1 * zi[0]
+                ztz[pi[3]] += v1 * zi[1]
+            XytXy[0] = acc
+            return
+        for i in range(n):
             # working response of the part being solved for: (beta,) u
-            zi = self.eta[i] - self.offset[i] + (self.y[i] - self.mu[i]) / me
+            v = eta[i] - off[i] + wres[i]
             if not self.joint:
-                zi -= self.Xb[i]
-            self.Xz[i, m - 1] = zi
-        memset(&self.pls.ztz[0], 0, self.pls.ztz.shape[0] * sizeof(double))
-        for j in range(m):
-            for i in range(self.q):
-                self.pls.ZtXy[i, j] = 0.0
-            for k in range(m):
-                self.pls.XytXy[j, k] = 0.0
-        for i in range(self.n):
-            wi = self.w[i]
-            for bb in range(self.K):
-                c = self.zcols[i, bb]
-                v = wi * self.zvals[i, bb]
+                v -= Xb[i]
+            zcol[i] = v
+            wi = w[i]
+            for bb in range(K):
+                c = zc[i * K + bb]
+                v = wi * zv[i * K + bb]
                 for j in range(m):
-                    self.pls.ZtXy[c, j] += v * self.Xz[i, j]
-                for a in range(self.K):
-                    self.pls.ztz[self.zpos[i, bb * self.K + a]] += v * self.zvals[i, a]
-            for j in range(m):
-                v = wi * self.Xz[i, j]
-                for k in range(j + 1):
-                    self.pls.XytXy[k, j] += v * self.Xz[i, k]
+                    ZtXy[c + j * q] += v * Xz[i + j * n]
+                for a in range(K):
+                    ztz[zp[i * K2 + bb * K + a]] += v * zv[i * K + a]
+        if m == 1:
+            for i in range(n):
+                acc += w[i] * zcol[i] * zcol[i]
+            XytXy[0] = acc
+            return
+        # [X z]'W[X z] = [X z]' (W [X z]) by BLAS, on this thread alone
+        WXz = &self.WXz[0, 0]
         for j in range(m):
-            for k in range(j):
-                self.pls.XytXy[j, k] = self.pls.XytXy[k, j]
+            for i in range(n):
+                WXz[i + j * n] = w[i] * Xz[i + j * n]
+        blas_single(saved)
+        dgemm(&tr, &notr, &mm, &mm, &nn, &one, Xz, &nn, WXz, &nn, &zero, XytXy, &mm)
+        blas_restore(saved)
 
     cdef double step_size(self) noexcept nogil:
-        """Largest component of the last proposed step, relative to the iterate."""
+        """Largest component of the proposed step (u_new, beta_new) from the current
+        point, relative to 1 + the largest component of the point."""
         cdef Py_ssize_t i
         cdef double d = 0.0, a = 0.0
         for i in range(self.q):
-            d = fmax(d, fabs(self.u_new[i] - self.u_old[i]))
+            d = fmax(d, fabs(self.u_new[i] - self.u[i]))
             a = fmax(a, fabs(self.u[i]))
         for i in range(self.p if self.joint else 0):
-            d = fmax(d, fabs(self.beta_new[i] - self.beta_old[i]))
+            d = fmax(d, fabs(self.beta_new[i] - self.beta[i]))
             a = fmax(a, fabs(self.beta[i]))
         return d / (1.0 + a)
 
-    cdef int run(self) noexcept nogil:
-        """PIRLS from the current (beta,) u; theta already installed in the core."""
-        cdef int it, half, st
+    cdef void take_step(self, double s) noexcept nogil:
+        """(beta,) u = old + s (new - old)."""
         cdef Py_ssize_t i
-        cdef double pdev_old, pdev_new, s
+        for i in range(self.q):
+            self.u[i] = self.u_old[i] + s * (self.u_new[i] - self.u_old[i])
+        if self.joint:
+            for i in range(self.p):
+                self.beta[i] = self.beta_old[i] + s * (self.beta_new[i] - self.beta_old[i])
+            self.compute_Xb()
+
+    cdef int factor_here(self) noexcept nogil:
+        """Cross-products at the current point, then L (and R_X) through the PLS core."""
+        cdef int st
+        self.build_crossprods()
+        self.pls.update_A()
+        st = self.pls.update_L()
+        if st != 0:
+            self.status = 10 + st
+        return st
+
+    cdef int run(self) noexcept nogil:
+        """PIRLS from the current (beta,) u; theta already installed in the core.
+
+        Each iteration factors at the current point and proposes the Newton step;
+        when that step is negligible (below tol) the current point is the mode and
+        its factor gives log|L|^2, so no refactorization follows convergence.
+        Steps below 1e-6 are taken whole without evaluating the deviance: the
+        change they make is far below the 1e-10 relative slack of the test.
+        """
+        cdef int it = 0, half, st
+        cdef Py_ssize_t i
+        cdef double pdev_old = NAN, pdev_new, s
+        cdef bint improved, last = False
+        self.nsteps = 0
+        self.at_mode = False
         self.compute_Xb()
-        pdev_old = self.update_eta()
-        if not isfinite(pdev_old):
+        if not self.update_eta():
             # a warm start outside the family's domain: start again from u = 0
             for i in range(self.q):
                 self.u[i] = 0.0
-            pdev_old = self.update_eta()
-            if not isfinite(pdev_old):
+            if not self.update_eta():
                 self.status = 30
                 return self.status
         self.status = 0
-        for it in range(self.maxit):
-            self.build_crossprods()
-            self.pls.update_A()
-            st = self.pls.update_L()
-            if st != 0:
-                self.status = 10 + st
+        while True:
+            if self.factor_here() != 0:
                 return self.status
+            if it >= self.maxit:
+                if self.maxit > 0:
+                    self.status = 1        # maxit reached
+                break
             if self.joint:
                 self.pls.solve_beta_nogil(&self.beta_new[0] if self.p else NULL)
             st = self.pls.solve_u_nogil(&self.beta_new[0] if self.p else NULL,
@@ -227,74 +464,251 @@ cdef class PIRLS:
             if st != 0:
                 self.status = 20 + st
                 return self.status
+            it += 1
+            # converged when the proposed (full) step is negligible: a criterion on the
+            # deviance alone stops too early for a non-canonical link or a dispersion
+            # family, whose Laplace deviance moves to first order with u off the mode.
+            # log|L|^2 moves to first order too: the current point (and its factor) is
+            # the mode when the step is below tol_here; a step between tol_here and tol
+            # is taken and refactored at, leaving an error of the order of its square
+            s = self.step_size()
+            if self.nsteps < 16:
+                self.steps[self.nsteps] = s
+                self.nsteps += 1
+            if s < self.tol_here:
+                break
+            if s < self.tol:
+                last = True
             for i in range(self.q):
                 self.u_old[i] = self.u[i]
             for i in range(self.p):
                 self.beta_old[i] = self.beta[i]
-            s = 1.0
-            pdev_new = INFINITY
-            for half in range(30):
-                for i in range(self.q):
-                    self.u[i] = self.u_old[i] + s * (self.u_new[i] - self.u_old[i])
-                if self.joint:
-                    for i in range(self.p):
-                        self.beta[i] = self.beta_old[i] + s * (self.beta_new[i] - self.beta_old[i])
-                    self.compute_Xb()
-                pdev_new = self.update_eta()
-                if isfinite(pdev_new) and pdev_new <= pdev_old + 1e-10 * fabs(pdev_old):
-                    break
-                s *= 0.5
-            if not (isfinite(pdev_new) and pdev_new <= pdev_old + 1e-10 * fabs(pdev_old)):
-                # no step improves: back to the last point (converged to rounding)
+            improved = False
+            if s < 1e-6:
+                self.take_step(1.0)
+                improved = self.update_eta()
+                pdev_old = NAN
+            else:
+                if not (pdev_old == pdev_old):
+                    pdev_old = self.penalized_deviance()
+                s = 1.0
+                for half in range(30):
+                    self.take_step(s)
+                    if self.update_eta():
+                        pdev_new = self.penalized_deviance()
+                        if pdev_new <= pdev_old + 1e-10 * fabs(pdev_old):
+                            improved = True
+                            pdev_old = pdev_new
+                            break
+                    s *= 0.5
+            if not improved:
+                # no step improves: back to the last point (converged to rounding),
+                # whose factor is the one in the core
                 for i in range(self.q):
                     self.u[i] = self.u_old[i]
                 if self.joint:
                     for i in range(self.p):
                         self.beta[i] = self.beta_old[i]
                     self.compute_Xb()
-                pdev_new = self.update_eta()
-                if not isfinite(pdev_new):
+                if not self.update_eta():
                     self.status = 30
                     return self.status
-                self.iterations = it + 1
                 break
-            self.iterations = it + 1
-            pdev_old = pdev_new
-            # converged when the proposed (full) step is negligible: a criterion on the
-            # deviance alone stops too early for a non-canonical link or a dispersion
-            # family, whose Laplace deviance moves to first order with u off the mode
-            if self.step_size() < self.tol:
+            if last:
+                if self.factor_here() != 0:
+                    return self.status
                 break
-        else:
-            self.status = 1        # maxit reached
-        self.pdev = pdev_old
-        # log|L|^2 (and R_X) at the weights of the mode
-        self.build_crossprods()
-        self.pls.update_A()
-        st = self.pls.update_L()
-        if st != 0:
-            self.status = 10 + st
+        pdev_old = self.penalized_deviance()
+        if not isfinite(pdev_old):
+            self.status = 30
             return self.status
+        self.iterations = it
+        self.pdev = pdev_old
         self.ldL2 = self.pls.logdetL
-        self.aic = aic_total(self.family, &self.y[0], &self.mu[0], &self.pw[0], self.n,
-                             self.nb_theta, self.devsum)
+        self.at_mode = self.status == 0 and it > 0
+        self.mode_nb_theta = self.nb_theta
+        memcpy(&self.Told[0], &self.pls.Tbuf[0], self.Told.shape[0] * sizeof(double))
+        if not has_dispersion(self.family) and self.aic_const_theta != self.nb_theta:
+            self.set_aic_const()
+        if self.aic_const_ok:
+            self.aic = self.aic_const + self.devsum
+        else:
+            self.aic = aic_total(self.family, &self.y[0], &self.mu[0], &self.pw[0], self.n,
+                                 self.nb_theta, self.devsum)
         return self.status
 
+    cdef void lambdat_apply(self, const double *T, const double *v, double *out) noexcept nogil:
+        """out = Lambda' v, Lambda with the per-term blocks T (laid out as the core's)."""
+        cdef Py_ssize_t j = 0, c, s, k, t
+        cdef double acc
+        cdef const double *Tt
+        while j < self.q:
+            t = self.pls.col_term[j]
+            k = self.pls.term_k[t]
+            Tt = T + self.pls.term_toff[t]
+            for c in range(k):
+                acc = 0.0
+                for s in range(c, k):
+                    acc += Tt[s + c * k] * v[j + s]
+                out[j + c] = acc
+            j += k
+
+    cdef int predict_u(self, const double *theta, const double *beta) noexcept nogil:
+        """Install theta, and move u (joint: u and beta) from the mode at the current
+        theta (and beta) to the first-order prediction of the mode at theta (and beta)
+        given.
+
+        The mode solves Lambda'Z'a + u = 0 (joint: and X'a = 0), a_i = -w_i (y_i -
+        mu_i)/mu_eta_i the half derivative of the deviance in eta_i. Differentiating,
+        with M = Lambda'Z'WZ Lambda + I (factored in the core at the mode) and the
+        change of eta at fixed u, d eta = Z dLambda u + X d beta:
+
+            M du = -(Lambda'Z'W d eta - dLambda'Z'W r),   r = (y - mu)/mu_eta,
+
+        and for the joint mode (beta free, d eta = Z dLambda u) the same system
+        bordered by X'WZ Lambda du + X'WX d beta = -X'W d eta, solved with the core's
+        R_ZX and R_X. Lambda is linear in theta: dLambda = Lambda(new) - Lambda(old).
+        Near the previous point this leaves PIRLS an error of second order in the
+        change, so it usually needs one Newton step fewer. Returns 0, or nonzero
+        (with theta installed, u and beta unchanged) when a solve fails or the
+        prediction is too far to trust.
+        """
+        cdef Py_ssize_t i, j, k, a, n = self.n, q = self.q, K = self.K, p = self.p
+        cdef double deta, wi, dbj, acc
+        cdef int st
+        cdef int saved[4]
+        cdef double *xr = &self.beta_new[0] if p else NULL
+        cdef double[::1, :] R = self.pls.RZXy
+        cdef double[::1, :] U = self.pls.U
+        cdef double *T = &self.pls.Tbuf[0]
+        cdef double *Told = &self.Told[0]
+        cdef double *s1 = &self.dq1[0]
+        cdef double *s2 = &self.dq2[0]
+        cdef double *db = &self.u_new[0]
+        cdef double *dxb = &self.work[0]
+        cdef const double *w = &self.w[0]
+        cdef const double *wres = &self.wres[0]
+        cdef const double *zv = &self.zvals[0, 0]
+        cdef const int64_t *zc = &self.zcols[0, 0]
+        cdef const double *Xj
+        self.pls.fill_T(theta)
+        # Z dLambda u, through b = Lambda(old) u of the mode
+        self.pls.lambda_apply_nogil(&self.u[0], db)
+        for j in range(q):
+            db[j] -= self.b[j]
+        memset(dxb, 0, n * sizeof(double))
+        if not self.joint:
+            for j in range(p):
+                Xj = &self.X[0, j]
+                dbj = beta[j] - self.beta[j]
+                for i in range(n):
+                    dxb[i] += Xj[i] * dbj
+        memset(s1, 0, q * sizeof(double))
+        memset(s2, 0, q * sizeof(double))
+        for i in range(n):
+            deta = dxb[i]
+            for a in range(K):
+                deta += zv[i * K + a] * db[zc[i * K + a]]
+            wi = w[i]
+            dxb[i] = wi * deta
+            for a in range(K):
+                s1[zc[i * K + a]] += wi * zv[i * K + a] * deta
+                s2[zc[i * K + a]] += wi * zv[i * K + a] * wres[i]
+        if self.joint:
+            # X'W d eta, then minus (the bordered right-hand side)
+            for j in range(p):
+                Xj = &self.X[0, j]
+                acc = 0.0
+                for i in range(n):
+                    acc += Xj[i] * dxb[i]
+                xr[j] = acc
+        # rhs = Lambda(old)'(s1 + s2) - Lambda(new)' s2, into db
+        for j in range(q):
+            s1[j] += s2[j]
+        self.lambdat_apply(Told, s1, db)
+        self.lambdat_apply(T, s2, s1)
+        for j in range(q):
+            db[j] -= s1[j]
+        blas_single(saved)
+        st = self.pls.solve_fwd(db, 1)
+        if st == 0 and self.joint:
+            # c_beta = R_X'^-1 (x_r - R_ZX' c_u), d beta = R_X^-1 c_beta, c_u -= R_ZX d beta
+            for j in range(p):
+                acc = xr[j]
+                for i in range(q):
+                    acc -= R[i, j] * db[i]
+                for k in range(j):
+                    acc -= U[k, j] * xr[k]
+                xr[j] = acc / U[j, j]
+            for j in range(p - 1, -1, -1):
+                acc = xr[j]
+                for k in range(j + 1, p):
+                    acc -= U[j, k] * xr[k]
+                xr[j] = acc / U[j, j]
+            for i in range(q):
+                acc = 0.0
+                for j in range(p):
+                    acc += R[i, j] * xr[j]
+                db[i] -= acc
+        if st == 0:
+            st = self.pls.solve_bwd(db, 1)
+        blas_restore(saved)
+        if st != 0:
+            return st
+        # trust the linearization only while it moves no linear predictor by more than
+        # 1 (from a variance at 0, say, the mode bends away from its tangent at once)
+        self.pls.lambda_apply_nogil(db, s1)
+        for i in range(n):
+            deta = 0.0
+            for a in range(K):
+                deta += zv[i * K + a] * s1[zc[i * K + a]]
+            if self.joint:
+                for j in range(p):
+                    deta += self.X[i, j] * xr[j]
+            if not fabs(deta) <= 1.0:
+                return -1
+        for j in range(q):
+            self.u[j] -= db[j]
+        if self.joint:
+            for j in range(p):
+                self.beta[j] -= xr[j]
+        return 0
+
     # ---- Python API ------------------------------------------------------------
-    def laplace(self, theta, beta=None, u0=None):
+    def laplace(self, theta, beta=None, u0=None, bint predict=False):
         """Laplace deviance at theta (and beta; with beta inside PIRLS when joint).
 
-        Returns aic(y, mu) + ||u||^2 + log|L|^2 at the conditional mode.
+        Returns aic(y, mu) + ||u||^2 + log|L|^2 at the conditional mode. PIRLS starts
+        from (beta,) u0 (default: where it is), or with ``predict``, when the state is
+        a converged mode, from the first-order prediction of the new mode from it
+        (see predict_u; the start given is then ignored).
         """
         th = np.array(theta, dtype=np.float64, copy=True)
         if th.shape[0] == 0:
             th = np.zeros(1)
         cdef double[::1] thv = th
+        cdef const double[::1] bv
         cdef int st
-        if beta is not None:
-            np.asarray(self.beta)[:] = np.asarray(beta, dtype=np.float64)
-        if u0 is not None:
-            np.asarray(self.u)[:] = np.asarray(u0, dtype=np.float64)
+        predict = (predict and self.at_mode and (self.joint or beta is not None)
+                   and self.mode_nb_theta == self.nb_theta)
+        if predict:
+            bv = np.ascontiguousarray(self.beta if self.joint else beta, dtype=np.float64)
+            if bv.shape[0] != self.p:
+                raise ValueError(f"beta must have length {self.p}")
+            with nogil:
+                st = self.predict_u(&thv[0], &bv[0] if self.p else NULL)
+            if st != 0:
+                if beta is not None:
+                    np.asarray(self.beta)[:] = np.asarray(beta, dtype=np.float64)
+                if u0 is not None:
+                    np.asarray(self.u)[:] = np.asarray(u0, dtype=np.float64)
+            elif not self.joint:
+                np.asarray(self.beta)[:] = bv
+        else:
+            if beta is not None:
+                np.asarray(self.beta)[:] = np.asarray(beta, dtype=np.float64)
+            if u0 is not None:
+                np.asarray(self.u)[:] = np.asarray(u0, dtype=np.float64)
         with nogil:
             self.pls.fill_T(&thv[0])
             st = self.run()
@@ -302,12 +716,12 @@ cdef class PIRLS:
             return np.inf
         return self.aic + self.usq + self.ldL2
 
-    def agq(self, theta, beta, nodes, weights, u0=None):
+    def agq(self, theta, beta, nodes, weights, u0=None, bint predict=False):
         """Adaptive Gauss-Hermite deviance for a single scalar random-effects term.
 
         ``nodes``/``weights`` are for the standard normal (weights sum to 1).
         """
-        val = self.laplace(theta, beta, u0)
+        val = self.laplace(theta, beta, u0, predict)
         if not np.isfinite(val) or has_dispersion(self.family):
             return val
         z = np.ascontiguousarray(nodes, dtype=np.float64)
