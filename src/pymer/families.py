@@ -82,6 +82,17 @@ class Family:
             return (weights * y + 0.5) / (weights + 1.0)
         if self.name in ("poisson", "negative.binomial"):
             return y + 0.1
+        if self.name == "gaussian" and self.link in ("log", "inverse"):
+            # R's gaussian()$initialize: mu starts at y, which the link must map to a
+            # finite eta; R stops with "cannot find valid starting values: please specify some"
+            bad = (y <= 0) if self.link == "log" else (y == 0)
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise PymerDataError(
+                    f"cannot find valid starting values: the gaussian family with the {self.link} link "
+                    f"starts from mu = y, which needs y {'> 0' if self.link == 'log' else '!= 0'}; "
+                    f"the response has {int(bad.sum())} values {'<= 0' if self.link == 'log' else '== 0'} "
+                    f"(first at row {i + 1}: {y[i]:g})")
         return np.where(y == 0, 0.1, y) if self.name == "Gamma" else y.astype(float)
 
     def eval(self, eta, y, wt):

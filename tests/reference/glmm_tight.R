@@ -8,7 +8,8 @@
 # default, 0.2325 with a converged PIRLS; the objective drops by 5.7e-4). pymer
 # runs PIRLS to convergence, so its standard errors are compared with these.
 #
-# usage: Rscript glmm_tight.R DATA_DIR OUT.json [TYPES.json]   (from tests/reference)
+# usage: Rscript glmm_tight.R DATA_DIR OUT.json [TYPES.json [MODELS.R]]   (from tests/reference)
+#   MODELS.R: the model list (default glmm_models.R; glmm_links.R for glmm_links_tight.json)
 suppressMessages(library(lme4))
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 
@@ -17,10 +18,10 @@ script_dir <- local({
   if (length(f)) dirname(normalizePath(f[1])) else getwd()
 })
 source(file.path(script_dir, "common.R"))
-source(file.path(script_dir, "glmm_models.R"))
 
 args <- commandArgs(TRUE)
-if (length(args) < 2) stop("usage: Rscript glmm_tight.R DATA_DIR OUT.json [TYPES.json]")
+if (length(args) < 2) stop("usage: Rscript glmm_tight.R DATA_DIR OUT.json [TYPES.json [MODELS.R]]")
+source(if (length(args) >= 4) args[4] else file.path(script_dir, "glmm_models.R"))
 data_dir <- args[1]
 types <- read_types(if (length(args) >= 3) args[3] else file.path(data_dir, "lme4_datasets_types.json"))
 

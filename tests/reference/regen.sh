@@ -8,6 +8,9 @@ Rscript simdata.R ../data
 Rscript refgen.R lmm_models.R "$DATA" lmm.json
 Rscript refgen.R glmm_models.R "$DATA" glmm.json
 Rscript glmm_tight.R "$DATA" glmm_tight.json
+Rscript refgen.R glmm_links.R "$DATA" glmm_links.json
+Rscript glmm_tight.R "$DATA" glmm_links_tight.json "$DATA/lme4_datasets_types.json" glmm_links.R
+Rscript family_links.R family_links.json
 Rscript inference.R "$DATA" inference.json
 Rscript summaries.R "$DATA" summaries.json
 Rscript versions.R > versions.txt

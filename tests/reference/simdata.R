@@ -69,3 +69,34 @@ gi <- match(grp, unique(grp))
 eta <- -0.5 + 1.0 * x + b0[gi] + b1[gi] * x
 y <- rbinom(n_grp * n_per, 1, plogis(eta))
 write_exact(data.frame(y = y, x = x, grp = grp, stringsAsFactors = FALSE), "binom_slopes_sim")
+
+# ---- data for the links of glmm_links.R (each block sets its own seed, so the data
+# sets above do not change) ----
+
+# Poisson with the identity link: counts around 20 (mu = 20 + 6 x + b, b ~ N(0, 3^2)),
+# far enough from 0 that PIRLS keeps mu > 0 (lme4 stops with "PIRLS loop resulted in
+# NaN value" on cbpp and grouseticks): 20 groups x 15
+set.seed(20240104)
+n_grp <- 20; n_per <- 15; n <- n_grp * n_per
+grp <- groups(n_grp, n_per)
+gi <- match(grp, unique(grp))
+x <- round(runif(n, -1, 1), 3)
+b <- rnorm(n_grp, 0, 3)[gi]
+y <- rpois(n, 20 + 6 * x + b)
+write_exact(data.frame(y = y, x = x, grp = grp, stringsAsFactors = FALSE), "poisson_identity_sim")
+
+# Inverse Gaussian with its canonical link 1/mu^2: eta = 0.5 + 0.15 x + b,
+# b ~ N(0, 0.08^2), so eta stays in [0.23, 0.77] (mu = eta^-1/2); lambda 8
+set.seed(20240105)
+x <- round(runif(n, -1, 1), 3)
+b <- rnorm(n_grp, 0, 0.08)[gi]
+y <- rinvgauss(n, 1 / sqrt(0.5 + 0.15 * x + b), 8)
+write_exact(data.frame(y = y, x = x, grp = grp, stringsAsFactors = FALSE), "invgauss_canonical_sim")
+
+# Gaussian response with a log-linear mean (for gaussian(link = "log") and "inverse"):
+# y = exp(1.5 + 0.5 x + b) + N(0, 0.5^2), b ~ N(0, 0.3^2)
+set.seed(20240106)
+x <- round(runif(n, -1, 1), 3)
+b <- rnorm(n_grp, 0, 0.3)[gi]
+y <- exp(1.5 + 0.5 * x + b) + rnorm(n, 0, 0.5)
+write_exact(data.frame(y = y, x = x, grp = grp, stringsAsFactors = FALSE), "gaussian_log_sim")

@@ -11,7 +11,7 @@ from libc.math cimport exp, log, sqrt, fabs, erfc, atan, lgamma, expm1, M_PI, IN
 cdef double DBL_EPS = 2.220446049250313e-16
 cdef double THRESH_LOGIT = 30.0
 cdef double THRESH_PROBIT = 8.125890664701906      # -qnorm(DBL_EPSILON)
-cdef double THRESH_CAUCHIT = 14334375.0            # about -qcauchy(DBL_EPSILON)
+cdef double THRESH_CAUCHIT = 1433540284805664.8    # -qcauchy(DBL_EPSILON) = 1/tan(pi DBL_EPSILON)
 cdef double M_SQRT1_2_ = 0.7071067811865476
 cdef double M_1_SQRT_2PI_ = 0.3989422804014327
 
@@ -38,6 +38,12 @@ cdef double linkinv(int link, double eta) noexcept nogil:
     elif link == LINK_CAUCHIT:
         t = eta if eta > -THRESH_CAUCHIT else -THRESH_CAUCHIT
         t = t if t < THRESH_CAUCHIT else THRESH_CAUCHIT
+        # the Cauchy CDF, in the tails as atan(1/|t|)/pi (0.5 + atan(t)/pi would lose
+        # the lower tail to cancellation: 1e-8 relative at t = -1e8)
+        if t < -1.0:
+            return atan(-1.0 / t) / M_PI
+        if t > 1.0:
+            return 1.0 - atan(1.0 / t) / M_PI
         return 0.5 + atan(t) / M_PI
     elif link == LINK_LOG:
         t = exp(eta)
