@@ -227,13 +227,46 @@ class GeneralizedLinearMixedModel:
         if nAGQ > 0 and (check_conv or calc_derivs):
             grad, hess = self.derivatives(par, nAGQ)
             if check_conv:
-                messages += check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                # Where the check fails, the optimizer stopped short (BOBYQA's step tolerance
+                # on parameters of very different scales): Newton steps on the derivatives
+                # the check computed finish the job; kept only if the deviance decreases.
+                for _ in range(2):
+                    if not conv or opt.fun is None:
+                        break
+                    polished = _newton_step(fun, par, lower, grad, hess, opt.fun)
+                    if polished is None:
+                        break
+                    par, opt.fun = polished
+                    opt.x = par
+                    grad, hess = self.derivatives(par, nAGQ)
+                    conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                messages += conv
         fun(par)       # leave the PIRLS state at the optimum
         warn_all(messages, stacklevel=4)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
         if res.is_singular:
             warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
         return res
+
+
+def _newton_step(fun, par, lower, grad, hess, fval):
+    """One Newton step on the free (off-bound) parameters; (par, value) if it lowers fun."""
+    free = ~(par <= lower)
+    H = hess[np.ix_(free, free)]
+    try:
+        np.linalg.cholesky(H)                    # only where the model is locally convex
+        step = np.linalg.solve(H, grad[free])
+    except np.linalg.LinAlgError:
+        return None
+    new = np.array(par, dtype=float, copy=True)
+    new[free] -= step
+    if np.any(new < lower) or not np.all(np.isfinite(new)):
+        return None
+    val = float(fun(new))
+    if not (np.isfinite(val) and val < fval - 1e-10 * abs(fval)):
+        return None
+    return new, val
 
 
 # (family, link) whose log-likelihood is concave in eta: canonical links, and the log-
