@@ -21,8 +21,9 @@ from .results import (MixedModelResult, Summary, _coef_lines, _fixef_print_lines
                       aic_lines, formula_lines, r_round_format)
 from .terms import RandomEffects
 from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_family,
-                       check_family_response, check_grouping_factors, check_nagq,
-                       check_response_not_constant, check_weights, drop_aliased_columns)
+                       check_family_object, check_family_response, check_fitted_boundary,
+                       check_grouping_factors, check_nagq, check_response_not_constant, check_start,
+                       check_weights, drop_aliased_columns)
 
 
 class GeneralizedLinearMixedModel:
@@ -32,6 +33,7 @@ class GeneralizedLinearMixedModel:
         self.mf = mf
         self.family = get_family(family)
         fam = self.family
+        check_family_object(fam)
         self.n = int(np.asarray(mf.y).shape[0])
         w = check_weights(mf.weights, self.n)
         self._check_response(mf, fam, w)
@@ -644,6 +646,10 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     check_conv = bool(control.pop("check_conv", True))
     if isinstance(family, str):
         family = check_family(family, known=list(_FAMILY_NAMES))
+        if family == "negative.binomial":
+            # R: negative.binomial() without its theta is an error, not theta = 1
+            raise ValueError("family 'negative.binomial' needs its theta: use glmer_nb() to estimate it, "
+                             "or family=pymer.families.NegativeBinomial(theta) for a known theta")
     fam = get_family(family)
     if fam.name == "gaussian" and fam.link == "identity":
         warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
@@ -653,9 +659,12 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     mf = parse_formula(formula, data, weights=weights, offset=offset)
     model = GeneralizedLinearMixedModel(mf, fam)
     check_nagq(nAGQ, model.re)
+    start = check_start(start, model.re)
     model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
     model.call = {"data": data, "weights": weights, "offset": offset, "family": fam, "nAGQ": nAGQ}
-    return model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start, check_conv=check_conv)
+    res = model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start, check_conv=check_conv)
+    check_fitted_boundary(model.family, res.mu, model.pw)
+    return res
 
 
 # the family names glmer() accepts as strings (pymer.families.get_family's)
@@ -671,16 +680,28 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
     """
     from scipy.optimize import minimize_scalar
 
+    nAGQ = check_nagq(nAGQ)
+    control = check_control(control, GLMER_CONTROL, "glmer_nb")
+    check_conv = bool(control.pop("check_conv", True))
     mf = parse_formula(formula, data, weights=weights, offset=offset)
+    # the response as the negative binomial family reads it (its messages, each warning
+    # once); the Poisson start and the model below repeat these checks quietly
+    n = int(np.asarray(mf.y).shape[0])
+    GeneralizedLinearMixedModel._check_response(mf, NegativeBinomial(1.0), check_weights(mf.weights, n))
     # start from a Poisson GLMM, then theta from the moments of its fit
-    pois = GeneralizedLinearMixedModel(mf, "poisson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pois = GeneralizedLinearMixedModel(mf, "poisson")
+    check_nagq(nAGQ, pois.re)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = pois.fit(nAGQ=nAGQ, check_conv=False, calc_derivs=False)
     y = pois.y
     mu = g.mu
     th = float(np.clip(np.mean(mu) ** 2 / max(np.var(y - mu) - np.mean(mu), 1e-8), 1e-3, 1e5))
-    model = GeneralizedLinearMixedModel(mf, NegativeBinomial(th))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ResponseWarning)
+        model = GeneralizedLinearMixedModel(mf, NegativeBinomial(th))
     model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
     model.call = {"data": data, "weights": weights, "offset": offset}
     par = np.concatenate([g.theta, g.beta])
@@ -705,4 +726,4 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
         last = res.objective
         th = new
     model.set_nb_theta(th)
-    return model.fit(nAGQ=nAGQ, control=control, start=par[:model.re.ntheta])
+    return model.fit(nAGQ=nAGQ, control=control, start=par[:model.re.ntheta], check_conv=check_conv)

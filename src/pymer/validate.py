@@ -17,6 +17,7 @@ import numpy as np
 import scipy.linalg
 
 from .errors import PymerDataError, suggest_names
+from .optimize import ConvergenceWarning
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -498,6 +499,47 @@ def check_nagq(nAGQ, re=None) -> int:
             raise ValueError("nAGQ > 1 is only available for models with a single, scalar "
                              f"random-effects term (this model has {shown})")
     return nAGQ
+
+
+def check_family_object(family):
+    """A family object as the fit needs it: a link the family accepts (the attribute
+    may have been changed after construction) and, for the negative binomial, a
+    finite theta > 0 (R stops later with "PIRLS loop resulted in NaN value")."""
+    check_link(family.name, family.link)
+    if family.name == "negative.binomial":
+        th = family.theta
+        if th is None or isinstance(th, bool) or not isinstance(th, numbers.Real) \
+                or not np.isfinite(th) or th <= 0:
+            raise ValueError(f"the negative binomial family needs a finite theta > 0, not {th!r}")
+
+
+def check_fitted_boundary(family, mu, prior_weights):
+    """Warn as R's glm.fit warns when fitted means reach the edge of the family's range.
+
+    Binomial probabilities within 10 machine epsilons of 0 or 1, or Poisson rates
+    within 10 epsilons of 0, at rows of positive weight: the sign of complete or
+    quasi-complete separation, where some fixed effects have no finite maximum
+    likelihood estimate (lme4 then stops with a PIRLS error or reports huge
+    estimates and standard errors). Returns the number of such rows.
+    """
+    if family.name not in ("binomial", "poisson"):
+        return 0
+    mu = np.asarray(mu, dtype=np.float64)
+    pos = np.asarray(prior_weights, dtype=np.float64) > 0
+    eps = 10 * np.finfo(float).eps
+    if family.name == "binomial":
+        edge = pos & ((mu < eps) | (mu > 1 - eps))
+        what = "fitted probabilities numerically 0 or 1 occurred"
+    else:
+        edge = pos & (mu < eps)
+        what = "fitted rates numerically 0 occurred"
+    k = int(edge.sum())
+    if k:
+        warnings.warn(
+            f"{what} ({k} of {int(pos.sum())} observations): complete or quasi-complete separation: "
+            "some fixed effects (or variance parameters) have no finite estimate, and their estimates "
+            "and standard errors are arbitrarily large", ConvergenceWarning, stacklevel=3)
+    return k
 
 
 # =============================================================================

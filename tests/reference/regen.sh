@@ -13,4 +13,5 @@ Rscript glmm_tight.R "$DATA" glmm_links_tight.json "$DATA/lme4_datasets_types.js
 Rscript family_links.R family_links.json
 Rscript inference.R "$DATA" inference.json
 Rscript summaries.R "$DATA" summaries.json
+Rscript glmm_hard.R glmm_hard.json
 Rscript versions.R > versions.txt
