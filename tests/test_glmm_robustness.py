@@ -268,18 +268,8 @@ def test_failed_convergence_check_warns_with_lme4_text():
 
 
 _HESS = HARD["_hessian_check"]["cases"]
-# the eigenvalue patterns whose messages pymer gets wrong (all others it gets right)
-_HESS_WRONG = {(1e7, 1), (2e6, 1e6), (1.1e6, 1), (1, 1e-7), (1e7, 9e-7), (10, 1e-6), (1e3, 9e-4)}
-_HESS_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "optimize.check_convergence: lme4 says ' Hessian is numerically singular: parameters are not "
-    "uniquely determined' when the smallest eigenvalue is < tol (1e-6), and nothing else; otherwise "
-    "'Model is nearly unidentifiable: very large eigenvalue' when the largest is > 1/tol and, as a "
-    "separate message, '... large eigenvalue ratio' when min/max < tol. pymer gives the 'very large "
-    "eigenvalue' text for a small ratio, and nothing for a large eigenvalue alone"))
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_HESS_XFAIL if tuple(c["diag"]) in _HESS_WRONG else ())
-                                  for c in _HESS], ids=[f"diag{tuple(c['diag'])}" for c in _HESS])
+# lme4's messages for 12 Hessians (singular, very large eigenvalue, large ratio, both, none)
+@pytest.mark.parametrize("case", _HESS, ids=[f"diag{tuple(c['diag'])}" for c in _HESS])
 def test_hessian_check_messages_as_lme4(case):
     H = np.diag(np.asarray(case["diag"], dtype=float))
     msgs = check_convergence(lambda x: 0.0, np.ones(2), np.full(2, -np.inf), derivs=(np.zeros(2), H))[0]

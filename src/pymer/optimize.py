@@ -216,9 +216,16 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
     if mingrad[k] > tol_grad:
         comp = int(np.flatnonzero(free)[k]) + 1
         msgs.append(f"Model failed to converge with max|grad| = {_g(mingrad[k])} (tol = {_g(tol_grad)}, component {comp})")
+    # lme4's checkConv on the Hessian's eigenvalues: numerically singular (smallest below
+    # tol), else a very large eigenvalue (above 1/tol) and/or a large ratio (min/max < tol)
     ev = np.linalg.eigvalsh(H)
-    if ev.max() > 0 and ev.min() / ev.max() < tol_hess:
-        msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+    if ev.min() < tol_hess:
+        msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
+    else:
+        if ev.max() > 1.0 / tol_hess:
+            msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+        if ev.min() / ev.max() < tol_hess:
+            msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
     return msgs, grad, hess
 
 
