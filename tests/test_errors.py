@@ -500,3 +500,26 @@ def test_warning_classes_are_exported():
         assert issubclass(getattr(pymer, name), ValueError) and name in pymer.__all__
     with pytest.warns(pymer.SingularFitWarning):
         pymer.lmer("Yield ~ 1 + (1 | Batch)", pymer.datasets.load("Dyestuff2"))
+
+
+def test_simulate_nsim_must_be_positive_integer():
+    import warnings
+    sleep = pymer.datasets.load("sleepstudy")
+    cbpp = pymer.datasets.load("cbpp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [pymer.lmer("Reaction ~ Days + (Days | Subject)", sleep),
+                pymer.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                            family="binomial")]
+    for m in fits:
+        for bad in (-1, 0, 2.5, True):
+            with pytest.raises(ValueError, match="nsim must be a positive integer"):
+                m.simulate(bad)
+
+
+def test_family_eval_accepts_read_only_arrays():
+    import numpy as np
+    a = np.linspace(-2, 2, 5)
+    a.flags.writeable = False
+    mu = pymer.families.get_family("poisson").eval(a, a * 0 + 1, np.ones(5))[0]
+    np.testing.assert_allclose(mu, np.exp(a))

@@ -416,6 +416,8 @@ class GLMMResult(MixedModelResult):
 
     def simulate(self, nsim=1, seed=None, use_u=False):
         """Simulate responses from the fitted model (binomial: proportions times trials as counts)."""
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
         rng = np.random.default_rng(seed)
         Z = self.re.Z()
         Lam = self.re.Lambda(self.theta)

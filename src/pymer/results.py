@@ -476,6 +476,8 @@ class LMMResult(MixedModelResult):
 
     def simulate(self, nsim=1, seed=None, use_u=False) -> pd.DataFrame:
         """Simulate responses from the fitted model (lme4's simulate): columns sim_1 ... sim_nsim."""
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
         rng = np.random.default_rng(seed)
         n = self.nobs
         base = self.model.X @ self.beta + self.model.offset

@@ -204,7 +204,8 @@ def family_eval(int fam, int link, eta, y, wt, double nb_theta=1.0):
     ww = np.ascontiguousarray(wt, dtype=np.float64)
     n = e.shape[0]
     mu = np.empty(n); me = np.empty(n); var = np.empty(n); dr = np.empty(n)
-    cdef double[::1] ev = e, yv = yy, wv = ww, muv = mu, mev = me, vv = var, dv = dr
+    cdef const double[::1] ev = e, yv = yy, wv = ww       # inputs may be read-only (pandas)
+    cdef double[::1] muv = mu, mev = me, vv = var, dv = dr
     cdef Py_ssize_t i
     for i in range(n):
         muv[i] = linkinv(link, ev[i])
