@@ -81,11 +81,15 @@ class LinearMixedModel:
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
         Xy = np.column_stack([self.X, y])
         WXy = Xy * w[:, None]
-        ZtXy = np.zeros((self.re.q, WXy.shape[1]))
-        for a in range(self.zcols.shape[1]):
-            for j in range(WXy.shape[1]):
-                ZtXy[:, j] += np.bincount(self.zcols[:, a], weights=self.zvals[:, a] * WXy[:, j],
-                                          minlength=self.re.q)
+        if WXy.shape[1] <= 4:
+            # few columns: bincounts beat building a sparse Z
+            ZtXy = np.zeros((self.re.q, WXy.shape[1]))
+            for a in range(self.zcols.shape[1]):
+                for j in range(WXy.shape[1]):
+                    ZtXy[:, j] += np.bincount(self.zcols[:, a], weights=self.zvals[:, a] * WXy[:, j],
+                                              minlength=self.re.q)
+        else:
+            ZtXy = np.asarray(self.re.Z().T @ WXy)
         XytXy = Xy.T @ WXy
         return ztz, ZtXy, XytXy
 
