@@ -398,3 +398,15 @@ def test_confint_wald_and_parm(sleep):
         sleep.confint(parm=["nope"], method="wald")
     with pytest.raises(ValueError, match="method"):
         sleep.confint(method="nope")
+
+
+def test_anova_model_lines_use_r_spacing():
+    # R (anova.merMod) prints the formulas deparsed: "m1: Reaction ~ Days + (1 | Subject)"
+    d = pymer.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m1 = pymer.lmer("Reaction~Days+(1|Subject)", d, REML=False)
+        m2 = pymer.lmer("Reaction~Days+(Days|Subject)", d, REML=False)
+    lines = str(pymer.anova(m1, m2, names=["m1", "m2"])).splitlines()
+    assert lines[:4] == ["Data: sleepstudy", "Models:", "m1: Reaction ~ Days + (1 | Subject)",
+                         "m2: Reaction ~ Days + (Days | Subject)"]

@@ -234,8 +234,18 @@ def anova(*models, refit=True, names=None):
     if len(data_names) == 1 and None not in data_names:
         heading.append(f"Data: {data_names.pop()}")
     heading.append("Models:")
-    heading += [f"{nm}: {getattr(m, 'formula', '')}" for nm, m in zip(names, models)]
+    heading += [f"{nm}: {_one_line_formula(getattr(m, 'formula', ''))}" for nm, m in zip(names, models)]
     return AnovaTable(table, heading, models)
+
+
+def _one_line_formula(formula) -> str:
+    """The formula on one line with R's spacing, as anova() prints its models."""
+    from .formula import _deparse, _parse
+
+    try:
+        return _deparse(_parse(str(formula)))
+    except Exception:
+        return str(formula)
 
 
 def _term_structure(mf):
