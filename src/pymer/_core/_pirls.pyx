@@ -21,33 +21,10 @@ from libc.math cimport log, exp, sqrt, fabs, fmax, INFINITY, NAN, isfinite
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm
-from pymer._core._pls cimport PLS
-from pymer._core._blas_threads import _setters
+from pymer._core._pls cimport PLS, blas_single, blas_restore
 from pymer._core._families cimport (linkinv, mu_eta, variance, dev_resid, loglik_obs,
                                     aic_total, has_dispersion, valid_mu,
                                     FAM_BINOMIAL, FAM_POISSON, LINK_LOGIT, LINK_LOG)
-
-
-# the dense product of build_crossprods on the calling thread alone (see _blas_threads.py)
-ctypedef int (*set_threads_fn)(int) noexcept nogil
-cdef set_threads_fn _blas_set[4]
-cdef int _n_blas_set = 0
-for _fn in _setters()[:4]:
-    import ctypes as _ct
-    _blas_set[_n_blas_set] = <set_threads_fn> <size_t> _ct.cast(_fn, _ct.c_void_p).value
-    _n_blas_set += 1
-
-
-cdef inline void blas_single(int *saved) noexcept nogil:
-    cdef int i
-    for i in range(_n_blas_set):
-        saved[i] = _blas_set[i](1)
-
-
-cdef inline void blas_restore(const int *saved) noexcept nogil:
-    cdef int i
-    for i in range(_n_blas_set):
-        _blas_set[i](saved[i])
 
 
 cdef class PIRLS:

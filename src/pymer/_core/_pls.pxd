@@ -36,6 +36,7 @@ cdef class PLS:
     cdef int _update_L(self) noexcept nogil
     cdef int factor_cholmod(self) noexcept nogil
     cdef int factor_blocked(self) noexcept nogil
+    cdef int cholmod_solve2(self, int sys1, int sys2, double *x, Py_ssize_t ncol) noexcept nogil
     cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil
     cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil
     cdef double objective_value(self, bint reml) noexcept nogil
@@ -43,3 +44,8 @@ cdef class PLS:
     cdef int solve_u_nogil(self, const double *beta, double *u) noexcept nogil
     cdef int solve_beta_nogil(self, double *beta) noexcept nogil
     cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil
+
+
+# OpenBLAS on the calling thread alone around dense kernels (see _blas_threads.py)
+cdef void blas_single(int *saved) noexcept nogil
+cdef void blas_restore(const int *saved) noexcept nogil

@@ -42,13 +42,14 @@ for _fn in _setters()[:4]:
     _n_blas_set += 1
 
 
-cdef inline void blas_single(int *saved) noexcept nogil:
+cdef void blas_single(int *saved) noexcept nogil:
+    """Set every OpenBLAS found to one thread for the calling thread; saved[] gets the old counts."""
     cdef int i
     for i in range(_n_blas_set):
         saved[i] = _blas_set[i](1)
 
 
-cdef inline void blas_restore(const int *saved) noexcept nogil:
+cdef void blas_restore(const int *saved) noexcept nogil:
     cdef int i
     for i in range(_n_blas_set):
         _blas_set[i](saved[i])
@@ -483,11 +484,32 @@ cdef class PLS:
         self.logdetL = 2.0 * acc
         return 0
 
-    cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
-        """x <- L^-1 P x for x (q x ncol, column-major) in place."""
+    cdef int cholmod_solve2(self, int sys1, int sys2, double *x, Py_ssize_t ncol) noexcept nogil:
+        """x <- the CHOLMOD solves sys2(sys1(x)) on the factor, for x (q x ncol) in place."""
         cdef cholmod_dense B
         cdef cholmod_dense *Y
         cdef cholmod_dense *X
+        B.nrow = self.q
+        B.ncol = ncol
+        B.nzmax = self.q * ncol
+        B.d = self.q
+        B.x = <void*> x
+        B.z = NULL
+        B.xtype = CHOLMOD_REAL
+        B.dtype = CHOLMOD_DOUBLE
+        Y = cholmod_l_solve(sys1, self.L, &B, &self.c)
+        if Y == NULL:
+            return 2
+        X = cholmod_l_solve(sys2, self.L, Y, &self.c)
+        cholmod_l_free_dense(&Y, &self.c)
+        if X == NULL:
+            return 2
+        memcpy(x, X.x, self.q * ncol * sizeof(double))
+        cholmod_l_free_dense(&X, &self.c)
+        return 0
+
+    cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
+        """x <- L^-1 P x for x (q x ncol, column-major) in place."""
         cdef Py_ssize_t q = self.q, k1 = self.k1, q1 = self.q1, col, b, j0, r, c, p0, idx, nr2
         cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
         cdef double *xc
@@ -499,24 +521,7 @@ cdef class PLS:
         if q == 0 or ncol == 0:
             return 0
         if not self.blocked:
-            B.nrow = q
-            B.ncol = ncol
-            B.nzmax = q * ncol
-            B.d = q
-            B.x = <void*> x
-            B.z = NULL
-            B.xtype = CHOLMOD_REAL
-            B.dtype = CHOLMOD_DOUBLE
-            Y = cholmod_l_solve(CHOLMOD_P, self.L, &B, &self.c)
-            if Y == NULL:
-                return 2
-            X = cholmod_l_solve(CHOLMOD_L, self.L, Y, &self.c)
-            cholmod_l_free_dense(&Y, &self.c)
-            if X == NULL:
-                return 2
-            memcpy(x, X.x, q * ncol * sizeof(double))
-            cholmod_l_free_dense(&X, &self.c)
-            return 0
+            return self.cholmod_solve2(CHOLMOD_P, CHOLMOD_L, x, ncol)
         for col in range(ncol):
             xc = x + col * q
             for b in range(nb1):
@@ -540,9 +545,6 @@ cdef class PLS:
 
     cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
         """x <- P' L^-T x for x (q x ncol, column-major) in place."""
-        cdef cholmod_dense B
-        cdef cholmod_dense *Y
-        cdef cholmod_dense *X
         cdef Py_ssize_t q = self.q, k1 = self.k1, q1 = self.q1, col, b, j0, r, c, p0, idx, nr2
         cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
         cdef double *xc
@@ -554,24 +556,7 @@ cdef class PLS:
         if q == 0 or ncol == 0:
             return 0
         if not self.blocked:
-            B.nrow = q
-            B.ncol = ncol
-            B.nzmax = q * ncol
-            B.d = q
-            B.x = <void*> x
-            B.z = NULL
-            B.xtype = CHOLMOD_REAL
-            B.dtype = CHOLMOD_DOUBLE
-            Y = cholmod_l_solve(CHOLMOD_Lt, self.L, &B, &self.c)
-            if Y == NULL:
-                return 2
-            X = cholmod_l_solve(CHOLMOD_Pt, self.L, Y, &self.c)
-            cholmod_l_free_dense(&Y, &self.c)
-            if X == NULL:
-                return 2
-            memcpy(x, X.x, q * ncol * sizeof(double))
-            cholmod_l_free_dense(&X, &self.c)
-            return 0
+            return self.cholmod_solve2(CHOLMOD_Lt, CHOLMOD_Pt, x, ncol)
         if n2 > 0:
             dtrsm(&side, &lo, &tr, &nonunit, &n2, &nc, &one, &self.S[0, 0], &n2, x + q1, &ldx)
         for col in range(ncol):
