@@ -542,10 +542,19 @@ class GLMMResult(MixedModelResult):
         from .inference import drop1
         return drop1(self, test=test, k=k)
 
-    def confint(self, parm=None, level=0.95, method="wald", **kwargs):
-        """Confidence intervals ("wald" or "boot"): see :func:`pymer.confint`."""
+    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
+        """Confidence intervals ("profile", the default as in lme4, "wald" or "boot"):
+        see :func:`pymer.confint`. Profile intervals re-optimize the Laplace deviance
+        over all other parameters (:func:`pymer.profile.profile`); not available for
+        nAGQ = 0 fits or families with a dispersion parameter (NotImplementedError)."""
         from .inference import confint
         return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def profile(self, which=None, **kwargs):
+        """The deviance profile of each parameter (sd/cor on the sd scale, then the
+        fixed effects), lme4's profile(): see :func:`pymer.profile.profile`."""
+        from .profile import profile
+        return profile(self, which=which, **kwargs)
 
     def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
         """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""

@@ -1022,7 +1022,10 @@ def confint(res, parm=None, level=0.95, method="profile", *, nsim=500, seed=None
     level : float
     method : {"profile", "wald", "boot"}
         "profile": likelihood-profile intervals (:func:`pymer.profile.profile`;
-        lme4 profiles the deviance, also for REML fits). "wald": beta-hat +/- z SE
+        lme4 profiles the deviance, also for REML fits; for a GLMM the Laplace or
+        adaptive Gauss-Hermite deviance, re-optimized over all other parameters,
+        not available for nAGQ = 0 fits or families with a dispersion parameter).
+        "wald": beta-hat +/- z SE
         for the fixed effects, NaN for the variance parameters. "boot": percentile
         intervals of a parametric bootstrap (:func:`bootstrap`, ``nsim`` replicates
         from ``seed``).

@@ -21,6 +21,15 @@ with theta the relative covariance factor of the sd/cor values. For a fixed
 effect beta_j = v, the other fixed effects and sigma are profiled out exactly:
 r^2 grows by (v - beta_j(theta))^2 / [(R_X'R_X)^-1]_jj and sigma^2 = r^2 / n;
 theta is re-optimized.
+
+GLMMs (:class:`_GLMMDeviance`): the profiled criterion is the Laplace (nAGQ = 1) or
+adaptive Gauss-Hermite deviance of the fit, ``model.objective((theta, beta))``; the
+parameters are the sd/cor of the random effects (sigma = 1, so for a scalar term the
+sd is theta) and the fixed effects. Nothing is profiled out in closed form: at each
+value every other parameter (sd/cor or theta, and beta) is re-optimized by BOBYQA,
+warm-started from the nearest points of the trace. nAGQ = 0 fits (beta inside PIRLS;
+lme4's profile fails on them too) and families with a dispersion parameter raise
+NotImplementedError.
 """
 from __future__ import annotations
 
@@ -155,6 +164,84 @@ class _LMMDeviance:
         return self.model.core.solve_fixed()
 
 
+def _var_layout(re):
+    """Per term (k, offset, [(row, col), ...]): lme4's order of the sd/cor parameters."""
+    out = []
+    o = 0
+    for t in re.terms:
+        idx = [(r, c) for c in range(t.k) for r in range(c, t.k)]
+        out.append((t.k, o, idx))
+        o += len(idx)
+    return out, o
+
+
+class _GLMMDeviance:
+    """The Laplace (or adaptive Gauss-Hermite) deviance of a fitted GLMM in lme4's
+    profile parameters: the sd/cor of the random effects, then the fixed effects.
+
+    Unlike the LMM's, no parameter is profiled out in closed form: every point of a
+    profile re-optimizes all the others, (sd/cor, beta) or (theta, beta), with the
+    deviance ``model.objective((theta, beta), nAGQ)`` (PIRLS for the modes of u).
+    """
+
+    psi_from_theta_sigma = _LMMDeviance.psi_from_theta
+    theta_from_psi_sigma = _LMMDeviance.theta_from_psi
+
+    def __init__(self, res):
+        model = res.model
+        if int(res.nAGQ) == 0:
+            raise NotImplementedError(
+                "profile() / confint(method='profile') of an nAGQ = 0 GLMM fit is not implemented "
+                "(its deviance has beta optimized inside PIRLS, so a fixed effect cannot be held "
+                "fixed; lme4's profile() fails on nAGQ = 0 fits too): refit with nAGQ=1, or use "
+                "method='wald' or 'boot'")
+        if model.family.has_dispersion:
+            raise NotImplementedError(
+                f"profile() / confint(method='profile') of a {model.family.name} GLMM is not "
+                "implemented (profiling its dispersion parameter is missing): use method='wald' "
+                "or 'boot'")
+        self.res = res
+        self.model = model
+        self.nAGQ = int(res.nAGQ)
+        self.re = model.re
+        self.p = model.p
+        self.nt = self.re.ntheta
+        self.theta_lower = self.re.lower_bounds()
+        self._layout, self.nvar = _var_layout(self.re)
+        lo, hi = [], []
+        for _, _, idx in self._layout:
+            for r, c in idx:
+                lo.append(0.0 if r == c else -1.0)
+                hi.append(np.inf if r == c else 1.0)
+        self.psi_lower = np.asarray(lo, dtype=np.float64)
+        self.psi_upper = np.asarray(hi, dtype=np.float64)
+        self.is_sd = np.asarray([r == c for _, _, idx in self._layout for r, c in idx], dtype=bool)
+        self.theta_hat = np.asarray(res.theta, dtype=np.float64).copy()
+        self.beta_hat = np.asarray(res.beta, dtype=np.float64).copy()
+        self.psi_hat = self.psi_from_theta(self.theta_hat)
+        self.dev0 = float(self.dev(self.theta_hat, self.beta_hat))
+        V = np.asarray(res._vcov_matrix(), dtype=np.float64)
+        self.vcov = V
+        se = np.sqrt(np.clip(np.diag(V), 0, None))
+        self.beta_se = np.where(np.isfinite(se) & (se > 0), se, 1.0)
+
+    def psi_from_theta(self, theta, sigma=None):
+        return self.psi_from_theta_sigma(theta, 1.0)[:-1]
+
+    def theta_from_psi(self, psi):
+        return self.theta_from_psi_sigma(np.r_[psi, 1.0])
+
+    def dev(self, theta, beta):
+        if theta is None:
+            return np.inf
+        return float(self.model.objective(np.r_[theta, beta], self.nAGQ))
+
+    def restore(self):
+        """Leave the model's PIRLS state at the fit."""
+        self.model._u_warm = np.asarray(self.res.u, dtype=np.float64).copy()
+        self.dev(self.theta_hat, self.beta_hat)
+
+
 def _chol_psd(R):
     """Lower Cholesky factor of a correlation matrix that may be singular; None if not PSD."""
     k = R.shape[0]
@@ -264,6 +351,101 @@ class _ParamProfile:
         return 0.1 * max(abs(psi[j]), 0.1)
 
 
+class _GLMMParamProfile(_ParamProfile):
+    """zeta(value) for one parameter of a GLMM: all the other variance parameters and
+    fixed effects re-optimized jointly (BOBYQA, warm-started from the nearest points)."""
+
+    def __init__(self, D: _GLMMDeviance, index: int):
+        super().__init__(D, index)
+        nv = D.nvar
+        if self.is_var:
+            self._free_lower = np.r_[np.delete(D.psi_lower, index), np.full(D.p, -np.inf)]
+            self._free_upper = np.r_[np.delete(D.psi_upper, index), np.full(D.p, np.inf)]
+            self._x_hat = np.r_[np.delete(D.psi_hat, index), D.beta_hat]
+            self._step = np.r_[np.full(nv - 1, 0.01), 0.05 * D.beta_se]
+        else:
+            j = index - nv
+            self._free_lower = np.r_[D.theta_lower, np.full(D.p - 1, -np.inf)]
+            self._free_upper = np.full(D.nt + D.p - 1, np.inf)
+            self._x_hat = np.r_[D.theta_hat, np.delete(D.beta_hat, j)]
+            self._step = np.r_[np.full(D.nt, 0.01), 0.05 * np.delete(D.beta_se, j)]
+
+    def _split(self, x, v):
+        """(theta, psi, beta) of the free vector x with this parameter at v."""
+        D = self.D
+        nv = D.nvar
+        if self.is_var:
+            j = self.index
+            psi = np.insert(x[:nv - 1], j, v)
+            beta = x[nv - 1:]
+            return D.theta_from_psi(psi), psi, beta
+        j = self.index - nv
+        theta = x[:D.nt]
+        beta = np.insert(x[D.nt:], j, v)
+        return theta, D.psi_from_theta(theta), beta
+
+    def _start_for(self, v):
+        pts = sorted(self._starts, key=lambda s: abs(s[0] - v))
+        if len(pts) >= 2 and pts[0][0] != pts[1][0]:
+            # linear inter-/extrapolation from the two nearest points of the trace
+            (v1, x1), (v2, x2) = pts[0], pts[1]
+            x = x1 + (x2 - x1) * (v - v1) / (v2 - v1)
+        elif pts:
+            x = pts[0][1].copy()
+        else:
+            x = self._x_hat.copy()
+            if not self.is_var:
+                # first order: the other fixed effects move with beta_j as their covariances say
+                D = self.D
+                j = self.index - D.nvar
+                V = D.vcov
+                x[D.nt:] += np.delete(V[:, j], j) / V[j, j] * (v - self.est)
+        return np.clip(x, self._free_lower, self._free_upper)
+
+    def evaluate(self, v):
+        D = self.D
+        x0 = self._start_for(v)
+
+        def f(x):
+            theta, _, beta = self._split(x, v)
+            return D.dev(theta, beta)
+
+        # a start off by far more than the step is still fine: BOBYQA grows its trust region
+        opt = minimize(f, x0, self._free_lower, self._free_upper, ftol_abs=1e-10, xtol_abs=1e-7,
+                       initial_step=np.minimum(self._step, np.where(np.isfinite(self._free_upper),
+                                                                    0.5 * (self._free_upper - self._free_lower),
+                                                                    np.inf)))
+        x, dev = opt.x, float(opt.fun)
+        self._starts.append((v, x.copy()))
+        _, psi, beta = self._split(x, v)
+        return dev, psi, beta
+
+    def scale_guess(self):
+        D = self.D
+        if not self.is_var:
+            return float(D.beta_se[self.index - D.nvar])
+        j = self.index
+        psi = D.psi_hat.copy()
+        h = 1e-3 * max(abs(psi[j]), 1e-2)
+
+        def d(pp):
+            return D.dev(D.theta_from_psi(pp), D.beta_hat)
+
+        up, dn, up2 = psi.copy(), psi.copy(), psi.copy()
+        up[j] += h
+        dn[j] -= h
+        up2[j] += 2 * h
+        if up[j] > D.psi_upper[j]:
+            curv = np.nan
+        elif dn[j] < D.psi_lower[j]:
+            curv = (d(up2) - 2 * d(up) + d(psi)) / h ** 2
+        else:
+            curv = (d(up) - 2 * d(psi) + d(dn)) / h ** 2
+        if np.isfinite(curv) and curv > 0:
+            return math.sqrt(2.0 / curv)
+        return 0.1 * max(abs(psi[j]), 0.1)
+
+
 class Profile(pd.DataFrame):
     """The profile of a fitted linear mixed model: a DataFrame in lme4's layout.
 
@@ -356,14 +538,20 @@ def _walk(prof, direction, h0, cutoff, maxpts, delta, maxmult, rows, name):
 
 def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff=1 / 8,
             maxmult=10, old_names=True):
-    """Profile the deviance of a linear mixed model over each parameter (lme4's profile()).
+    """Profile the deviance of a mixed model over each parameter (lme4's profile()).
 
     Parameters
     ----------
-    res : LMMResult
+    res : LMMResult or GLMMResult
+        For a GLMM (Laplace, nAGQ = 1, or adaptive Gauss-Hermite, nAGQ > 1;
+        binomial, Poisson or negative binomial with its theta held fixed) the
+        deviance is re-optimized over all the other parameters at every point;
+        nAGQ = 0 fits and families with a dispersion parameter raise
+        NotImplementedError.
     which : None, list of names or indices, "theta_" or "beta_"
         Parameters to profile (default all): the variance parameters in lme4's
-        order (sd/cor of each term, then sigma) followed by the fixed effects.
+        order (sd/cor of each term, then sigma for an LMM) followed by the fixed
+        effects.
     alphamax : float
         Profile out to |zeta| = qnorm(1 - alphamax/2) (both directions).
     maxpts : int
@@ -381,7 +569,11 @@ def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
     """
     from .inference import _select_parms, param_names
 
-    D = _LMMDeviance(res)
+    from .glmm import GLMMResult
+
+    glmm = isinstance(res, GLMMResult)
+    D = _GLMMDeviance(res) if glmm else _LMMDeviance(res)
+    Prof = _GLMMParamProfile if glmm else _ParamProfile
     vnames = param_names(res, old_names)
     names = vnames + list(res.fixef_names)
     sel = _select_parms(names, len(vnames), which)
@@ -393,7 +585,7 @@ def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
     try:
         for i in sel:
             name = names[i]
-            prof = _ParamProfile(D, i)
+            prof = Prof(D, i)
             h0 = max(delta * prof.scale_guess(), 1e-8 * max(1.0, abs(prof.est)))
             rows.append((name, prof.est, 0.0, D.psi_hat.copy(), D.beta_hat.copy()))
             down = _walk(prof, -1, h0, cutoff, maxpts, delta, maxmult, rows, name)
@@ -404,7 +596,10 @@ def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
                               f"at {prof.new_minimum[0]:.6g}, estimate {D.dev0:.6g}): the fit may "
                               "not have converged", UserWarning, stacklevel=2)
     finally:
-        res.model.objective(res.theta)       # leave the shared core at the fitted theta
+        if glmm:
+            D.restore()
+        else:
+            res.model.objective(res.theta)       # leave the shared core at the fitted theta
     recs = []
     for name, v, zv, psi, beta in rows:
         recs.append([name, v, zv] + list(psi) + list(beta))

@@ -12,6 +12,7 @@ Rscript refgen.R glmm_links.R "$DATA" glmm_links.json
 Rscript glmm_tight.R "$DATA" glmm_links_tight.json "$DATA/lme4_datasets_types.json" glmm_links.R
 Rscript family_links.R family_links.json
 Rscript inference.R "$DATA" inference.json
+Rscript glmm_profile.R "$DATA" glmm_profile.json
 Rscript summaries.R "$DATA" summaries.json
 Rscript glmm_hard.R glmm_hard.json
 Rscript versions.R > versions.txt
