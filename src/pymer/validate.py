@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 from .errors import PymerDataError, suggest_names
 from .optimize import ConvergenceWarning
@@ -101,27 +102,30 @@ def residualize_response(X, y, weights=None, *, name="response"):
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     p = X.shape[1]
+    # weights enter as sqrt(w) row scalings; none: no scaling (and no copies)
+    s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    scale = (lambda v: v) if s is None else (lambda v: v * s if v.ndim == 1 else v * s[:, None])  # noqa: E731
     if p == 0:
         r, beta0 = y.copy(), np.zeros(0)
     else:
-        s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-        Xs = X * s[:, None]
+        Xs = scale(X)
         # X has full column rank on the weighted rows (aliased columns are dropped first):
         # Householder QR, then one step of iterative refinement
         Q, R = np.linalg.qr(Xs)
         if np.all(np.abs(np.diag(R)) > 0):
-            solve = lambda v: scipy.linalg.solve_triangular(R, Q.T @ v)    # noqa: E731
+            Rf = np.asfortranarray(R)
+            solve = lambda v: scipy.linalg.lapack.dtrtrs(Rf, Q.T @ v)[0]    # noqa: E731
         else:
             solve = lambda v: np.linalg.lstsq(Xs, v, rcond=None)[0]          # noqa: E731
-        beta0 = solve(y * s)
+        beta0 = solve(scale(y))
         r = y - X @ beta0
-        beta0 = beta0 + solve(r * s)
+        beta0 = beta0 + solve(scale(r))
         r = y - X @ beta0
-    s = np.ones_like(y) if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-    ynorm, rnorm = _safe_norm(y * s), _safe_norm(r * s)
-    rmax = float(np.max(np.abs(r * s))) if r.size else 0.0
+    rs = scale(r)
+    ynorm, rnorm = _safe_norm(scale(y)), _safe_norm(rs)
+    rmax = float(np.max(np.abs(rs))) if r.size else 0.0
     with np.errstate(over="ignore"):
-        overflow = not np.isfinite(np.sum((r * s) ** 2))
+        overflow = not np.isfinite(np.dot(rs, rs))
     if overflow or 0.0 < rmax < _TINY:
         raise PymerDataError(
             f"response '{name}' varies on a scale (residuals up to {rmax:.3g}) whose squares "
@@ -313,7 +317,7 @@ def check_scale_x(X, names, tol=1e3):
     # values whose squares cannot be formed are an error, not a warning
     big = np.max(np.abs(X), axis=0)
     with np.errstate(over="ignore"):
-        over = ~np.isfinite(np.sum(X * X, axis=0))
+        over = ~np.isfinite(np.einsum("ij,ij->j", X, X))
     for j in np.flatnonzero(over | ((big > 0) & (big < _TINY))):
         raise PymerDataError(
             f"predictor column '{names[j]}' has values up to {big[j]:.3g}, whose squares "
