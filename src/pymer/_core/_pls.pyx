@@ -175,27 +175,39 @@ cdef class PLS:
             self.analyze()
 
     def _blocked_structure(self):
-        """(ok, q1, k1, flops of the L21 L21' update) for the first term as the blocked part."""
-        if self.q == 0 or self.nterms == 0:
+        """(ok, q1, k1, flops of the L21 L21' update) for the first term as the blocked part.
+
+        ok when the rows < q1 of every column j < q1 are exactly the k1 rows of j's own
+        level block (rows are sorted, so they are the column's first k1 entries)."""
+        cdef Py_ssize_t q = self.q, k1, q1 = 0, j, idx, start, cnt, b, nr2
+        cdef int64_t r
+        cdef double flops = 0.0
+        if q == 0 or self.nterms == 0:
             return False, 0, 0, 0.0
-        ct = np.asarray(self.col_term)
-        k1 = int(self.term_k[0])
-        q1 = int(np.sum(ct == 0))
-        if q1 == 0 or np.any(ct[:q1] != 0):
+        k1 = self.term_k[0]
+        while q1 < q and self.col_term[q1] == 0:
+            q1 += 1
+        for j in range(q1, q):
+            if self.col_term[j] == 0:
+                return False, 0, 0, 0.0
+        if q1 == 0 or k1 <= 0 or q1 % k1 != 0:
             return False, 0, 0, 0.0
-        cp = np.asarray(self.colptr)[:q1 + 1]
-        ri = np.asarray(self.rowind)
-        cols = np.repeat(np.arange(q1, dtype=np.int64), np.diff(cp))
-        rows = ri[:cp[-1]]
-        inside = rows < q1
-        # rows < q1 of column j must be exactly the k1 rows of its own level block
-        start = (cols // k1) * k1
-        if np.any(inside & ((rows < start) | (rows >= start + k1))):
-            return False, 0, 0, 0.0
-        if np.any(np.bincount(cols[inside], minlength=q1) != k1):
-            return False, 0, 0, 0.0
-        nr2 = (np.diff(cp) - k1)[::k1].astype(np.float64)
-        return True, q1, k1, float(np.sum(nr2 * (nr2 + 1) / 2.0 * k1))
+        for j in range(q1):
+            start = (j // k1) * k1
+            cnt = 0
+            for idx in range(self.colptr[j], self.colptr[j + 1]):
+                r = self.rowind[idx]
+                if r >= q1:
+                    break
+                if r < start or r >= start + k1:
+                    return False, 0, 0, 0.0
+                cnt += 1
+            if cnt != k1:
+                return False, 0, 0, 0.0
+        for b in range(q1 // k1):
+            nr2 = self.colptr[b * k1 + 1] - self.colptr[b * k1] - k1
+            flops += nr2 * (nr2 + 1) / 2.0 * k1
+        return True, q1, k1, flops
 
     cdef cholmod_sparse A_view(self) noexcept nogil:
         cdef cholmod_sparse A
