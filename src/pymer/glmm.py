@@ -368,18 +368,6 @@ class GLMMResult(MixedModelResult):
         return self.model.p + self.re.ntheta + extra
 
     @property
-    def loglik(self) -> float:
-        return -0.5 * self.objective
-
-    @property
-    def aic(self) -> float:
-        return self.objective + 2 * self.df
-
-    @property
-    def bic(self) -> float:
-        return self.objective + np.log(self.nobs) * self.df
-
-    @property
     def deviance(self) -> float:
         """lme4's deviance() of a glmer fit: the sum of the deviance residuals at the mode."""
         return self.devresid_sum
@@ -599,15 +587,8 @@ class GLMMResult(MixedModelResult):
 
     def summary(self, correlation=True):
         """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
-        lines = self._header() + [""] + self._stats_lines(1) + [""]
-        lines += self._scaled_residual_lines() + ["", "Random effects:"]
-        lines += self._vc_lines(with_variance=True)
-        lines.append(self._groups_line())
-        lines += ["", "Fixed effects:"]
-        lines += _coef_lines(self._coef_table, digits=4)
-        if correlation:
-            lines += self._corr_lines()
-        lines += _message_lines(self)
+        lines = self._summary_lines(self._header(), self._stats_lines(1),
+                                    _coef_lines(self._coef_table, digits=4), correlation)
         return Summary("\n".join(lines), self._coef_table.copy(), result=self)
 
     def _print_text(self):

@@ -720,7 +720,7 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     Returns a :class:`pymer.results.Summary` whose ``.coefficients`` has the columns
     Estimate, Std. Error, df, t value, Pr(>|t|).
     """
-    from .results import Summary, _message_lines
+    from .results import Summary
 
     method = _ddf_method(ddf)
     if method == "lme4":
@@ -733,21 +733,9 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     crit = "REML" if res.REML else "maximum likelihood "
     title = _title_lines(f"Linear mixed model fit by {crit}. t-tests use {meth} method",
                          "lmerModLmerTest")
-    lines = title + res._header()[1:] + [""]
-    lines += res._fit_stats_line(1)
-    lines.append("")
-    lines += res._scaled_residual_lines()
-    lines.append("")
-    lines.append("Random effects:")
-    lines += res._vc_lines(with_variance=True)
-    lines.append(res._groups_line())
-    lines.append("")
-    lines.append("Fixed effects:")
-    lines += _ddf_coef_lines(coefs)
-    if correlation:
-        lines += res._corr_lines()
+    lines = res._summary_lines(title + res._header()[1:], res._fit_stats_line(1),
+                               _ddf_coef_lines(coefs), correlation)
     msgs = _satterthwaite(res).messages if method == "Satterthwaite" else []
-    lines += _message_lines(res)
     if msgs:
         lines += [""] + msgs
     return Summary("\n".join(lines), coefs, title="summary", result=res)

@@ -13,7 +13,8 @@ class MixedModelResult:
     """What LMM and GLMM fits share: random-effects bookkeeping and the tables built from it.
 
     Subclasses provide ``theta``, ``beta``, ``b`` (random effects on the
-    original scale, lme4's order), ``sigma``, ``model`` and ``_vcov_unscaled``.
+    original scale, lme4's order), ``sigma``, ``model``, ``objective``, ``df`` and
+    ``_vcov_matrix()``.
     """
 
     # ---- basic attributes --------------------------------------------------
@@ -24,6 +25,20 @@ class MixedModelResult:
     @property
     def nobs(self) -> int:
         return int(self.model.n)
+
+    # ---- likelihood: objective is -2 log-likelihood (the REML criterion for REML fits)
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (the REML log-likelihood for REML fits, as lme4's logLik)."""
+        return -0.5 * self.objective
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.df
+
+    @property
+    def bic(self) -> float:
+        return self.objective + np.log(self.nobs) * self.df
 
     @cached_property
     def ngrps(self) -> dict:
@@ -297,6 +312,17 @@ class MixedModelResult:
         parts = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         return f"Number of obs: {self.nobs}, groups:  {parts}"
 
+    def _summary_lines(self, head, stats, coef_lines, correlation=True):
+        """The body every summary() prints: `head` (title, formula, data), the fit
+        statistics `stats`, scaled residuals, random effects, the fixed-effects table
+        `coef_lines`, their correlations and the convergence messages."""
+        lines = head + [""] + stats + [""] + self._scaled_residual_lines() + ["", "Random effects:"]
+        lines += self._vc_lines(with_variance=True)
+        lines += [self._groups_line(), "", "Fixed effects:"] + coef_lines
+        if correlation:
+            lines += self._corr_lines()
+        return lines + _message_lines(self)
+
     def _corr_lines(self):
         """lme4's 'Correlation of Fixed Effects' block: the lower triangle with 3 decimals
         (one common layout), rows named by abbreviate(names, 11), columns by
@@ -421,19 +447,6 @@ class LMMResult(MixedModelResult):
     def df(self) -> int:
         """Number of parameters: fixed effects, theta, and sigma."""
         return self.model.p + self.re.ntheta + 1
-
-    @property
-    def loglik(self) -> float:
-        """Log-likelihood (the REML log-likelihood for REML fits, as lme4's logLik)."""
-        return -0.5 * self.objective
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.df
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglik + np.log(self.nobs) * self.df
 
     @property
     def deviance(self) -> float:
@@ -580,20 +593,8 @@ class LMMResult(MixedModelResult):
         if ddf is not None:
             from .inference import summary_with_ddf
             return summary_with_ddf(self, ddf)
-        lines = self._header() + [""]
-        lines += self._fit_stats_line(1)
-        lines.append("")
-        lines += self._scaled_residual_lines()
-        lines.append("")
-        lines.append("Random effects:")
-        lines += self._vc_lines(with_variance=True)
-        lines.append(self._groups_line())
-        lines.append("")
-        lines.append("Fixed effects:")
-        lines += _coef_lines(self._coef_table, digits=4)
-        if correlation:
-            lines += self._corr_lines()
-        lines += _message_lines(self)
+        lines = self._summary_lines(self._header(), self._fit_stats_line(1),
+                                    _coef_lines(self._coef_table, digits=4), correlation)
         return Summary("\n".join(lines), self._coef_table.copy(), result=self)
 
     def _print_text(self):
