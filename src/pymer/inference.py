@@ -956,21 +956,8 @@ def sdcor_params(res):
     order, per term), then sigma for models with a scale: what lme4's profile and
     bootstrap intervals are about."""
     scale = getattr(res, "_has_scale", False)
-    s = res.sigma if scale else 1.0
-    out = []
-    for T in res.re.factors(res.theta):
-        S = s ** 2 * T @ T.T
-        k = S.shape[0]
-        sd = np.sqrt(np.diag(S))
-        for c in range(k):
-            for r in range(c, k):
-                if r == c:
-                    out.append(sd[r])
-                else:
-                    out.append(S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan)
-    if scale:
-        out.append(res.sigma)
-    return np.asarray(out, dtype=np.float64)
+    out = res.re.sd_cor(res.theta, res.sigma if scale else 1.0)
+    return np.r_[out, res.sigma] if scale else out
 
 
 def _ci_labels(level):

@@ -88,18 +88,7 @@ class _LMMDeviance:
 
     # ---- parameter maps ------------------------------------------------------
     def psi_from_theta(self, theta, sigma):
-        out = []
-        for T in self.re.factors(theta):
-            S = sigma ** 2 * T @ T.T
-            k = S.shape[0]
-            sd = np.sqrt(np.diag(S))
-            for c in range(k):
-                for r in range(c, k):
-                    if r == c:
-                        out.append(sd[r])
-                    else:
-                        out.append(S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else 0.0)
-        return np.r_[out, sigma]
+        return np.r_[self.re.sd_cor(theta, sigma, undefined_cor=0.0), sigma]
 
     def theta_from_psi(self, psi):
         """theta for (sd, cor, sigma); None where the correlations are not a correlation matrix."""

@@ -159,6 +159,23 @@ class RandomEffects:
             out.append(T)
         return out
 
+    def sd_cor(self, theta, sigma=1.0, undefined_cor=np.nan) -> np.ndarray:
+        """Standard deviations and correlations of the random effects, per term in
+        lme4's theta order (sd on the diagonal, correlations below it), for residual
+        scale `sigma`; a correlation with a zero sd is `undefined_cor`."""
+        out = []
+        for T in self.factors(theta):
+            S = sigma ** 2 * T @ T.T
+            k = S.shape[0]
+            sd = np.sqrt(np.diag(S))
+            for c in range(k):
+                for r in range(c, k):
+                    if r == c:
+                        out.append(sd[r])
+                    else:
+                        out.append(S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else undefined_cor)
+        return np.asarray(out, dtype=np.float64)
+
     def Lambda(self, theta) -> sp.csc_matrix:
         """Lambda (q x q), block diagonal with one T per level of each term."""
         blocks = [sp.kron(sp.identity(t.nlev, format="csc"), sp.csc_matrix(T), format="csc")
