@@ -26,6 +26,7 @@ from pymer.glmm import GeneralizedLinearMixedModel
 from pymer.optimize import check_convergence
 
 from conftest import load_reference
+from designs import RE_KINDS, dense_terms, group_codes
 
 HARD = load_reference("glmm_hard.json")
 SEPARATION = "fitted probabilities numerically 0 or 1 occurred"
@@ -314,18 +315,6 @@ FAST = settings(max_examples=150, deadline=None, derandomize=True,
 FITS = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-# random-effects terms: formula text, and its (columns, grouping) terms in formula order
-RE_KINDS = {
-    "int_g1": ("(1 | g1)", [(["1"], "g1")]),
-    "slope_g1": ("(1 + x | g1)", [(["1", "x"], "g1")]),
-    "int_g2": ("(1 | g2)", [(["1"], "g2")]),
-    "slope_g2": ("(x | g2)", [(["1", "x"], "g2")]),
-    "uncorr_g2": ("(x || g2)", [(["1"], "g2"), (["x"], "g2")]),
-    "noint_g2": ("(0 + x | g2)", [(["x"], "g2")]),
-    "nested": ("(1 | g1/g3)", [(["1"], "g3:g1"), (["1"], "g1")]),
-}
-
-
 def _separate_effects(kinds):
     """No (column, grouping) random effect twice: otherwise theta is not identifiable."""
     pairs = [(c, g) for k in kinds for cols, g in RE_KINDS[k][1] for c in cols]
@@ -376,22 +365,11 @@ def glmm_designs(draw, identifiable=False):
     return d, formula, terms, fixed, family, link, resp
 
 
-def _codes(d, grouping):
-    key = d[grouping] if ":" not in grouping else d["g3"] + ":" + d["g1"]
-    codes, levels = pd.factorize(key)
-    return codes, len(levels)
-
-
 def dense_Z_Lambda(d, terms, theta):
     """Z and Lambda densely; terms in lme4's order (decreasing number of levels, stable)."""
     n = len(d)
-    blocks = []
-    for cols, g in terms:
-        Xt = np.column_stack([np.ones(n) if c == "1" else d[c].to_numpy(float) for c in cols])
-        blocks.append((Xt, *_codes(d, g)))
-    blocks = [blocks[i] for i in sorted(range(len(blocks)), key=lambda i: -blocks[i][2])]
     Zs, Ls, pos = [], [], 0
-    for Xt, codes, nlev in blocks:
+    for Xt, codes, nlev in dense_terms(d, terms):
         k = Xt.shape[1]
         Z = np.zeros((n, nlev * k))
         for j in range(k):
@@ -493,7 +471,7 @@ def dense_laplace(d, terms, fixed, resp, link, theta, beta):
 
 
 def _theta_lme4_order(d, terms, per_term):
-    nlevs = [_codes(d, g)[1] for _, g in terms]
+    nlevs = [group_codes(d, g)[1] for _, g in terms]
     order = sorted(range(len(terms)), key=lambda i: -nlevs[i])
     return np.concatenate([per_term[i] for i in order])
 

@@ -18,6 +18,8 @@ from pymer.errors import FormulaError, PymerDataError
 from pymer.formula import parse_formula
 from pymer.lmm import LinearMixedModel
 
+from designs import RE_KINDS, dense_terms, group_codes
+
 FAST = settings(max_examples=100, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 FITS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -27,19 +29,6 @@ FITS = settings(max_examples=40, deadline=None, derandomize=True,
 # =============================================================================
 # Random designs: data, the lme4 formula, and the random-effects terms densely
 # =============================================================================
-
-# random-effects term kinds: (formula text, expansion into (columns, grouping) pairs)
-#   columns: "1" intercept, "x" slope; grouping: a column name or "g3:g1" (nested)
-RE_KINDS = {
-    "int_g1": ("(1 | g1)", [(["1"], "g1")]),
-    "slope_g1": ("(1 + x | g1)", [(["1", "x"], "g1")]),
-    "int_g2": ("(1 | g2)", [(["1"], "g2")]),
-    "slope_g2": ("(x | g2)", [(["1", "x"], "g2")]),
-    "uncorr_g2": ("(x || g2)", [(["1"], "g2"), (["x"], "g2")]),
-    "noint_g2": ("(0 + x | g2)", [(["x"], "g2")]),
-    "nested": ("(1 | g1/g3)", [(["1"], "g3:g1"), (["1"], "g1")]),
-}
-
 
 # random-effects kinds that give a grouping factor an intercept (two of them make theta
 # non-identifiable: fine for the objective, not for comparing optima)
@@ -90,23 +79,6 @@ def designs(draw, identifiable=False):
     formula = "y ~ " + " + ".join(rhs)
     terms = [t for k in kinds for t in RE_KINDS[k][1]]
     return d, formula, terms, ("w" if wkind != "none" else None), fixed
-
-
-def _group_codes(d, grouping):
-    key = d[grouping] if ":" not in grouping else d["g3"] + ":" + d["g1"]
-    codes, levels = pd.factorize(key)
-    return codes, len(levels)
-
-
-def _term_columns(d, cols):
-    return np.column_stack([np.ones(len(d)) if c == "1" else d[c].to_numpy(float) for c in cols])
-
-
-def dense_terms(d, terms):
-    """(columns matrix, codes, nlev) per term, in lme4's order (decreasing levels, stable)."""
-    out = [(_term_columns(d, cols), *_group_codes(d, g)) for cols, g in terms]
-    order = sorted(range(len(out)), key=lambda i: -out[i][2])
-    return [out[i] for i in order]
 
 
 def dense_X(d, fixed):
@@ -204,7 +176,7 @@ def _theta_for_model(terms, d, theta_formula_order):
     """theta is given per term in formula order: reorder as lme4 orders the terms."""
     sizes = [len(c) * (len(c) + 1) // 2 for c, _ in terms]
     parts = np.split(theta_formula_order, np.cumsum(sizes)[:-1])
-    nlevs = [_group_codes(d, g)[1] for _, g in terms]
+    nlevs = [group_codes(d, g)[1] for _, g in terms]
     order = sorted(range(len(terms)), key=lambda i: -nlevs[i])
     return np.concatenate([parts[i] for i in order]), [terms[i] for i in order]
 
