@@ -151,7 +151,12 @@ CASES = [
 
 @pytest.mark.parametrize("name, make, call, exc, pieces", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_names_the_culprit(sleep, name, make, call, exc, pieces):
-    d = make(sleep)
+    err = _raises_naming(make(sleep), call, exc, pieces)
+    assert isinstance(err, (ValueError, KeyError, TypeError))
+
+
+def _raises_naming(d, call, exc, pieces):
+    """call(d) raises exc whose message holds every piece, and d is left unchanged."""
     before = copy.deepcopy(d)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -160,8 +165,8 @@ def test_bad_input_names_the_culprit(sleep, name, make, call, exc, pieces):
     msg = str(ei.value)
     for piece in pieces:
         assert piece in msg, f"{piece!r} not in {msg!r}"
-    assert isinstance(ei.value, (ValueError, KeyError, TypeError))
     pd.testing.assert_frame_equal(d, before)
+    return ei.value
 
 
 def test_missing_column_is_keyerror_and_valueerror(sleep):
@@ -449,16 +454,7 @@ GLMM_CASES = [
 
 @pytest.mark.parametrize("name, make, call, exc, pieces", GLMM_CASES, ids=[c[0] for c in GLMM_CASES])
 def test_glmer_bad_input_names_the_culprit(cbpp, name, make, call, exc, pieces):
-    d = make(cbpp)
-    before = copy.deepcopy(d)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(exc) as ei:
-            call(d)
-    msg = str(ei.value)
-    for piece in pieces:
-        assert piece in msg, f"{piece!r} not in {msg!r}"
-    pd.testing.assert_frame_equal(d, before)
+    _raises_naming(make(cbpp), call, exc, pieces)
 
 
 def test_lmer_control_unknown_key(sleep):
