@@ -1,7 +1,10 @@
+import copy
 import json
+import os
+import warnings
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 
 REF = Path(__file__).parent / "reference"
@@ -16,3 +19,23 @@ def load_reference(name):
 @pytest.fixture(scope="session")
 def seed_refs():
     return load_reference("seed_models.json")
+
+
+def raises_naming(d, call, exc, pieces):
+    """call(d) raises exc whose message holds every piece, and d is left unchanged."""
+    before = copy.deepcopy(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(exc) as ei:
+            call(d)
+    msg = str(ei.value)
+    for piece in pieces:
+        assert piece in msg, f"{piece!r} not in {msg!r}"
+    pd.testing.assert_frame_equal(d, before)
+    return ei.value
+
+
+def rss_mb():
+    """Resident set size of this process in MB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20

@@ -1,6 +1,5 @@
 """Bad input: an error of the documented type whose message names the culprit,
 and the DataFrame passed in is left unchanged."""
-import copy
 import re
 import warnings
 
@@ -16,6 +15,8 @@ from pymer.validate import (ResponseWarning, check_binomial_response, check_coun
                             check_family, check_family_response, check_grouping_factors,
                             check_link, check_nagq, check_positive_response,
                             check_response_not_constant, check_start, check_weights)
+
+from conftest import raises_naming
 
 
 @pytest.fixture(scope="module")
@@ -151,22 +152,9 @@ CASES = [
 
 @pytest.mark.parametrize("name, make, call, exc, pieces", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_names_the_culprit(sleep, name, make, call, exc, pieces):
-    err = _raises_naming(make(sleep), call, exc, pieces)
+    err = raises_naming(make(sleep), call, exc, pieces)
     assert isinstance(err, (ValueError, KeyError, TypeError))
 
-
-def _raises_naming(d, call, exc, pieces):
-    """call(d) raises exc whose message holds every piece, and d is left unchanged."""
-    before = copy.deepcopy(d)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(exc) as ei:
-            call(d)
-    msg = str(ei.value)
-    for piece in pieces:
-        assert piece in msg, f"{piece!r} not in {msg!r}"
-    pd.testing.assert_frame_equal(d, before)
-    return ei.value
 
 
 def test_missing_column_is_keyerror_and_valueerror(sleep):
@@ -454,7 +442,7 @@ GLMM_CASES = [
 
 @pytest.mark.parametrize("name, make, call, exc, pieces", GLMM_CASES, ids=[c[0] for c in GLMM_CASES])
 def test_glmer_bad_input_names_the_culprit(cbpp, name, make, call, exc, pieces):
-    _raises_naming(make(cbpp), call, exc, pieces)
+    raises_naming(make(cbpp), call, exc, pieces)
 
 
 def test_lmer_control_unknown_key(sleep):
@@ -499,7 +487,6 @@ def test_warning_classes_are_exported():
 
 
 def test_simulate_nsim_must_be_positive_integer():
-    import warnings
     sleep = pymer.datasets.load("sleepstudy")
     cbpp = pymer.datasets.load("cbpp")
     with warnings.catch_warnings():

@@ -14,7 +14,7 @@ import pytest
 
 import pymer
 from conftest import load_reference
-from refmodels import fit_glmer, load_data
+from refmodels import fit_glmer
 
 REF = load_reference("glmm_profile.json")
 INF = load_reference("inference.json")

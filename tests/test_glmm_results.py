@@ -15,7 +15,7 @@ import pytest
 
 import pymer
 from conftest import load_reference
-from refmodels import fit_glmer, load_data, parse_call
+from refmodels import fit_glmer, parse_call
 from test_summary_lme4 import LME4_NOT_CONVERGED, _fit as fit_summary_entry
 
 SUMMARIES = load_reference("summaries.json")

@@ -25,7 +25,7 @@ from pymer.formula import parse_formula
 from pymer.glmm import GeneralizedLinearMixedModel
 from pymer.optimize import check_convergence
 
-from conftest import load_reference
+from conftest import load_reference, raises_naming, rss_mb
 from designs import RE_KINDS, dense_terms, group_codes
 
 HARD = load_reference("glmm_hard.json")
@@ -614,11 +614,6 @@ def test_glmer_fits_in_threads_match_serial_fits():
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12, err_msg=job[1])
 
 
-def _rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 def test_many_glmer_fits_do_not_grow_memory():
     cbpp = pymer.datasets.load("cbpp")
@@ -633,10 +628,10 @@ def test_many_glmer_fits_do_not_grow_memory():
 
     for i in range(60):            # warm-up: caches, allocator pools
         fit(i)
-    start = _rss_mb()
+    start = rss_mb()
     for i in range(300):
         fit(i)
-    grown = _rss_mb() - start
+    grown = rss_mb() - start
     assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 300 glmer fits"
 
 
@@ -728,15 +723,7 @@ def ticks():
 
 @pytest.mark.parametrize("name, call, exc, pieces", BAD, ids=[c[0] for c in BAD])
 def test_glmm_bad_input_names_the_culprit(ticks, name, call, exc, pieces):
-    before = copy.deepcopy(ticks)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(exc) as ei:
-            call(ticks)
-    msg = str(ei.value)
-    for piece in pieces:
-        assert piece in msg, f"{piece!r} not in {msg!r}"
-    pd.testing.assert_frame_equal(ticks, before)
+    raises_naming(ticks, call, exc, pieces)
 
 
 def test_glmer_nb_non_integer_counts_warn_once(ticks):

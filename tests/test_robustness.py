@@ -14,7 +14,7 @@ from pymer.formula import parse_formula
 from pymer.validate import (PerfectFitWarning, PredictorScaleWarning, check_scale_x,
                             drop_aliased_columns)
 
-from conftest import load_reference
+from conftest import load_reference, rss_mb
 from refmodels import load_data, parse_call
 
 # lme4's REML fit of Reaction ~ Days + (Days | Subject) (tests/reference/lmm.json)
@@ -330,11 +330,6 @@ def test_fits_in_threads_match_serial_fits():
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
 
 
-def _rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 def test_many_fits_do_not_grow_memory(sleep):
     d = sleep.iloc[:90]          # 9 subjects x 10 days, (Days | Subject): ~2 ms a fit
@@ -347,8 +342,8 @@ def test_many_fits_do_not_grow_memory(sleep):
 
     for i in range(100):         # warm-up: caches, allocator pools
         fit(i)
-    start = _rss_mb()
+    start = rss_mb()
     for i in range(700):
         fit(i)
-    grown = _rss_mb() - start
+    grown = rss_mb() - start
     assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 700 fits"

@@ -11,7 +11,6 @@ from scipy import stats
 from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
-from ._rformat import format_real
 from .errors import PymerDataError
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 
