@@ -14,7 +14,7 @@ from ._core._pls import PLS
 from .errors import PymerDataError
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .optimize import (ConvergenceWarning, SingularFitWarning, central_derivs, check_convergence,
+from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence, finite_diff_derivs,
                        minimize, warn_all)
 from .results import (MixedModelResult, Summary, _coef_lines, _fixef_print_lines, _message_lines,
                       aic_lines, formula_lines, r_round_format)
@@ -174,7 +174,7 @@ class GeneralizedLinearMixedModel:
             self._u_warm = u_hat
             return self.objective(x, nAGQ)
 
-        grad, hess = central_derivs(dev, par, delta=1e-4)
+        grad, hess = finite_diff_derivs(dev, par, delta=1e-4)
         self._u_warm = u_hat
         return grad, hess
 
@@ -233,7 +233,7 @@ class GeneralizedLinearMixedModel:
                 # on parameters of very different scales): Newton steps on the derivatives
                 # the check computed finish the job; kept only if the deviance decreases.
                 for _ in range(2):
-                    if not conv or opt.fun is None:
+                    if not conv:
                         break
                     polished = _newton_step(fun, par, lower, grad, hess, opt.fun)
                     if polished is None:

@@ -101,78 +101,49 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     return OptResult(x, val, count[0], key, int(status), messages)
 
 
-def finite_diff_derivs(fun, x, lower=None, upper=None, delta=1e-4):
-    """Gradient and Hessian of `fun` at x by central differences (one-sided at a bound)."""
-    x = np.asarray(x, dtype=np.float64)
-    m = x.shape[0]
-    lower = np.full(m, -np.inf) if lower is None else np.asarray(lower)
-    upper = np.full(m, np.inf) if upper is None else np.asarray(upper)
-    f0 = fun(x)
-    grad = np.zeros(m)
-    hess = np.zeros((m, m))
-    h = np.full(m, delta)
-    fp = np.zeros(m)
-    fm = np.zeros(m)
-    for i in range(m):
-        e = np.zeros(m)
-        e[i] = h[i]
-        fp[i] = fun(x + e)
-        fm[i] = fun(x - e) if x[i] - h[i] >= lower[i] else np.nan
-        if np.isnan(fm[i]):
-            # forward differences at the lower bound
-            fpp = fun(x + 2 * e)
-            grad[i] = (-3 * f0 + 4 * fp[i] - fpp) / (2 * h[i])
-            hess[i, i] = (f0 - 2 * fp[i] + fpp) / h[i] ** 2
-        else:
-            grad[i] = (fp[i] - fm[i]) / (2 * h[i])
-            hess[i, i] = (fp[i] - 2 * f0 + fm[i]) / h[i] ** 2
-    for i in range(m):
-        for j in range(i):
-            ei = np.zeros(m)
-            ej = np.zeros(m)
-            ei[i] = h[i]
-            ej[j] = h[j]
-            if np.isnan(fm[i]) or np.isnan(fm[j]) or np.any(x - ei - ej < lower):
-                v = (fun(x + ei + ej) - fp[i] - fp[j] + f0) / (h[i] * h[j])
-            else:
-                # O(h^2) as the four-point formula, with two new evaluations instead of four
-                v = (fun(x + ei + ej) + fun(x - ei - ej) - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) \
-                    / (2 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = v
-    return grad, hess
+def finite_diff_derivs(fun, x, lower=None, delta=1e-4):
+    """Gradient and Hessian of `fun` at x by central differences, one-sided in a
+    coordinate whose lower bound is within the step (never evaluated below `lower`;
+    without bounds, as for a deviance in theta that is defined beyond the box).
 
-
-def central_derivs(fun, x, delta=1e-4):
-    """Gradient and Hessian of `fun` at x by central differences, ignoring bounds.
-
-    For a function defined (and smooth) beyond the box, such as a deviance in
-    theta. Second differences for the diagonal; for each pair only f(x+di+dj) and
-    f(x-di-dj) are new, with
+    Second differences on the diagonal; for each pair away from the bounds only
+    f(x+di+dj) and f(x-di-dj) are new, with
 
         H_ij = [f(x+di+dj) + f(x-di-dj) - f(x+di) - f(x-di) - f(x+dj) - f(x-dj) + 2 f(x)] / (2 h^2)
 
-    (error O(h^2), as the four-point formula, with half its evaluations).
+    (error O(h^2), as lme4's four-point formula, with half its evaluations).
     """
     x = np.asarray(x, dtype=np.float64)
     m = x.shape[0]
-    f0 = fun(x)
-    fp = np.empty(m)
-    fm = np.empty(m)
-    grad = np.empty(m)
-    hess = np.empty((m, m))
+    lower = np.full(m, -np.inf) if lower is None else np.asarray(lower)
     h = delta
+    at_bound = x - h < lower
+    f0 = fun(x)
+    grad = np.zeros(m)
+    hess = np.zeros((m, m))
+    fp = np.zeros(m)
+    fm = np.full(m, np.nan)
     for i in range(m):
         e = np.zeros(m)
         e[i] = h
         fp[i] = fun(x + e)
-        fm[i] = fun(x - e)
-        grad[i] = (fp[i] - fm[i]) / (2 * h)
-        hess[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
+        if at_bound[i]:
+            # forward differences at the lower bound
+            fpp = fun(x + 2 * e)
+            grad[i] = (-3 * f0 + 4 * fp[i] - fpp) / (2 * h)
+            hess[i, i] = (f0 - 2 * fp[i] + fpp) / h ** 2
+        else:
+            fm[i] = fun(x - e)
+            grad[i] = (fp[i] - fm[i]) / (2 * h)
+            hess[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
     for i in range(m):
         for j in range(i):
             e = np.zeros(m)
             e[i] = e[j] = h
-            v = (fun(x + e) + fun(x - e) - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) / (2 * h * h)
+            if at_bound[i] or at_bound[j]:
+                v = (fun(x + e) - fp[i] - fp[j] + f0) / (h * h)
+            else:
+                v = (fun(x + e) + fun(x - e) - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) / (2 * h * h)
             hess[i, j] = hess[j, i] = v
     return grad, hess
 
