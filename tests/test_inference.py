@@ -317,7 +317,7 @@ def test_profile_table():
 
 
 def test_profile_plot_input():
-    plots = pytest.importorskip("pymer.plots")
+    plots = pytest.importorskip("pymer.report.plots")
     m = fit(REF["confint_dyestuff_REML_profile"])
     long = plots._profile_long(m.profile())
     assert list(long.columns) == [".par", ".focal", ".zeta"]

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 import pymer
-from pymer.results import Summary
+from pymer.report.summary import Summary
 
 REF = json.loads((Path(__file__).parent / "data" / "broom_mixed.json").read_text())
 

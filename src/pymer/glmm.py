@@ -16,8 +16,9 @@ from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence, finite_diff_derivs,
                        minimize, warn_all)
-from .results import (MixedModelResult, Summary, _coef_lines, _fixef_print_lines, _message_lines,
-                      aic_lines, formula_lines, r_round_format)
+from .report.rformat import coef_lines, r_round_format
+from .report.summary import Summary, aic_lines, fixef_print_lines, formula_lines, message_lines
+from .results import MixedModelResult
 from .terms import RandomEffects
 from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_family,
                        check_family_object, check_family_response, check_fitted_boundary,
@@ -587,7 +588,7 @@ class GLMMResult(MixedModelResult):
     def summary(self, correlation=True):
         """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
         lines = self._summary_lines(self._header(), self._stats_lines(1),
-                                    _coef_lines(self._coef_table, digits=4), correlation)
+                                    coef_lines(self._coef_table, digits=4), correlation)
         return Summary("\n".join(lines), self._coef_table.copy(), result=self)
 
     def _print_text(self):
@@ -596,8 +597,8 @@ class GLMMResult(MixedModelResult):
         lines += self._vc_lines(with_variance=False)
         lines.append(self._groups_line())
         lines.append("Fixed Effects:")
-        lines += _fixef_print_lines(self.fixef)
-        lines += _message_lines(self, printed=True)
+        lines += fixef_print_lines(self.fixef)
+        lines += message_lines(self, printed=True)
         return "\n".join(lines)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._rformat import format_real
+from .report.rformat import format_anova_table, format_pvalues, format_real
 
 __all__ = [
     "anova",
@@ -59,65 +59,6 @@ KR_MAX_NOBS = 4000
 
 class RefitWarning(UserWarning):
     """lme4's message: REML fits were refitted by maximum likelihood to compare likelihoods."""
-
-
-# =============================================================================
-# Printed tables (R's print.anova / printCoefmat layout)
-# =============================================================================
-
-
-def format_pvalues(p, digits=4):
-    """p-values as R's format.pval prints them in coefficient and anova tables.
-
-    See :func:`pymer.results.format_pvalues`; here NA (the first row of an
-    anova table) is left blank, as print.anova leaves it.
-    """
-    from .results import format_pvalues as _fmt
-
-    p = np.asarray(p, dtype=np.float64).ravel()
-    return [s if np.isfinite(x) else "" for s, x in zip(_fmt(p, digits), p)]
-
-
-_INT_COLUMNS = ("npar", "Df", "NumDF", "Res.Df")
-# test statistics (print.anova's: "F", "Cp", "Chisq" and "... value"; not drop1's LRT)
-_TEST_COLUMNS = ("Chisq", "F", "Cp", "F value", "t value")
-
-
-def format_anova_table(table: pd.DataFrame, digits=5) -> list:
-    """Lines of an anova-like table as R's print.anova prints it (NA as blank, stars)."""
-    from .results import zapsmall
-
-    cols = {}
-    for c in table.columns:
-        v = table[c].to_numpy(dtype=np.float64)
-        fin = np.isfinite(v)
-        cells = [""] * len(v)
-        if c.startswith("Pr("):
-            cells = format_pvalues(v, max(1, min(5, digits - 1)))
-        elif fin.any():
-            if c in _INT_COLUMNS and np.all(v[fin] == np.round(v[fin])):
-                txt = [str(int(x)) for x in v[fin]]
-            elif c in _TEST_COLUMNS or str(c).endswith(" value"):
-                txt = format_real(np.round(v[fin], max(1, min(5, digits - 1))), digits)
-            else:
-                # as print.anova: the other columns are zapsmall()ed, then formatted
-                txt = format_real(zapsmall(v[fin], digits), digits)
-            for i, s in zip(np.flatnonzero(fin), txt):
-                cells[i] = s.strip()
-        cols[c] = cells
-    names = [str(x) for x in table.index]
-    header = [""] + [str(c) for c in table.columns]
-    rows = [[names[i]] + [cols[c][i] for c in table.columns] for i in range(len(table))]
-    widths = [max(len(r[j]) for r in rows + [header]) for j in range(len(header))]
-    lines = [" ".join([r[0].ljust(widths[0])] + [r[j].rjust(widths[j]) for j in range(1, len(r))])
-             for r in [header] + rows]
-    pcols = [c for c in table.columns if str(c).startswith("Pr(")]
-    if pcols:
-        # R pads every row, blank cells included, and adds the stars column and its
-        # legend when some p-value is below 0.1
-        from .results import add_signif_stars
-        lines = add_signif_stars(lines, table[pcols[0]].to_numpy(dtype=np.float64))
-    return lines
 
 
 class AnovaTable:
@@ -324,7 +265,7 @@ def drop1(m, test="Chisq", k=2.0):
             npar = table["npar"].to_numpy()
             table["Pr(Chi)"] = np.where(npar > 0, stats.chi2.sf(table["LRT"].to_numpy(),
                                                                  np.where(npar > 0, npar, 1)), np.nan)
-    from .results import deparse_lines
+    from .report.deparse import deparse_lines
     heading = ["Single term deletions", "", "Model:"] + deparse_lines(base.formula)
     return AnovaTable(table, heading, [base] + fits)
 
@@ -719,7 +660,7 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     Returns a :class:`pymer.results.Summary` whose ``.coefficients`` has the columns
     Estimate, Std. Error, df, t value, Pr(>|t|).
     """
-    from .results import Summary
+    from .report.summary import Summary
 
     method = _ddf_method(ddf)
     if method == "lme4":
@@ -759,9 +700,9 @@ def _title_lines(title, cls, width=80):
 def _ddf_coef_lines(coefs, digits=4):
     """lmerTest's fixed-effects table as printCoefmat prints it: estimates, standard
     errors and df with one common layout, t values rounded, p-values, stars."""
-    from .results import _coef_lines
+    from .report.rformat import coef_lines
 
-    return _coef_lines(coefs, digits)
+    return coef_lines(coefs, digits)
 
 
 def _kept_assign(model):

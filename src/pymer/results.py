@@ -6,7 +6,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ._rformat import format_real, format_table
+from .report.rformat import abbreviate, format_real, r_round_format, zapsmall
+from .report.summary import Summary, aic_lines, fixef_print_lines, formula_lines, message_lines
+from .report.rformat import coef_lines
 
 
 class MixedModelResult:
@@ -321,7 +323,7 @@ class MixedModelResult:
         lines += [self._groups_line(), "", "Fixed effects:"] + coef_lines
         if correlation:
             lines += self._corr_lines()
-        return lines + _message_lines(self)
+        return lines + message_lines(self)
 
     def _corr_lines(self):
         """lme4's 'Correlation of Fixed Effects' block: the lower triangle with 3 decimals
@@ -357,18 +359,18 @@ class MixedModelResult:
         return self._print_text()
 
     def _repr_html_(self):
-        from ._html import result_html
+        from .report.html import result_html
         return result_html(self)
 
     # ---- tidy tables (broom.mixed) ---------------------------------------------------
     def tidy(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, **kwargs):
         """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
-        from .tidy import tidy
+        from .report.tidy import tidy
         return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
 
     def glance(self):
         """One row of model statistics, as broom.mixed's glance(): see :func:`pymer.tidy.glance`."""
-        from .tidy import glance
+        from .report.tidy import glance
         return glance(self)
 
 
@@ -382,26 +384,6 @@ def _no_random(re_form) -> bool:
     if isinstance(re_form, str) and re_form.replace(" ", "") in ("NA", "~0", "~1-1", "0"):
         return True
     raise ValueError(f"re_form={re_form!r} is not supported: use None (all random effects) or NA / '~0' (none)")
-
-
-class Summary:
-    """A printed summary (plain text; HTML in notebooks) with its coefficient table."""
-
-    def __init__(self, text: str, coefficients: pd.DataFrame, title: str = "summary", result=None):
-        self.text = text
-        self.coefficients = coefficients
-        self.title = title
-        self.result = result        # the fitted model, for the HTML tables
-
-    def __str__(self):
-        return self.text
-
-    def __repr__(self):
-        return self.text
-
-    def _repr_html_(self):
-        from ._html import summary_html
-        return summary_html(self)
 
 
 class LMMResult(MixedModelResult):
@@ -594,7 +576,7 @@ class LMMResult(MixedModelResult):
             from .inference import summary_with_ddf
             return summary_with_ddf(self, ddf)
         lines = self._summary_lines(self._header(), self._fit_stats_line(1),
-                                    _coef_lines(self._coef_table, digits=4), correlation)
+                                    coef_lines(self._coef_table, digits=4), correlation)
         return Summary("\n".join(lines), self._coef_table.copy(), result=self)
 
     def _print_text(self):
@@ -604,359 +586,9 @@ class LMMResult(MixedModelResult):
         lines += self._vc_lines(with_variance=False)
         lines.append(self._groups_line())
         lines.append("Fixed Effects:")
-        lines += _fixef_print_lines(self.fixef)
-        lines += _message_lines(self, printed=True)
+        lines += fixef_print_lines(self.fixef)
+        lines += message_lines(self, printed=True)
         return "\n".join(lines)
-
-
-# =============================================================================
-# R's printing conventions, as lme4's print() and summary() show them
-# =============================================================================
-
-SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
-_EPS = np.finfo(float).eps
-
-
-def format_pvalues(p, digits=3):
-    """p-values as R's format.pval() writes them (the layout of printCoefmat and print.anova).
-
-    Values >= 1e-4 share one common layout (fixed unless scientific is narrower),
-    smaller ones another; values below machine epsilon read ``<2e-16`` or
-    ``< 2.2e-16`` (the number of digits and the blank depend on `digits` and on the
-    width of the other entries, as in R). NaN/NA give ``"NA"``.
-    """
-    p = np.asarray(p, dtype=np.float64).ravel()
-    out = ["NA"] * p.size
-    ok = np.isfinite(p)
-    tiny = ok & (p < _EPS)
-    with np.errstate(divide="ignore"):
-        expo = np.floor(np.log10(np.where(ok & (p > 0), p, 1e-300)))
-    fixp = ok & ~tiny & ((expo >= -4) | (p == 0))
-    sci = ok & ~tiny & ~fixp
-    for mask in (fixp, sci):
-        if mask.any():
-            for i, txt in zip(np.flatnonzero(mask), format_real(p[mask], digits)):
-                out[i] = txt.strip()
-    if tiny.any():
-        # epsilon with digits - 2 significant digits, fewer when the other entries are
-        # narrow; a blank after "<" unless that would widen the column (R's rules)
-        dig = max(1, digits - 2)
-        others = [out[i] for i in np.flatnonzero(ok & ~tiny)]
-        if others:
-            nc = max(len(o) for o in others)
-            if dig > 1 and dig + 6 > nc:
-                dig = max(1, nc - 7)
-            sep = "" if dig == 1 and nc <= 6 else " "
-        else:
-            sep = "" if dig == 1 else " "
-        eps_txt = format_real([_EPS], dig)[0].strip()
-        for i in np.flatnonzero(tiny):
-            out[i] = "<" + sep + eps_txt
-    return out
-
-
-def _stars(p):
-    if not np.isfinite(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return ""
-
-
-def add_signif_stars(lines, pvalues):
-    """Append R's significance-star column to a header line and its table rows.
-
-    As printCoefmat: only when some p-value is below 0.1; the column is as wide
-    as its widest entry, blank-padded (also on the header line), and the legend
-    follows the table.
-    """
-    pv = np.asarray(pvalues, dtype=np.float64)
-    if not np.any(np.isfinite(pv) & (pv < 0.1)):
-        return list(lines)
-    stars = [_stars(x) for x in pv]
-    w = max(len(x) for x in stars)
-    out = [lines[0] + " " + " " * w]
-    out += [ln + " " + st.ljust(w) for ln, st in zip(lines[1:], stars)]
-    return out + ["---", SIGNIF_LEGEND]
-
-
-def _coef_lines(table: pd.DataFrame, digits=4):
-    """The fixed-effects table as R's printCoefmat prints it in lme4's summary.
-
-    Estimates and standard errors (and lmerTest's df) share one layout with
-    `digits` significant digits; test statistics are rounded to ``digits - 1``
-    decimals first; p-values as :func:`format_pvalues` with ``digits - 1``;
-    significance stars when some p-value is below 0.1.
-    """
-    n = len(table)
-    dig_tst = max(1, min(5, digits - 1))
-    joint = [c for c in ("Estimate", "Std. Error", "df") if c in table.columns]
-    fmt = format_real(table[joint].to_numpy(dtype=float).ravel(order="F"), digits)
-    cols = {c: fmt[k * n:(k + 1) * n] for k, c in enumerate(joint)}
-    pcol = None
-    for c in table.columns:
-        if c in cols:
-            continue
-        v = table[c].to_numpy(dtype=float)
-        if str(c).startswith("Pr("):
-            pcol = c
-            cols[c] = format_pvalues(v, dig_tst)
-        else:
-            cols[c] = format_real(np.round(v, dig_tst), digits)
-    header = [""] + [str(c) for c in table.columns]
-    # the numbers keep their common width (R pads them), so a column narrower than its
-    # values' layout ("df" over " 17.000") is as wide as the layout
-    rows = [[str(table.index[i])] + [cols[c][i] for c in table.columns] for i in range(n)]
-    lines = format_table(rows, header)
-    if pcol is not None:
-        lines = add_signif_stars(lines, table[pcol].to_numpy(dtype=float))
-    return lines
-
-
-def zapsmall(x, digits):
-    """R's zapsmall() (R 4.2): round to ``digits - log10(max|x|)`` decimals, that
-    number itself rounded to a whole number as R's round() does with its digits
-    (0.5142541 among values up to 2.88 keeps 5 decimals, 0.51425)."""
-    x = np.asarray(x, dtype=np.float64)
-    mx = np.nanmax(np.abs(x)) if x.size else 0.0
-    if not mx > 0:
-        return x
-    return np.round(x, int(np.floor(max(0.0, digits - np.log10(mx)) + 0.5)))
-
-
-def aic_lines(aic, bic, loglik, deviance, df_resid, decimals):
-    """lme4's AIC / BIC / logLik / deviance / df.resid rows.
-
-    The four statistics are rounded to `decimals` places (1 in summaries, 4 when
-    a fit is printed) and laid out as R prints a numeric vector (7 significant
-    digits, one number of decimals for all); df.resid is a whole number. As R
-    prints a named vector, every column has the same width and is followed by a
-    blank.
-    """
-    names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-    vals = np.round(np.array([aic, bic, loglik, deviance], dtype=float), decimals)
-    cells = [c.strip() for c in format_real(vals, 7)] + [str(int(df_resid))]
-    w = max(len(x) for x in names + cells)
-    return ["".join(x.rjust(w) + " " for x in names), "".join(x.rjust(w) + " " for x in cells)]
-
-
-def r_round_format(x, decimals):
-    """A single number rounded to `decimals` places and printed as R prints it (7 digits)."""
-    return format_real([np.round(float(x), decimals)], 7)[0].strip()
-
-
-def abbreviate(names, minlength=4):
-    """R's ``abbreviate(names, minlength)`` (method "left.kept", strict = FALSE).
-
-    Each name is shortened to `minlength` characters if it is longer: spaces go
-    first, then lower-case vowels from the right, then lower-case letters from
-    the right, then anything else from the right; the first character and the
-    first character after each space are kept. Names whose abbreviations
-    coincide get one more character each, until all differ (as R does).
-    A single string gives a string, a list gives a list.
-    """
-    single = isinstance(names, str)
-    names = [names] if single else [str(x) for x in names]
-    mins = [int(minlength)] * len(names)
-    out = [_abbreviate1(nm, m) for nm, m in zip(names, mins)]
-    for _ in range(max((len(x) for x in names), default=0) + 1):
-        counts = {}
-        for a in out:
-            counts[a] = counts.get(a, 0) + 1
-        dup = [i for i, a in enumerate(out) if counts[a] > 1 and names[i] != a
-               and len(names[i]) > mins[i]]
-        if not dup:
-            break
-        for i in dup:
-            mins[i] += 1
-            out[i] = _abbreviate1(names[i], mins[i])
-    return out[0] if single else out
-
-
-def _abbreviate1(name: str, minlength: int) -> str:
-    s = name.lstrip(" ")
-    if len(s) <= minlength:
-        return s
-    # (character, kept?) -- the first character and word starts are never dropped
-    chars = [(c, i == 0 or s[i - 1] == " ") for i, c in enumerate(s)]
-    chars = [(c, k) for c, k in chars if c != " "]
-    vowels = set("aeiou")
-    lower = set("abcdefghijklmnopqrstuvwxyz")
-    for droppable in (lambda c: c in vowels, lambda c: c in lower, lambda c: True):
-        i = len(chars) - 1
-        while len(chars) > minlength and i > 0:
-            c, kept = chars[i]
-            if not kept and droppable(c):
-                del chars[i]
-            i -= 1
-        if len(chars) <= minlength:
-            break
-    return "".join(c for c, _ in chars)
-
-
-# ---- formulas as R deparses them (lme4 prints them with cat(fill = TRUE)) ------------
-
-_NOSPACE = {"^", ":", "/", "%%", "%/%", "$", "@", "::"}
-
-
-class _LineDeparser:
-    """Write an expression as R's deparse() does, with its line breaking.
-
-    R's deparse (width.cutoff = 60) breaks a line after a binary operator (with
-    spaces around it) or after the comma of an argument list, once the line is
-    longer than the cutoff; continuation lines are indented by four spaces per
-    open break.
-    """
-
-    def __init__(self, cutoff=60):
-        self.cutoff = cutoff
-        self.lines = []
-        self.buf = ""
-        self.indent = 0
-
-    def write(self, text):
-        if not self.buf:
-            self.buf = "".join("    " if k < 4 else "  " for k in range(self.indent))
-        self.buf += text
-
-    def newline(self):
-        self.lines.append(self.buf)
-        self.buf = ""
-
-    def breakable(self, broke):
-        """R's linebreak(): a new line when this one is past the cutoff."""
-        if len(self.buf) > self.cutoff:
-            if not broke:
-                self.indent += 1
-                broke = True
-            self.newline()
-        return broke
-
-    def node(self, node):
-        from .formula import _BinOp, _Call, _Paren, _Unary, _deparse
-
-        if isinstance(node, _BinOp):
-            self.node(node.lhs)
-            if node.op in _NOSPACE:
-                self.write(node.op)
-                self.node(node.rhs)
-                return
-            self.write(f" {node.op} ")
-            broke = self.breakable(False)
-            self.node(node.rhs)
-            if broke:
-                self.indent -= 1
-        elif isinstance(node, _Paren):
-            self.write("(")
-            self.node(node.x)
-            self.write(")")
-        elif isinstance(node, _Unary):
-            self.write(node.op)
-            self.node(node.x)
-        elif isinstance(node, _Call):
-            self.node(node.fn)
-            self.write("(")
-            broke = False
-            for k, (name, arg) in enumerate(node.args):
-                if name is not None:
-                    self.write(f"{_deparse_name(name)} = ")
-                self.node(arg)
-                if k < len(node.args) - 1:
-                    self.write(", ")
-                    broke = self.breakable(broke)
-            self.write(")")
-            if broke:
-                self.indent -= 1
-        else:
-            self.write(_deparse(node))
-
-    def deparse(self, node):
-        self.node(node)
-        if self.buf or not self.lines:
-            self.newline()
-        return self.lines
-
-
-def _deparse_name(name):
-    from .formula import _is_syntactic
-    return name if _is_syntactic(name) else "`" + name + "`"
-
-
-def deparse_lines(formula: str, cutoff=60) -> list:
-    """The formula as R's ``deparse()`` writes it: R's spacing, split into lines of
-    about `cutoff` characters. Falls back to the text itself if it cannot be parsed."""
-    from .formula import _parse
-
-    try:
-        node = _parse(formula)
-    except Exception:
-        return [str(formula)]
-    return _LineDeparser(cutoff).deparse(node)
-
-
-def cat_fill(items, width=80):
-    """R's ``cat(..., fill = TRUE)``: items separated by blanks, a new line (after a
-    trailing blank) before an item that would reach `width`."""
-    lines, cur = [], items[0]
-    for it in items[1:]:
-        if len(cur) + 1 + len(it) >= width:
-            lines.append(cur + " ")
-            cur = it
-        else:
-            cur = cur + " " + it
-    lines.append(cur)
-    return lines
-
-
-def formula_lines(formula: str) -> list:
-    """lme4's 'Formula:' line(s) of a printed model."""
-    return cat_fill(["Formula:"] + deparse_lines(formula))
-
-
-def _fixef_print_lines(fe: pd.Series):
-    vals = [v.strip() for v in format_real(fe.to_numpy(), 4)]
-    names = list(fe.index)
-    w = max(len(x) for x in names + vals)
-    per_line = max(1, 80 // (w + 2))
-    lines = []
-    for i in range(0, len(names), per_line):
-        lines.append("  ".join(a.rjust(w) for a in names[i:i + per_line]) + "  ")
-        lines.append("  ".join(b.rjust(w) for b in vals[i:i + per_line]) + "  ")
-    return lines
-
-
-def _optimizer_label(res) -> str:
-    # pymer's optimizers are NLopt's (BOBYQA by default): lme4 calls that "nloptwrap"
-    return "nloptwrap"
-
-
-def _warning_counts(res):
-    """(optimizer warnings, lme4-check warnings) as lme4 counts them."""
-    opt_msgs = list(getattr(getattr(res, "opt", None), "messages", None) or [])
-    n_opt = sum(1 for m in res.messages if m in opt_msgs)
-    n_check = len(res.messages) - n_opt + (1 if res.is_singular else 0)
-    return n_opt, n_check
-
-
-def _message_lines(res, printed=False):
-    """The closing lines of a summary (or of a printed fit) when the fit gave warnings.
-
-    As lme4: the optimizer's convergence code, then each message (the boundary
-    message for singular fits first) and a blank line; a printed fit gets one
-    line with the counts instead.
-    """
-    msgs = (["boundary (singular) fit: see help('isSingular')"] if res.is_singular else [])
-    msgs += list(res.messages)
-    if not msgs:
-        return []
-    status = getattr(getattr(res, "opt", None), "status", 1)
-    code = "0 (OK)" if status is None or status > 0 and status != 5 else f"{status}"
-    head = f"optimizer ({_optimizer_label(res)}) convergence code: {code}"
-    if printed:
-        n_opt, n_check = _warning_counts(res)
-        return [f"{head} ; {n_opt} optimizer warnings; {n_check} lme4 warnings "]
-    return [head] + [ln for m in msgs for ln in str(m).split("\n")] + [""]
 
 
 def _update_formula(old: str, new: str) -> str:

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from ._rformat import format_real
+from .rformat import abbreviate, format_pvalues, format_real, signif_stars
 
 __all__ = ["summary_html", "result_html"]
 
@@ -157,8 +157,6 @@ def _varcorr_html(result, with_variance: bool, groups_line: str | None) -> str:
 
 
 def _coef_html(table, signif_lines) -> str:
-    from .results import _stars, format_pvalues
-
     n = len(table)
     est_se = [c for c in ("Estimate", "Std. Error") if c in table.columns]
     cols = {}
@@ -181,7 +179,7 @@ def _coef_html(table, signif_lines) -> str:
     if pcol is not None:
         header.append("")
         for r, p in zip(rows, table[pcol].to_numpy(dtype=float)):
-            r.append(_stars(p))
+            r.append(signif_stars(p))
     out = _table(header, rows, caption="Fixed effects")
     notes = [ln for ln in signif_lines if ln.strip() and ln.strip() != "---"]
     if notes:
@@ -202,7 +200,6 @@ def _corr_html(result) -> str | None:
     sd = np.sqrt(np.diag(V))
     C = V / np.outer(sd, sd)
     names = list(result.vcov.index)
-    from .results import abbreviate
     header = [""] + abbreviate(names, 6)[:p - 1]
     rows = [[names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (p - 1 - i)
             for i in range(1, p)]

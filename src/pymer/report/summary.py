@@ -1,0 +1,92 @@
+"""lme4's summary and print blocks: the summary object and the pieces every
+fitted model's text is made of (fit statistics, formula lines, fixed effects of a
+printed fit, convergence messages)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .deparse import deparse_lines
+from .rformat import cat_fill, format_real
+
+
+class Summary:
+    """A printed summary (plain text; HTML in notebooks) with its coefficient table."""
+
+    def __init__(self, text: str, coefficients: pd.DataFrame, title: str = "summary", result=None):
+        self.text = text
+        self.coefficients = coefficients
+        self.title = title
+        self.result = result        # the fitted model, for the HTML tables
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        return self.text
+
+    def _repr_html_(self):
+        from .html import summary_html
+        return summary_html(self)
+
+
+def aic_lines(aic, bic, loglik, deviance, df_resid, decimals):
+    """lme4's AIC / BIC / logLik / deviance / df.resid rows.
+
+    The four statistics are rounded to `decimals` places (1 in summaries, 4 when
+    a fit is printed) and laid out as R prints a numeric vector (7 significant
+    digits, one number of decimals for all); df.resid is a whole number. As R
+    prints a named vector, every column has the same width and is followed by a
+    blank.
+    """
+    names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    vals = np.round(np.array([aic, bic, loglik, deviance], dtype=float), decimals)
+    cells = [c.strip() for c in format_real(vals, 7)] + [str(int(df_resid))]
+    w = max(len(x) for x in names + cells)
+    return ["".join(x.rjust(w) + " " for x in names), "".join(x.rjust(w) + " " for x in cells)]
+
+
+def formula_lines(formula: str) -> list:
+    """lme4's 'Formula:' line(s) of a printed model."""
+    return cat_fill(["Formula:"] + deparse_lines(formula))
+
+
+def fixef_print_lines(fe) -> list:
+    """The fixed effects of a printed fit: names over values, as R prints a named vector."""
+    vals = [v.strip() for v in format_real(fe.to_numpy(), 4)]
+    names = list(fe.index)
+    w = max(len(x) for x in names + vals)
+    per_line = max(1, 80 // (w + 2))
+    lines = []
+    for i in range(0, len(names), per_line):
+        lines.append("  ".join(a.rjust(w) for a in names[i:i + per_line]) + "  ")
+        lines.append("  ".join(b.rjust(w) for b in vals[i:i + per_line]) + "  ")
+    return lines
+
+
+def _warning_counts(res):
+    """(optimizer warnings, lme4-check warnings) as lme4 counts them."""
+    opt_msgs = list(getattr(getattr(res, "opt", None), "messages", None) or [])
+    n_opt = sum(1 for m in res.messages if m in opt_msgs)
+    n_check = len(res.messages) - n_opt + (1 if res.is_singular else 0)
+    return n_opt, n_check
+
+
+def message_lines(res, printed=False) -> list:
+    """The closing lines of a summary (or of a printed fit) when the fit gave warnings.
+
+    As lme4: the optimizer's convergence code, then each message (the boundary
+    message for singular fits first) and a blank line; a printed fit gets one
+    line with the counts instead.
+    """
+    msgs = (["boundary (singular) fit: see help('isSingular')"] if res.is_singular else [])
+    msgs += list(res.messages)
+    if not msgs:
+        return []
+    status = getattr(getattr(res, "opt", None), "status", 1)
+    code = "0 (OK)" if status is None or status > 0 and status != 5 else f"{status}"
+    # pymer's optimizers are NLopt's (BOBYQA by default): lme4 calls that "nloptwrap"
+    head = f"optimizer (nloptwrap) convergence code: {code}"
+    if printed:
+        n_opt, n_check = _warning_counts(res)
+        return [f"{head} ; {n_opt} optimizer warnings; {n_check} lme4 warnings "]
+    return [head] + [ln for m in msgs for ln in str(m).split("\n")] + [""]
