@@ -286,8 +286,6 @@ def _gh_rule(n):
 class GLMMResult(MixedModelResult):
     """A fitted GLMM (lme4's glmerMod): the LMM accessors with GLMM meanings."""
 
-    _has_scale = False
-
     def __init__(self, model, par, nAGQ, opt, messages, hess):
         self.model = model
         nt = model.re.ntheta
@@ -323,7 +321,7 @@ class GLMMResult(MixedModelResult):
         return var
 
     @property
-    def _scaled_varcorr(self) -> bool:
+    def has_dispersion(self) -> bool:
         # Gamma, inverse Gaussian and gaussian GLMMs: VarCorr on the sigma^2 scale with a
         # Residual row, as lme4 prints them (and broom.mixed's sd__Observation)
         return bool(self.family.has_dispersion)

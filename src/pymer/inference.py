@@ -336,7 +336,7 @@ def richardson_hessian(f, x, d=0.1, r=4, v=2.0):
 
 
 def _require_lmm(res, what):
-    if not (getattr(res, "_has_scale", False) and hasattr(res, "pwrss") and hasattr(res.model, "core")):
+    if not (res.is_linear and hasattr(res, "pwrss") and hasattr(res.model, "core")):
         raise TypeError(f"{what} is available for linear mixed models (lmer fits) only")
 
 
@@ -886,7 +886,7 @@ def param_names(res, old_names=True):
                     names.append(f"sd_{t.colnames[r]}|{t.group}")
                 else:
                     names.append(f"cor_{t.colnames[r]}.{t.colnames[c]}|{t.group}")
-    if getattr(res, "_has_scale", False):
+    if res.is_linear:
         names.append(".sigma" if old_names else "sigma")
     return names
 
@@ -895,7 +895,7 @@ def sdcor_params(res):
     """Standard deviations and correlations of the random effects (lme4's theta
     order, per term), then sigma for models with a scale: what lme4's profile and
     bootstrap intervals are about."""
-    scale = getattr(res, "_has_scale", False)
+    scale = res.is_linear
     out = res.re.sd_cor(res.theta, res.sigma if scale else 1.0)
     return np.r_[out, res.sigma] if scale else out
 
@@ -1187,7 +1187,7 @@ def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=
 
 
 def _restore_core_if_lmm(res):
-    if hasattr(res, "model") and hasattr(res.model, "core") and getattr(res, "_has_scale", False):
+    if hasattr(res, "model") and hasattr(res.model, "core") and res.is_linear:
         try:
             _restore_core(res)
         except Exception:
@@ -1205,7 +1205,7 @@ def _bootstrap_parallel(res, func, use_u, seeds, n_jobs, mp_context, progress):
     if method == "fork":
         # the child inherits the fitted model and func: nothing is pickled
         payload = ("object", res)
-    elif hasattr(res, "model") and hasattr(res.model, "mf") and getattr(res, "_has_scale", False):
+    elif hasattr(res, "model") and hasattr(res.model, "mf") and res.is_linear:
         payload = ("lmm", res.model.mf, res.REML, res.theta, res.sigma)
     else:
         payload = ("object", res)

@@ -61,6 +61,11 @@ class LinearMixedModel:
         self.p = self.X.shape[1]
         self._build_core()
 
+    def __reduce__(self):
+        # the compiled core holds no state a new one built from the model frame lacks
+        state = {k: self.__dict__[k] for k in ("call", "data_name") if k in self.__dict__}
+        return (_rebuild_model, (type(self), self.mf, self.REML, state))
+
     def _build_core(self):
         w = self.weights if self.weights is not None else np.ones(self.n)
         self.zcols, self.zvals = self.re.zrows()
@@ -187,6 +192,14 @@ class LinearMixedModel:
         res = LMMResult(self, theta, opt, messages)
         check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
         return res
+
+
+def _rebuild_model(cls, mf, REML, state):
+    model = cls(mf, REML=REML)
+    for k in ("call", "data_name"):
+        if k in state:
+            setattr(model, k, state[k])
+    return model
 
 
 @single_threaded

@@ -1,6 +1,7 @@
 """Fitted mixed models: lme4's accessors, printed summaries, prediction and simulation."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import cached_property
 
 import numpy as np
@@ -20,6 +21,27 @@ class MixedModelResult:
     """
 
     # ---- basic attributes --------------------------------------------------
+
+    #: Whether this is a linear mixed model (profiled Gaussian likelihood, an LMM's
+    #: compiled core); inference asks this, never the class.
+    is_linear = False
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether a residual scale sigma is estimated: the random-effects covariances
+        carry sigma^2 and VarCorr has a Residual row (LMMs; Gamma, inverse Gaussian and
+        gaussian GLMMs)."""
+        return self.is_linear
+
+    @contextmanager
+    def restoring_core(self):
+        """Within this block the model's shared compiled core may be moved to other
+        parameters (profiles, finite differences); on exit it is back at this fit's."""
+        try:
+            yield self.model
+        finally:
+            self._core_at_optimum()
+
     @property
     def re(self):
         return self.model.re
@@ -122,7 +144,7 @@ class MixedModelResult:
     def _covariances(self):
         """Per term: covariance matrix of its random effects (on the sigma^2 scale where
         the model has a residual scale, as lme4's VarCorr)."""
-        s2 = self.sigma ** 2 if self._scaled_varcorr else 1.0
+        s2 = self.sigma ** 2 if self.has_dispersion else 1.0
         return [s2 * T @ T.T for T in self.re.factors(self.theta)]
 
     def _vc_group_names(self) -> list:
@@ -160,7 +182,7 @@ class MixedModelResult:
                 for j in range(i + 1, t.k):
                     corr = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append((name, t.colnames[i], t.colnames[j], S[i, j], corr))
-        if self._scaled_varcorr:
+        if self.has_dispersion:
             rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
@@ -171,7 +193,7 @@ class MixedModelResult:
         sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^-1 Lambda'.
         """
         out = []
-        s2 = self.sigma ** 2 if self._scaled_varcorr else 1.0
+        s2 = self.sigma ** 2 if self.has_dispersion else 1.0
         core = self._core_at_optimum()
         for t, off, T in zip(self.re.terms, self.re.col_offsets, self.re.factors(self.theta)):
             k, nl = t.k, t.nlev
@@ -258,12 +280,6 @@ class MixedModelResult:
         return out
 
     # ---- text ----------------------------------------------------------------
-    @property
-    def _scaled_varcorr(self) -> bool:
-        """Whether the random-effects covariances carry the residual scale sigma^2 and
-        VarCorr has a Residual row: LMMs, and GLMMs of families with a dispersion."""
-        return bool(self._has_scale)
-
     def _vc_lines(self, with_variance=True):
         """lme4's VarCorr table: variances and standard deviations each printed with 4
         significant digits (one layout per column), correlations with 2 decimals."""
@@ -292,7 +308,7 @@ class MixedModelResult:
                     r.append(cs)
                 rows.append(r)
                 i += 1
-        if self._scaled_varcorr:
+        if self.has_dispersion:
             r = ["Residual", ""]
             if with_variance:
                 r.append(variances[i])
@@ -396,7 +412,7 @@ class LMMResult(MixedModelResult):
     ``refit``, ``update``, ``summary``, ``condvar``.
     """
 
-    _has_scale = True
+    is_linear = True
 
     def __init__(self, model, theta, opt=None, messages=()):
         self.model = model
@@ -414,6 +430,11 @@ class LMMResult(MixedModelResult):
         self.logdetL = float(core.logdetL)
         n, p = model.n, model.p
         self.sigma = float(np.sqrt(self.pwrss / (n - p if self.REML else n)))
+
+    def __reduce__(self):
+        # the compiled core cannot be pickled: the model rebuilds it, and the result is
+        # recomputed at its theta (process-based parallel bootstrap, saving fits)
+        return (type(self), (self.model, self.theta, self.opt, self.messages))
 
     def _core_at_optimum(self):
         core = self.model.core

@@ -150,7 +150,7 @@ def _qq(ax, x, title):
 
 def _residuals(m):
     """Pearson residuals (scaled for models with a scale) and the name to show."""
-    scaled = bool(getattr(m, "_has_scale", False))
+    scaled = bool(getattr(m, "is_linear", False))
     try:
         return np.asarray(m.residuals(type="pearson", scaled=scaled), dtype=float), \
             "scaled Pearson residuals" if scaled else "Pearson residuals"
