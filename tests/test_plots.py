@@ -128,7 +128,7 @@ def test_effects_plot_numeric_band(sleep, tmp_path):
     fig = plots.effects_plot(sleep, "Days", partial_residuals=True)
     px, py = markers(visible_axes(fig)[0])[0].get_data()
     assert len(px) == 180
-    days = sleep.model.call["data"]["Days"].to_numpy()
+    days = sleep.model.call.data["Days"].to_numpy()
     np.testing.assert_allclose(py, fe["(Intercept)"] + fe["Days"] * days + sleep.residuals())
 
 
@@ -139,7 +139,7 @@ def test_effects_plot_factor_and_at(bats, tmp_path):
     x, y = markers(ax)[0].get_data()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Spp1", "Spp2", "Spp3"]
     fe = bats.fixef
-    forest = bats.model.call["data"]["forest"].mean()
+    forest = bats.model.call.data["forest"].mean()
     want = [fe["speciesSpp1"] + fe["forest"] * forest,
             fe["speciesSpp2"] + (fe["forest"] + fe["speciesSpp2:forest"]) * forest,
             fe["speciesSpp3"] + (fe["forest"] + fe["speciesSpp3:forest"]) * forest]

@@ -1926,3 +1926,36 @@ def _collect_bar_texts(node, text, out):
         inner = _unparen(node)
         if isinstance(inner, _BinOp) and inner.op in ("|", "||"):
             out.append("(" + _deparse(inner) + ")")
+
+
+def update_formula(old: str, new: str) -> str:
+    """R's update.formula for the common '. ~ . + x' / '. ~ . - x' forms, or a whole new formula."""
+    if "." not in new.replace(" ", "").split("~")[0] and "~ ." not in new and "~." not in new:
+        return new
+    lhs_old, rhs_old = [s.strip() for s in old.split("~", 1)]
+    lhs_new, rhs_new = [s.strip() for s in new.split("~", 1)]
+    lhs = lhs_new.replace(".", lhs_old) if lhs_new == "." else lhs_new
+    rhs = rhs_new.replace(".", f"{rhs_old}", 1) if rhs_new.startswith(".") else rhs_new
+    if " - " in rhs:
+        base, *drops = rhs.split(" - ")
+        terms = [t.strip() for t in _split_top(base)]
+        for d in drops:
+            terms = [t for t in terms if t.replace(" ", "") != d.strip().replace(" ", "")]
+        rhs = " + ".join(terms)
+    return f"{lhs} ~ {rhs}"
+
+
+def _split_top(s: str):
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "+" and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [t for t in out if t.strip()]

@@ -1,24 +1,22 @@
 """Generalized linear mixed models: glmer() and glmer_nb(), on the compiled PIRLS core."""
 from __future__ import annotations
 
+import copy
 import warnings
-from functools import cached_property
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
+from .call import ModelCall
 from .errors import PymerDataError
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence, finite_diff_derivs,
+from .lmm import lmer
+from .optimize import (SingularFitWarning, check_convergence, finite_diff_derivs,
                        minimize, warn_all)
-from .report.rformat import coef_lines, r_round_format
-from .report.summary import Summary, aic_lines, fixef_print_lines, formula_lines, message_lines
-from .results import MixedModelResult
+from .results.glmm import GLMMResult
 from .terms import RandomEffects
 from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_family,
                        check_family_object, check_family_response, check_fitted_boundary,
@@ -29,8 +27,9 @@ from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_fami
 class GeneralizedLinearMixedModel:
     """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
 
-    def __init__(self, mf, family):
+    def __init__(self, mf, family, call=None):
         self.mf = mf
+        self.call = call
         self.family = get_family(family)
         fam = self.family
         check_family_object(fam)
@@ -66,6 +65,53 @@ class GeneralizedLinearMixedModel:
         # through the fit (VerbAgg on two busy cores: 0.35 s against 0.27 s)
         with single_blas_thread():
             self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
+
+    @property
+    def data_name(self):
+        return self.call.data_name if self.call is not None else None
+
+    def with_response(self, y):
+        """The same model (rows, design, family, weights) with response y.
+
+        Binomial: y as proportions (what :meth:`simulate` gives) with the model's
+        numbers of trials, or as an (n, 2) array of (successes, failures).
+        """
+        old = self
+        mf = copy.copy(old.mf)
+        fam = old.family
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        n = self.n
+        if y.shape[0] != n or y.ndim > 2 or (y.ndim == 2 and (fam.name != "binomial" or y.shape[1] != 2)):
+            raise ValueError(f"newresp must have one value per observation ({n})"
+                             + (" or be (successes, failures) with 2 columns" if fam.name == "binomial" else "")
+                             + f"; got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("newresp contains missing or non-finite values")
+        yo = np.asarray(old.mf.y, dtype=np.float64)
+        if fam.name == "binomial" and y.ndim == 1 and yo.ndim == 2:
+            # proportions back to counts of the cbind() response, trials as fitted
+            m = yo.sum(axis=1)
+            s = y * m
+            s = np.where(np.abs(s - np.round(s)) < 1e-8 * np.maximum(m, 1), np.round(s), s)
+            y = np.column_stack([s, m - s])
+        mf.y = y
+        mf.response_levels = None
+        return GeneralizedLinearMixedModel(mf, fam, call=old.call)
+
+    def updated_call(self, formula=None, data=None, *, family=None, nAGQ=None, **args) -> ModelCall:
+        """This model's call with a changed formula, data, family, nAGQ or arguments (lme4's
+        update()); a glmer_nb fit given a family becomes a glmer call."""
+        if self.call is None:
+            raise ValueError("update() needs the call that made the fit: fit with pymer.glmer()")
+        if nAGQ is not None:
+            args["nAGQ"] = nAGQ
+        fn = None
+        if family is not None:
+            args["family"] = family
+            fn = glmer
+        return self.call.update(formula, data, fn=fn, **args)
 
     @staticmethod
     def _check_response(mf, fam, weights):
@@ -283,323 +329,6 @@ def _gh_rule(n):
     return x, w / w.sum()
 
 
-class GLMMResult(MixedModelResult):
-    """A fitted GLMM (lme4's glmerMod): the LMM accessors with GLMM meanings."""
-
-    def __init__(self, model, par, nAGQ, opt, messages, hess):
-        self.model = model
-        nt = model.re.ntheta
-        self.nAGQ = int(nAGQ)
-        self.opt = opt
-        self.messages = list(messages)
-        pir = model.pirls_joint if nAGQ == 0 else model.pirls_u
-        self.theta = np.asarray(par[:nt], dtype=float).copy()
-        self.beta = pir.beta_vec if nAGQ == 0 else np.asarray(par[nt:], dtype=float).copy()
-        self.u = pir.u_vec
-        self.b = pir.b_vec
-        self.mu = pir.mu_vec
-        self.eta_fitted = pir.eta_vec
-        self.working_weights = pir.weights_vec
-        self.objective = float(opt.fun if nAGQ > 0 else model.objective_nAGQ0(self.theta))
-        self.devresid_sum = float(pir.devsum)
-        self.laplace_ldL2 = float(pir.ldL2)
-        self.usq = float(pir.usq)
-        self._hess = hess
-        self._RX = model.core_joint.RX if nAGQ == 0 else None
-        self.family = model.family
-        self.REML = False
-        self.sigma = 1.0
-        if self.family.has_dispersion:
-            # lme4's sigma of a glmer fit: sqrt(penalized weighted RSS / n), the weighted
-            # squared Pearson residuals plus ||u||^2 at the conditional mode
-            r = (self.model.y - self.mu) * np.sqrt(self.model.pw / self._variance())
-            usq = float(np.dot(self.u, self.u))
-            self.sigma = float(np.sqrt((np.sum(r ** 2) + usq) / self.nobs))
-
-    def _variance(self):
-        _, _, var, _, _ = self.family.eval(self.eta_fitted, self.model.y, self.model.pw)
-        return var
-
-    @property
-    def has_dispersion(self) -> bool:
-        # Gamma, inverse Gaussian and gaussian GLMMs: VarCorr on the sigma^2 scale with a
-        # Residual row, as lme4 prints them (and broom.mixed's sd__Observation)
-        return bool(self.family.has_dispersion)
-
-    def _core_at_optimum(self):
-        core = self.model.core_u
-        self.model.pirls_u.laplace(self.theta, self.beta, self.u)
-        return core
-
-    def _vcov_matrix(self):
-        """lme4's vcov of a glmer fit: 2 H^-1 in the beta block, H the Hessian of the
-        deviance in (theta, beta), so that the uncertainty of theta counts. Falls back
-        (with lme4's warning) to R_X at the mode when H^-1 is not positive definite."""
-        V = getattr(self, "_vcov_cache", None)
-        if V is None:
-            V = self._vcov_cache = self._compute_vcov()
-        return V.copy()
-
-    def _compute_vcov(self):
-        nt = self.model.re.ntheta
-        if self._hess is not None and self.nAGQ > 0:
-            H = (self._hess + self._hess.T) / 2.0
-            V = None
-            if np.all(np.isfinite(H)):
-                try:
-                    V = 2.0 * np.linalg.inv(H)[nt:, nt:]
-                except np.linalg.LinAlgError:
-                    V = None
-            if V is not None and np.all(np.linalg.eigvalsh((V + V.T) / 2) > 0):
-                return (V + V.T) / 2
-            warnings.warn("variance-covariance matrix computed from finite-difference Hessian is\n"
-                          "not positive definite or contains NA values: falling back to var-cov estimated from RX",
-                          ConvergenceWarning, stacklevel=3)
-        RX = self._RX if self._RX is not None else self.model.RX_at(self.theta, self.beta, self.u)
-        Rinv = np.linalg.inv(RX)
-        return self.sigma ** 2 * (Rinv @ Rinv.T)
-
-    @property
-    def df(self) -> int:
-        # an estimated dispersion, or glmer.nb's theta, counts as a parameter (as lme4 counts it)
-        extra = 1 if (self.family.has_dispersion or self.family.name == "negative.binomial") else 0
-        return self.model.p + self.re.ntheta + extra
-
-    @property
-    def deviance(self) -> float:
-        """lme4's deviance() of a glmer fit: the sum of the deviance residuals at the mode."""
-        return self.devresid_sum
-
-    @cached_property
-    def fitted(self) -> np.ndarray:
-        """Fitted means mu (the response scale), as lme4's fitted()."""
-        return self.mu.copy()
-
-    def residuals(self, type="deviance", scaled=False):
-        """Residuals: "deviance" (default), "pearson", "working" or "response"."""
-        y, mu, pw = self.model.y, self.mu, self.model.pw
-        mu_, me, var, dr, _ = self.family.eval(self.eta_fitted, y, pw)
-        if type == "response":
-            r = y - mu
-        elif type == "pearson":
-            r = (y - mu) * np.sqrt(pw / var)
-        elif type == "working":
-            r = (y - mu) / me
-        elif type == "deviance":
-            r = np.sign(y - mu) * np.sqrt(np.maximum(dr, 0))
-        else:
-            raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
-        return r / self.sigma if scaled else r
-
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link"):
-        """Predictions on the link scale (type="link") or the response scale (type="response")."""
-        eta = self._linear_predictor(newdata, re_form, allow_new_levels)
-        if type == "link":
-            return eta
-        if type == "response":
-            return self.family.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
-        raise ValueError(f"type must be 'link' or 'response', not {type!r}")
-
-    def simulate(self, nsim=1, seed=None, use_u=False):
-        """Simulate responses from the fitted model (binomial: proportions times trials as counts)."""
-        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-            raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
-        rng = np.random.default_rng(seed)
-        Z = self.re.Z()
-        Lam = self.re.Lambda(self.theta)
-        base = self.model.X @ self.beta + self.model.offset
-        out = np.empty((self.nobs, nsim))
-        fam = self.family
-        for s in range(nsim):
-            b = self.b if use_u else Lam @ rng.standard_normal(self.re.q)
-            eta = base + Z @ b
-            mu = fam.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
-            if fam.name == "binomial":
-                n = np.round(self.model.pw).astype(int)
-                out[:, s] = rng.binomial(n, mu) / np.maximum(n, 1)
-            elif fam.name == "poisson":
-                out[:, s] = rng.poisson(mu)
-            elif fam.name == "negative.binomial":
-                th = fam.theta
-                out[:, s] = rng.negative_binomial(th, th / (th + mu))
-            elif fam.name == "Gamma":
-                shape = 1 / self.sigma ** 2
-                out[:, s] = rng.gamma(shape, mu / shape)
-            elif fam.name == "gaussian":
-                out[:, s] = rng.normal(mu, self.sigma)
-            else:
-                out[:, s] = rng.wald(mu, 1 / self.sigma ** 2)
-        return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
-
-    # ---- refitting (lme4's refit and update) ---------------------------------------
-    def _model_with_response(self, y):
-        """The same model (rows, design, family, weights) with response y.
-
-        Binomial: y as proportions (what :meth:`simulate` gives) with the model's
-        numbers of trials, or as an (n, 2) array of (successes, failures).
-        """
-        import copy
-
-        old = self.model
-        mf = copy.copy(old.mf)
-        fam = old.family
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        n = self.nobs
-        if y.shape[0] != n or y.ndim > 2 or (y.ndim == 2 and (fam.name != "binomial" or y.shape[1] != 2)):
-            raise ValueError(f"newresp must have one value per observation ({n})"
-                             + (" or be (successes, failures) with 2 columns" if fam.name == "binomial" else "")
-                             + f"; got shape {y.shape}")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("newresp contains missing or non-finite values")
-        yo = np.asarray(old.mf.y, dtype=np.float64)
-        if fam.name == "binomial" and y.ndim == 1 and yo.ndim == 2:
-            # proportions back to counts of the cbind() response, trials as fitted
-            m = yo.sum(axis=1)
-            s = y * m
-            s = np.where(np.abs(s - np.round(s)) < 1e-8 * np.maximum(m, 1), np.round(s), s)
-            y = np.column_stack([s, m - s])
-        mf.y = y
-        mf.response_levels = None
-        model = GeneralizedLinearMixedModel(mf, fam)
-        model.data_name = getattr(old, "data_name", None)
-        model.call = getattr(old, "call", {})
-        return model
-
-    def refit(self, newresp, **kwargs):
-        """Refit the model to a new response (same rows and design), as lme4's refit().
-
-        Parameters
-        ----------
-        newresp : array_like
-            One value per observation (for binomial models proportions, as
-            :meth:`simulate` returns them, or (successes, failures) counts).
-        **kwargs
-            Passed to the fit (``start`` defaults to this fit's theta). A
-            negative binomial fit keeps its theta, as lme4's refit does.
-
-        Returns
-        -------
-        GLMMResult
-        """
-        model = self._model_with_response(newresp)
-        kwargs.setdefault("start", self.theta)
-        kwargs.setdefault("optimizer", getattr(self.opt, "optimizer", "bobyqa"))
-        return model.fit(nAGQ=self.nAGQ, **kwargs)
-
-    def update(self, formula=None, data=None, *, family=None, nAGQ=None, REML=None, **kwargs):
-        """Refit with a changed formula (R's ``. ~ . - x`` forms work), data, family or
-        nAGQ, as lme4's update(). A glmer_nb fit is refitted by :func:`glmer_nb`.
-
-        ``REML`` is accepted for symmetry with linear models (drop1 and anova pass
-        ``REML=False``); a GLMM is always fitted by maximum likelihood.
-        """
-        from .results import _update_formula
-
-        if REML:
-            raise ValueError("REML=True is not available for a GLMM: glmer fits by maximum likelihood")
-        call = getattr(self.model, "call", {})
-        f = self.formula if formula is None else _update_formula(self.formula, formula)
-        d = call.get("data") if data is None else data
-        if d is None:
-            raise ValueError("update() needs the data: this fit does not keep them; pass data=")
-        kw = {"weights": call.get("weights"), "offset": call.get("offset")}
-        kw.update(kwargs)
-        nagq = self.nAGQ if nAGQ is None else nAGQ
-        # glmer() records the family it was given; glmer_nb() estimates it
-        if family is None and "family" not in call and self.family.name == "negative.binomial":
-            return glmer_nb(f, d, nAGQ=nagq, **kw)
-        fam = family if family is not None else call.get("family", self.family)
-        return glmer(f, d, family=fam, nAGQ=nagq, **kw)
-
-    # ---- inference (pymer.inference) ---------------------------------------------
-    def anova(self, *others, refit=True, names=None):
-        """Likelihood-ratio tests against other fits of the same data, as lme4's
-        ``anova(m1, m2, ...)``: see :func:`pymer.anova`."""
-        from . import inference
-        if not others:
-            raise ValueError("anova() of a GLMM compares it with other fitted models (likelihood-ratio "
-                             "tests); F tests of the fixed effects are for linear mixed models")
-        return inference.anova(self, *others, refit=refit, names=names)
-
-    def drop1(self, test="Chisq", k=2.0):
-        """Single-term deletions with likelihood-ratio tests: see :func:`pymer.drop1`."""
-        from .inference import drop1
-        return drop1(self, test=test, k=k)
-
-    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
-        """Confidence intervals ("profile", the default as in lme4, "wald" or "boot"):
-        see :func:`pymer.confint`. Profile intervals re-optimize the Laplace deviance
-        over all other parameters (:func:`pymer.profile.profile`); not available for
-        nAGQ = 0 fits or families with a dispersion parameter (NotImplementedError)."""
-        from .inference import confint
-        return confint(self, parm=parm, level=level, method=method, **kwargs)
-
-    def profile(self, which=None, **kwargs):
-        """The deviance profile of each parameter (sd/cor on the sd scale, then the
-        fixed effects), lme4's profile(): see :func:`pymer.profile.profile`."""
-        from .profile import profile
-        return profile(self, which=which, **kwargs)
-
-    def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
-        """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""
-        from .inference import bootstrap
-        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
-
-    # ---- text -----------------------------------------------------------------
-    @cached_property
-    def _coef_table(self):
-        se = np.sqrt(np.diag(self._vcov_matrix()))
-        z = self.beta / se
-        if self.family.has_dispersion:
-            return pd.DataFrame({"Estimate": self.beta, "Std. Error": se, "t value": z,
-                                 "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef_names)
-        return pd.DataFrame({"Estimate": self.beta, "Std. Error": se, "z value": z,
-                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef_names)
-
-    def _family_label(self) -> str:
-        fam = self.family
-        if fam.name == "negative.binomial":
-            # MASS's family name: theta rounded to 4 decimals, as R prints a number
-            return f"Negative Binomial({r_round_format(fam.theta, 4)})"
-        return fam.name
-
-    def _header(self):
-        if self.nAGQ == 1:
-            title = ["Generalized linear mixed model fit by maximum likelihood (Laplace",
-                     "  Approximation) [glmerMod]"]
-        else:
-            title = ["Generalized linear mixed model fit by maximum likelihood (Adaptive",
-                     f"  Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}) [glmerMod]"]
-        lines = title + [f" Family: {self._family_label()}  ( {self.family.link} )"]
-        lines += formula_lines(self.formula)
-        name = getattr(self.model, "data_name", None)
-        if name:
-            lines.append(f"   Data: {name}")
-        return lines
-
-    def _stats_lines(self, decimals):
-        """lme4's AIC row; its deviance column is -2 logLik (not deviance())."""
-        return aic_lines(self.aic, self.bic, self.loglik, -2 * self.loglik, self.df_residual, decimals)
-
-    def summary(self, correlation=True):
-        """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
-        lines = self._summary_lines(self._header(), self._stats_lines(1),
-                                    coef_lines(self._coef_table, digits=4), correlation)
-        return Summary("\n".join(lines), self._coef_table.copy(), result=self)
-
-    def _print_text(self):
-        lines = self._header() + self._stats_lines(4)
-        lines.append("Random effects:")
-        lines += self._vc_lines(with_variance=False)
-        lines.append(self._groups_line())
-        lines.append("Fixed Effects:")
-        lines += fixef_print_lines(self.fixef)
-        lines += message_lines(self, printed=True)
-        return "\n".join(lines)
-
-
 @single_threaded
 def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None,
           optimizer="bobyqa", start=None, control=None):
@@ -632,6 +361,7 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     GLMMResult
     """
     nAGQ = check_nagq(nAGQ)
+    given_control = control
     control = check_control(control, GLMER_CONTROL, "glmer")
     check_conv = bool(control.pop("check_conv", True))
     if isinstance(family, str):
@@ -644,14 +374,13 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     if fam.name == "gaussian" and fam.link == "identity":
         warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
                       "deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
-        from .lmm import lmer
         return lmer(formula, data, weights=weights, offset=offset)
     mf = parse_formula(formula, data, weights=weights, offset=offset)
-    model = GeneralizedLinearMixedModel(mf, fam)
+    call = ModelCall(glmer, formula, data, {"family": fam, "nAGQ": nAGQ, "weights": weights, "offset": offset,
+                                            "optimizer": optimizer, "control": given_control})
+    model = GeneralizedLinearMixedModel(mf, fam, call=call)
     check_nagq(nAGQ, model.re)
     start = check_start(start, model.re)
-    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
-    model.call = {"data": data, "weights": weights, "offset": offset, "family": fam, "nAGQ": nAGQ}
     res = model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start, check_conv=check_conv)
     check_fitted_boundary(model.family, res.mu, model.pw)
     return res
@@ -671,6 +400,7 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
     from scipy.optimize import minimize_scalar
 
     nAGQ = check_nagq(nAGQ)
+    given_control = control
     control = check_control(control, GLMER_CONTROL, "glmer_nb")
     check_conv = bool(control.pop("check_conv", True))
     mf = parse_formula(formula, data, weights=weights, offset=offset)
@@ -691,9 +421,10 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
     th = float(np.clip(np.mean(mu) ** 2 / max(np.var(y - mu) - np.mean(mu), 1e-8), 1e-3, 1e5))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ResponseWarning)
-        model = GeneralizedLinearMixedModel(mf, NegativeBinomial(th))
-    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
-    model.call = {"data": data, "weights": weights, "offset": offset}
+        model = GeneralizedLinearMixedModel(
+            mf, NegativeBinomial(th),
+            call=ModelCall(glmer_nb, formula, data, {"nAGQ": nAGQ, "weights": weights, "offset": offset,
+                                                     "control": given_control}))
     par = np.concatenate([g.theta, g.beta])
     last = None
     for it in range(20):

@@ -660,7 +660,7 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     Returns a :class:`pymer.results.Summary` whose ``.coefficients`` has the columns
     Estimate, Std. Error, df, t value, Pr(>|t|).
     """
-    from .report.summary import Summary
+    from .report.summary import Section, Summary
 
     method = _ddf_method(ddf)
     if method == "lme4":
@@ -673,12 +673,12 @@ def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
     crit = "REML" if res.REML else "maximum likelihood "
     title = _title_lines(f"Linear mixed model fit by {crit}. t-tests use {meth} method",
                          "lmerModLmerTest")
-    lines = res._summary_lines(title + res._header()[1:], res._fit_stats_line(1),
-                               _ddf_coef_lines(coefs), correlation)
+    sections = res._summary_sections(title + res._header()[1:], res._stats_section(1), coefs,
+                                     _ddf_coef_lines(coefs), correlation)
     msgs = _satterthwaite(res).messages if method == "Satterthwaite" else []
     if msgs:
-        lines += [""] + msgs
-    return Summary("\n".join(lines), coefs, title="summary", result=res)
+        sections.append(Section("messages", ("",) + tuple(msgs)))
+    return Summary(sections, coefs, title="summary")
 
 
 def _title_lines(title, cls, width=80):
@@ -758,7 +758,7 @@ def _sum_coded_X(res):
     model = res.model
     mf = model.mf
     spec = getattr(mf, "_spec", None)
-    data = getattr(model, "call", {}).get("data") if hasattr(model, "call") else None
+    data = model.call.data if getattr(model, "call", None) is not None else None
     if spec is None or data is None:
         return None
     design = copy.copy(spec.fixed)

@@ -1,15 +1,18 @@
 """Linear mixed models: the model (predictor + response), its profiled objective, lmer()."""
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
 
 from ._core._blas_threads import single_threaded
 from ._core._pls import PLS, crossprod_ztwz
+from .call import ModelCall
 from .errors import PymerDataError
 from .formula import parse_formula
 from .optimize import SingularFitWarning, check_convergence, minimize, warn_all
+from .results.lmm import LMMResult
 from .terms import RandomEffects
 from .validate import (LMER_CONTROL, check_control, check_grouping_factors, check_residual_scale,
                        check_response_numeric, check_scale_x, check_start, check_weights,
@@ -41,8 +44,9 @@ class LinearMixedModel:
         Optimize the REML criterion (True) or the deviance (False).
     """
 
-    def __init__(self, mf, REML=True):
+    def __init__(self, mf, REML=True, call=None):
         self.mf = mf
+        self.call = call
         self.REML = bool(REML)
         check_response_numeric(mf)
         self.y = np.asarray(mf.y, dtype=np.float64)
@@ -63,8 +67,23 @@ class LinearMixedModel:
 
     def __reduce__(self):
         # the compiled core holds no state a new one built from the model frame lacks
-        state = {k: self.__dict__[k] for k in ("call", "data_name") if k in self.__dict__}
-        return (_rebuild_model, (type(self), self.mf, self.REML, state))
+        return (type(self), (self.mf, self.REML, self.call))
+
+    @property
+    def data_name(self):
+        return self.call.data_name if self.call is not None else None
+
+    def with_response(self, y):
+        """The same model (rows, design, weights) with response y, on a core of its own."""
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if y.shape[0] != self.n:
+            raise ValueError(f"newresp has {y.shape[0]} values; the model has {self.n} observations")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("newresp contains missing or non-finite values")
+        model = copy.copy(self)
+        model._build_core()
+        model.set_response(y)
+        return model
 
     def _build_core(self):
         w = self.weights if self.weights is not None else np.ones(self.n)
@@ -153,8 +172,6 @@ class LinearMixedModel:
         return val if val > -np.inf else np.inf
 
     def fit(self, *, optimizer="bobyqa", start=None, control=None, check_conv=True):
-        from .results import LMMResult
-
         control = dict(control or {})
         step = None
         if start is None:
@@ -194,14 +211,6 @@ class LinearMixedModel:
         return res
 
 
-def _rebuild_model(cls, mf, REML, state):
-    model = cls(mf, REML=REML)
-    for k in ("call", "data_name"):
-        if k in state:
-            setattr(model, k, state[k])
-    return model
-
-
 @single_threaded
 def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa",
          start=None, control=None):
@@ -231,9 +240,10 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     """
     if not isinstance(REML, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"REML must be True or False, not {REML!r}")
+    given_control = control
     control = check_control(control, LMER_CONTROL, "lmer")
+    call = ModelCall(lmer, formula, data, {"REML": REML, "weights": weights, "offset": offset,
+                                           "optimizer": optimizer, "control": given_control})
     mf = parse_formula(formula, data, weights=weights, offset=offset)
-    model = LinearMixedModel(mf, REML=REML)
-    model.data_name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    model.call = {"data": data, "weights": weights, "offset": offset}
+    model = LinearMixedModel(mf, REML=REML, call=call)
     return model.fit(optimizer=optimizer, start=start, control=control)

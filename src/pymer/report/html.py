@@ -1,11 +1,10 @@
-"""HTML renderings of fitted models and their summaries, for Jupyter's ``_repr_html_``.
+"""HTML renderings of summaries and printed fits, for Jupyter's ``_repr_html_``.
 
-The plain-text summary (lme4's layout) stays the source of truth: its sections
-are split at their headings, and the tabular ones (random effects, fixed
-effects, correlations, the small statistic rows) become HTML tables built from
-the result's own numbers; anything else is shown as preformatted text. Only
-attributes every fitted model has are used (``varcorr``, ``ngrps``, ``fixef``,
-``vcov``), so linear and generalized fits render alike.
+A summary is a list of sections (:class:`pymer.report.summary.Section`), each
+with lme4's printed lines and the numbers behind them; the tabular ones (fit
+statistics, scaled residuals, random effects, fixed effects, correlations)
+become HTML tables built from those numbers, never from the printed text; a
+section without numbers is shown as its lines.
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from .rformat import abbreviate, format_pvalues, format_real, signif_stars
 
-__all__ = ["summary_html", "result_html"]
+__all__ = ["render_html"]
 
 _STYLE = (
     "<style>"
@@ -30,28 +29,10 @@ _STYLE = (
     ".pymer-model pre{margin:0.2em 0 0.8em 0}"
     "</style>"
 )
-_HEADINGS = ("Random effects:", "Fixed effects:", "Fixed Effects:", "Correlation of Fixed Effects:")
 
 
 def _e(x) -> str:
     return html.escape(str(x))
-
-
-def _blocks(text: str):
-    """Split lme4-style text into blocks: a heading starts one, a blank line ends one."""
-    blocks, cur = [], None
-    for line in text.split("\n"):
-        if line.strip() in _HEADINGS:
-            cur = [line.strip()]
-            blocks.append(cur)
-        elif not line.strip():
-            cur = None
-        else:
-            if cur is None:
-                cur = []
-                blocks.append(cur)
-            cur.append(line)
-    return blocks
 
 
 def _table(header, rows, caption=None, left=1, header_spans=None) -> str:
@@ -83,43 +64,21 @@ def _pre(lines) -> str:
 
 
 def _header_html(lines) -> str:
-    """First block: the title in bold, then the 'Key: value' lines, then a statistics row if any."""
-    lines = [ln for ln in lines]
-    stats_table = _row_table(lines[-2:]) if len(lines) >= 3 else None
-    if stats_table is not None:
-        lines = lines[:-2]
+    """The title in bold (it may wrap over lines, as glmer's does), then the 'Key: value' lines."""
+    lines = [ln for ln in lines if ln.strip()]
     k = 1
     while k < len(lines) and not re.match(r"^\s*[A-Za-z][\w .-]*:", lines[k]):
-        k += 1                                 # a title wrapped over lines (glmer's)
+        k += 1
     out = ["<p><b>" + "<br>".join(_e(ln.strip()) for ln in lines[:k]) + "</b>"]
     out += [f"<br>{_e(ln.strip())}" for ln in lines[k:]]
-    return "".join(out) + "</p>" + (stats_table or "")
+    return "".join(out) + "</p>"
 
 
-def _is_number(w: str) -> bool:
-    try:
-        float(w)
-    except ValueError:
-        return w in ("NA", "NaN", "Inf", "-Inf")
-    return True
+def _row_html(names, values, caption=None) -> str:
+    return _table(list(names), [list(values)], caption=caption, left=0)
 
 
-def _row_table(lines):
-    """A block of a title line (optional) and two whitespace-aligned rows (names, values)."""
-    title = None
-    if len(lines) == 3:
-        title, lines = lines[0].strip(), lines[1:]
-    if len(lines) != 2:
-        return None
-    names, vals = lines[0].split(), lines[1].split()
-    if not names or len(names) != len(vals) or any(_is_number(w) for w in names) \
-            or not all(_is_number(v) for v in vals):
-        return None
-    return _table(names, [vals], caption=title.rstrip(": ") if title else None, left=0)
-
-
-def _varcorr_html(result, with_variance: bool, groups_line: str | None) -> str:
-    vc = result.varcorr
+def _varcorr_html(vc, with_variance: bool, groups_line: str | None) -> str:
     groups = list(dict.fromkeys(vc["grp"]))
     var_rows = vc[vc["var2"].isna()]
     # as the text: 4 significant digits, one layout per column
@@ -192,53 +151,51 @@ def _fixef_row_html(fixef) -> str:
     return _table(list(fixef.index), [vals], caption="Fixed effects", left=0)
 
 
-def _corr_html(result) -> str | None:
-    V = np.asarray(result.vcov, dtype=float)
+def _corr_html(vcov) -> str | None:
+    V = np.asarray(vcov, dtype=float)
     p = V.shape[0]
     if p < 2 or p > 12:
         return None
     sd = np.sqrt(np.diag(V))
     C = V / np.outer(sd, sd)
-    names = list(result.vcov.index)
+    names = list(vcov.index)
     header = [""] + abbreviate(names, 6)[:p - 1]
     rows = [[names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (p - 1 - i)
             for i in range(1, p)]
     return _table(header, rows, caption="Correlation of fixed effects")
 
 
-def _render(text: str, result=None, coefficients=None) -> str:
-    blocks = _blocks(text)
+def _section_html(sec, coefficients) -> str:
+    kind, lines, data = sec.kind, [ln for ln in sec.lines if ln.strip()], sec.data
+    if not lines:
+        return ""
+    if kind == "header":
+        return _header_html(lines)
+    if kind == "stats" and data is not None:
+        return _row_html(*data)
+    if kind == "residuals":
+        return _row_html(*data, caption="Scaled residuals")
+    if kind == "varcorr":
+        return _varcorr_html(data["varcorr"], data["with_variance"], data["groups"])
+    if kind == "coefficients":
+        signif = [ln for ln in lines if ln.startswith("---") or ln.startswith("Signif.")]
+        return _coef_html(data, signif)
+    if kind == "fixef":
+        return _fixef_row_html(data)
+    if kind == "correlation" and data is not None:
+        t = _corr_html(data)
+        if t is not None:
+            return t
+    if kind == "text":
+        return _pre(lines) + (_coef_html(coefficients, []) if coefficients is not None else "")
+    if len(lines) == 1 or kind in ("stats", "messages"):
+        return "".join(f"<p>{_e(ln.strip())}</p>" for ln in lines)
+    return _pre(lines)
+
+
+def render_html(sections, coefficients=None) -> str:
+    """HTML of a summary's sections (a text-only summary: its text, then the coefficient table)."""
     parts = [_STYLE, '<div class="pymer-model">']
-    for k, b in enumerate(blocks):
-        head = b[0].strip()
-        if k == 0 and head not in _HEADINGS:
-            parts.append(_header_html(b))
-        elif head == "Random effects:" and result is not None and len(b) >= 2:
-            groups_line = b[-1] if b[-1].lstrip().startswith("Number of obs") else None
-            parts.append(_varcorr_html(result, "Variance" in b[1], groups_line))
-        elif head == "Fixed effects:" and coefficients is not None:
-            signif = [ln for ln in b[1:] if ln.startswith("---") or ln.startswith("Signif.")]
-            parts.append(_coef_html(coefficients, signif))
-        elif head == "Fixed Effects:" and result is not None:
-            parts.append(_fixef_row_html(result.fixef))
-        elif head == "Correlation of Fixed Effects:" and result is not None:
-            t = _corr_html(result)
-            parts.append(t if t is not None else _pre(b))
-        elif len(b) == 1:
-            parts.append(f"<p>{_e(b[0].strip())}</p>")
-        else:
-            t = _row_table(b)
-            parts.append(t if t is not None else _pre(b))
+    parts += [_section_html(s, coefficients) for s in sections]
     parts.append("</div>")
     return "".join(parts)
-
-
-def summary_html(summary) -> str:
-    """HTML of a :class:`pymer.results.Summary` (its ``result`` attribute, if set, gives the tables)."""
-    return _render(summary.text, getattr(summary, "result", None),
-                   getattr(summary, "coefficients", None))
-
-
-def result_html(result) -> str:
-    """HTML of a fitted model as printed (``print(m)``): header, random-effect SDs, fixed effects."""
-    return _render(str(result), result, None)

@@ -222,7 +222,8 @@ def _linkinv(m):
 def _model_data(m) -> pd.DataFrame:
     from ..formula import _as_frame
 
-    data = getattr(getattr(m, "model", None), "call", {}).get("data")
+    call = getattr(getattr(m, "model", None), "call", None)
+    data = call.data if call is not None else None
     if data is None:
         raise ValueError("the model does not keep its data; effects_plot needs it")
     return _as_frame(data)

@@ -262,7 +262,7 @@ _INT_COLUMNS = ("npar", "Df", "NumDF", "Res.Df")
 _TEST_COLUMNS = ("Chisq", "F", "Cp", "F value", "t value")
 
 
-def format_anova_table(table: pd.DataFrame, digits=5) -> list:
+def format_anova_table(table, digits=5) -> list:
     """Lines of an anova-like table as R's print.anova prints it (NA as blank, stars)."""
     cols = {}
     for c in table.columns:

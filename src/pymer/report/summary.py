@@ -1,7 +1,10 @@
-"""lme4's summary and print blocks: the summary object and the pieces every
-fitted model's text is made of (fit statistics, formula lines, fixed effects of a
-printed fit, convergence messages)."""
+"""lme4's summaries as data: sections of numbers with their printed lines, and the
+pieces every fitted model's text is made of (fit statistics, formula lines, fixed
+effects of a printed fit, convergence messages)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -9,14 +12,43 @@ from .deparse import deparse_lines
 from .rformat import cat_fill, format_real
 
 
-class Summary:
-    """A printed summary (plain text; HTML in notebooks) with its coefficient table."""
+@dataclass(frozen=True)
+class Section:
+    """One block of a summary: lme4's printed lines and the numbers behind them.
 
-    def __init__(self, text: str, coefficients: pd.DataFrame, title: str = "summary", result=None):
-        self.text = text
+    ``kind`` says what the block is ("header", "stats", "residuals", "varcorr",
+    "coefficients", "correlation", "fixef", "messages", "text"); ``data`` holds the
+    numbers the HTML tables are built from (None where the lines are all there is).
+    """
+
+    kind: str
+    lines: tuple
+    data: Any = None
+
+
+class Summary:
+    """A summary as structured sections, rendered to text (lme4's characters, ``str()``)
+    and to HTML (Jupyter's ``_repr_html_``) from the same numbers.
+
+    Parameters
+    ----------
+    sections : list of Section, or str
+        The blocks in print order; a plain string is one preformatted block.
+    coefficients : pandas.DataFrame
+        The fixed-effects table (``.coefficients``).
+    title : str
+    """
+
+    def __init__(self, sections, coefficients=None, title: str = "summary"):
+        if isinstance(sections, str):
+            sections = [Section("text", tuple(sections.split("\n")))]
+        self.sections = list(sections)
         self.coefficients = coefficients
         self.title = title
-        self.result = result        # the fitted model, for the HTML tables
+
+    @property
+    def text(self) -> str:
+        return "\n".join(ln for s in self.sections for ln in s.lines)
 
     def __str__(self):
         return self.text
@@ -25,8 +57,8 @@ class Summary:
         return self.text
 
     def _repr_html_(self):
-        from .html import summary_html
-        return summary_html(self)
+        from .html import render_html
+        return render_html(self.sections, self.coefficients)
 
 
 def aic_lines(aic, bic, loglik, deviance, df_resid, decimals):
@@ -38,11 +70,23 @@ def aic_lines(aic, bic, loglik, deviance, df_resid, decimals):
     prints a named vector, every column has the same width and is followed by a
     blank.
     """
-    names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-    vals = np.round(np.array([aic, bic, loglik, deviance], dtype=float), decimals)
-    cells = [c.strip() for c in format_real(vals, 7)] + [str(int(df_resid))]
+    names, cells = _aic_cells(aic, bic, loglik, deviance, df_resid, decimals)
     w = max(len(x) for x in names + cells)
     return ["".join(x.rjust(w) + " " for x in names), "".join(x.rjust(w) + " " for x in cells)]
+
+
+def _aic_cells(aic, bic, loglik, deviance, df_resid, decimals):
+    names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    vals = np.round(np.array([aic, bic, loglik, deviance], dtype=float), decimals)
+    return names, [c.strip() for c in format_real(vals, 7)] + [str(int(df_resid))]
+
+
+def stats_section(aic, bic, loglik, deviance, df_resid, decimals) -> Section:
+    """The AIC row as a section: after a blank line in summaries (1 decimal), none
+    when a fit is printed (4 decimals)."""
+    lead = ("",) if decimals == 1 else ()
+    return Section("stats", lead + tuple(aic_lines(aic, bic, loglik, deviance, df_resid, decimals)),
+                   _aic_cells(aic, bic, loglik, deviance, df_resid, decimals))
 
 
 def formula_lines(formula: str) -> list:

@@ -1,4 +1,5 @@
-"""Fitted mixed models: lme4's accessors, printed summaries, prediction and simulation."""
+"""What every fitted mixed model has: lme4's accessors, VarCorr, conditional modes and
+variances, prediction from new data, the print skeleton, the inference delegators."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -7,9 +8,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .report.rformat import abbreviate, format_real, r_round_format, zapsmall
-from .report.summary import Summary, aic_lines, fixef_print_lines, formula_lines, message_lines
-from .report.rformat import coef_lines
+from ..report.rformat import abbreviate, format_real, zapsmall
+from ..report.summary import Section, Summary, fixef_print_lines, message_lines
 
 
 class MixedModelResult:
@@ -160,15 +160,16 @@ class MixedModelResult:
     def df_residual(self) -> int:
         return self.nobs - self.df
 
-    def _scaled_residual_lines(self):
+    def _residuals_section(self) -> Section:
         """The summary's 'Scaled residuals' block: quantiles of the scaled Pearson residuals."""
         q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
         # lme4: zapsmall(quantiles, 5), printed with 4 significant digits
         vals = format_real(zapsmall(q, 5), 4)
+        names = ["Min", "1Q", "Median", "3Q", "Max"]
         w = max(max(len(v) for v in vals), 6)
-        return ["Scaled residuals: ",
-                " ".join(n.rjust(w) for n in ["Min", "1Q", "Median", "3Q", "Max"]) + " ",
-                " ".join(v.rjust(w) for v in vals) + " "]
+        lines = ("", "Scaled residuals: ", " ".join(n.rjust(w) for n in names) + " ",
+                 " ".join(v.rjust(w) for v in vals) + " ")
+        return Section("residuals", lines, (names, [v.strip() for v in vals]))
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -330,16 +331,34 @@ class MixedModelResult:
         parts = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         return f"Number of obs: {self.nobs}, groups:  {parts}"
 
-    def _summary_lines(self, head, stats, coef_lines, correlation=True):
-        """The body every summary() prints: `head` (title, formula, data), the fit
-        statistics `stats`, scaled residuals, random effects, the fixed-effects table
-        `coef_lines`, their correlations and the convergence messages."""
-        lines = head + [""] + stats + [""] + self._scaled_residual_lines() + ["", "Random effects:"]
-        lines += self._vc_lines(with_variance=True)
-        lines += [self._groups_line(), "", "Fixed effects:"] + coef_lines
+    def _varcorr_section(self, with_variance=True, heading=("", "Random effects:")) -> Section:
+        groups = self._groups_line()
+        lines = tuple(heading) + tuple(self._vc_lines(with_variance)) + (groups,)
+        return Section("varcorr", lines, {"varcorr": self.varcorr, "with_variance": with_variance,
+                                          "groups": groups})
+
+    def _summary_sections(self, head, stats, coefficients, coef_text, correlation=True):
+        """The sections every summary() prints: `head` (title, formula, data), the fit
+        statistics `stats` (a Section), scaled residuals, random effects, the
+        fixed-effects table `coefficients` (printed as `coef_text`), their
+        correlations and the convergence messages."""
+        out = [Section("header", tuple(head)), stats, self._residuals_section(),
+               self._varcorr_section(),
+               Section("coefficients", ("", "Fixed effects:") + tuple(coef_text), coefficients)]
         if correlation:
-            lines += self._corr_lines()
-        return lines + message_lines(self)
+            corr = self._corr_lines()
+            if corr:
+                p = len(self.fixef_names)
+                out.append(Section("correlation", tuple(corr), self.vcov if p <= 12 else None))
+        out.append(Section("messages", tuple(message_lines(self))))
+        return out
+
+    def _print_sections(self):
+        """print(m): header, fit statistics, random-effect SDs, fixed effects, a warnings line."""
+        return [Section("header", tuple(self._header())), self._stats_section(4),
+                self._varcorr_section(with_variance=False, heading=("Random effects:",)),
+                Section("fixef", ("Fixed Effects:",) + tuple(fixef_print_lines(self.fixef)), self.fixef),
+                Section("messages", tuple(message_lines(self, printed=True)))]
 
     def _corr_lines(self):
         """lme4's 'Correlation of Fixed Effects' block: the lower triangle with 3 decimals
@@ -369,24 +388,48 @@ class MixedModelResult:
         return lines
 
     def __repr__(self):
-        return self._print_text()
+        return Summary(self._print_sections()).text
 
     def __str__(self):
-        return self._print_text()
+        return repr(self)
 
     def _repr_html_(self):
-        from .report.html import result_html
-        return result_html(self)
+        return Summary(self._print_sections())._repr_html_()
+
+    # ---- inference (pymer.inference) ---------------------------------------------
+    def drop1(self, test="Chisq", k=2.0):
+        """Single-term deletions with likelihood-ratio tests: see :func:`pymer.drop1`."""
+        from ..inference import drop1
+        return drop1(self, test=test, k=k)
+
+    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
+        """Confidence intervals ("profile", the default as in lme4, "wald" or "boot"):
+        see :func:`pymer.confint`. GLMM profile intervals re-optimize the Laplace
+        deviance over all other parameters; they are not available for nAGQ = 0 fits
+        or families with a dispersion parameter (NotImplementedError)."""
+        from ..inference import confint
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def profile(self, which=None, **kwargs):
+        """The deviance profile of each parameter (sd/cor on the sd scale, then the
+        fixed effects), lme4's profile(): see :func:`pymer.profile`."""
+        from ..profile import profile
+        return profile(self, which=which, **kwargs)
+
+    def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
+        """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""
+        from ..inference import bootstrap
+        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
 
     # ---- tidy tables (broom.mixed) ---------------------------------------------------
     def tidy(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, **kwargs):
         """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
-        from .report.tidy import tidy
+        from ..report.tidy import tidy
         return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
 
     def glance(self):
         """One row of model statistics, as broom.mixed's glance(): see :func:`pymer.tidy.glance`."""
-        from .report.tidy import glance
+        from ..report.tidy import glance
         return glance(self)
 
 
@@ -400,246 +443,3 @@ def _no_random(re_form) -> bool:
     if isinstance(re_form, str) and re_form.replace(" ", "") in ("NA", "~0", "~1-1", "0"):
         return True
     raise ValueError(f"re_form={re_form!r} is not supported: use None (all random effects) or NA / '~0' (none)")
-
-
-class LMMResult(MixedModelResult):
-    """A fitted linear mixed model (lme4's lmerMod).
-
-    Attributes follow lme4's accessors: ``fixef``, ``theta``, ``sigma``,
-    ``objective`` (REML criterion or deviance), ``loglik``, ``aic``, ``bic``,
-    ``deviance``, ``nobs``, ``ngrps``, ``vcov``, ``varcorr``, ``ranef``,
-    ``coef``, ``fitted``; methods ``residuals``, ``predict``, ``simulate``,
-    ``refit``, ``update``, ``summary``, ``condvar``.
-    """
-
-    is_linear = True
-
-    def __init__(self, model, theta, opt=None, messages=()):
-        self.model = model
-        self.theta = np.asarray(theta, dtype=np.float64).copy()
-        self.opt = opt
-        self.messages = list(messages)
-        self.REML = model.REML
-        core = model.core
-        self.objective = float(model.objective(self.theta))
-        self.beta = core.solve_fixed()
-        self.u = core.solve_u(self.beta)
-        self.b = core.Lambdat_apply(self.u)
-        self.pwrss = float(core.pwrss)
-        self.RX = core.RX
-        self.logdetL = float(core.logdetL)
-        n, p = model.n, model.p
-        self.sigma = float(np.sqrt(self.pwrss / (n - p if self.REML else n)))
-
-    def __reduce__(self):
-        # the compiled core cannot be pickled: the model rebuilds it, and the result is
-        # recomputed at its theta (process-based parallel bootstrap, saving fits)
-        return (type(self), (self.model, self.theta, self.opt, self.messages))
-
-    def _core_at_optimum(self):
-        core = self.model.core
-        core.set_theta(self.theta)
-        core.update()
-        return core
-
-    def _vcov_matrix(self):
-        Rinv = np.linalg.inv(self.RX) if self.RX.size else self.RX
-        return self.sigma ** 2 * (Rinv @ Rinv.T)
-
-    @property
-    def df(self) -> int:
-        """Number of parameters: fixed effects, theta, and sigma."""
-        return self.model.p + self.re.ntheta + 1
-
-    @property
-    def deviance(self) -> float:
-        """-2 log-likelihood (ML fits); for REML fits the REML criterion, as lme4's deviance()."""
-        return self.objective
-
-    @cached_property
-    def ml_deviance(self) -> float:
-        """The deviance (-2 ML log-likelihood) at these estimates, lme4's deviance(REML=FALSE)."""
-        if not self.REML:
-            return self.objective
-        n = self.nobs
-        return float(self.logdetL + n * (1 + np.log(2 * np.pi * self.pwrss / n)) - self.model.log_w)
-
-    @property
-    def REMLcrit(self) -> float:
-        return self.objective
-
-    @cached_property
-    def fitted(self) -> np.ndarray:
-        """Fitted values X beta + Z b + offset."""
-        return self._eta.copy()
-
-    def residuals(self, type="response", scaled=False) -> np.ndarray:
-        """Residuals: ``"response"`` (default), ``"pearson"``, ``"working"``, ``"deviance"``; scaled divides by sigma."""
-        r = self.model.y - self.fitted
-        if type in ("pearson", "deviance") and self.model.weights is not None:
-            r = r * np.sqrt(self.model.weights)
-        elif type not in ("response", "working", "pearson", "deviance"):
-            raise ValueError(f"unknown residual type {type!r}; use 'response', 'pearson', 'working' or 'deviance'")
-        return r / self.sigma if scaled else r
-
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False) -> np.ndarray:
-        """Predictions, as lme4's predict(): all random effects (re_form=None) or none (re_form='~0' / NA).
-
-        New levels of a grouping factor predict at the population level (random
-        effect 0) with ``allow_new_levels=True``, an error otherwise.
-        """
-        return self._linear_predictor(newdata, re_form, allow_new_levels)
-
-    def simulate(self, nsim=1, seed=None, use_u=False) -> pd.DataFrame:
-        """Simulate responses from the fitted model (lme4's simulate): columns sim_1 ... sim_nsim."""
-        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-            raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
-        rng = np.random.default_rng(seed)
-        n = self.nobs
-        base = self.model.X @ self.beta + self.model.offset
-        w = self.model.weights if self.model.weights is not None else np.ones(n)
-        out = np.empty((n, nsim))
-        Z = self.re.Z()
-        Lam = self.re.Lambda(self.theta)
-        for s in range(nsim):
-            if use_u:
-                zb = self._Zb
-            else:
-                u = rng.standard_normal(self.re.q)
-                zb = Z @ (Lam @ u) * self.sigma
-            out[:, s] = base + zb + self.sigma * rng.standard_normal(n) / np.sqrt(w)
-        return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
-
-    def refit(self, newresp, **kwargs):
-        """Refit the same model to a new response vector (same rows), as lme4's refit()."""
-        from .lmm import LinearMixedModel
-
-        y = np.asarray(newresp, dtype=np.float64).ravel()
-        if y.shape[0] != self.nobs:
-            raise ValueError(f"newresp has {y.shape[0]} values; the model has {self.nobs} observations")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("newresp contains missing or non-finite values")
-        model = LinearMixedModel.__new__(LinearMixedModel)
-        model.__dict__.update(self.model.__dict__)
-        model._build_core()
-        model.set_response(y)
-        kwargs.setdefault("start", self.theta)
-        return model.fit(**kwargs)
-
-    def update(self, formula=None, data=None, REML=None, **kwargs):
-        """Refit with a changed formula, data or REML flag (as lme4's update())."""
-        from .lmm import lmer
-
-        f = self.formula if formula is None else _update_formula(self.formula, formula)
-        call = getattr(self.model, "call", {})
-        d = call.get("data") if data is None else data
-        r = self.REML if REML is None else REML
-        kw = {"weights": call.get("weights"), "offset": call.get("offset")}
-        kw.update(kwargs)
-        return lmer(f, d, REML=r, **kw)
-
-    # ---- inference (pymer.inference, pymer.profile) ------------------------------
-    def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
-        """F tests of the fixed-effect terms (lmerTest's anova), or with other models
-        given, likelihood-ratio tests (lme4's anova): see :func:`pymer.inference.anova_ddf`
-        and :func:`pymer.anova`."""
-        from . import inference
-        if others:
-            return inference.anova(self, *others, refit=refit, names=names)
-        return inference.anova_ddf(self, type=type, ddf=ddf)
-
-    def drop1(self, test="Chisq", k=2.0):
-        """Single-term deletions with likelihood-ratio tests: see :func:`pymer.drop1`."""
-        from .inference import drop1
-        return drop1(self, test=test, k=k)
-
-    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
-        """Confidence intervals ("profile", "wald", "boot"): see :func:`pymer.confint`."""
-        from .inference import confint
-        return confint(self, parm=parm, level=level, method=method, **kwargs)
-
-    def profile(self, which=None, **kwargs):
-        """The deviance profile of each parameter: see :func:`pymer.profile`."""
-        from .profile import profile
-        return profile(self, which=which, **kwargs)
-
-    def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
-        """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""
-        from .inference import bootstrap
-        return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
-
-    # ---- summaries ------------------------------------------------------------
-    @cached_property
-    def _coef_table(self) -> pd.DataFrame:
-        se = np.sqrt(np.diag(self._vcov_matrix()))
-        return pd.DataFrame({"Estimate": self.beta, "Std. Error": se, "t value": self.beta / se},
-                            index=self.fixef_names)
-
-    def _header(self):
-        # lme4 writes "fit by REML" and "fit by maximum likelihood " (a blank before [)
-        crit = "REML" if self.REML else "maximum likelihood "
-        lines = [f"Linear mixed model fit by {crit} ['lmerMod']"] + formula_lines(self.formula)
-        name = getattr(self.model, "data_name", None)
-        if name:
-            lines.append(f"   Data: {name}")
-        return lines
-
-    def _fit_stats_line(self, decimals=1):
-        """'REML criterion at convergence: ...' (REML fits) or the AIC row (ML fits), with
-        the numbers rounded to `decimals` places: 1 in summaries, 4 when printed."""
-        if self.REML:
-            return [f"REML criterion at convergence: {r_round_format(self.objective, decimals)}"]
-        return aic_lines(self.aic, self.bic, self.loglik, self.deviance, self.df_residual, decimals)
-
-    def summary(self, ddf=None, correlation=True):
-        """lme4's summary(): header, scaled residuals, random effects, fixed effects, correlations."""
-        if ddf is not None:
-            from .inference import summary_with_ddf
-            return summary_with_ddf(self, ddf)
-        lines = self._summary_lines(self._header(), self._fit_stats_line(1),
-                                    coef_lines(self._coef_table, digits=4), correlation)
-        return Summary("\n".join(lines), self._coef_table.copy(), result=self)
-
-    def _print_text(self):
-        lines = self._header()
-        lines += self._fit_stats_line(4)
-        lines.append("Random effects:")
-        lines += self._vc_lines(with_variance=False)
-        lines.append(self._groups_line())
-        lines.append("Fixed Effects:")
-        lines += fixef_print_lines(self.fixef)
-        lines += message_lines(self, printed=True)
-        return "\n".join(lines)
-
-
-def _update_formula(old: str, new: str) -> str:
-    """R's update.formula for the common '. ~ . + x' / '. ~ . - x' forms, or a whole new formula."""
-    if "." not in new.replace(" ", "").split("~")[0] and "~ ." not in new and "~." not in new:
-        return new
-    lhs_old, rhs_old = [s.strip() for s in old.split("~", 1)]
-    lhs_new, rhs_new = [s.strip() for s in new.split("~", 1)]
-    lhs = lhs_new.replace(".", lhs_old) if lhs_new == "." else lhs_new
-    rhs = rhs_new.replace(".", f"{rhs_old}", 1) if rhs_new.startswith(".") else rhs_new
-    if " - " in rhs:
-        base, *drops = rhs.split(" - ")
-        terms = [t.strip() for t in _split_top(base)]
-        for d in drops:
-            terms = [t for t in terms if t.replace(" ", "") != d.strip().replace(" ", "")]
-        rhs = " + ".join(terms)
-    return f"{lhs} ~ {rhs}"
-
-
-def _split_top(s: str):
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "+" and depth == 0:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return [t for t in out if t.strip()]
