@@ -496,7 +496,7 @@ class GLMMResult(MixedModelResult):
         ``REML`` is accepted for symmetry with linear models (drop1 and anova pass
         ``REML=False``); a GLMM is always fitted by maximum likelihood.
         """
-        from .results import _update_formula
+        from .formula import update_formula as _update_formula
 
         if REML:
             raise ValueError("REML=True is not available for a GLMM: glmer fits by maximum likelihood")

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ._rformat import format_real, format_table
+from .formula import deparse_lines, update_formula as _update_formula
 
 
 class MixedModelResult:
@@ -797,104 +798,6 @@ def _abbreviate1(name: str, minlength: int) -> str:
 
 # ---- formulas as R deparses them (lme4 prints them with cat(fill = TRUE)) ------------
 
-_NOSPACE = {"^", ":", "/", "%%", "%/%", "$", "@", "::"}
-
-
-class _LineDeparser:
-    """Write an expression as R's deparse() does, with its line breaking.
-
-    R's deparse (width.cutoff = 60) breaks a line after a binary operator (with
-    spaces around it) or after the comma of an argument list, once the line is
-    longer than the cutoff; continuation lines are indented by four spaces per
-    open break.
-    """
-
-    def __init__(self, cutoff=60):
-        self.cutoff = cutoff
-        self.lines = []
-        self.buf = ""
-        self.indent = 0
-
-    def write(self, text):
-        if not self.buf:
-            self.buf = "".join("    " if k < 4 else "  " for k in range(self.indent))
-        self.buf += text
-
-    def newline(self):
-        self.lines.append(self.buf)
-        self.buf = ""
-
-    def breakable(self, broke):
-        """R's linebreak(): a new line when this one is past the cutoff."""
-        if len(self.buf) > self.cutoff:
-            if not broke:
-                self.indent += 1
-                broke = True
-            self.newline()
-        return broke
-
-    def node(self, node):
-        from .formula import _BinOp, _Call, _Paren, _Unary, _deparse
-
-        if isinstance(node, _BinOp):
-            self.node(node.lhs)
-            if node.op in _NOSPACE:
-                self.write(node.op)
-                self.node(node.rhs)
-                return
-            self.write(f" {node.op} ")
-            broke = self.breakable(False)
-            self.node(node.rhs)
-            if broke:
-                self.indent -= 1
-        elif isinstance(node, _Paren):
-            self.write("(")
-            self.node(node.x)
-            self.write(")")
-        elif isinstance(node, _Unary):
-            self.write(node.op)
-            self.node(node.x)
-        elif isinstance(node, _Call):
-            self.node(node.fn)
-            self.write("(")
-            broke = False
-            for k, (name, arg) in enumerate(node.args):
-                if name is not None:
-                    self.write(f"{_deparse_name(name)} = ")
-                self.node(arg)
-                if k < len(node.args) - 1:
-                    self.write(", ")
-                    broke = self.breakable(broke)
-            self.write(")")
-            if broke:
-                self.indent -= 1
-        else:
-            self.write(_deparse(node))
-
-    def deparse(self, node):
-        self.node(node)
-        if self.buf or not self.lines:
-            self.newline()
-        return self.lines
-
-
-def _deparse_name(name):
-    from .formula import _is_syntactic
-    return name if _is_syntactic(name) else "`" + name + "`"
-
-
-def deparse_lines(formula: str, cutoff=60) -> list:
-    """The formula as R's ``deparse()`` writes it: R's spacing, split into lines of
-    about `cutoff` characters. Falls back to the text itself if it cannot be parsed."""
-    from .formula import _parse
-
-    try:
-        node = _parse(formula)
-    except Exception:
-        return [str(formula)]
-    return _LineDeparser(cutoff).deparse(node)
-
-
 def cat_fill(items, width=80):
     """R's ``cat(..., fill = TRUE)``: items separated by blanks, a new line (after a
     trailing blank) before an item that would reach `width`."""
@@ -957,36 +860,3 @@ def _message_lines(res, printed=False):
         n_opt, n_check = _warning_counts(res)
         return [f"{head} ; {n_opt} optimizer warnings; {n_check} lme4 warnings "]
     return [head] + [ln for m in msgs for ln in str(m).split("\n")] + [""]
-
-
-def _update_formula(old: str, new: str) -> str:
-    """R's update.formula for the common '. ~ . + x' / '. ~ . - x' forms, or a whole new formula."""
-    if "." not in new.replace(" ", "").split("~")[0] and "~ ." not in new and "~." not in new:
-        return new
-    lhs_old, rhs_old = [s.strip() for s in old.split("~", 1)]
-    lhs_new, rhs_new = [s.strip() for s in new.split("~", 1)]
-    lhs = lhs_new.replace(".", lhs_old) if lhs_new == "." else lhs_new
-    rhs = rhs_new.replace(".", f"{rhs_old}", 1) if rhs_new.startswith(".") else rhs_new
-    if " - " in rhs:
-        base, *drops = rhs.split(" - ")
-        terms = [t.strip() for t in _split_top(base)]
-        for d in drops:
-            terms = [t for t in terms if t.replace(" ", "") != d.strip().replace(" ", "")]
-        rhs = " + ".join(terms)
-    return f"{lhs} ~ {rhs}"
-
-
-def _split_top(s: str):
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "+" and depth == 0:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return [t for t in out if t.strip()]
