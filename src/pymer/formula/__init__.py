@@ -17,8 +17,9 @@ are dropped and unused factor levels dropped (as lme4 does, :mod:`.frame`).
 Random-effects terms are found and expanded as lme4 does (:mod:`.bars`).
 Formulas are edited on the syntax tree (:mod:`.edit`).
 
-The modules depend one way: syntax <- algebra <- design <- frame,
-syntax <- evaluate <- design, bars <- frame, and edit <- syntax, algebra.
+The modules depend one way: algebra and evaluate on syntax; design and bars
+on syntax, algebra and evaluate; frame on all of these; edit on syntax and
+algebra only (editing a formula needs no data).
 
 This follows the documented behaviour of R (``?formula``, ``?terms.object``,
 ``?model.matrix``, ``?update.formula``, Chambers & Hastie 1992, ch. 2) and of

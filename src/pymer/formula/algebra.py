@@ -137,4 +137,3 @@ class _Terms:
                 if t and t not in out:
                     out.append(t)
         return out
-

@@ -109,7 +109,6 @@ def _expand_nesting(node: _Node) -> list[_Node]:
     return [node]
 
 
-
 def _group_atoms(node: _Node, text: str) -> list[_Name]:
     """The variables of a grouping factor a or a:b:..., left to right."""
     u = _unparen(node)
@@ -138,7 +137,6 @@ def _group_factor(values: list[_Value]) -> _Value:
         labels = [labels[u // nw] + ":" + wl[u % nw] for u in uniq.tolist()]
         codes = new
     return _Value("fac", codes, labels)
-
 
 
 @dataclass

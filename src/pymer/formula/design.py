@@ -45,7 +45,6 @@ def _poly_names(n: int) -> list[str]:
     return [base[k] if k < 3 else f"^{k + 1}" for k in range(n - 1)]
 
 
-
 def _codings(terms: list[frozenset], is_factor: list[bool], intercept: bool) -> list[list[str]]:
     """R's rule for coding each factor in each term: by contrasts ('contr') when the
     term without that factor lies in the span of the previous terms (the empty term
@@ -70,7 +69,6 @@ def _codings(terms: list[frozenset], is_factor: list[bool], intercept: bool) -> 
         out.append(codes)
         prev.append(term)
     return out
-
 
 
 # =============================================================================
@@ -160,4 +158,3 @@ def _as_model_var(v: _Value, what: str) -> _Value:
         codes = np.where(np.isnan(v.data), -1, v.data != 0).astype(np.intp)
         return _Value("fac", codes, ["FALSE", "TRUE"])
     return v
-

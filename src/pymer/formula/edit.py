@@ -118,7 +118,7 @@ def drop_fixed_term(formula: str, term_label: str) -> str:
 
 def _has_dot(node: _Node) -> bool:
     if isinstance(node, _Name):
-        return node.name == "." and not node.quoted
+        return node.name == "."
     if isinstance(node, (_Paren, _Unary)):
         return _has_dot(node.x)
     if isinstance(node, _BinOp):
@@ -132,7 +132,7 @@ def _substitute_dot(node: _Node, by: _Node, operand: bool = False) -> _Node:
     """A copy of `node` with every ``.`` replaced by `by`; an operator expression
     replacing the operand of an operator is parenthesized (``log(.) + 1`` with
     ``a + b``: ``log(a + b) + 1``; ``. - 1``: ``(a + b) - 1``)."""
-    if isinstance(node, _Name) and node.name == "." and not node.quoted:
+    if isinstance(node, _Name) and node.name == ".":
         return _Paren(by) if operand and isinstance(by, (_BinOp, _Unary)) else by
     if isinstance(node, _Paren):
         return _Paren(_substitute_dot(node.x, by))

@@ -478,4 +478,3 @@ class _Evaluator:
             c, s = self.state[skey]
         with np.errstate(all="ignore"):
             return _num((x - c) / s)
-

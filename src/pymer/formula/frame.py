@@ -237,7 +237,6 @@ def _encode_new(design: _Design, values: list[_Value]) -> list[_Value]:
     return out
 
 
-
 # =============================================================================
 # parse_formula
 # =============================================================================
@@ -323,7 +322,6 @@ def _check_finite(a: np.ndarray, name: str):
     if np.isinf(a).any():
         k = int(np.isinf(a).sum())
         raise PymerDataError(f"'{name}' has infinite values ({k} rows); remove or fix them")
-
 
 
 @_formula_entry
@@ -508,4 +506,3 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
         formula=formula, response_name=response_name, y=y, response_levels=response_levels,
         X=X, fixef_names=names, term_labels=list(fixed.term_labels), assign=assign,
         random=random, offset=off, weights=w, rows=rows, nobs_dropped=int(n - m), _spec=spec)
-

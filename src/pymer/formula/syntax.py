@@ -14,20 +14,6 @@ from typing import NamedTuple
 
 from ..errors import FormulaError
 
-def _formula_entry(fn):
-    """Entry points that read a formula: a formula nested too deeply for the
-    recursive reader is a FormulaError, not a RecursionError."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except RecursionError:
-            raise FormulaError("the formula is nested too deeply (or is too long) to be read; "
-                               "simplify it, e.g. build long expressions as data columns first"
-                               ) from None
-    return wrapper
-
-
 
 # =============================================================================
 # Syntax tree
@@ -497,6 +483,9 @@ def deparse_lines(formula: str, cutoff: int = 60) -> list[str]:
     return d.lines
 
 
+# ---- questions about a tree and reading a formula's two sides ---------------------
+
+
 def _unparen(node: _Node) -> _Node:
     while isinstance(node, _Paren):
         node = node.x
@@ -547,6 +536,20 @@ def _split_formula(formula: str, one_sided: bool = False) -> tuple[_Node | None,
     return lhs, rhs
 
 
+def _formula_entry(fn):
+    """Entry points that read a formula: a formula nested too deeply for the
+    recursive reader is a FormulaError, not a RecursionError."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise FormulaError("the formula is nested too deeply (or is too long) to be read; "
+                               "simplify it, e.g. build long expressions as data columns first"
+                               ) from None
+    return wrapper
+
+
 # =============================================================================
 # R's number labels (as.character / deparse of doubles: 15 significant digits)
 # =============================================================================
@@ -575,4 +578,3 @@ def r_number_label(v: float) -> str:
     sci = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
     fixed = f"{v:.{max(0, digits - 1 - e)}f}"
     return fixed if len(fixed) <= len(sci) else sci
-
