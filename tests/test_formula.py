@@ -536,3 +536,45 @@ def test_drop_fixed_term():
     assert drop_fixed_term("log(y) ~ 0 + x + I(x^2) + (1|g)", "I(x^2)") == "log(y) ~ 0 + x + (1 | g)"
     with pytest.raises(FormulaError, match="not in the fixed part"):
         drop_fixed_term("y ~ x + (1|g)", "z")
+
+
+# ---------------------------------------------------------------------------
+# the package's layout
+# ---------------------------------------------------------------------------
+
+def _package_imports():
+    """{module: modules of pymer.formula it imports} (every import, also inside functions)."""
+    import ast
+    from pathlib import Path
+
+    import pymer.formula
+
+    root = Path(pymer.formula.__file__).parent
+    graph = {}
+    for path in sorted(root.glob("*.py")):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                deps.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update(a.name for a in node.names)
+        graph[path.stem] = deps
+    return root, graph
+
+
+def test_formula_modules_are_small_and_import_one_way():
+    root, graph = _package_imports()
+    assert {"syntax", "algebra", "evaluate", "design", "bars", "frame", "edit"} <= set(graph)
+    for path in root.glob("*.py"):
+        n = len(path.read_text().splitlines())
+        assert n <= 800, f"{path.name} has {n} lines"
+    # no cycles: a depth-first walk never meets a module on its own path
+    def walk(m, path):
+        assert m not in path, f"import cycle {' -> '.join(path + [m])}"
+        for d in graph.get(m, ()):
+            walk(d, path + [m])
+    for m in graph:
+        walk(m, [])
+    assert graph["syntax"] == set()
+    assert graph["edit"] <= {"syntax", "algebra"}          # editing needs no data
+    assert graph["algebra"] <= {"syntax"}

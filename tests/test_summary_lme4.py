@@ -21,7 +21,7 @@ import pytest
 
 import pymer
 from conftest import DATA, load_reference
-from pymer.report.deparse import deparse_lines
+from pymer.formula import deparse_lines
 from pymer.report.rformat import abbreviate, format_pvalues
 from pymer.report.summary import formula_lines
 from refmodels import _FAMILY, parse_call

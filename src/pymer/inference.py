@@ -265,7 +265,7 @@ def drop1(m, test="Chisq", k=2.0):
             npar = table["npar"].to_numpy()
             table["Pr(Chi)"] = np.where(npar > 0, stats.chi2.sf(table["LRT"].to_numpy(),
                                                                  np.where(npar > 0, npar, 1)), np.nan)
-    from .report.deparse import deparse_lines
+    from .formula import deparse_lines
     heading = ["Single term deletions", "", "Model:"] + deparse_lines(base.formula)
     return AnovaTable(table, heading, [base] + fits)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .deparse import deparse_lines
+from ..formula import deparse_lines
 from .rformat import cat_fill, format_real
 
 

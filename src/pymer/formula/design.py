@@ -1,0 +1,160 @@
+"""The model matrix of one side of a formula, as R's model.matrix() builds it.
+
+R's rule for coding factors in each term (contrasts when the term without the
+factor is spanned by the terms before it, indicator columns otherwise),
+treatment and polynomial contrasts, and R's column names. A :class:`_Design`
+keeps the encoding so that new data can be coded the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import PymerDataError
+from .algebra import _Terms
+from .evaluate import _Value
+from .syntax import _deparse, _Node
+
+
+# =============================================================================
+# Polynomial contrasts (orthonormal polynomials on 1..n, as R's contr.poly)
+# =============================================================================
+
+
+def contr_poly(n: int) -> np.ndarray:
+    """Orthonormal polynomial contrasts for an ordered factor with `n` levels.
+
+    Column k (k = 1..n-1) holds the degree-k polynomial in the scores 1..n,
+    orthogonal to all lower degrees, with unit length and a positive leading
+    coefficient: the matrix R's ``contr.poly(n)`` gives.
+    """
+    if n < 2:
+        raise ValueError("contr_poly needs at least 2 levels")
+    x = np.arange(1, n + 1, dtype=np.float64)
+    x -= x.mean()
+    V = np.vander(x, n, increasing=True)
+    Q, R = np.linalg.qr(V)
+    Q = Q * np.sign(np.diag(R))
+    Q = Q[:, 1:]
+    return Q / np.sqrt((Q * Q).sum(axis=0))
+
+
+def _poly_names(n: int) -> list[str]:
+    base = [".L", ".Q", ".C"]
+    return [base[k] if k < 3 else f"^{k + 1}" for k in range(n - 1)]
+
+
+def _codings(terms: list[frozenset], is_factor: list[bool], intercept: bool) -> list[list[str]]:
+    """R's rule for coding each factor in each term: by contrasts ('contr') when the
+    term without that factor lies in the span of the previous terms (the empty term
+    being the intercept), else by indicator columns ('full'). Without an intercept,
+    the first factor main effect is coded by indicators and then plays the intercept."""
+    prev: list[frozenset] = []
+    have_intercept = intercept
+    out = []
+    for term in terms:
+        codes = []
+        for v in sorted(term):
+            if not is_factor[v]:
+                codes.append("num")
+                continue
+            rest = term - {v}
+            if not rest:
+                codes.append("contr" if have_intercept else "full")
+            else:
+                codes.append("contr" if any(rest <= p for p in prev) else "full")
+        if len(term) == 1 and codes[0] == "full":
+            have_intercept = True
+        out.append(codes)
+        prev.append(term)
+    return out
+
+
+# =============================================================================
+# Design: model matrix of one formula side, reusable for new data
+# =============================================================================
+
+
+@dataclass
+class _VarSpec:
+    key: str                 # R's name of the variable (deparsed expression)
+    node: _Node
+    kind: str                # "num" or "fac" (logicals are 2-level factors FALSE/TRUE)
+    levels: list | None = None
+    ordered: bool = False
+
+
+@dataclass
+class _Design:
+    vars: list[_VarSpec]
+    terms: list[tuple[int, ...]]          # variable indices (sorted) per term
+    codings: list[list[str]]
+    intercept: bool
+    term_labels: list[str]
+    colnames: list[str] = field(default_factory=list)
+    assign: np.ndarray | None = None
+
+    def contrast(self, vi: int, coding: str) -> tuple[np.ndarray, list[str]]:
+        v = self.vars[vi]
+        L = len(v.levels)
+        if coding == "full":
+            return np.eye(L), list(v.levels)
+        if L < 2:
+            raise PymerDataError(
+                f"contrasts can be applied only to factors with 2 or more levels: '{v.key}' has "
+                f"only level(s) {v.levels} in the rows used")
+        if v.ordered:
+            return contr_poly(L), _poly_names(L)
+        return np.eye(L)[:, 1:], list(v.levels[1:])
+
+    def build(self, values: list[_Value], n: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Model matrix (n, p) from the variables' values (factor codes already in this
+        design's levels, no missing values), its column names and R's 'assign'."""
+        blocks, names, assign = [], [], []
+        if self.intercept:
+            blocks.append(np.ones((n, 1)))
+            names.append("(Intercept)")
+            assign.append(0)
+        for ti, (term, coding) in enumerate(zip(self.terms, self.codings), start=1):
+            block = np.ones((n, 1))
+            bnames = [""]
+            for vi, code in zip(term, coding):
+                v = self.vars[vi]
+                if code == "num":
+                    B = values[vi].data[:, None]
+                    parts = [v.key]
+                else:
+                    C, cn = self.contrast(vi, code)
+                    B = C[values[vi].data]
+                    parts = [v.key + c for c in cn]
+                k1 = block.shape[1]
+                block = (B[:, :, None] * block[:, None, :]).reshape(n, B.shape[1] * k1)
+                bnames = [f"{b}:{p}" if b else p for p in parts for b in bnames]
+            blocks.append(block)
+            names.extend(bnames)
+            assign.extend([ti] * block.shape[1])
+        X = np.hstack(blocks) if blocks else np.empty((n, 0))
+        return np.ascontiguousarray(X, dtype=np.float64), names, np.asarray(assign, dtype=np.intp)
+
+
+def _design_from_terms(t: _Terms, values: list[_Value]) -> _Design:
+    specs = []
+    for node, v in zip(t.vars, values):
+        key = _deparse(node)
+        if v.kind == "num":
+            specs.append(_VarSpec(key, node, "num"))
+        else:
+            specs.append(_VarSpec(key, node, "fac", list(v.levels), bool(v.ordered)))
+    terms = [tuple(sorted(x)) for x in t.terms]
+    codings = _codings(t.terms, [s.kind == "fac" for s in specs], t.intercept)
+    return _Design(specs, terms, codings, t.intercept, [t.label(x) for x in t.terms])
+
+
+def _as_model_var(v: _Value, what: str) -> _Value:
+    """A variable as model.matrix uses it: a logical is a factor with levels FALSE, TRUE
+    (both, even when one does not occur: R gives an all-zero column then)."""
+    if v.kind == "lgl":
+        codes = np.where(np.isnan(v.data), -1, v.data != 0).astype(np.intp)
+        return _Value("fac", codes, ["FALSE", "TRUE"])
+    return v

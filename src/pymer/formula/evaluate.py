@@ -1,0 +1,480 @@
+"""Evaluating formula expressions on data, as R's model.frame() does.
+
+Each variable of a formula (a column, ``log(x)``, ``factor(g)``, ``scale(x)``,
+``I(x^2)``, ...) evaluates to a :class:`_Value`: numeric, logical or a factor
+with R's level order and labels. What must be reused for new data (factor
+levels, ``scale()`` centres and scales) is kept in a state dictionary.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FormulaError, MissingColumnError, PymerDataError
+from .syntax import (_BinOp, _Call, _contains_bar, _deparse, _Name, _Node, _Num, _Paren, _Str,
+                     _Unary, _unparen, r_number_label)
+
+
+# =============================================================================
+# Values: what a variable evaluates to
+# =============================================================================
+
+
+class _Value:
+    """An evaluated variable: numeric ('num', float64 with NaN as NA), logical
+    ('lgl', float64 0/1/NaN) or factor ('fac', intp codes with -1 as NA)."""
+
+    __slots__ = ("kind", "data", "levels", "ordered")
+
+    def __init__(self, kind, data, levels=None, ordered=False):
+        self.kind, self.data, self.levels, self.ordered = kind, data, levels, ordered
+
+    @property
+    def na(self) -> np.ndarray:
+        if self.kind == "fac":
+            return self.data < 0
+        return np.isnan(self.data)
+
+    def take(self, rows: np.ndarray) -> "_Value":
+        return _Value(self.kind, self.data[rows], self.levels, self.ordered)
+
+
+def _num(data) -> _Value:
+    return _Value("num", np.asarray(data, dtype=np.float64))
+
+
+def _sorted_factor(codes: np.ndarray, labels: list[str], order: list[int],
+                   ordered: bool = False) -> _Value:
+    """Factor with levels `labels` reordered by `order`; duplicate labels are merged."""
+    new_labels, rank, seen = [], np.empty(len(labels), dtype=np.intp), {}
+    for i in order:
+        lab = labels[i]
+        if lab not in seen:
+            seen[lab] = len(new_labels)
+            new_labels.append(lab)
+        rank[i] = seen[lab]
+    codes = np.asarray(codes, dtype=np.intp)
+    out = np.full(codes.shape, -1, dtype=np.intp)
+    ok = codes >= 0
+    out[ok] = rank[codes[ok]]
+    return _Value("fac", out, new_labels, ordered)
+
+
+def _factor_from_strings(values) -> _Value:
+    """Strings -> factor with levels in C-locale (code point) order, as R under LC_COLLATE=C."""
+    codes, uniques = pd.factorize(pd.Series(values, copy=False), use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    return _sorted_factor(codes, labels, order)
+
+
+def _as_factor(v: _Value, what: str = "") -> _Value:
+    """R's factor(x): numbers sorted numerically with R's labels, logicals FALSE < TRUE."""
+    if v.kind == "fac":
+        return v
+    data = v.data
+    ok = ~np.isnan(data)
+    uniq, inv = np.unique(data[ok], return_inverse=True)
+    codes = np.full(data.shape, -1, dtype=np.intp)
+    codes[ok] = inv
+    if v.kind == "lgl":
+        labels = ["TRUE" if u else "FALSE" for u in uniq]
+    else:
+        if np.isinf(uniq).any():
+            raise PymerDataError(f"variable '{what}' has infinite values")
+        labels = [r_number_label(u) for u in uniq]
+    return _sorted_factor(codes, labels, list(range(len(labels))))
+
+
+def _category_labels(cats: pd.Index) -> list[str]:
+    if pd.api.types.is_numeric_dtype(cats.dtype) and not pd.api.types.is_bool_dtype(cats.dtype):
+        return [r_number_label(c) for c in cats]
+    if pd.api.types.is_bool_dtype(cats.dtype):
+        return ["TRUE" if c else "FALSE" for c in cats]
+    # through a numpy object array: iterating an Arrow-backed index is slow
+    return [str(c) for c in cats.to_numpy(dtype=object)]
+
+
+def _column_value(s: pd.Series, name: str) -> _Value:
+    """A data column as R would see it after model.frame()."""
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        labels = _category_labels(dt.categories)
+        codes = np.asarray(s.cat.codes.to_numpy(), dtype=np.intp)
+        if len(set(labels)) != len(labels):
+            return _sorted_factor(codes, labels, list(range(len(labels))), bool(dt.ordered))
+        return _Value("fac", codes, labels, bool(dt.ordered))
+    if pd.api.types.is_bool_dtype(dt):
+        return _Value("lgl", s.to_numpy(dtype=np.float64, na_value=np.nan))
+    if pd.api.types.is_complex_dtype(dt):
+        raise PymerDataError(f"column '{name}' is complex; pymer needs real numbers")
+    if pd.api.types.is_numeric_dtype(dt):
+        return _num(s.to_numpy(dtype=np.float64, na_value=np.nan))
+    if (pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_timedelta64_dtype(dt)
+            or isinstance(dt, pd.PeriodDtype)):
+        raise PymerDataError(
+            f"column '{name}' holds dates/times ({dt}); convert it to numbers (e.g. days "
+            "since a start date) or to strings/categories first")
+    if dt == object:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind == "boolean":
+            return _Value("lgl", s.to_numpy(dtype=np.float64, na_value=np.nan))
+        if kind in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
+            return _num(pd.to_numeric(s).to_numpy(dtype=np.float64, na_value=np.nan))
+    return _factor_from_strings(s)
+
+
+def _drop_unused(v: _Value) -> _Value:
+    """Drop factor levels that no (kept) row uses, keeping the order (lme4 does this)."""
+    if v.kind != "fac":
+        return v
+    counts = np.bincount(v.data[v.data >= 0], minlength=len(v.levels))
+    used = counts > 0
+    if used.all():
+        return v
+    newcode = np.cumsum(used) - 1
+    data = np.where(v.data >= 0, newcode[np.maximum(v.data, 0)], -1).astype(np.intp)
+    return _Value("fac", data, [l for l, u in zip(v.levels, used) if u], v.ordered)
+
+
+def _recode(v: _Value, levels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes of factor `v` in the training `levels` (-1: unseen level), and the unseen labels."""
+    index = {lab: i for i, lab in enumerate(levels)}
+    lut = np.array([index.get(lab, -1) for lab in v.levels] + [-1], dtype=np.intp)
+    codes = lut[np.where(v.data >= 0, v.data, len(v.levels))]
+    present = np.zeros(len(v.levels) + 1, dtype=bool)
+    present[v.data[v.data >= 0]] = True
+    new = [lab for i, lab in enumerate(v.levels) if present[i] and lut[i] < 0]
+    return codes, new
+
+
+# =============================================================================
+# Evaluating expressions on data (a small R-like evaluator)
+# =============================================================================
+
+_MATH1 = {
+    "log10": np.log10, "log2": np.log2, "log1p": np.log1p, "exp": np.exp, "expm1": np.expm1,
+    "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+    "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh,
+    "cosh": np.cosh, "tanh": np.tanh, "floor": np.floor, "ceiling": np.ceil,
+    "trunc": np.trunc, "sign": np.sign,
+}
+_CONSTANTS = {"pi": math.pi, "TRUE": True, "T": True, "FALSE": False, "F": False,
+              "Inf": math.inf, "NaN": math.nan, "NA": math.nan}
+
+
+class _Evaluator:
+    """Evaluates formula expressions on a DataFrame.
+
+    `state` keeps what must be reused for new data (scale() centres, factor levels);
+    it is filled when `fitting` and read otherwise.
+    """
+
+    def __init__(self, data: pd.DataFrame, state: dict, fitting: bool):
+        self.data = data
+        self.n = len(data)
+        self.state = state
+        self.fitting = fitting
+        self.cache: dict[str, _Value] = {}
+
+    def column(self, name: str) -> _Value:
+        key = "`" + name
+        if key in self.cache:
+            return self.cache[key]
+        cols = self.data.columns
+        if name in cols:
+            s = self.data[name]
+        else:
+            matches = [c for c in cols if str(c) == name]
+            if not matches:
+                if name in _CONSTANTS:
+                    c = _CONSTANTS[name]
+                    return _Value("lgl" if isinstance(c, bool) else "num",
+                                  np.full(self.n, float(c)))
+                raise MissingColumnError(name, cols)
+            s = self.data[matches[0]]
+        if isinstance(s, pd.DataFrame):
+            raise PymerDataError(f"the data has several columns named '{name}'")
+        v = _column_value(s, name)
+        self.cache[key] = v
+        return v
+
+    def eval(self, node: _Node) -> _Value:
+        key = _deparse(node)
+        v = self.cache.get(key)
+        if v is None:
+            v = self._eval(node)
+            if v.kind == "num" and v.data.ndim == 0:
+                v = _num(np.full(self.n, float(v.data)))
+            self.cache[key] = v
+        return v
+
+    def _numeric(self, node: _Node, fn: str) -> np.ndarray:
+        v = self.eval(node)
+        if v.kind == "fac":
+            raise FormulaError(
+                f"'{_deparse(node)}' is a factor; {fn} is not meaningful for factors")
+        return v.data
+
+    def _eval(self, node: _Node) -> _Value:
+        if isinstance(node, _Name):
+            return self.column(node.name)
+        if isinstance(node, _Num):
+            return _num(np.full(self.n, node.value))
+        if isinstance(node, _Paren):
+            return self.eval(node.x)
+        if isinstance(node, _Str):
+            raise FormulaError(f"a string {_deparse(node)} cannot be used as a variable")
+        if isinstance(node, _Unary):
+            if node.op == "!":
+                x = self._numeric(node.x, "'!'")
+                return _Value("lgl", np.where(np.isnan(x), np.nan, (x == 0).astype(float)))
+            if node.op in "+-":
+                x = self._numeric(node.x, f"unary '{node.op}'")
+                return _num(-x if node.op == "-" else x)
+            raise FormulaError(f"'{_deparse(node)}': a formula cannot be used as a variable")
+        if isinstance(node, _BinOp):
+            return self._binop(node)
+        if isinstance(node, _Call):
+            return self._call(node)
+        raise FormulaError(f"cannot evaluate '{_deparse(node)}'")  # pragma: no cover
+
+    def _binop(self, node: _BinOp) -> _Value:
+        op = node.op
+        if op in ("|", "||") and _contains_bar(node):
+            raise FormulaError(
+                f"random-effects term '{_deparse(node)}' must be enclosed in parentheses "
+                "and added at the top level of the formula")
+        if op == "~":
+            raise FormulaError(f"'{_deparse(node)}': a formula cannot be used as a variable")
+        if op in ("==", "!=") and (isinstance(node.rhs, _Str) or isinstance(node.lhs, _Str)):
+            other, s = (node.lhs, node.rhs) if isinstance(node.rhs, _Str) else (node.rhs, node.lhs)
+            v = self.eval(other)
+            if v.kind == "fac":
+                lab = s.value
+                idx = v.levels.index(lab) if lab in v.levels else -2
+                eq = (v.data == idx).astype(float)
+            else:
+                try:
+                    num = float(s.value)
+                except ValueError:
+                    num = math.nan
+                eq = (v.data == num).astype(float)
+            out = eq if op == "==" else 1.0 - eq
+            return _Value("lgl", np.where(v.na, np.nan, out))
+        a = self._numeric(node.lhs, f"'{op}'")
+        b = self._numeric(node.rhs, f"'{op}'")
+        with np.errstate(all="ignore"):
+            if op == "+":
+                return _num(a + b)
+            if op == "-":
+                return _num(a - b)
+            if op == "*":
+                return _num(a * b)
+            if op == "/":
+                return _num(a / b)
+            if op == "^":
+                return self._checked(np.power(a, b), node, a, b)
+            if op == "%%":
+                return _num(np.where(b == 0, np.nan, np.mod(a, b)))
+            if op == "%/%":
+                return _num(np.floor_divide(a, b))
+            cmp = {"==": np.equal, "!=": np.not_equal, "<": np.less, ">": np.greater,
+                   "<=": np.less_equal, ">=": np.greater_equal}
+            if op in cmp:
+                out = cmp[op](a, b).astype(float)
+                return _Value("lgl", np.where(np.isnan(a) | np.isnan(b), np.nan, out))
+            if op in ("&", "&&"):
+                out = ((a != 0) & (b != 0)).astype(float)
+                na = (np.isnan(a) & ~(b == 0)) | (np.isnan(b) & ~(a == 0))
+                return _Value("lgl", np.where(na, np.nan, out))
+            if op in ("|", "||"):
+                out = (((a != 0) & ~np.isnan(a)) | ((b != 0) & ~np.isnan(b))).astype(float)
+                na = (np.isnan(a) | np.isnan(b)) & (out == 0)
+                return _Value("lgl", np.where(na, np.nan, out))
+        raise FormulaError(f"operator '{op}' is not supported in '{_deparse(node)}'")
+
+    def _checked(self, out, node, *inputs) -> _Value:
+        new_nan = np.isnan(out)
+        for x in inputs:
+            new_nan &= ~np.isnan(x)
+        if new_nan.any():
+            warnings.warn(f"NaNs produced in '{_deparse(node)}' ({int(new_nan.sum())} rows); "
+                          "those rows are treated as missing", RuntimeWarning, stacklevel=4)
+        return _num(out)
+
+    def _args(self, node: _Call, names: list[str], required=None) -> dict:
+        """Match a call's arguments to `names` as R does (by name, then by position).
+        `required` (default: the first name) must be given."""
+        out, positional = {}, []
+        for nm, a in node.args:
+            if nm is None:
+                positional.append(a)
+                continue
+            full = [p for p in names if p == nm] or [p for p in names if p.startswith(nm)]
+            if len(full) != 1:
+                raise FormulaError(f"unknown argument '{nm}' in '{_deparse(node)}'")
+            if full[0] in out:
+                raise FormulaError(f"argument '{full[0]}' given twice in '{_deparse(node)}'")
+            out[full[0]] = a
+        free = [p for p in names if p not in out]
+        if len(positional) > len(free):
+            raise FormulaError(f"too many arguments in '{_deparse(node)}'")
+        out.update(zip(free, positional))
+        for r in (names[:1] if required is None else required):
+            if r not in out:
+                raise FormulaError(f"missing argument '{r}' in '{_deparse(node)}'")
+        return out
+
+    def _const(self, node: _Node, what: str):
+        node = _unparen(node)
+        if isinstance(node, _Num):
+            return node.value
+        if isinstance(node, _Str):
+            return node.value
+        if isinstance(node, _Name) and node.name in _CONSTANTS:
+            return _CONSTANTS[node.name]
+        if isinstance(node, _Unary) and node.op == "-" and isinstance(_unparen(node.x), _Num):
+            return -_unparen(node.x).value
+        if isinstance(node, _Call) and isinstance(node.fn, _Name) and node.fn.name == "c":
+            return [self._const(a, what) for _, a in node.args]
+        raise FormulaError(f"{what} must be a constant, not '{_deparse(node)}'")
+
+    def _call(self, node: _Call) -> _Value:
+        fn = node.fn.name
+        key = _deparse(node)
+        if fn == "I":
+            if len(node.args) != 1:
+                raise FormulaError(f"I() takes one argument: '{key}'")
+            return self.eval(node.args[0][1])
+        if fn in _MATH1:
+            a = self._args(node, ["x"])
+            if "x" not in a:
+                raise FormulaError(f"missing argument in '{key}'")
+            x = self._numeric(a["x"], f"{fn}()")
+            with np.errstate(all="ignore"):
+                return self._checked(_MATH1[fn](x), node, x)
+        if fn == "log":
+            a = self._args(node, ["x", "base"])
+            x = self._numeric(a["x"], "log()")
+            with np.errstate(all="ignore"):
+                out = np.log(x)
+                if "base" in a:
+                    out = out / np.log(self._numeric(a["base"], "log()"))
+            return self._checked(out, node, x)
+        if fn == "round":
+            a = self._args(node, ["x", "digits"])
+            d = self._const(a["digits"], "digits") if "digits" in a else 0
+            if not isinstance(d, (int, float)) or not math.isfinite(d) or abs(d) > 400:
+                raise FormulaError(f"digits must be a whole number, not {d!r}, in '{key}'")
+            d = int(d)
+            return _num(np.round(self._numeric(a["x"], "round()"), d))
+        if fn in ("pmin", "pmax"):
+            if not node.args or any(nm is not None for nm, _ in node.args):
+                raise FormulaError(f"{fn}() takes one or more unnamed arguments: '{key}'")
+            xs = [self._numeric(a, f"{fn}()") for _, a in node.args]
+            f = np.minimum if fn == "pmin" else np.maximum
+            out = xs[0]
+            for x in xs[1:]:
+                out = f(out, x)
+            return _num(out)
+        if fn == "ifelse":
+            a = self._args(node, ["test", "yes", "no"], required=["test", "yes", "no"])
+            t = self._numeric(a["test"], "ifelse()")
+            yes, no = self.eval(a["yes"]), self.eval(a["no"])
+            if yes.kind == "fac" or no.kind == "fac":
+                raise FormulaError(f"ifelse() of factors is not supported: '{key}'")
+            out = np.where(t != 0, yes.data, no.data)
+            kind = "lgl" if yes.kind == no.kind == "lgl" else "num"
+            return _Value(kind, np.where(np.isnan(t), np.nan, out))
+        if fn in ("as.numeric", "as.double", "as.integer"):
+            a = self._args(node, ["x"])
+            v = self.eval(a["x"])
+            data = v.data.astype(np.float64) + 1.0 if v.kind == "fac" else v.data
+            data = np.where(v.na, np.nan, data)
+            if fn == "as.integer":
+                data = np.trunc(data)
+            return _num(data)
+        if fn == "as.logical":
+            a = self._args(node, ["x"])
+            x = self._numeric(a["x"], "as.logical()")
+            return _Value("lgl", np.where(np.isnan(x), np.nan, (x != 0).astype(float)))
+        if fn in ("factor", "as.factor", "ordered", "as.ordered"):
+            return self._factor(node, fn)
+        if fn == "scale":
+            return self._scale(node)
+        if fn in ("offset", "cbind"):
+            raise FormulaError(f"{fn}() cannot be used inside another expression: '{key}'")
+        if fn in ("poly", "ns", "bs", "splines::ns"):
+            raise FormulaError(f"{fn}() is not supported yet in pymer formulas: '{key}'")
+        raise FormulaError(f"unknown function {fn}() in '{key}'")
+
+    def _factor(self, node: _Call, fn: str) -> _Value:
+        key = _deparse(node)
+        a = self._args(node, ["x", "levels", "labels"] if fn in ("factor", "ordered") else ["x"])
+        if "x" not in a:
+            raise FormulaError(f"missing argument in '{key}'")
+        v = self.eval(a["x"])
+        ordered = fn in ("ordered", "as.ordered") or (fn == "factor" and v.ordered)
+        f = _as_factor(v, _deparse(a["x"]))
+        if "levels" in a or "labels" in a:
+            if "levels" in a:
+                want = self._const(a["levels"], "levels")
+                want = [want] if not isinstance(want, list) else want
+                want = [w if isinstance(w, str) else r_number_label(w) for w in want]
+                codes, _ = _recode(f, want)
+                f = _Value("fac", codes, want, ordered)
+            if "labels" in a:
+                labs = self._const(a["labels"], "labels")
+                labs = [labs] if not isinstance(labs, list) else labs
+                labs = [str(x) if isinstance(x, str) else r_number_label(x) for x in labs]
+                if len(labs) != len(f.levels):
+                    raise FormulaError(f"'{key}': labels must have one entry per level")
+                order = list(range(len(labs)))
+                f = _sorted_factor(f.data, labs, order, ordered)
+        elif fn in ("factor", "ordered"):
+            f = _drop_unused(f)       # factor(x) drops unused levels of a factor x
+        f = _Value("fac", f.data, f.levels, ordered)
+        skey = "factor:" + key
+        if self.fitting:
+            self.state[skey] = list(f.levels)
+        elif skey in self.state:
+            # training levels, unless new data bring new ones (reported by the caller)
+            codes, new = _recode(f, self.state[skey])
+            if not new:
+                f = _Value("fac", codes, self.state[skey], ordered)
+        return f
+
+    def _scale(self, node: _Call) -> _Value:
+        key = _deparse(node)
+        a = self._args(node, ["x", "center", "scale"])
+        if "x" not in a:
+            raise FormulaError(f"missing argument in '{key}'")
+        x = self._numeric(a["x"], "scale()")
+        skey = "scale:" + key
+        if self.fitting or skey not in self.state:
+            center = self._const(a["center"], "center") if "center" in a else True
+            scale = self._const(a["scale"], "scale") if "scale" in a else True
+            ok = x[~np.isnan(x)]
+            if center is True:
+                c = float(ok.mean()) if ok.size else math.nan
+            elif center is False:
+                c = 0.0
+            else:
+                c = float(center)
+            if scale is True:
+                m = ok.size
+                s = float(np.sqrt(((ok - c) ** 2).sum() / max(m - 1, 1))) if m else math.nan
+            elif scale is False:
+                s = 1.0
+            else:
+                s = float(scale)
+            if self.fitting:
+                self.state[skey] = (c, s)
+        else:
+            c, s = self.state[skey]
+        with np.errstate(all="ignore"):
+            return _num((x - c) / s)
