@@ -665,10 +665,10 @@ BAD = [
      ValueError, ["unknown control setting 'maxit' for glmer_nb()", "known settings"]),
     # R: "'foo' link not recognised"
     ("unknown link name", lambda d: pymer.glmer(TICKS_F, d, family=Binomial(link="logitt")),
-     ValueError, ["link 'logitt' not available for the binomial family", "'logit'"]),
+     ValueError, ['link "logitt" not available for binomial family', "'logit'"]),
     # R: poisson(link = "logit") is accepted, the fit then stops: "Value 3.1 out of range (0, 1)"
     ("family object with a wrong link", lambda d: pymer.glmer(TICKS_F, d, family=Poisson(link="logit")),
-     ValueError, ["link 'logit' not available for the poisson family", "'log', 'sqrt', 'identity'"]),
+     ValueError, ['link "logit" not available for poisson family', "'log', 'identity', 'sqrt'"]),
     ("family object whose link was changed",
      lambda d: pymer.glmer(TICKS_F, d, family=_set_link(Poisson(), "probit")),
      ValueError, ['link "probit" not available for poisson family', "'log'"]),

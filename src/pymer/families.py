@@ -2,24 +2,62 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from dataclasses import dataclass
+from typing import Callable
+
+from scipy import special
 
 from .errors import PymerDataError
 
 _FAMILY_CODES = {"binomial": 0, "poisson": 1, "Gamma": 2, "inverse.gaussian": 3, "gaussian": 4,
                  "negative.binomial": 5}
-_LINK_CODES = {"logit": 0, "probit": 1, "cloglog": 2, "cauchit": 3, "log": 4, "identity": 5,
-               "inverse": 6, "sqrt": 7, "1/mu^2": 8}
-_DEFAULT_LINK = {"binomial": "logit", "poisson": "log", "Gamma": "inverse",
-                 "inverse.gaussian": "1/mu^2", "gaussian": "identity", "negative.binomial": "log"}
-_ALLOWED = {
-    "binomial": ("logit", "probit", "cloglog", "cauchit", "log"),
-    "poisson": ("log", "sqrt", "identity"),
-    "Gamma": ("inverse", "log", "identity"),
-    "inverse.gaussian": ("1/mu^2", "log", "inverse", "identity"),
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link as R's make.link() gives it: g (linkfun), its inverse (linkinv), and the
+    code of the compiled core's implementation."""
+
+    name: str
+    code: int
+    linkfun: Callable[[np.ndarray], np.ndarray]
+    linkinv: Callable[[np.ndarray], np.ndarray]
+
+
+#: Every link pymer knows: the one table families, validation and plots read.
+LINKS = {ln.name: ln for ln in (
+    Link("logit", 0, special.logit, special.expit),
+    Link("probit", 1, special.ndtri, special.ndtr),
+    Link("cloglog", 2, lambda mu: np.log(-np.log1p(-mu)), lambda e: -np.expm1(-np.exp(e))),
+    Link("cauchit", 3, lambda mu: np.tan(np.pi * (mu - 0.5)), lambda e: 0.5 + np.arctan(e) / np.pi),
+    Link("log", 4, np.log, np.exp),
+    Link("identity", 5, lambda mu: mu, lambda e: e),
+    Link("inverse", 6, lambda mu: 1.0 / mu, lambda e: 1.0 / e),
+    Link("sqrt", 7, np.sqrt, np.square),
+    Link("1/mu^2", 8, lambda mu: 1.0 / mu ** 2, lambda e: 1.0 / np.sqrt(e)),
+)}
+
+#: R's families, each with the links it accepts in R's order (?family); the first is the default.
+FAMILY_LINKS = {
+    "binomial": ("logit", "probit", "cauchit", "log", "cloglog"),
+    "poisson": ("log", "identity", "sqrt"),
     "gaussian": ("identity", "log", "inverse"),
+    "Gamma": ("inverse", "identity", "log"),
+    "inverse.gaussian": ("1/mu^2", "inverse", "identity", "log"),
     "negative.binomial": ("log", "sqrt", "identity"),
 }
+
+
+def check_link(family: str, link, available=None) -> str:
+    """A link the family accepts, with R's message otherwise
+    (``link "foo" not available for binomial family; available links are ...``)."""
+    avail = FAMILY_LINKS.get(family, ()) if available is None else tuple(available)
+    if not isinstance(link, str):
+        raise TypeError(f"link must be a name such as 'logit', not {type(link).__name__}")
+    if link not in avail:
+        raise ValueError(f'link "{link}" not available for {family} family; available links are '
+                         + ", ".join(f"'{a}'" for a in avail))
+    return link
 
 
 class Family:
@@ -28,11 +66,7 @@ class Family:
     name = "gaussian"
 
     def __init__(self, link=None, theta=None):
-        link = _DEFAULT_LINK[self.name] if link is None else link
-        if link not in _ALLOWED[self.name]:
-            raise ValueError(f"link {link!r} not available for the {self.name} family; "
-                             f"available links are {', '.join(repr(x) for x in _ALLOWED[self.name])}")
-        self.link = link
+        self.link = FAMILY_LINKS[self.name][0] if link is None else check_link(self.name, link)
         self.theta = theta
 
     @property
@@ -41,7 +75,7 @@ class Family:
 
     @property
     def link_code(self) -> int:
-        return _LINK_CODES[self.link]
+        return LINKS[self.link].code
 
     @property
     def has_dispersion(self) -> bool:
@@ -54,27 +88,12 @@ class Family:
         return self.name
 
     def linkfun(self, mu):
-        mu = np.asarray(mu, dtype=np.float64)
-        l = self.link
-        if l == "logit":
-            return special.logit(mu)
-        if l == "probit":
-            return stats.norm.ppf(mu)
-        if l == "cloglog":
-            return np.log(-np.log1p(-mu))
-        if l == "cauchit":
-            return stats.cauchy.ppf(mu)
-        if l == "log":
-            return np.log(mu)
-        if l == "identity":
-            return mu
-        if l == "inverse":
-            return 1.0 / mu
-        if l == "sqrt":
-            return np.sqrt(mu)
-        if l == "1/mu^2":
-            return 1.0 / mu ** 2
-        raise ValueError(l)
+        """eta = g(mu)."""
+        return LINKS[self.link].linkfun(np.asarray(mu, dtype=np.float64))
+
+    def linkinv(self, eta):
+        """mu = g^-1(eta)."""
+        return LINKS[self.link].linkinv(np.asarray(eta, dtype=np.float64))
 
     def initial_mu(self, y, weights):
         """R's family()$initialize starting values of mu."""

@@ -18,6 +18,7 @@ import scipy.linalg
 import scipy.linalg.lapack
 
 from .errors import PymerDataError, suggest_names
+from .families import FAMILY_LINKS, check_link  # noqa: F401  (check_link: validate's API)
 from .optimize import ConvergenceWarning
 
 
@@ -347,17 +348,6 @@ def check_scale_x(X, names, tol=1e3):
 # GLMM checks (families, links, responses, nAGQ)
 # =============================================================================
 
-# R's families and the links each accepts (?family)
-FAMILY_LINKS = {
-    "binomial": ("logit", "probit", "cauchit", "log", "cloglog"),
-    "poisson": ("log", "identity", "sqrt"),
-    "gaussian": ("identity", "log", "inverse"),
-    "Gamma": ("inverse", "identity", "log"),
-    "inverse.gaussian": ("1/mu^2", "inverse", "identity", "log"),
-    "negative.binomial": ("log", "sqrt", "identity"),
-}
-
-
 def check_family(family, known=None) -> str:
     """The family's name as R spells it, or an error that suggests close names.
 
@@ -382,18 +372,6 @@ def check_family(family, known=None) -> str:
     else:
         msg += "; available families are " + ", ".join(f"'{k}'" for k in known)
     raise ValueError(msg)
-
-
-def check_link(family: str, link, available=None) -> str:
-    """A link the family accepts, with R's message otherwise
-    (``link "foo" not available for binomial family; available links are ...``)."""
-    avail = FAMILY_LINKS.get(family, ()) if available is None else tuple(available)
-    if not isinstance(link, str):
-        raise TypeError(f"link must be a name such as 'logit', not {type(link).__name__}")
-    if link not in avail:
-        raise ValueError(f'link "{link}" not available for {family} family; available links are '
-                         + ", ".join(f"'{a}'" for a in avail))
-    return link
 
 
 def check_response_not_constant(y, *, name="response"):

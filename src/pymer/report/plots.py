@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..families import LINKS
+
 __all__ = ["ranef_plot", "residual_plot", "effects_plot", "profile_plot", "qq_points"]
 
 
@@ -198,25 +200,12 @@ def residual_plot(m, *, ranef=True, figsize=None):
 
 # ---- effects ---------------------------------------------------------------------------
 
-_LINKINV = {
-    "identity": lambda e: e,
-    "log": np.exp,
-    "logit": lambda e: 1.0 / (1.0 + np.exp(-e)),
-    "probit": stats.norm.cdf,
-    "cauchit": stats.cauchy.cdf,
-    "cloglog": lambda e: -np.expm1(-np.exp(e)),
-    "inverse": lambda e: 1.0 / e,
-    "sqrt": lambda e: e ** 2,
-    "1/mu^2": lambda e: 1.0 / np.sqrt(e),
-}
-
-
 def _linkinv(m):
     fam = getattr(m, "family", None) or getattr(getattr(m, "model", None), "family", None)
     link = getattr(fam, "link", "identity") if fam is not None else "identity"
-    if link not in _LINKINV:
+    if link not in LINKS:
         raise ValueError(f"effects_plot does not know the inverse of the {link!r} link")
-    return _LINKINV[link], link
+    return LINKS[link].linkinv, link
 
 
 def _model_data(m) -> pd.DataFrame:
