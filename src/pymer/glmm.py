@@ -21,7 +21,7 @@ from .terms import RandomEffects
 from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_family,
                        check_family_object, check_family_response, check_fitted_boundary,
                        check_grouping_factors, check_nagq, check_response_not_constant, check_start,
-                       check_weights, drop_aliased_columns)
+                       check_weights, fixed_effects_design)
 
 
 class GeneralizedLinearMixedModel:
@@ -45,9 +45,7 @@ class GeneralizedLinearMixedModel:
         self.pw = pw
         self.weights = w
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        keep, dropped = drop_aliased_columns(mf.X, mf.fixef_names)
-        self.X = np.asfortranarray(mf.X[:, keep])
-        self.fixef_names = [mf.fixef_names[i] for i in keep]
+        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, w)
         self.p = self.X.shape[1]
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=False)

@@ -15,8 +15,8 @@ from .optimize import SingularFitWarning, check_convergence, minimize, warn_all
 from .results.lmm import LMMResult
 from .terms import RandomEffects
 from .validate import (LMER_CONTROL, check_control, check_grouping_factors, check_residual_scale,
-                       check_response_numeric, check_scale_x, check_start, check_weights,
-                       drop_aliased_columns, residualize_response)
+                       check_response_numeric, check_start, check_weights, fixed_effects_design,
+                       residualize_response)
 
 
 class _PLS(PLS):
@@ -53,13 +53,8 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        # aliasing that matters is among the rows with positive weight
-        Xw = mf.X if self.weights is None else mf.X[self.weights > 0]
-        keep, dropped = drop_aliased_columns(Xw, mf.fixef_names)
-        self.X = np.ascontiguousarray(mf.X[:, keep])
-        self.fixef_names = [mf.fixef_names[i] for i in keep]
-        self.dropped_fixef = dropped
-        check_scale_x(self.X, self.fixef_names)
+        X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights)
+        self.X = np.ascontiguousarray(X)
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=True)
         self.p = self.X.shape[1]

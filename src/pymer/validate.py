@@ -302,6 +302,18 @@ def drop_aliased_columns(X, names, tol=1e-7):
     return keep, dropped
 
 
+def fixed_effects_design(mf, weights=None):
+    """The fixed-effects model matrix every model fits: aliased columns dropped (judged
+    on the rows with positive prior weight, as lme4 judges them) and lme4's scale check.
+    Returns (X, kept names, dropped names)."""
+    Xw = mf.X if weights is None else mf.X[np.asarray(weights) > 0]
+    keep, dropped = drop_aliased_columns(Xw, mf.fixef_names)
+    X = np.asfortranarray(mf.X[:, keep])
+    names = [mf.fixef_names[i] for i in keep]
+    check_scale_x(X, names)
+    return X, names, dropped
+
+
 def check_scale_x(X, names, tol=1e3):
     """lme4's check.scaleX: warn when predictors are on very different scales.
 

@@ -94,6 +94,12 @@ class MixedModelResult:
     def formula(self) -> str:
         return self.model.mf.formula
 
+    def _vcov_from_RX(self, RX) -> np.ndarray:
+        """sigma^2 (R_X' R_X)^-1: the covariance of beta-hat given theta (an LMM's vcov,
+        a GLMM's at the conditional mode)."""
+        Rinv = np.linalg.inv(RX) if RX.size else RX
+        return self.sigma ** 2 * (Rinv @ Rinv.T)
+
     @cached_property
     def vcov(self) -> pd.DataFrame:
         """Covariance matrix of the fixed-effects estimates."""

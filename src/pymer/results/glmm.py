@@ -87,8 +87,7 @@ class GLMMResult(MixedModelResult):
                           "not positive definite or contains NA values: falling back to var-cov estimated from RX",
                           ConvergenceWarning, stacklevel=3)
         RX = self._RX if self._RX is not None else self.model.RX_at(self.theta, self.beta, self.u)
-        Rinv = np.linalg.inv(RX)
-        return self.sigma ** 2 * (Rinv @ Rinv.T)
+        return self._vcov_from_RX(RX)
 
     @property
     def df(self) -> int:

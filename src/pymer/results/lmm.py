@@ -52,8 +52,7 @@ class LMMResult(MixedModelResult):
         return core
 
     def _vcov_matrix(self):
-        Rinv = np.linalg.inv(self.RX) if self.RX.size else self.RX
-        return self.sigma ** 2 * (Rinv @ Rinv.T)
+        return self._vcov_from_RX(self.RX)
 
     @property
     def df(self) -> int:
