@@ -5,18 +5,25 @@
 >>> print(m.summary())
 """
 from . import datasets
-from .errors import FormulaError, MissingColumnError, PymerDataError
+from .errors import (ConvergenceWarning, FormulaError, MissingColumnError, PerfectFitWarning,
+                     PredictorScaleWarning, PymerDataError, RankDeficiencyWarning, ResponseWarning,
+                     SingularFitWarning)
 from . import families
-from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
+from .glmm import GeneralizedLinearMixedModel, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
-from .optimize import ConvergenceWarning, SingularFitWarning
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
-from .results import LMMResult
-from .validate import (PerfectFitWarning, PredictorScaleWarning, RankDeficiencyWarning,
-                       ResponseWarning)
+from .results import GLMMResult, LMMResult
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # pymer.plots (matplotlib) is imported on first use, so `import pymer` stays quick
+    if name == "plots":
+        import importlib
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'pymer' has no attribute {name!r}")
 
 __all__ = [
     "lmer",

@@ -1,9 +1,36 @@
-"""Exceptions raised by pymer for bad formulas and bad data."""
+"""Every exception and warning class pymer raises: bad formulas, bad data, and the
+warnings of a fit (convergence, singular fits, rank deficiency, scales, responses)."""
 from __future__ import annotations
 
 import difflib
 
-__all__ = ["FormulaError", "PymerDataError", "MissingColumnError"]
+__all__ = ["FormulaError", "PymerDataError", "MissingColumnError", "ConvergenceWarning",
+           "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning", "PerfectFitWarning",
+           "ResponseWarning"]
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer or lme4's post-fit checks report a convergence problem."""
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is singular (a variance component at its boundary)."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Aliased fixed-effect columns were dropped, as lme4 drops them."""
+
+
+class PredictorScaleWarning(UserWarning):
+    """Fixed-effect predictors on very different scales (lme4's check.scaleX)."""
+
+
+class PerfectFitWarning(UserWarning):
+    """The residual variance is essentially zero: the model fits the response exactly."""
+
+
+class ResponseWarning(UserWarning):
+    """A GLMM response that R accepts with a warning (non-integer counts, ...)."""
 
 
 class FormulaError(ValueError):

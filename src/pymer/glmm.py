@@ -10,15 +10,15 @@ from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
 from .call import ModelCall
-from .errors import PymerDataError
+from .errors import PymerDataError, ResponseWarning, SingularFitWarning
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .lmm import lmer
-from .optimize import (SingularFitWarning, check_convergence, finite_diff_derivs,
+from .optimize import (check_convergence, finite_diff_derivs,
                        minimize, warn_all)
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
-from .validate import (GLMER_CONTROL, ResponseWarning, check_control, check_family,
+from .validate import (GLMER_CONTROL, check_control, check_family,
                        check_family_object, check_family_response, check_fitted_boundary,
                        check_grouping_factors, check_nagq, check_response_not_constant, check_start,
                        check_weights, fixed_effects_design)

@@ -9,9 +9,9 @@ import numpy as np
 from ._core._blas_threads import single_threaded
 from ._core._pls import PLS, crossprod_ztwz
 from .call import ModelCall
-from .errors import PymerDataError
+from .errors import PymerDataError, SingularFitWarning
 from .formula import parse_formula
-from .optimize import SingularFitWarning, check_convergence, minimize, warn_all
+from .optimize import check_convergence, minimize, warn_all
 from .results.lmm import LMMResult
 from .terms import RandomEffects
 from .validate import (LMER_CONTROL, check_control, check_grouping_factors, check_residual_scale,

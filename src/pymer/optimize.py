@@ -14,13 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class ConvergenceWarning(UserWarning):
-    """The optimizer or lme4's post-fit checks report a convergence problem."""
-
-
-class SingularFitWarning(UserWarning):
-    """The fit is singular (a variance component at its boundary)."""
+from .errors import ConvergenceWarning, SingularFitWarning  # noqa: F401  (their home before errors.py)
 
 
 @dataclass

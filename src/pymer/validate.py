@@ -17,25 +17,9 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack
 
-from .errors import PymerDataError, suggest_names
+from .errors import (ConvergenceWarning, PerfectFitWarning, PredictorScaleWarning, PymerDataError,  # noqa: F401
+                     RankDeficiencyWarning, ResponseWarning, suggest_names)
 from .families import FAMILY_LINKS, check_link  # noqa: F401  (check_link: validate's API)
-from .optimize import ConvergenceWarning
-
-
-class RankDeficiencyWarning(UserWarning):
-    """Aliased fixed-effect columns were dropped, as lme4 drops them."""
-
-
-class PredictorScaleWarning(UserWarning):
-    """Fixed-effect predictors on very different scales (lme4's check.scaleX)."""
-
-
-class PerfectFitWarning(UserWarning):
-    """The residual variance is essentially zero: the model fits the response exactly."""
-
-
-class ResponseWarning(UserWarning):
-    """A GLMM response that R accepts with a warning (non-integer counts, ...)."""
 
 
 def _first(mask, values=None):

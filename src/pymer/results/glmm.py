@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..optimize import ConvergenceWarning
+from ..errors import ConvergenceWarning
 from ..report.rformat import coef_lines, r_round_format
 from ..report.summary import Summary, formula_lines, stats_section
 from .base import MixedModelResult
