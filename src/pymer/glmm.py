@@ -14,8 +14,8 @@ from ._core._pls import PLS
 from .errors import PymerDataError
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .optimize import (ConvergenceWarning, SingularFitWarning, check_convergence, finite_diff_derivs,
-                       minimize, warn_all)
+from .numdiff import finite_diff_derivs
+from .optimize import ConvergenceWarning, SingularFitWarning, check_convergence, minimize, warn_all
 from .report.rformat import coef_lines, r_round_format
 from .report.summary import Summary, aic_lines, fixef_print_lines, formula_lines, message_lines
 from .results import MixedModelResult
