@@ -181,7 +181,10 @@ def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
     -------
     Profile
     """
-    linear = getattr(res, "is_linear", False)
+    if not hasattr(res, "restoring_core"):
+        raise TypeError(f"profile() needs a fitted model (a pymer.lmer or pymer.glmer result), "
+                        f"not {type(res).__name__}")
+    linear = res.is_linear
     D = _LMMDeviance(res) if linear else _GLMMDeviance(res)
     Prof = _ParamProfile if linear else _GLMMParamProfile
     vnames = param_names(res, old_names)
