@@ -17,7 +17,7 @@ __all__ = ["finite_diff_derivs", "richardson_jacobian", "richardson_hessian"]
 _EPS = np.finfo(float).eps
 
 
-def finite_diff_derivs(fun, x, lower=None, delta=1e-4):
+def finite_diff_derivs(fun, x, lower=None, delta: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
     """Gradient and Hessian of `fun` at x by central differences, one-sided in a
     coordinate whose lower bound is within the step (never evaluated below `lower`;
     without bounds, as for a deviance in theta that is defined beyond the box).
@@ -71,7 +71,7 @@ def _fd_steps(x, d):
     return np.where(np.abs(x) < zero_tol, 1e-4, d * np.abs(x))
 
 
-def richardson_jacobian(f, x, d=1e-4, r=4, v=2.0):
+def richardson_jacobian(f, x, d: float = 1e-4, r: int = 4, v: float = 2.0) -> np.ndarray:
     """Jacobian of an array-valued f at x: central differences at steps h, h/v, ...,
     combined by Richardson extrapolation. Returns shape f(x).shape + (len(x),)."""
     x = np.asarray(x, dtype=np.float64)
@@ -91,7 +91,7 @@ def richardson_jacobian(f, x, d=1e-4, r=4, v=2.0):
     return out
 
 
-def richardson_hessian(f, x, d=0.1, r=4, v=2.0):
+def richardson_hessian(f, x, d: float = 0.1, r: int = 4, v: float = 2.0) -> np.ndarray:
     """Hessian of a scalar f at x by central second differences and Richardson
     extrapolation (relative base step d, as numerical-derivative packages use)."""
     x = np.asarray(x, dtype=np.float64)

@@ -120,7 +120,7 @@ def _stat_names(v, size):
 
 
 def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=False,
-              mp_context=None):
+              mp_context=None) -> BootstrapResult:
     """Parametric bootstrap of a statistic, as lme4's ``bootMer``.
 
     Each replicate simulates a response from the fitted model (``res.simulate``),

@@ -293,7 +293,7 @@ def _contestMD(res, L, method):
             "F value": Fscaled, "Pr(>F)": p}
 
 
-def contest(m, L, joint=True, ddf="Satterthwaite"):
+def contest(m, L, joint: bool = True, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """Tests of linear functions L beta of the fixed effects (lmerTest's ``contest``).
 
     Parameters

@@ -132,7 +132,7 @@ def _anova_type(type):
     return table[key]
 
 
-def anova_ddf(res, type=3, ddf="Satterthwaite"):
+def anova_ddf(res, type=3, ddf: str = "Satterthwaite") -> AnovaTable:
     """lmerTest's F-test table for the fixed-effect terms of one linear mixed model.
 
     Parameters

@@ -15,7 +15,7 @@ __all__ = ["confint"]
 
 
 def confint(res, parm=None, level=0.95, method="profile", *, nsim=500, seed=None,
-            boot_type="perc", n_jobs=1, progress=None, old_names=True):
+            boot_type="perc", n_jobs=1, progress=None, old_names=True) -> pd.DataFrame:
     """Confidence intervals for the variance parameters and fixed effects, as lme4's confint().
 
     Parameters
@@ -25,7 +25,7 @@ def confint(res, parm=None, level=0.95, method="profile", *, nsim=500, seed=None
         Which rows (default all).
     level : float
     method : {"profile", "wald", "boot"}
-        "profile": likelihood-profile intervals (:func:`pymer.profile.profile`;
+        "profile": likelihood-profile intervals (:func:`pymer.profile`;
         lme4 profiles the deviance, also for REML fits; for a GLMM the Laplace or
         adaptive Gauss-Hermite deviance, re-optimized over all other parameters,
         not available for nAGQ = 0 fits or families with a dispersion parameter).

@@ -33,7 +33,7 @@ def _refit_ml(m):
         return m.update(REML=False)
 
 
-def anova(*models, refit=True, names=None):
+def anova(*models, refit: bool = True, names=None) -> AnovaTable:
     """Likelihood-ratio tests of nested mixed models, as lme4's ``anova(m1, m2, ...)``.
 
     Parameters
@@ -117,7 +117,7 @@ def _droppable_terms(mf):
     return out
 
 
-def drop1(m, test="Chisq", k=2.0):
+def drop1(m, test: str = "Chisq", k: float = 2.0) -> AnovaTable:
     """Single-term deletions of the fixed effects, as lme4's ``drop1(m, test = "Chisq")``.
 
     Only terms not contained in a higher-order term are dropped (R's marginality

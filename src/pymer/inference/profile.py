@@ -151,7 +151,7 @@ def _walk(prof, direction, h0, cutoff, maxpts, delta, maxmult, rows, name):
 
 
 def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff=1 / 8,
-            maxmult=10, old_names=True):
+            maxmult=10, old_names=True) -> Profile:
     """Profile the deviance of a mixed model over each parameter (lme4's profile()).
 
     Parameters

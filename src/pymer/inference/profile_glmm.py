@@ -28,7 +28,7 @@ class _GLMMDeviance:
                 "(its deviance has beta optimized inside PIRLS, so a fixed effect cannot be held "
                 "fixed; lme4's profile() fails on nAGQ = 0 fits too): refit with nAGQ=1, or use "
                 "method='wald' or 'boot'")
-        if model.family.has_dispersion:
+        if res.has_dispersion:
             raise NotImplementedError(
                 f"profile() / confint(method='profile') of a {model.family.name} GLMM is not "
                 "implemented (profiling its dispersion parameter is missing): use method='wald' "
