@@ -249,7 +249,7 @@ def test_lmertest_anova_layout_and_contest():
 
 
 def test_kenward_roger_refuses_large_n(monkeypatch):
-    import pymer.inference as inf
+    import pymer.inference.ddf as inf
 
     m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
     monkeypatch.setattr(inf, "KR_MAX_NOBS", 100)
@@ -356,11 +356,13 @@ def test_bootstrap_reproducible_and_parallel(sleep):
 def test_bootstrap_worker_rebuilt_from_model_frame(sleep):
     """Without fork, workers rebuild the model from its ModelFrame: same replicates.
     (Run in-process here; spawning interpreters would dominate the test time.)"""
-    import pymer.inference as inf
+    import pickle
+
+    import pymer.inference.bootmer as inf
 
     b1 = sleep.bootstrap(_slope, nsim=3, seed=7)
     seeds = np.random.SeedSequence(7).spawn(3)
-    inf._boot_init(("lmm", sleep.model.mf, sleep.REML, sleep.theta, sleep.sigma), _slope, False)
+    inf._boot_init(pickle.loads(pickle.dumps(sleep)), _slope, False)
     try:
         vals = [inf._boot_one(s)[0][0] for s in seeds]
     finally:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pymer.optimize import finite_diff_derivs
+from pymer.numdiff import finite_diff_derivs
 
 
 def _f(x):

@@ -38,6 +38,9 @@ class ModelCall:
     def __post_init__(self):
         object.__setattr__(self, "args", MappingProxyType(dict(self.args)))
 
+    def __reduce__(self):
+        return (ModelCall, (self.fn, self.formula, self.data, dict(self.args)))
+
     @property
     def data_name(self) -> str | None:
         """The data's name (``DataFrame.attrs["name"]``, as pymer's data sets carry it)."""

@@ -6,7 +6,7 @@ import difflib
 
 __all__ = ["FormulaError", "PymerDataError", "MissingColumnError", "ConvergenceWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning", "PerfectFitWarning",
-           "ResponseWarning"]
+           "ResponseWarning", "RefitWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -94,3 +94,7 @@ def suggest_names(name: str, candidates, n: int = 3) -> list[str]:
             if lowmap[c] not in out and lowmap[c] != name:
                 out.append(lowmap[c])
     return out[:n]
+
+
+class RefitWarning(UserWarning):
+    """lme4's message: REML fits were refitted by maximum likelihood to compare likelihoods."""

@@ -14,8 +14,8 @@ from .errors import PymerDataError, ResponseWarning, SingularFitWarning
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .lmm import lmer
-from .optimize import (check_convergence, finite_diff_derivs,
-                       minimize, warn_all)
+from .numdiff import finite_diff_derivs
+from .optimize import check_convergence, minimize, warn_all
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
 from .validate import (GLMER_CONTROL, check_control, check_family,

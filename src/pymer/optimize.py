@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConvergenceWarning, SingularFitWarning  # noqa: F401  (their home before errors.py)
+from .numdiff import finite_diff_derivs
 
 
 @dataclass
@@ -93,53 +94,6 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     if best[0] < val:
         x, val = best[1], best[0]
     return OptResult(x, val, count[0], key, int(status), messages)
-
-
-def finite_diff_derivs(fun, x, lower=None, delta=1e-4):
-    """Gradient and Hessian of `fun` at x by central differences, one-sided in a
-    coordinate whose lower bound is within the step (never evaluated below `lower`;
-    without bounds, as for a deviance in theta that is defined beyond the box).
-
-    Second differences on the diagonal; for each pair away from the bounds only
-    f(x+di+dj) and f(x-di-dj) are new, with
-
-        H_ij = [f(x+di+dj) + f(x-di-dj) - f(x+di) - f(x-di) - f(x+dj) - f(x-dj) + 2 f(x)] / (2 h^2)
-
-    (error O(h^2), as lme4's four-point formula, with half its evaluations).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    m = x.shape[0]
-    lower = np.full(m, -np.inf) if lower is None else np.asarray(lower)
-    h = delta
-    at_bound = x - h < lower
-    f0 = fun(x)
-    grad = np.zeros(m)
-    hess = np.zeros((m, m))
-    fp = np.zeros(m)
-    fm = np.full(m, np.nan)
-    for i in range(m):
-        e = np.zeros(m)
-        e[i] = h
-        fp[i] = fun(x + e)
-        if at_bound[i]:
-            # forward differences at the lower bound
-            fpp = fun(x + 2 * e)
-            grad[i] = (-3 * f0 + 4 * fp[i] - fpp) / (2 * h)
-            hess[i, i] = (f0 - 2 * fp[i] + fpp) / h ** 2
-        else:
-            fm[i] = fun(x - e)
-            grad[i] = (fp[i] - fm[i]) / (2 * h)
-            hess[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
-    for i in range(m):
-        for j in range(i):
-            e = np.zeros(m)
-            e[i] = e[j] = h
-            if at_bound[i] or at_bound[j]:
-                v = (fun(x + e) - fp[i] - fp[j] + f0) / (h * h)
-            else:
-                v = (fun(x + e) + fun(x - e) - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) / (2 * h * h)
-            hess[i, j] = hess[j, i] = v
-    return grad, hess
 
 
 def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundary=None, derivs=None):

@@ -419,7 +419,7 @@ class MixedModelResult:
     def profile(self, which=None, **kwargs):
         """The deviance profile of each parameter (sd/cor on the sd scale, then the
         fixed effects), lme4's profile(): see :func:`pymer.profile`."""
-        from ..profile import profile
+        from ..inference.profile import profile
         return profile(self, which=which, **kwargs)
 
     def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):

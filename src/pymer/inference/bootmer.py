@@ -1,0 +1,212 @@
+"""Parametric bootstrap of a statistic of a fit, lme4's ``bootMer``: simulate a response
+from the fitted model, refit, apply the statistic; replicates in worker processes on request."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._progress import progress as _progress
+from .params import _ci_labels
+
+__all__ = ["bootstrap", "BootstrapResult"]
+
+
+class BootstrapResult:
+    """Replicates of a statistic under the parametric bootstrap.
+
+    Attributes
+    ----------
+    t0 : ndarray (k,)
+        The statistic of the fitted model.
+    t : ndarray (nsim, k)
+        One row per replicate (NaN where the refit failed).
+    names : list of str
+    seed : the master seed; replicate i used ``numpy.random.SeedSequence(seed).spawn(nsim)[i]``.
+    n_failed : int
+        Replicates whose refit or statistic raised an error.
+    n_warned : int
+        Replicates whose refit raised warnings (convergence, singular fit), kept.
+    """
+
+    def __init__(self, t0, t, names, seed, n_failed=0, n_warned=0, errors=()):
+        self.t0 = np.asarray(t0, dtype=np.float64)
+        self.t = np.asarray(t, dtype=np.float64)
+        self.names = list(names)
+        self.seed = seed
+        self.n_failed = int(n_failed)
+        self.n_warned = int(n_warned)
+        self.errors = list(errors)
+
+    @property
+    def nsim(self) -> int:
+        return self.t.shape[0]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.t, columns=self.names)
+
+    def confint(self, level=0.95, type="perc") -> pd.DataFrame:
+        """Bootstrap intervals: "perc" (percentile), "basic" or "norm"."""
+        a = (1 - level) / 2
+        t = self.t
+        ok = np.all(np.isfinite(t), axis=1) if t.ndim == 2 else np.isfinite(t)
+        t = t[ok]
+        if type == "perc":
+            lo, hi = np.quantile(t, [a, 1 - a], axis=0)
+        elif type == "basic":
+            qlo, qhi = np.quantile(t, [a, 1 - a], axis=0)
+            lo, hi = 2 * self.t0 - qhi, 2 * self.t0 - qlo
+        elif type == "norm":
+            z = stats.norm.ppf(1 - a)
+            bias = t.mean(axis=0) - self.t0
+            sd = t.std(axis=0, ddof=1)
+            lo, hi = self.t0 - bias - z * sd, self.t0 - bias + z * sd
+        else:
+            raise ValueError(f"type={type!r}: use 'perc', 'basic' or 'norm'")
+        return pd.DataFrame(np.column_stack([lo, hi]), index=self.names, columns=_ci_labels(level))
+
+    def summary(self) -> pd.DataFrame:
+        t = self.t
+        return pd.DataFrame({"original": self.t0, "bias": np.nanmean(t, axis=0) - self.t0,
+                             "std. error": np.nanstd(t, axis=0, ddof=1)}, index=self.names)
+
+    def __repr__(self):
+        lines = [f"Parametric bootstrap: {self.nsim} replicates (seed {self.seed})"]
+        if self.n_failed:
+            lines.append(f"{self.n_failed} replicate(s) failed")
+        if self.n_warned:
+            lines.append(f"{self.n_warned} replicate(s) gave warnings")
+        lines.append(self.summary().to_string())
+        return "\n".join(lines)
+
+
+_WORKER = {}
+
+
+def _boot_init(res, func, use_u):
+    """Worker set-up: the fitted model, inherited by fork or unpickled (a result pickles
+    its model, which rebuilds its compiled core from the model frame)."""
+    _WORKER["state"] = (res, func, use_u)
+
+
+def _boot_one(seed):
+    """One replicate: simulate from the fitted model with this seed, refit, apply func."""
+    res, func, use_u = _WORKER["state"]
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        try:
+            y = np.asarray(res.simulate(1, seed=np.random.default_rng(seed), use_u=use_u)).ravel()
+            r = res.refit(y)
+            v = func(r)
+            val = np.atleast_1d(np.asarray(list(v.values()) if isinstance(v, dict) else v,
+                                           dtype=np.float64)).ravel()
+            err = None
+        except Exception as e:   # a failed replicate is recorded, as bootMer does
+            val, err = None, f"{type(e).__name__}: {e}"
+    return val, err, len(w) > 0
+
+
+def _stat_names(v, size):
+    if isinstance(v, pd.Series):
+        return [str(x) for x in v.index]
+    if isinstance(v, dict):
+        return [str(x) for x in v]
+    return [f"t{i + 1}" for i in range(size)]
+
+
+def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=False,
+              mp_context=None) -> BootstrapResult:
+    """Parametric bootstrap of a statistic, as lme4's ``bootMer``.
+
+    Each replicate simulates a response from the fitted model (``res.simulate``),
+    refits the model to it (``res.refit``, started at the estimates) and applies
+    ``func`` to the refit.
+
+    Parameters
+    ----------
+    res : fitted model
+    func : callable
+        ``func(fit)`` -> number or 1-d array (a pandas Series names the columns).
+        For ``n_jobs > 1`` on platforms without the "fork" start method it must be
+        picklable (a module-level function).
+    nsim : int
+    seed : int, SeedSequence or None
+        Master seed. Replicate i uses the i-th child of
+        ``numpy.random.SeedSequence(seed)``, so results do not depend on n_jobs.
+    n_jobs : int
+        Worker processes (concurrent.futures); -1 for all CPUs.
+    progress : bool or None
+        A tqdm progress bar; by default only when tqdm is installed and stderr is a
+        terminal (see :func:`pymer._progress.progress`).
+    use_u : bool
+        Condition on the estimated random effects (lme4's ``use.u = TRUE``).
+    mp_context : str, optional
+        Multiprocessing start method; default "fork" where available.
+
+    Returns
+    -------
+    BootstrapResult
+    """
+    nsim = int(nsim)
+    if nsim < 1:
+        raise ValueError("nsim must be at least 1")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    seeds = ss.spawn(nsim)
+    v0 = func(res)
+    t0 = np.atleast_1d(np.asarray(v0 if not isinstance(v0, dict) else list(v0.values()),
+                                  dtype=np.float64)).ravel()
+    names = _stat_names(v0, t0.size)
+    if n_jobs is None:
+        n_jobs = 1
+    if n_jobs < 0:
+        n_jobs = os.cpu_count() or 1
+    n_jobs = max(1, min(int(n_jobs), nsim))
+    results = []
+    with res.restoring_core():
+        if n_jobs == 1:
+            _WORKER["state"] = (res, func, use_u)
+            try:
+                for s in _progress(seeds, total=nsim, desc="bootstrap", enable=progress):
+                    results.append(_boot_one(s))
+            finally:
+                _WORKER.pop("state", None)
+        else:
+            results = _bootstrap_parallel(res, func, use_u, seeds, n_jobs, mp_context, progress)
+    t = np.full((nsim, t0.size), np.nan)
+    n_failed = n_warned = 0
+    errors = []
+    for i, (val, err, warned) in enumerate(results):
+        if err is not None or val is None or val.size != t0.size:
+            n_failed += 1
+            errors.append(err or f"replicate {i + 1}: statistic has {0 if val is None else val.size} values, "
+                                 f"expected {t0.size}")
+            continue
+        t[i] = val
+        n_warned += bool(warned)
+    if n_failed == nsim:
+        raise RuntimeError(f"all {nsim} bootstrap replicates failed; first error: {errors[0]}")
+    if n_failed:
+        warnings.warn(f"{n_failed} of {nsim} bootstrap replicates failed; first error: {errors[0]}",
+                      UserWarning, stacklevel=2)
+    seed_out = seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy
+    return BootstrapResult(t0, t, names, seed_out, n_failed, n_warned, errors)
+
+
+def _bootstrap_parallel(res, func, use_u, seeds, n_jobs, mp_context, progress):
+    method = mp_context or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    ctx = mp.get_context(method)
+    # fork: the children inherit the fitted model and func, nothing is pickled;
+    # otherwise both are pickled to each worker once
+    chunk = max(1, len(seeds) // (4 * n_jobs))
+    out = []
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_boot_init,
+                             initargs=(res, func, use_u)) as ex:
+        it = ex.map(_boot_one, seeds, chunksize=chunk)
+        for r in _progress(it, total=len(seeds), desc="bootstrap", enable=progress):
+            out.append(r)
+    return out
