@@ -1,0 +1,158 @@
+"""The house rules, checked on the source: no import cycle among pymer's modules (imports
+inside functions counted), no module over 800 lines, and the layers' one-way dependencies."""
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "pymer"
+MAX_LINES = 800
+
+# the layers, top to bottom: a module may import its own layer's siblings and anything below
+LAYERS = [
+    {"pymer", "pymer.__main__", "pymer.cli", "pymer.plots", "pymer.tidy", "pymer.profile"},
+    {"pymer.lmm", "pymer.glmm"},
+    {"pymer.results"},
+    {"pymer.inference"},
+    {"pymer.report"},
+    {"pymer.call", "pymer.formula", "pymer.terms", "pymer.families", "pymer.optimize", "pymer.numdiff",
+     "pymer.validate", "pymer.errors", "pymer.datasets", "pymer._progress", "pymer._core"},
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules():
+    return {module_name(p): p for p in sorted(SRC.rglob("*.py"))}
+
+
+def imports(path: Path, name: str, known) -> set:
+    """pymer modules `path` imports anywhere in its body (functions included)."""
+    is_pkg = path.name == "__init__.py"
+    package = name if is_pkg else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            # `from pkg import sub` imports the submodule when there is one
+            targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t.startswith("pymer") and t != name:
+                out.add(t)
+    return out
+
+
+def graph():
+    mods = modules()
+    return {m: imports(p, m, mods) for m, p in mods.items()}
+
+
+def test_no_module_over_800_lines():
+    long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_no_import_cycle():
+    g = graph()
+    # Tarjan's strongly connected components
+    index, low, stack, on, sccs = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in g[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            sccs.append(comp)
+
+    for v in g:
+        if v not in index:
+            visit(v)
+    cycles = [sorted(c) for c in sccs if len(c) > 1]
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def layer_of(mod: str):
+    best = None
+    for i, layer in enumerate(LAYERS):
+        for prefix in layer:
+            if (mod == prefix or mod.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                best = (i, len(prefix))
+    return None if best is None else best[0]
+
+
+def test_every_module_has_a_layer():
+    unplaced = [m for m in modules() if layer_of(m) is None]
+    assert not unplaced, f"modules outside the layer table: {unplaced}"
+
+
+def test_dependencies_run_one_way():
+    upward = []
+    for mod, targets in graph().items():
+        lm = layer_of(mod)
+        for t in targets:
+            lt = layer_of(t)
+            if lt is not None and lm is not None and lt < lm:
+                upward.append(f"{mod} -> {t}")
+    assert not upward, "imports against the layers (models -> results -> inference -> report -> " \
+                       "formula/terms/core): " + ", ".join(sorted(upward))
+
+
+def test_the_checks_can_fail(tmp_path):
+    # the cycle finder sees a cycle made of imports inside functions
+    pkg = tmp_path / "pymer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from .b import g\n")
+    (pkg / "b.py").write_text("def g():\n    from . import a\n")
+    mods = {module_name_in(tmp_path, p): p for p in pkg.rglob("*.py")}
+    g = {m: imports_in(tmp_path, p, m, mods) for m, p in mods.items()}
+    assert "pymer.b" in g["pymer.a"] and "pymer.a" in g["pymer.b"]
+
+
+def module_name_in(root, path):
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_in(root, path, name, known):
+    global SRC
+    old = SRC
+    SRC = root / "pymer"
+    try:
+        return imports(path, name, known)
+    finally:
+        SRC = old
+
+
+@pytest.mark.parametrize("layer", range(len(LAYERS)))
+def test_layer_table_names_real_modules(layer):
+    mods = modules()
+    for prefix in LAYERS[layer]:
+        assert any(m == prefix or m.startswith(prefix + ".") for m in mods), prefix
