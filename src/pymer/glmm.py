@@ -224,8 +224,7 @@ class GeneralizedLinearMixedModel:
         return grad, hess
 
     @single_threaded
-    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, calc_derivs=True,
-            verbose=False):
+    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, calc_derivs=True):
         control = dict(control or {})
         if nAGQ > 1 and not (len(self.re.terms) == 1 and self.re.terms[0].k == 1):
             raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
@@ -389,7 +388,7 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 
 
 @single_threaded
-def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, verbose=False):
+def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 
     Alternates: the GLMM at fixed NB theta, then theta maximizing the

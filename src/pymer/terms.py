@@ -141,12 +141,11 @@ class RandomEffects:
     def theta_names(self) -> list:
         names = []
         for t in self.terms:
-            for c in range(t.k):
-                for r in range(c, t.k):
-                    if r == c:
-                        names.append(f"{t.group}.{t.colnames[r]}")
-                    else:
-                        names.append(f"{t.group}.{t.colnames[r]}.{t.colnames[c]}")
+            for r, c in lower_tri_pairs(t.k):
+                if r == c:
+                    names.append(f"{t.group}.{t.colnames[r]}")
+                else:
+                    names.append(f"{t.group}.{t.colnames[r]}.{t.colnames[c]}")
         return names
 
     def factors(self, theta) -> list:
@@ -168,12 +167,11 @@ class RandomEffects:
             S = sigma ** 2 * T @ T.T
             k = S.shape[0]
             sd = np.sqrt(np.diag(S))
-            for c in range(k):
-                for r in range(c, k):
-                    if r == c:
-                        out.append(sd[r])
-                    else:
-                        out.append(S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else undefined_cor)
+            for r, c in lower_tri_pairs(k):
+                if r == c:
+                    out.append(sd[r])
+                else:
+                    out.append(S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else undefined_cor)
         return np.asarray(out, dtype=np.float64)
 
     def Lambda(self, theta) -> sp.csc_matrix:
@@ -189,14 +187,16 @@ class RandomEffects:
         return bool(np.any(np.asarray(theta)[diag] < tol))
 
 
+def lower_tri_pairs(k: int) -> list:
+    """(row, col) of a k x k lower triangle in column-major order: lme4's order of theta
+    and of the sd/cor parameters. The one iterator every caller uses."""
+    return [(r, c) for c in range(k) for r in range(c, k)]
+
+
 def _lower_tri_indices(k: int):
     """Row and column indices of the lower triangle in column-major order (lme4's theta order)."""
-    rows, cols = [], []
-    for c in range(k):
-        for r in range(c, k):
-            rows.append(r)
-            cols.append(c)
-    return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+    pairs = lower_tri_pairs(k)
+    return (np.array([r for r, _ in pairs], dtype=np.int64), np.array([c for _, c in pairs], dtype=np.int64))
 
 
 def _lower_tri(M: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..numdiff import richardson_hessian, richardson_jacobian
+from ..terms import lower_tri_pairs
 from .params import _require_lmm
 
 __all__ = ["contest", "deviance_varpar", "vcov_varpar", "KR_MAX_NOBS"]
@@ -151,13 +152,12 @@ def _variance_components(res):
     for t, T in zip(model.re.terms, model.re.factors(res.theta)):
         S = s2 * T @ T.T
         Zc = [sp.csr_matrix((t.X[:, i], (rows, t.codes)), shape=(n, t.nlev)) for i in range(t.k)]
-        for c in range(t.k):
-            for r in range(c, t.k):
-                if r == c:
-                    G.append((Zc[r] @ Zc[r].T).tocsr())
-                else:
-                    G.append((Zc[r] @ Zc[c].T + Zc[c] @ Zc[r].T).tocsr())
-                s.append(S[r, c])
+        for r, c in lower_tri_pairs(t.k):
+            if r == c:
+                G.append((Zc[r] @ Zc[r].T).tocsr())
+            else:
+                G.append((Zc[r] @ Zc[c].T + Zc[c] @ Zc[r].T).tocsr())
+            s.append(S[r, c])
     w = model.weights if model.weights is not None else np.ones(n)
     G.append(sp.diags(1.0 / w).tocsr())
     s.append(s2)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..report.rformat import format_real
+from ..terms import lower_tri_pairs
 
 __all__ = ["param_names", "sdcor_params", "var_layout", "theta_from_sdcor"]
 
@@ -23,15 +24,14 @@ def param_names(res, old_names: bool = True) -> list:
     names = []
     i = 0
     for t in res.re.terms:
-        for c in range(t.k):
-            for r in range(c, t.k):
-                i += 1
-                if old_names:
-                    names.append(f".sig{i:02d}")
-                elif r == c:
-                    names.append(f"sd_{t.colnames[r]}|{t.group}")
-                else:
-                    names.append(f"cor_{t.colnames[r]}.{t.colnames[c]}|{t.group}")
+        for r, c in lower_tri_pairs(t.k):
+            i += 1
+            if old_names:
+                names.append(f".sig{i:02d}")
+            elif r == c:
+                names.append(f"sd_{t.colnames[r]}|{t.group}")
+            else:
+                names.append(f"cor_{t.colnames[r]}.{t.colnames[c]}|{t.group}")
     if res.is_linear:
         names.append(".sigma" if old_names else "sigma")
     return names
@@ -51,7 +51,7 @@ def var_layout(re) -> tuple:
     out = []
     o = 0
     for t in re.terms:
-        idx = [(r, c) for c in range(t.k) for r in range(c, t.k)]
+        idx = lower_tri_pairs(t.k)
         out.append((t.k, o, idx))
         o += len(idx)
     return out, o
