@@ -10,6 +10,8 @@ from . import families
 from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
+from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
+from .predictions import augment, predict_response, predict_se
 from .optimize import ConvergenceWarning, SingularFitWarning
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import LMMResult
@@ -44,4 +46,13 @@ __all__ = [
     "bootstrap",
     "contest",
     "RefitWarning",
+    "lm",
+    "glm",
+    "lmlist",
+    "LMResult",
+    "GLMResult",
+    "LMList",
+    "predict_response",
+    "predict_se",
+    "augment",
 ]

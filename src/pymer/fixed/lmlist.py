@@ -75,21 +75,21 @@ class LMList:
         return float(np.sqrt(sum(f.deviance for f in self.fits.values()) / self.df_residual))
 
     def confint(self, level=0.95) -> pd.DataFrame:
-        """Confidence intervals of each level's coefficients with the pooled standard
-        deviation and degrees of freedom (lme4's confint.lmList4 with pool = TRUE).
+        """Confidence intervals of each level's coefficients from that level's own fit
+        (t intervals with its residual df), as lme4's confint.lmList4.
 
         Returns a DataFrame: levels x (coefficient, bound) columns, the bounds named
         as R names them ("2.5 %", "97.5 %").
         """
         if not (isinstance(level, (float, int)) and 0 < level < 1):
             raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
-        q = stats.t.ppf((1 + level) / 2, self.df_residual)
         a = (1 - level) / 2
         labels = [f"{format_real([100 * p], 3)[0].strip()} %" for p in (a, 1 - a)]
         cols = pd.MultiIndex.from_product([list(self.coef.columns), labels])
         out = pd.DataFrame(np.nan, index=self.coef.index, columns=cols)
         for lev, f in zip(self.coef.index, self.fits.values()):
-            se = np.sqrt(np.diag(f.Rinv @ f.Rinv.T)) * self.sigma
+            se = np.sqrt(np.diag(f.vcov.to_numpy()))
+            q = stats.t.ppf((1 + level) / 2, f.df_residual)
             for j, nm in enumerate(f.fixef_names):
                 b = f.fixef[nm]
                 out.loc[lev, (nm, labels[0])] = b - q * se[j]
