@@ -151,3 +151,10 @@ def test_plot_content():
     assert len(cake.plot().axes) == 2                                            # one panel per facet
     fac = pymer.predict_response(fit("cbpp_glmer"), "period").plot()
     assert [t.get_text() for t in fac.axes[0].get_xticklabels()] == ["1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize("name", list(REF["pretty_range"]))
+def test_default_x_values_are_ggeffects_pretty_range(name):
+    from pymer.predictions.grid import pretty_values
+    e = REF["pretty_range"][name]
+    np.testing.assert_allclose(pretty_values(np.asarray(e["x"], dtype=float)), e["values"], atol=1e-12)

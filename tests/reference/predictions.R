@@ -7,7 +7,8 @@
 #
 # JSON: {"models": {id: {data, call, sigma, nobs, df (logLik's), coef_names, coef, vcov}}, "cases": {id: {model, fun, terms,
 # type, table: {x, predicted, std.error, conf.low, conf.high, group, facet}}},
-# "augment": {columns, head (first 5 rows of the numeric .columns)}}.
+# "augment": {columns, head (first 5 rows of the numeric .columns)},
+# "pretty_range": {name: {x, values}} (ggeffects::pretty_range(x), the default x values)}.
 # x, group and facet are written as strings (numbers as R's as.character gives them).
 suppressMessages({library(lme4); library(ggeffects); library(broom.mixed)})
 invisible(Sys.setlocale("LC_COLLATE", "C"))
@@ -85,6 +86,14 @@ case("sleepstudy_lm_days", "sleepstudy_lm", "Days")
 case("cake_three_terms", "cake_lm", c("temp [175, 205, 225]", "recipe", "replicate [1, 2]"))
 case("cake_temp_recipe", "cake_lm", c("temp [175, 225]", "recipe"))
 case("cbpp_glm_period", "cbpp_glm", "period")
+
+# ggeffects' default values of a numeric focal term without brackets
+vecs <- list(days = 0:9, ints_0_20 = 0:20, ints_0_50 = 0:50, ints_0_99 = 0:99, ints_1_1000 = 1:1000,
+             unit_200 = seq(0, 1, length = 200), sites_like = seq(-9.99, 9.89, length = 160),
+             halves = seq(0, 3, length = 7), wide_100 = seq(0, 250, length = 100),
+             heights = seq(465, 533, length = 50), two = c(0, 1), tenths = seq(0, 6.9, length = 30),
+             five = seq(0, 1, length = 5), petal = iris$Petal.Length)
+out$pretty_range <- lapply(vecs, function(x) list(x = I(x), values = I(pretty_range(x))))
 
 a <- as.data.frame(augment(fits$sleepstudy_lmer))
 dots <- grep("^\\.", names(a), value = TRUE)

@@ -104,24 +104,60 @@ def _representative(x: np.ndarray, keyword: str) -> np.ndarray:
     return np.unique(x)       # "all"
 
 
+def r_pretty(lo: float, hi: float, n: int, h: float = 1.5) -> np.ndarray:
+    """R's pretty() for a range with lo < hi: about n + 1 round values covering [lo, hi].
+
+    As ?pretty describes it: the cell c = (hi - lo) / n, its power of ten b, and the
+    unit u one of {1, 2, 5, 10} b, larger ones favoured by the biases h
+    (high.u.bias) and f = 0.5 + 1.5 h (u5.bias); at least n %/% 3 intervals.
+    """
+    f = 0.5 + 1.5 * h
+    cell = (hi - lo) / max(n, 1)
+    b = 10.0 ** np.floor(np.log10(cell))
+    unit = b
+    if 2 * b - cell < h * (cell - unit):
+        unit = 2 * b
+        if 5 * b - cell < f * (cell - unit):
+            unit = 5 * b
+            if 10 * b - cell < h * (cell - unit):
+                unit = 10 * b
+    ns = np.floor(lo / unit + 1e-10)
+    nu = np.ceil(hi / unit - 1e-10)
+    min_n = n // 3
+    k = nu - ns
+    if k < min_n:
+        extra = min_n - k
+        if ns >= 0:
+            nu += extra // 2
+            ns -= extra // 2 + extra % 2
+        else:
+            ns -= extra // 2
+            nu += extra // 2 + extra % 2
+    return np.round(np.arange(ns, nu + 1) * unit, 12)
+
+
 def pretty_values(x: np.ndarray) -> np.ndarray:
-    """Values of a numeric focal term given without brackets: every value when there
-    are few distinct ones (at most 10 whole numbers), else round numbers spanning
-    the range with a step of 1, 2 or 5 times a power of ten (about five steps)."""
+    """Values of a numeric focal term given without brackets (ggeffects' pretty range).
+
+    R's pretty() over the range with a number of intervals that reproduces the choices
+    of ggeffects 1.2.0 seen in its output: with at most 100 distinct values about 10
+    intervals (100 for a range of 99 or more), with more about 5 (20 for a range of 99
+    or more); about 2 for a range below 1.
+    """
     x = x[np.isfinite(x)]
     u = np.unique(x)
-    if len(u) <= 10 and np.all(u == np.round(u)):
-        return u
     lo, hi = float(u.min()), float(u.max())
     if hi == lo:
         return u
-    raw = (hi - lo) / 5
-    p = 10.0 ** np.floor(np.log10(raw))
-    step = min((s * p for s in (1, 2, 5, 10) if s * p >= raw * 0.75), default=10 * p)
-    start = np.floor(lo / step) * step
-    stop = np.ceil(hi / step) * step
-    vals = np.arange(start, stop + step / 2, step)
-    return np.round(vals, 10)
+    r = hi - lo
+    many = len(u) > 100 or (len(u) == 100 and r >= 99)
+    if r < 1:
+        n = 2
+    elif r < 99:
+        n = 5 if many else 10
+    else:
+        n = 20 if many else 100
+    return r_pretty(lo, hi, n)
 
 
 def focal_values(view: ModelView, term, position: int):
