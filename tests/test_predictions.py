@@ -76,6 +76,12 @@ def test_equals_ggeffects_to_3_digits_with_pymers_fit(case):
     _compare(_predict(fit(c["model"]), c), c["table"], rtol=1e-3)
 
 
+def test_fixed_fit_method_delegates():
+    m = fit("sleepstudy_lm")
+    pd.testing.assert_frame_equal(pd.DataFrame(m.predict_response("Days [1, 2]")),
+                                  pd.DataFrame(pymer.predict_response(m, "Days [1, 2]")))
+
+
 def test_level_subset_and_empirical():
     m = fit("cbpp_glmer")
     full = pymer.predict_response(m, "period")

@@ -103,6 +103,7 @@ run_lm("sleepstudy_offset", "sleepstudy", quote(lm(Reaction ~ Days + offset(2 * 
 run_lm("cake_interaction", "cake", quote(lm(angle ~ recipe * temperature, data = cake)))
 run_lm("sites_fixed", "robinson_sites", quote(lm(y ~ x + site, data = robinson_sites)))
 run_lm("batmass", "batMass", quote(lm(mass ~ species * forest, data = batMass)))
+run_lm("lamprey_missing", "lamprey_adult_lab_DNA", quote(lm(Copies ~ stock, data = lamprey_adult_lab_DNA)))
 
 run_glm("cbpp_binomial", "cbpp", quote(glm(cbind(incidence, size - incidence) ~ period, family = binomial, data = cbpp)))
 run_glm("cbpp_proportion_weights", "cbpp",
@@ -111,6 +112,8 @@ run_glm("cbpp_probit_01", "cbpp", quote(glm(I(incidence > 0) ~ period + size, fa
 run_glm("grouseticks_poisson", "grouseticks", quote(glm(TICKS ~ YEAR + HEIGHT, family = poisson, data = grouseticks)))
 run_glm("gamma_log", "gamma_sim", quote(glm(y ~ x + trt, family = Gamma(link = "log"), data = d)), name = "d")
 run_glm("gaussian", "sleepstudy", quote(glm(Reaction ~ Days, data = sleepstudy)))
+run_glm("cbpp_poisson_offset", "cbpp",
+        quote(glm(incidence ~ period + offset(log(size)), family = poisson, data = cbpp)))
 
 ## lmList
 run_lmlist <- function(id, data, call) {

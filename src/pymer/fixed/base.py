@@ -160,6 +160,11 @@ class FixedResult:
         se[ok] = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
         return eta, se
 
+    def predict_response(self, terms, margin="mean_reference", ci_level=0.95):
+        """Adjusted predictions at the values of focal terms: see :func:`pymer.predict_response`."""
+        from ..predictions.response import predict_response
+        return predict_response(self, terms, margin=margin, ci_level=ci_level)
+
     def _check_level(self, level):
         if not (isinstance(level, (float, int)) and 0 < level < 1):
             raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
