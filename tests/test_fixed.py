@@ -180,6 +180,10 @@ def test_bad_input_names_the_culprit():
     raises_naming(d, lambda x: pymer.glm("Reaction ~ Days", x, family="quasi"), ValueError, ["quasi"])
     raises_naming(d, lambda x: pymer.lmlist("Reaction ~ Days", x), FormulaError, ["group"])
     raises_naming(d, lambda x: pymer.lmlist("Reaction ~ Days | Subj", x), MissingColumnError, ["Subj"])
+    bad = d.copy()
+    bad.loc[bad.Subject == "309", "Reaction"] = np.nan
+    raises_naming(bad, lambda x: pymer.lmlist("Reaction ~ Days | Subject", x), PymerDataError,
+                  ["'309'", "Subject"])
     r = pymer.lm("Reaction ~ Days", d)
     with pytest.raises(ValueError, match="interval"):
         r.predict(d, interval="tolerance")

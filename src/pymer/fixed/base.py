@@ -56,9 +56,14 @@ class FixedModel:
     data_name: str | None = None
 
 
+def data_name(data):
+    """The data set's name for printed calls (pymer.datasets.load sets ``attrs["name"]``)."""
+    return getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+
+
 def fixed_model(fun, formula, data, weights, offset, **extra) -> FixedModel:
     mf = model_frame(formula, data, weights, offset, fun)
-    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+    name = data_name(data)
     call = {"fun": fun, "formula": formula, "data": data, "weights": weights, "offset": offset}
     call.update(extra)
     return FixedModel(mf, call, name)

@@ -8,9 +8,10 @@ import pandas as pd
 from scipy import stats
 
 from .._rformat import format_real
-from ..errors import FormulaError, MissingColumnError
+from ..errors import FormulaError, MissingColumnError, PymerDataError
 from ..formula import _BinOp, _Name, _as_frame, _deparse, _parse, _split_formula, _unparen
-from .lm import LMResult, lm
+from .base import data_name
+from .lm import lm
 
 
 def _split_bar(formula: str):
@@ -139,9 +140,9 @@ def lmlist(formula, data) -> LMList:
     fits = {}
     for lev in _levels(g):
         sub = frame.loc[(g == lev).to_numpy()]
-        fits[lev] = lm(fixed, sub)
-    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    return LMList(fixed, group, fits, name, _deparse(_parse(formula)))
+        try:
+            fits[lev] = lm(fixed, sub)
+        except PymerDataError as e:
+            raise PymerDataError(f"lm() for level '{lev}' of '{group}' failed: {e}") from None
+    return LMList(fixed, group, fits, data_name(data), _deparse(_parse(formula)))
 
-
-__all__ = ["lmlist", "LMList", "LMResult"]
