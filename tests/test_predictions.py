@@ -21,6 +21,7 @@ FITS = {
     "grouse_glmer": lambda: pymer.glmer("TICKS ~ YEAR + HEIGHT + (1 | BROOD)", ld("grouseticks"),
                                         family="poisson"),
     "sites_nb": lambda: pymer.glmer_nb("y ~ x + (1 | site)", ld("robinson_sites_counts")),
+    "grouse_nb": lambda: pymer.glmer_nb("TICKS ~ YEAR + scale(HEIGHT) + (1 | LOCATION)", ld("grouseticks")),
     "sleepstudy_lm": lambda: pymer.lm("Reaction ~ Days", ld("sleepstudy")),
     "cake_lm": lambda: pymer.lm("angle ~ recipe * temp + replicate", ld("cake")),
     "cbpp_glm": lambda: pymer.glm("cbind(incidence, size - incidence) ~ period", ld("cbpp"),
@@ -68,9 +69,14 @@ def test_equals_ggeffects_at_lme4_estimates(case):
     _compare(_predict(fit(c["model"], lme4_estimates=mixed), c), c["table"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("case", [k for k, c in REF["cases"].items()
-                                  if c["model"].split("_")[0] in ("sleepstudy", "sites", "batmass", "cake")
-                                  and c["model"] != "sites_nb"])
+# with pymer's own estimates; not where lme4's estimates are off: cbpp (lme4's default
+# tolPwrss leaves its vcov 1% off, see test_glmm_reference.py), grouse_glmer (lme4: "failed to
+# converge", "very large eigenvalue") and sites_nb (lme4 stops at a singular fit)
+OWN_FIT = {"sleepstudy_lmer", "sites_lmer", "batmass_lmer", "grouse_nb", "sleepstudy_lm", "cake_lm",
+           "cbpp_glm"}
+
+
+@pytest.mark.parametrize("case", [k for k, c in REF["cases"].items() if c["model"] in OWN_FIT])
 def test_equals_ggeffects_to_3_digits_with_pymers_fit(case):
     c = REF["cases"][case]
     _compare(_predict(fit(c["model"]), c), c["table"], rtol=1e-3)

@@ -31,6 +31,7 @@ calls <- list(
   cbpp_glmer = list(data = "cbpp", call = quote(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = d, family = binomial))),
   grouse_glmer = list(data = "grouseticks", call = quote(glmer(TICKS ~ YEAR + HEIGHT + (1 | BROOD), data = d, family = poisson))),
   sites_nb = list(data = "robinson_sites_counts", call = quote(glmer.nb(y ~ x + (1 | site), data = d))),
+  grouse_nb = list(data = "grouseticks", call = quote(glmer.nb(TICKS ~ YEAR + scale(HEIGHT) + (1 | LOCATION), data = d))),
   sleepstudy_lm = list(data = "sleepstudy", call = quote(lm(Reaction ~ Days, data = d))),
   cake_lm = list(data = "cake", call = quote(lm(angle ~ recipe * temp + replicate, data = d))),
   cbpp_glm = list(data = "cbpp", call = quote(glm(cbind(incidence, size - incidence) ~ period, data = d, family = binomial)))
@@ -82,6 +83,10 @@ case("grouse_height_emmeans", "grouse_glmer", "HEIGHT [400, 450, 500]", fun = "g
 case("grouse_height_random", "grouse_glmer", "HEIGHT [400, 450, 500]", type = "re")
 case("sites_nb_x", "sites_nb", "x [-8, -4, 0, 4, 8]")
 case("sites_nb_x_random", "sites_nb", "x [-8, -4, 0, 4, 8]", type = "re")
+case("grouse_nb_height", "grouse_nb", "HEIGHT [400, 450, 500]")
+case("grouse_nb_height_year", "grouse_nb", c("HEIGHT [minmax]", "YEAR"))
+case("grouse_nb_year_random", "grouse_nb", "YEAR", type = "re")
+case("grouse_nb_year_emmeans", "grouse_nb", "YEAR", fun = "ggemmeans")
 case("sleepstudy_lm_days", "sleepstudy_lm", "Days")
 case("cake_three_terms", "cake_lm", c("temp [175, 205, 225]", "recipe", "replicate [1, 2]"))
 case("cake_temp_recipe", "cake_lm", c("temp [175, 225]", "recipe"))
