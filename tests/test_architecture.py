@@ -11,8 +11,9 @@ MAX_LINES = 800
 # the layers, top to bottom: a module may import its own layer's siblings and anything below
 LAYERS = [
     {"pymer", "pymer.__main__", "pymer.cli", "pymer.plots", "pymer.tidy", "pymer.profile"},
-    {"pymer.lmm", "pymer.glmm"},
+    {"pymer.lmm", "pymer.glmm", "pymer.fixed"},
     {"pymer.results"},
+    {"pymer.predictions"},
     {"pymer.inference"},
     {"pymer.report"},
     {"pymer.call", "pymer.formula", "pymer.terms", "pymer.families", "pymer.optimize", "pymer.numdiff",
@@ -102,7 +103,8 @@ def layer_of(mod: str):
     best = None
     for i, layer in enumerate(LAYERS):
         for prefix in layer:
-            if (mod == prefix or mod.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+            # "pymer" is the package's __init__ alone; other names cover their subpackages
+            if (mod == prefix or (prefix != "pymer" and mod.startswith(prefix + "."))) and (best is None or len(prefix) > best[1]):
                 best = (i, len(prefix))
     return None if best is None else best[0]
 
@@ -156,3 +158,8 @@ def test_layer_table_names_real_modules(layer):
     mods = modules()
     for prefix in LAYERS[layer]:
         assert any(m == prefix or m.startswith(prefix + ".") for m in mods), prefix
+
+
+def test_unplaced_and_upward_are_seen():
+    assert layer_of("pymer.somewhere_new") is None
+    assert layer_of("pymer.report.tidy") > layer_of("pymer.results.base") > layer_of("pymer.lmm")

@@ -12,6 +12,8 @@ from . import families
 from .glmm import GeneralizedLinearMixedModel, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
+from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
+from .predictions import augment, predict_response, predict_se
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import GLMMResult, LMMResult
 
@@ -51,4 +53,13 @@ __all__ = [
     "bootstrap",
     "contest",
     "RefitWarning",
+    "lm",
+    "glm",
+    "lmlist",
+    "LMResult",
+    "GLMResult",
+    "LMList",
+    "predict_response",
+    "predict_se",
+    "augment",
 ]

@@ -7,7 +7,13 @@ from typing import Any, Callable, Mapping
 
 from .formula import update_formula
 
-__all__ = ["ModelCall"]
+__all__ = ["ModelCall", "data_name"]
+
+
+def data_name(data) -> str | None:
+    """The data's name (``DataFrame.attrs["name"]``, as pymer's data sets carry it)."""
+    attrs = getattr(data, "attrs", None)
+    return attrs.get("name") if isinstance(attrs, dict) else None
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,7 @@ class ModelCall:
     @property
     def data_name(self) -> str | None:
         """The data's name (``DataFrame.attrs["name"]``, as pymer's data sets carry it)."""
-        attrs = getattr(self.data, "attrs", None)
-        return attrs.get("name") if isinstance(attrs, dict) else None
+        return data_name(self.data)
 
     def update(self, formula: str | None = None, data: Any = None, fn: Callable | None = None,
                **args) -> "ModelCall":
