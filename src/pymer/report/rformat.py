@@ -35,8 +35,9 @@ def format_real(values, digits=7, nsmall=0):
     neg = any(v < 0 for v in fin)
     rgt = max(max(0, ns - kp - 1) for kp, ns in info)
     rgt = max(rgt, nsmall)
-    left = max(max(1, kp + 1) for kp, ns in info)
-    wF = neg + left + (rgt > 0) + rgt
+    # R's formatReal: the sign counts per element (the widest signed integer part)
+    left = max((v < 0) + max(1, kp + 1) for v, (kp, ns) in zip(fin, info))
+    wF = left + (rgt > 0) + rgt
     mxns = max(ns for kp, ns in info)
     exps = [kp for kp, ns in info]
     ewidth = 2 if max(abs(e) for e in exps) < 100 else 3
