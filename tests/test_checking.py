@@ -483,3 +483,46 @@ def test_simulated_residuals_is_the_result_type(sleep):
     assert isinstance(r, SimulatedResiduals)
     assert pymer.simulate_residuals is simulate_residuals
     assert "180 observations, 10 simulations given the fitted random effects" in repr(r)
+
+
+def test_constant_predictor_tests_the_intercepts():
+    rng = np.random.default_rng(8)
+    r = create_dharma(rng.normal(size=(40, 50)), rng.normal(size=40), fitted=np.zeros(40))
+    h = r.test_quantiles()
+    assert (h.table["slope"] == 0).all()
+    for tau, row in h.table.iterrows():
+        psi = tau - (r.residuals < tau)
+        stat = psi.sum() ** 2 / (40 * tau * (1 - tau))
+        assert row["statistic"] == pytest.approx(stat) and row["p_value"] == pytest.approx(stats.chi2.sf(stat, 1))
+    assert len(r.plot().axes) == 2
+
+
+def test_zero_weights_are_named():
+    d = pymer.datasets.load("sleepstudy")
+    w = np.ones(len(d))
+    w[[4, 9]] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pymer.lmer("Reaction ~ Days + (1 | Subject)", d, weights=w)
+    with pytest.raises(ValueError, match="2 observations have 0 \\(rows 5, 10\\)"):
+        simulate_residuals(m, n_sim=10)
+
+
+def test_failed_refits_are_left_out_with_a_warning(sleep, monkeypatch):
+    calls = {"n": 0}
+    real = sleep.refit
+
+    def flaky(y, **kw):
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:
+            raise ValueError("simulated failure")
+        return real(y, **kw)
+
+    monkeypatch.setattr(sleep, "refit", flaky)
+    with pytest.warns(RuntimeWarning, match="3 of 9 refits to simulated responses failed.*simulated failure"):
+        r = simulate_residuals(sleep, n_sim=9, seed=3, refit=True)
+    assert r.n_sim == 6 and r.simulated.shape == (180, 6)
+    monkeypatch.setattr(sleep, "refit", lambda y, **kw: (_ for _ in ()).throw(ValueError("never")))
+    with pytest.raises(RuntimeError, match="fewer than 2 refits"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        simulate_residuals(sleep, n_sim=4, refit=True)

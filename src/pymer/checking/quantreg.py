@@ -2,27 +2,24 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, sparse, stats
+from scipy import optimize, stats
 
 
 def rq(X, y, tau: float) -> np.ndarray:
     """Coefficients of the linear quantile regression of y on X at quantile tau.
 
-    Koenker and Bassett's (1978) estimator: minimize sum_i rho_tau(y_i - x_i'beta)
-    with rho_tau(r) = r (tau - 1{r < 0}), written as the linear program
-    min tau 1'u+ + (1 - tau) 1'u-  subject to  X beta + u+ - u- = y,  u+, u- >= 0.
+    Koenker and Bassett's (1978) estimator, minimizing sum_i rho_tau(y_i - x_i'beta)
+    with rho_tau(r) = r (tau - 1{r < 0}). Solved as its dual linear program (Koenker
+    2005, section 6.2): maximize y'a subject to X'a = (1 - tau) X'1, 0 <= a <= 1,
+    which has only p equality constraints; beta is the vector of their multipliers.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n, p = X.shape
-    c = np.concatenate([np.zeros(p), np.full(n, tau), np.full(n, 1.0 - tau)])
-    eye = sparse.identity(n, format="csr")
-    A = sparse.hstack([sparse.csr_matrix(X), eye, -eye], format="csr")
-    bounds = [(None, None)] * p + [(0, None)] * (2 * n)
-    res = optimize.linprog(c, A_eq=A, b_eq=y, bounds=bounds, method="highs")
+    res = optimize.linprog(-y, A_eq=X.T, b_eq=(1.0 - tau) * X.sum(axis=0), bounds=(0.0, 1.0),
+                           method="highs")
     if res.status != 0:
         raise RuntimeError(f"quantile regression at tau = {tau} failed: {res.message}")
-    return res.x[:p]
+    return -np.asarray(res.eqlin.marginals, dtype=np.float64)
 
 
 def rank_score_test(X, y, tau: float, beta0) -> tuple[float, float]:

@@ -53,12 +53,20 @@ def model_parts(m) -> ModelParts:
     n = int(m.nobs)
     if fam is None:                               # linear mixed model
         w = m.model.weights
-        return ModelParts(np.asarray(m.model.y, dtype=np.float64), np.asarray(m.fitted, dtype=np.float64),
-                          "gaussian", None, np.ones(n) if w is None else np.asarray(w, dtype=np.float64),
-                          float(m.sigma), True, None, m)
-    return ModelParts(np.asarray(m.model.y, dtype=np.float64), np.asarray(m.fitted, dtype=np.float64),
-                      fam.name, fam, np.asarray(m.model.pw, dtype=np.float64), float(m.sigma),
-                      bool(fam.has_dispersion), fam.theta if fam.name == "negative.binomial" else None, m)
+        parts = ModelParts(np.asarray(m.model.y, dtype=np.float64), np.asarray(m.fitted, dtype=np.float64),
+                           "gaussian", None, np.ones(n) if w is None else np.asarray(w, dtype=np.float64),
+                           float(m.sigma), True, None, m)
+    else:
+        parts = ModelParts(np.asarray(m.model.y, dtype=np.float64), np.asarray(m.fitted, dtype=np.float64),
+                           fam.name, fam, np.asarray(m.model.pw, dtype=np.float64), float(m.sigma),
+                           bool(fam.has_dispersion), fam.theta if fam.name == "negative.binomial" else None, m)
+    zero = np.flatnonzero(~(parts.weights > 0))
+    if zero.size:
+        what = "numbers of trials" if parts.family == "binomial" else "prior weights"
+        raise ValueError(f"simulated residuals need positive {what}: {zero.size} observations have 0 "
+                         f"(rows {', '.join(str(i + 1) for i in zero[:5])}{', ...' if zero.size > 5 else ''}); "
+                         "refit without them")
+    return parts
 
 
 def simulate_responses(parts: ModelParts, n_sim: int, rng, conditional: bool) -> np.ndarray:

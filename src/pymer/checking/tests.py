@@ -150,17 +150,18 @@ def quantiles(residuals, predictor, quantiles=(0.25, 0.5, 0.75)) -> HTest:
     scale to use, e.g. rank-transformed to [0, 1]) at each quantile tau; under the
     model the residuals are U(0, 1) whatever the predictor, so each tau-quantile
     line is the constant tau. Each is tested with the rank-score test of that fully
-    specified line (chi-square, 2 df); the p-values are combined as the smallest
+    specified line (chi-square, 2 df; 1 df for a constant predictor); the p-values are combined as the smallest
     Benjamini-Hochberg adjusted one (DHARMa's combination; it fits smooth qgam
     curves where this fits straight lines).
     """
     r = np.asarray(residuals, dtype=np.float64)
     x = np.asarray(predictor, dtype=np.float64)
-    X = np.column_stack([np.ones_like(x), x])
+    # a constant predictor (no slope to fit): the intercepts alone
+    X = np.column_stack([np.ones_like(x), x]) if np.ptp(x) > 0 else np.ones((x.size, 1))
     rows = []
     for tau in quantiles:
-        beta = rq(X, r, tau)
-        stat, p = rank_score_test(X, r, tau, [tau, 0.0])
+        beta = np.append(rq(X, r, tau), 0.0)[:2]
+        stat, p = rank_score_test(X, r, tau, [tau, 0.0][:X.shape[1]])
         rows.append((tau, beta[0], beta[1], stat, p))
     tab = pd.DataFrame(rows, columns=["quantile", "intercept", "slope", "statistic", "p_value"])
     tab["p_adjusted"] = stats.false_discovery_control(tab["p_value"].to_numpy(), method="bh")
