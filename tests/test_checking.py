@@ -526,3 +526,12 @@ def test_failed_refits_are_left_out_with_a_warning(sleep, monkeypatch):
     with pytest.raises(RuntimeError, match="fewer than 2 refits"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         simulate_residuals(sleep, n_sim=4, refit=True)
+
+
+def test_temporal_autocorrelation_accepts_dates():
+    res = np.random.default_rng(1).uniform(size=30)
+    days = pd.date_range("2024-01-01", periods=30, freq="D")[::-1]
+    h = with_residuals(res).test_temporal_autocorrelation(days)
+    assert h.statistic == pytest.approx(T.durbin_watson(res[::-1]).statistic)
+    with pytest.raises(ValueError, match="time must be numeric"):
+        with_residuals(res).test_temporal_autocorrelation(["a"] * 30)

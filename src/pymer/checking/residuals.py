@@ -153,14 +153,17 @@ class SimulatedResiduals:
         return codes, list(labels)
 
     def _numeric(self, x, name):
-        a = np.asarray(x, dtype=object).ravel()
+        a = np.asarray(x).ravel()
         n = self.residuals.size
         if a.size != n:
             raise ValueError(f"{name} has {a.size} values; the residuals have {n}")
+        if np.issubdtype(a.dtype, np.datetime64) or np.issubdtype(a.dtype, np.timedelta64):
+            bad = np.isnat(a)
+            a = np.where(bad, np.nan, a.astype("int64").astype(np.float64))
         try:
             v = np.asarray(a, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numeric") from None
+            raise ValueError(f"{name} must be numeric (or dates), not {a.dtype}") from None
         if not np.all(np.isfinite(v)):
             raise ValueError(f"{name} has missing or non-finite values (first at position "
                              f"{int(np.argmax(~np.isfinite(v)))})")
