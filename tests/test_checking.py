@@ -535,3 +535,35 @@ def test_temporal_autocorrelation_accepts_dates():
     assert h.statistic == pytest.approx(T.durbin_watson(res[::-1]).statistic)
     with pytest.raises(ValueError, match="time must be numeric"):
         with_residuals(res).test_temporal_autocorrelation(["a"] * 30)
+
+
+def test_unconditional_glmm_random_effects_on_lme4s_scale(ref):
+    """A gaussian(log) GLMM: new random effects b = Lambda(theta) u (not sigma Lambda u),
+    as lme4's simulate(re.form = NA); moments of 20000 draws against R's."""
+    c = ref["gaussian_log_sim"]
+    d = pd.read_csv(DATA / "gaussian_log_sim.csv")
+    m = pymer.glmer("y ~ x + (1 | grp)", d, family=F.Gaussian(link="log"))
+    assert m.theta[0] == pytest.approx(c["theta"], rel=1e-3)
+    i, j, k = (r - 1 for r in c["rows"])
+    s = simulate_residuals(m, n_sim=20000, seed=4, conditional=False).simulated
+    assert np.cov(s[i], s[j])[0, 1] == pytest.approx(c["cov12"], rel=0.1)
+    assert s[i].var() == pytest.approx(c["var1"], rel=0.1)
+    assert abs(np.cov(s[i], s[k])[0, 1]) < 0.1
+
+
+def test_conditional_draws_have_the_family_variance():
+    """Given the random effects: Gamma variance sigma^2 mu^2 / w, inverse Gaussian
+    sigma^2 mu^3 / w, gaussian sigma^2 / w (the families' variance functions)."""
+    from pymer.checking.simulate import draw_response, model_parts
+
+    cases = [("gamma_sim.csv", "y ~ x + trt + (1 | grp)", F.Gamma(link="log"), 2),
+             ("invgauss_sim.csv", "y ~ x + (1 | grp)", F.InverseGaussian(link="log"), 3),
+             ("gaussian_log_sim.csv", "y ~ x + (1 | grp)", F.Gaussian(link="log"), 0)]
+    for csv, formula, fam, power in cases:
+        m = pymer.glmer(formula, pd.read_csv(DATA / csv), family=fam)
+        parts = model_parts(m)
+        mu = parts.fitted[:5]
+        parts.weights = np.full(5, 2.0)            # five rows, prior weight 2
+        draws = draw_response(parts, np.repeat(mu[:, None], 40000, axis=1), np.random.default_rng(1))
+        np.testing.assert_allclose(draws.mean(axis=1), mu, rtol=0.03)
+        np.testing.assert_allclose(draws.var(axis=1), m.sigma ** 2 * mu ** power / 2.0, rtol=0.08)

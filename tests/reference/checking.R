@@ -62,4 +62,16 @@ xl <- runif(70)^ifelse(g == "b", 2, 1)
 lt <- leveneTest(xl ~ g)
 res$levene <- list(x = xl, g = as.character(g), F = lt[1, "F value"], p_value = lt[1, "Pr(>F)"])
 
+# lme4's simulate() of a gaussian(log) GLMM with new random effects (re.form = NA):
+# the covariance of two rows of one group and the variance of one row (Monte Carlo,
+# 20000 draws), to check the scale of the random effects drawn for GLMMs with a
+# dispersion (b = Lambda u, not sigma Lambda u)
+suppressMessages(library(lme4))
+d <- read.csv("../data/gaussian_log_sim.csv")
+m <- suppressWarnings(glmer(y ~ x + (1 | grp), data = d, family = gaussian(link = "log")))
+s <- as.matrix(simulate(m, nsim = 20000, seed = 1, re.form = NA))
+other <- which(d$grp != d$grp[1])[1]
+res$gaussian_log_sim <- list(rows = c(1, 2, other), cov12 = cov(s[1, ], s[2, ]), var1 = var(s[1, ]),
+                             cov_other = cov(s[1, ], s[other, ]), sigma = sigma(m), theta = getME(m, "theta"))
+
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE), out)

@@ -23,7 +23,7 @@ class ModelParts:
     fam: object                   # the pymer Family (None for a linear mixed model)
     weights: np.ndarray           # prior weights (binomial: numbers of trials)
     sigma: float                  # residual scale (1 for families without one)
-    scaled_re: bool               # random effects on the sigma scale (b = sigma Lambda u)
+    scaled_re: bool               # random effects on the sigma scale (b = sigma Lambda u): LMMs
     nb_theta: float | None
     result: object
 
@@ -59,7 +59,7 @@ def model_parts(m) -> ModelParts:
     else:
         parts = ModelParts(np.asarray(m.model.y, dtype=np.float64), np.asarray(m.fitted, dtype=np.float64),
                            fam.name, fam, np.asarray(m.model.pw, dtype=np.float64), float(m.sigma),
-                           bool(fam.has_dispersion), fam.theta if fam.name == "negative.binomial" else None, m)
+                           False, fam.theta if fam.name == "negative.binomial" else None, m)
     zero = np.flatnonzero(~(parts.weights > 0))
     if zero.size:
         what = "numbers of trials" if parts.family == "binomial" else "prior weights"
@@ -73,8 +73,11 @@ def simulate_responses(parts: ModelParts, n_sim: int, rng, conditional: bool) ->
     """An (n, n_sim) matrix of responses simulated from the fit.
 
     conditional: given the random effects at their conditional modes (the fitted
-    means); otherwise with new random effects b = Lambda(theta) u, u ~ N(0, I)
-    (times sigma where the random effects are on the residual scale).
+    means); otherwise with new random effects b = Lambda(theta) u, u ~ N(0, I),
+    times sigma for a linear mixed model. For GLMMs of families with a dispersion
+    (Gamma, inverse Gaussian, gaussian) b is not scaled by sigma, as lme4's
+    simulate() draws them (checked against R: the between-group variance of its
+    simulations is that of Lambda(theta) u).
     """
     if conditional:
         mu = np.repeat(parts.fitted[:, None], n_sim, axis=1)
