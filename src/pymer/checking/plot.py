@@ -12,6 +12,8 @@ def _verdict(test) -> str:
 
 
 def _p(p) -> str:
+    if p == 0:
+        return "0"
     return f"{p:.3g}" if p >= 1e-3 else f"{p:.1e}"
 
 
