@@ -14,6 +14,7 @@ from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
 from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
 from .predictions import augment, predict_response, predict_se
+from .checking import simulate_residuals
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import GLMMResult, LMMResult
 
@@ -62,4 +63,5 @@ __all__ = [
     "predict_response",
     "predict_se",
     "augment",
+    "simulate_residuals",
 ]

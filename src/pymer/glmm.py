@@ -77,7 +77,7 @@ class GeneralizedLinearMixedModel:
         old = self
         mf = copy.copy(old.mf)
         fam = old.family
-        y = np.asarray(y, dtype=np.float64)
+        y = np.array(y, dtype=np.float64)         # a copy: the caller's array may be read-only
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         n = self.n

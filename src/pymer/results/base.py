@@ -427,6 +427,22 @@ class MixedModelResult:
         from ..inference import bootstrap
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
 
+    # ---- checking and predictions (pymer.checking, pymer.predictions) ----------------
+    def simulate_residuals(self, n_sim=250, seed=123, refit=False, conditional=True):
+        """DHARMa's scaled (quantile) residuals from simulations: see :func:`pymer.simulate_residuals`."""
+        from ..checking import simulate_residuals
+        return simulate_residuals(self, n_sim=n_sim, seed=seed, refit=refit, conditional=conditional)
+
+    def predict_response(self, terms, margin="mean_reference", type="fixed", ci_level=0.95):
+        """ggeffects' predictions for focal terms: see :func:`pymer.predict_response`."""
+        from ..predictions import predict_response
+        return predict_response(self, terms, margin=margin, type=type, ci_level=ci_level)
+
+    def augment(self):
+        """broom.mixed's augment(): the data with fitted values and residuals: see :func:`pymer.augment`."""
+        from ..predictions import augment
+        return augment(self)
+
     # ---- tidy tables (broom.mixed) ---------------------------------------------------
     def tidy(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, **kwargs):
         """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""

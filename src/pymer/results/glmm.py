@@ -121,8 +121,15 @@ class GLMMResult(MixedModelResult):
             raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
         return r / self.sigma if scaled else r
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link"):
-        """Predictions on the link scale (type="link") or the response scale (type="response")."""
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link", *, se_fit=False,
+                interval=None, level=0.95):
+        """Predictions on the link scale (type="link") or the response scale (type="response").
+        With ``se_fit=True`` or ``interval="confidence"``, a DataFrame with ``fit``,
+        ``se_fit`` (link scale) and ``lwr``, ``upr``: see :func:`pymer.predict_se`."""
+        if se_fit or interval is not None:
+            from ..predictions import predict_se
+            return predict_se(self, newdata, re_form, allow_new_levels, interval=interval or "confidence",
+                              level=level, type=type)
         eta = self._linear_predictor(newdata, re_form, allow_new_levels)
         if type == "link":
             return eta

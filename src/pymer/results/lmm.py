@@ -90,12 +90,18 @@ class LMMResult(MixedModelResult):
             raise ValueError(f"unknown residual type {type!r}; use 'response', 'pearson', 'working' or 'deviance'")
         return r / self.sigma if scaled else r
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False) -> np.ndarray:
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False, *, se_fit=False,
+                interval=None, level=0.95):
         """Predictions, as lme4's predict(): all random effects (re_form=None) or none (re_form='~0' / NA).
 
         New levels of a grouping factor predict at the population level (random
-        effect 0) with ``allow_new_levels=True``, an error otherwise.
+        effect 0) with ``allow_new_levels=True``, an error otherwise. With
+        ``se_fit=True`` or ``interval="confidence" | "prediction"``, a DataFrame with
+        ``fit``, ``se_fit`` (and ``lwr``, ``upr``): see :func:`pymer.predict_se`.
         """
+        if se_fit or interval is not None:
+            from ..predictions import predict_se
+            return predict_se(self, newdata, re_form, allow_new_levels, interval=interval, level=level)
         return self._linear_predictor(newdata, re_form, allow_new_levels)
 
     def simulate(self, nsim=1, seed=None, use_u=False) -> pd.DataFrame:
