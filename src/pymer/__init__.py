@@ -10,6 +10,7 @@ from . import families
 from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
+from .contrasts import emmeans, glht
 from .optimize import ConvergenceWarning, SingularFitWarning
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import LMMResult
@@ -44,4 +45,6 @@ __all__ = [
     "bootstrap",
     "contest",
     "RefitWarning",
+    "emmeans",
+    "glht",
 ]
