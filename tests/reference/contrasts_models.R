@@ -13,8 +13,10 @@
 # per hypothesis, for test = "single-step" and the other adjustments asked), "confint"
 # (quantile, lwr, upr), "tidy" (broom's tidy of the summary) and "printed".
 # Randomized multivariate normal / t probabilities (emmeans' "mvt", multcomp's
-# single-step) use set.seed(1); their precision is mvtnorm's (about 1e-3 absolute in
-# multcomp's default GenzBretz(abseps = 0.001)).
+# single-step) use set.seed(1); their precision is mvtnorm's: multcomp's default
+# GenzBretz(maxpts = 25000, abseps = 0.001) is off by up to 0.01 for the singular
+# correlation of all pairwise comparisons, so glht cases also hold the single-step
+# p-values from pmvnorm with abseps = 1e-5 (p_single_step_precise).
 suppressMessages({library(lme4); library(emmeans); library(multcomp); library(pbkrtest)
                   library(lmerTest); library(broom)})
 invisible(Sys.setlocale("LC_COLLATE", "C"))
@@ -31,6 +33,10 @@ if (length(args) < 2) stop("usage: Rscript contrasts_models.R DATA_DIR OUT.json 
 data_dir <- args[1]
 types <- read_types(if (length(args) >= 3) args[3] else file.path(data_dir, "lme4_datasets_types.json"))
 
+# GLMMs with PIRLS run to convergence (as glmm_tight.R): lme4's default tolPwrss = 1e-7
+# moves its finite-difference Hessian, hence vcov and every SE below, by up to 1.4% (cbpp)
+tight <- glmerControl(tolPwrss = 1e-12)
+
 models <- list(
   cake_temp = list(data = "cake",
     call = quote(lme4::lmer(angle ~ recipe * temp + (1 | recipe:replicate), data = d))),
@@ -40,11 +46,11 @@ models <- list(
     call = quote(lme4::lmer(angle ~ recipe * temperature + (1 | recipe:replicate), data = d))),
   cbpp = list(data = "cbpp",
     call = quote(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd),
-                       data = d, family = binomial))),
+                       data = d, family = binomial, control = tight))),
   grouse = list(data = "grouseticks",
-    call = quote(glmer(TICKS ~ YEAR + HEIGHT + (1 | LOCATION), data = d, family = poisson))),
+    call = quote(glmer(TICKS ~ YEAR + HEIGHT + (1 | LOCATION), data = d, family = poisson, control = tight))),
   grouse_nb = list(data = "grouseticks",
-    call = quote(glmer.nb(TICKS ~ YEAR + (1 | LOCATION), data = d)))
+    call = quote(glmer.nb(TICKS ~ YEAR + (1 | LOCATION), data = d, control = tight)))
 )
 
 frame <- function(x) {
@@ -176,10 +182,24 @@ for (cs in glht_cases) {
     tests[[tt]] <- I(unname(as.numeric(st$test$pvalues)))
   }
   st <- summary(g, test = univariate())
+  # the same single-step p-values from mvtnorm run to abseps = 1e-5: multcomp's default
+  # GenzBretz(maxpts = 25000, abseps = 0.001) is off by up to 0.01 for the singular
+  # correlation of all pairwise comparisons (cbpp)
+  cr <- cov2cor(as.matrix(g$linfct %*% vcov(m) %*% t(g$linfct)))
+  tt <- as.numeric(s$test$tstat)
+  k <- length(tt)
+  set.seed(1)
+  p_precise <- sapply(tt, function(x) {
+    lo <- switch(g$alternative, two.sided = rep(-abs(x), k), greater = rep(-Inf, k), less = rep(x, k))
+    up <- switch(g$alternative, two.sided = rep(abs(x), k), greater = rep(x, k), less = rep(Inf, k))
+    1 - as.numeric(pmvnorm(lower = lo, upper = up, corr = cr,
+                           algorithm = GenzBretz(maxpts = 1e6, abseps = 1e-5)))
+  })
   r <- list(id = cs$id, model = cs$model, kind = "glht", call = deparse1(cs$call), args = cs$args,
             names = I(names(s$test$coefficients)), df = g$df,
             estimate = I(unname(s$test$coefficients)), se = I(unname(s$test$sigma)),
             statistic = I(unname(s$test$tstat)), p_single_step = I(unname(as.numeric(s$test$pvalues))),
+            p_single_step_precise = I(p_precise),
             p_univariate = I(unname(as.numeric(st$test$pvalues))), p_adjusted = tests,
             quantile = as.numeric(attr(ci$confint, "calpha")),
             lwr = I(unname(ci$confint[, "lwr"])), upr = I(unname(ci$confint[, "upr"])),

@@ -21,29 +21,39 @@ def _num_cells(name, v):
     if name in _RATIO_COLS:
         return format_fixed_decimals(v, 3)
     if name == "p.value":
-        return ["<.0001" if x < 1e-4 else f"{x:.4f}" for x in v]
+        return ["<.0001" if round(x, 4) == 0 else f"{x:.4f}" for x in v]
     if name in ("null", "df") and np.all(~np.isfinite(v) | (v == np.round(v))):
-        return ["Inf" if np.isinf(x) else str(int(x)) for x in v]
+        out = ["Inf" if np.isinf(x) else str(int(x)) for x in v]
+        w = max(len(x) for x in out)
+        return [x.rjust(w) for x in out]
+    fin = np.isfinite(v)
+    big = np.max(np.abs(v[fin])) if fin.any() else 0.0
+    v = np.where(fin & (np.abs(v) < 1e-10 * big), 0.0, v)     # rounding noise of a zero contrast
     return format_real(v, 3)
 
 
-def table_lines(df: pd.DataFrame) -> list[str]:
-    """A data frame as emmeans prints it (no row names; text columns left-aligned)."""
-    cols, left = [], []
+def _cells(df: pd.DataFrame):
+    """Each column's cells (numbers formatted over the whole column, as R does) and
+    whether it is a text column (left-aligned)."""
+    out = {}
     for c in df.columns:
         v = df[c]
         if pd.api.types.is_numeric_dtype(v.dtype):
-            cells = [s.strip() for s in _num_cells(c, v.to_numpy())]
-            left.append(False)
+            out[c] = (_num_cells(c, v.to_numpy()), False)
         else:
-            cells = [str(x) for x in v]
-            left.append(True)
-        cols.append([str(c)] + cells)
+            out[c] = ([str(x) for x in v], True)
+    return out
+
+
+def table_lines(cells: dict, rows) -> list[str]:
+    """Rows of a formatted table as emmeans prints them (no row names)."""
+    cols = [[str(c)] + [cl[i] for i in rows] for c, (cl, _) in cells.items()]
+    left = [lf for _, lf in cells.values()]
     widths = [max(len(x) for x in col) for col in cols]
     lines = []
-    for i in range(len(df) + 1):
-        cells = [(col[i].ljust(w) if lf else col[i].rjust(w)) for col, w, lf in zip(cols, widths, left)]
-        lines.append((" " + " ".join(cells)).rstrip())
+    for i in range(len(rows) + 1):
+        parts = [(col[i].ljust(w) if lf else col[i].rjust(w)) for col, w, lf in zip(cols, widths, left)]
+        lines.append((" " + " ".join(parts)).rstrip())
     return lines
 
 
@@ -51,13 +61,14 @@ def emm_lines(df: pd.DataFrame, bys: list[str], notes: list[str]) -> list[str]:
     """The emmeans or contrasts table (in ``by`` blocks) and its footnotes."""
     lines = []
     if bys:
-        keys = df[bys].astype(str).agg(", ".join, axis=1)
+        cells = _cells(df.drop(columns=bys))
+        keys = df[bys].astype(str).agg("\x00".join, axis=1).to_numpy()
         for k in dict.fromkeys(keys):
-            sub = df[keys == k].drop(columns=bys)
-            head = ", ".join(f"{b} = {x}" for b, x in zip(bys, k.split(", ")))
-            lines += [head + ":"] + table_lines(sub) + [""]
+            rows = np.flatnonzero(keys == k)
+            head = ", ".join(f"{b} = {x}" for b, x in zip(bys, k.split("\x00")))
+            lines += [head + ":"] + table_lines(cells, rows) + [""]
     else:
-        lines += table_lines(df) + [""]
+        lines += table_lines(_cells(df), range(len(df))) + [""]
     for n in notes:
         lines += n.split("\n")
     return lines
