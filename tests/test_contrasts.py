@@ -37,6 +37,8 @@ FORMULAS = {
     "cbpp": ("glmer", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
              {"family": "binomial"}),
     "grouse": ("glmer", "TICKS ~ YEAR + HEIGHT + (1 | LOCATION)", "grouseticks", {"family": "poisson"}),
+    "lamprey": ("glmer", "Detect ~ factor(DNA) + Fluor + (1 | tank)", "lamprey_lab_DNA", {"family": "binomial"}),
+    "cbpp_offset": ("glmer", "incidence ~ period + offset(log(size)) + (1 | herd)", "cbpp", {"family": "poisson"}),
     "grouse_nb": ("glmer_nb", "TICKS ~ YEAR + (1 | LOCATION)", "grouseticks", {}),
 }
 _FITS = {}

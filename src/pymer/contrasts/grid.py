@@ -2,7 +2,8 @@
 
 The grid crosses the data variables the fixed-effects formula uses: each factor at
 all its levels (as fitted), each numeric covariate at its mean over the rows used in
-the fit (or at the values given in ``at=``). Its model-matrix rows come from the
+the fit (or at the values given in ``at=``), and the offset at the mean of the fitted
+offsets. Its model-matrix rows come from the
 fitted model's own formula machinery (:meth:`pymer.formula.ModelFrame.new_data`), so
 factor codings, polynomial contrasts of ordered factors, ``factor(x)``, ``log(x)``,
 ``scale(x)`` and interactions are encoded exactly as for the fit. Marginal means
@@ -207,5 +208,7 @@ def ref_grid(m, at: dict | None = None) -> RefGrid:
     nd = mf.new_data(newdata, include_random=False)
     keep = [mf.fixef_names.index(nm) for nm in m.fixef_names]
     X = np.asarray(nd.X, dtype=np.float64)[:, keep]
-    off = np.zeros(len(newdata)) if nd.offset is None else np.asarray(nd.offset, dtype=np.float64)
+    # the offset at every grid point is the mean of the fitted offsets (what emmeans gives
+    # for lme4 fits: with offset(log(size)), mean(log(size)), not log(mean(size)))
+    off = np.full(len(newdata), 0.0 if mf.offset is None else float(np.mean(mf.offset)))
     return RefGrid(gvars, codes, X, off)
