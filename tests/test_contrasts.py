@@ -110,11 +110,6 @@ def _compare_frame(got: pd.DataFrame, exp: dict, c, what):
             np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * se.max(), err_msg=f"{what} {col}")
 
 
-def _blocks(lines):
-    """Printed lines without the table rows' numbers: headers, by-lines and footnotes."""
-    return [ln.rstrip() for ln in lines if ln.strip() and not ln.startswith(" ")]
-
-
 EMM_IDS = [i for i, c in CASES.items() if c["kind"] == "emmeans"]
 GLHT_IDS = [i for i, c in CASES.items() if c["kind"] == "glht"]
 
@@ -130,22 +125,43 @@ def test_emmeans_matches_r(case_id):
         assert r.contrasts is None
 
 
+# cases whose printed numbers differ from R's in a last digit: randomized ("mvt") or
+# approximated ("dunnettx") p-values, and GLMM optima ~1e-4 apart
+LAST_DIGIT = {"cake_temp_satt", "cake_add_trt", "cake_add_consec", "cake_add_mvt", "cbpp_offset_response",
+              "cbpp_link", "cbpp_response", "grouse_response", "grouse_at", "grouse_nb_response"}
+
+
+def _tokens_close(a: str, b: str) -> bool:
+    ta, tb = a.split(), b.split()
+    if len(ta) != len(tb):
+        return False
+    for x, y in zip(ta, tb):
+        if x == y:
+            continue
+        try:
+            fx, fy = float(x), float(y)
+        except ValueError:
+            return False
+        if abs(fx - fy) > max(0.012, 2e-3 * abs(fy)):
+            return False
+    return True
+
+
 @pytest.mark.parametrize("case_id", EMM_IDS)
 def test_emmeans_printed_as_r(case_id):
-    """Same header and column-name lines, by-group lines and footnotes as emmeans prints;
-    table rows as R's when the numbers agree to the printed digits."""
+    """The printed form is emmeans' line for line: identical where the numbers agree to
+    the printed digits, else the same lines with numbers within R's precision."""
     c = CASES[case_id]
-    text = str(_run_emmeans(c)).split("\n")
+    got = [ln for ln in str(_run_emmeans(c)).split("\n") if ln.strip()]
     want = [ln.rstrip() for ln in c["printed"]]
     if "printed_contrasts" in c:
         want = ["$emmeans"] + want + ["$contrasts"] + [ln.rstrip() for ln in c["printed_contrasts"]]
-    assert _blocks(text) == _blocks(want)
-    got_hdr = [ln for ln in text if ln.startswith(" ") and ("emmean" in ln or "contrast" in ln
-                                                          or "prob" in ln or "rate" in ln or "response" in ln)]
-    want_hdr = [ln.rstrip() for ln in want if ln in got_hdr or ln.rstrip() in got_hdr]
-    assert len(want_hdr) == len(got_hdr)
-    if _p_tol(c) == 1e-5 and c["model"].startswith("cake"):
-        assert [ln.rstrip() for ln in text if ln.strip()] == [ln.rstrip() for ln in want if ln.strip()]
+    want = [ln for ln in want if ln.strip()]
+    if case_id in LAST_DIGIT:
+        assert len(got) == len(want)
+        assert all(_tokens_close(a, b) for a, b in zip(got, want)), "\n".join(got)
+    else:
+        assert got == want
 
 
 @pytest.mark.parametrize("case_id", GLHT_IDS)

@@ -173,7 +173,8 @@ class EmmeansResult:
     """emmeans' result: ``.emmeans`` (the marginal means) and ``.contrasts`` (or None),
     both DataFrames with emmeans' columns; ``print()`` shows them as emmeans does."""
 
-    def __init__(self, emmeans, contrasts, notes_emm, notes_con, names, bys):
+    def __init__(self, emmeans, contrasts, notes_emm, notes_con, names, bys, right=()):
+        self._right = list(right)
         self.emmeans = emmeans
         self.contrasts = contrasts
         self._notes_emm = notes_emm
@@ -185,7 +186,7 @@ class EmmeansResult:
         lines = []
         if self.contrasts is not None:
             lines.append("$emmeans")
-        lines += emm_lines(self.emmeans, self._bys, self._notes_emm)
+        lines += emm_lines(self.emmeans, self._bys, self._notes_emm, self._right)
         if self.contrasts is not None:
             lines += ["", "$contrasts"]
             lines += emm_lines(self.contrasts, self._bys, self._notes_con)
@@ -278,7 +279,8 @@ def emmeans(m, specs, contrasts=None, *, by=None, at=None, type="link", adjust=N
     if contrasts is not None:
         con, notes_con = _contrasts(m, grid, names, bys, combos, L, off, V, dffun, contrasts,
                                     adjust, method, glmm, link, type == "response", averaged)
-    return EmmeansResult(emm, con, notes, notes_con, names, bys)
+    numeric_levels = [n for n in names + bys if grid.var(n).numeric]
+    return EmmeansResult(emm, con, notes, notes_con, names, bys, numeric_levels)
 
 
 def _row_labels(grid, names, combos):

@@ -31,6 +31,7 @@ class GridVar:
     is_factor: bool
     values: list            # values put into the new data
     labels: list[str]       # as emmeans prints them
+    numeric: bool = False   # the data column is numeric (a covariate, or inside factor())
 
     @property
     def numeric_levels(self) -> bool:
@@ -127,10 +128,10 @@ def _grid_var(m, name: str, col: pd.Series, as_factor: bool) -> GridVar:
     numeric = pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype)
     if numeric and as_factor:
         vals = sorted(set(col.dropna().astype(float).tolist()))
-        return GridVar(name, True, vals, [r_number_label(v) for v in vals])
+        return GridVar(name, True, vals, [r_number_label(v) for v in vals], True)
     if numeric:
         mean = float(col.astype(float).mean())
-        return GridVar(name, False, [mean], [r_number_label(mean)])
+        return GridVar(name, False, [mean], [r_number_label(mean)], True)
     levels = _factor_levels(m, name, col)
     return GridVar(name, True, list(levels), list(levels))
 
@@ -146,14 +147,14 @@ def _apply_at(v: GridVar, given, col: pd.Series) -> GridVar:
             raise PymerDataError(f"at: '{v.name}' is numeric; its values must be numbers, not {vals!r}") from None
         if not np.all(np.isfinite(num)):
             raise PymerDataError(f"at: values of '{v.name}' must be finite numbers, not {vals!r}")
-        return GridVar(v.name, False, num, [r_number_label(x) for x in num])
+        return GridVar(v.name, False, num, [r_number_label(x) for x in num], True)
     labels = [str(x) if not isinstance(x, (bool, np.bool_)) else ("TRUE" if x else "FALSE") for x in vals]
     keep = []
     for lab in labels:
         if lab not in v.labels:
             raise PymerDataError(f"at: '{lab}' is not a level of factor '{v.name}' (levels: {v.labels})")
         keep.append(v.labels.index(lab))
-    return GridVar(v.name, True, [v.values[i] for i in keep], [v.labels[i] for i in keep])
+    return GridVar(v.name, True, [v.values[i] for i in keep], [v.labels[i] for i in keep], v.numeric)
 
 
 def grid_variables(m) -> tuple[list[str], set]:

@@ -32,16 +32,17 @@ def _num_cells(name, v):
     return format_real(v, 3)
 
 
-def _cells(df: pd.DataFrame):
+def _cells(df: pd.DataFrame, right=()):
     """Each column's cells (numbers formatted over the whole column, as R does) and
-    whether it is a text column (left-aligned)."""
+    whether it is a text column (left-aligned; the levels of a numeric variable used
+    as a factor, in `right`, are right-aligned as numbers)."""
     out = {}
     for c in df.columns:
         v = df[c]
         if pd.api.types.is_numeric_dtype(v.dtype):
             out[c] = (_num_cells(c, v.to_numpy()), False)
         else:
-            out[c] = ([str(x) for x in v], True)
+            out[c] = ([str(x) for x in v], c not in right)
     return out
 
 
@@ -57,18 +58,18 @@ def table_lines(cells: dict, rows) -> list[str]:
     return lines
 
 
-def emm_lines(df: pd.DataFrame, bys: list[str], notes: list[str]) -> list[str]:
+def emm_lines(df: pd.DataFrame, bys: list[str], notes: list[str], right=()) -> list[str]:
     """The emmeans or contrasts table (in ``by`` blocks) and its footnotes."""
     lines = []
     if bys:
-        cells = _cells(df.drop(columns=bys))
+        cells = _cells(df.drop(columns=bys), right)
         keys = df[bys].astype(str).agg("\x00".join, axis=1).to_numpy()
         for k in dict.fromkeys(keys):
             rows = np.flatnonzero(keys == k)
             head = ", ".join(f"{b} = {x}" for b, x in zip(bys, k.split("\x00")))
             lines += [head + ":"] + table_lines(cells, rows) + [""]
     else:
-        lines += table_lines(_cells(df), range(len(df))) + [""]
+        lines += table_lines(_cells(df, right), range(len(df))) + [""]
     for n in notes:
         lines += n.split("\n")
     return lines
