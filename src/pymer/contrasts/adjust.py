@@ -20,9 +20,13 @@ _GH = np.polynomial.hermite_e.hermegauss(80)
 _GL = np.polynomial.legendre.leggauss(48)
 
 
+_CANON = {**{m.lower(): m for m in METHODS}, "fdr": "BH"}
+
+
 def check_method(adjust: str) -> str:
-    key = {"BH": "BH", "BY": "BY", "fdr": "BH"}.get(adjust, str(adjust).lower())
-    if key not in {m.lower() if m not in ("BH", "BY") else m for m in METHODS}:
+    """The adjustment's canonical name (case-insensitive; "fdr" is "BH")."""
+    key = _CANON.get(str(adjust).lower())
+    if key is None:
         raise ValueError(f"adjust={adjust!r}: use one of {', '.join(METHODS)}")
     return key
 

@@ -136,7 +136,7 @@ def _grid_var(m, name: str, col: pd.Series, as_factor: bool) -> GridVar:
     return GridVar(name, True, list(levels), list(levels))
 
 
-def _apply_at(v: GridVar, given, col: pd.Series) -> GridVar:
+def _apply_at(v: GridVar, given) -> GridVar:
     vals = list(np.atleast_1d(np.asarray(given, dtype=object)))
     if not vals:
         raise ValueError(f"at: no values given for '{v.name}'")
@@ -194,7 +194,7 @@ def ref_grid(m, at: dict | None = None) -> RefGrid:
     for n in names:
         v = _grid_var(m, n, data[n], n in in_factor)
         if n in at:
-            v = _apply_at(v, at[n], data[n])
+            v = _apply_at(v, at[n])
         gvars.append(v)
     nlev = [len(v.values) for v in gvars]
     codes = np.array([tuple(reversed(c)) for c in itertools.product(*[range(k) for k in reversed(nlev)])],
