@@ -287,6 +287,17 @@ def test_emmeans_bad_input_names_the_culprit():
     raises_naming(d, lambda d: pymer.emmeans(m, "pairwise ~ recipe"), ValueError, ["contrasts="])
 
 
+def test_emmeans_leaves_data_unchanged_and_zero_weights_fail():
+    d = pymer.datasets.load("cake")
+    before = d.copy()
+    m = pymer.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", d)
+    r = pymer.emmeans(m, "recipe | temperature", contrasts="pairwise")
+    pd.testing.assert_frame_equal(d, before)
+    assert r.emmeans.notna().all().all() and r.contrasts.notna().all().all()
+    raises_naming(d, lambda d: pymer.emmeans(m, "recipe", contrasts={"none": [0, 0, 0]}), ValueError,
+                  ["'none'", "zero"])
+
+
 def test_emmeans_glmm_rejects_ddf():
     with pytest.raises(ValueError, match="asymptotic"):
         pymer.emmeans(fit("cbpp"), "period", ddf="Kenward-Roger")

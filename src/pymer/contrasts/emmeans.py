@@ -137,6 +137,8 @@ def contrast_coefs(method, labels: list[str], sep=" - "):
             if w.size != k or not np.all(np.isfinite(w)):
                 raise ValueError(f"contrasts: {name!r} has {w.size} weights; it needs {k} finite "
                                  f"weights, one per mean ({', '.join(labels)})")
+            if not w.any():
+                raise ValueError(f"contrasts: {name!r} has all weights zero")
             rows.append(w)
             names.append(str(name))
     elif method == "pairwise":
