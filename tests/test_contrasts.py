@@ -214,6 +214,17 @@ def test_glht_matches_multcomp(case_id):
     assert hdr == c["printed"][c["printed"].index("Linear Hypotheses:") + 1].split()
     rows = text[text.index("Linear Hypotheses:") + 2:text.index("Linear Hypotheses:") + 2 + len(c["names"])]
     assert [r.split(" == ")[0].split(" <= ")[0] for r in rows] == c["names"]
+    # confint's print: the same lines after the Fit line, numbers within R's precision
+    got = g.print_confint().split("\n")
+    want = c["printed_confint"]
+    tail = lambda lines: [ln.rstrip() for ln in lines[next(i for i, x in enumerate(lines) if x.startswith("Quantile")):]
+                          if ln.strip()]
+    assert len(tail(got)) == len(tail(want))
+    for a, b in zip(tail(got), tail(want)):
+        if a.startswith("Quantile"):
+            assert abs(float(a.split("=")[1]) - abs(float(b.split("=")[1]))) < 2e-3
+        else:
+            assert _tokens_close(a, b), (a, b)
 
 
 # ------------------------------------------------------------------ adjustments -------

@@ -94,9 +94,9 @@ def glht_confint_lines(kind: str | None, fit: str, quantile: float, level: float
     if kind:
         lines += [f"Multiple Comparisons of Means: {kind} Contrasts", ""]
     lines += ["", f"Fit: {fit}", "", f"Quantile = {format_real([quantile], 5)[0].strip()}",
-              f"{level * 100:g}% family-wise confidence level", "", "", "Linear Hypotheses:"]
+              f"{level * 100:g}% family-wise confidence level", " ", "", "Linear Hypotheses:"]
     vals = table.to_numpy(dtype=np.float64)
-    fmt = format_real(vals[np.isfinite(vals)], 5)
+    fmt = format_real(vals[np.isfinite(vals)], 4)      # print.confint.glht: digits = 4
     cells = np.full(vals.shape, "", dtype=object)
     it = iter(fmt)
     for idx in zip(*np.nonzero(np.isfinite(vals))):
