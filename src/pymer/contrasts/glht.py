@@ -213,8 +213,11 @@ class GLHTSummary:
         foot = {"single-step": "(Adjusted p values reported -- single-step method)",
                 "univariate": "(Univariate p values reported)"}.get(
             self.test, f"(Adjusted p values reported -- {self.test} method)")
+        # below the integration's error bound p-values print as '<eps': the bivariate
+        # case is exact (1e-10), larger families carry Genz's abseps (0.001)
+        eps = None if self.test != "single-step" else (1e-10 if len(g.estimate) <= 2 else 1e-3)
         return "\n".join(glht_lines("Simultaneous Tests for General Linear Hypotheses", g.kind,
-                                    g._fit(), self.table, foot))
+                                    g._fit(), self.table, foot, eps))
 
     __repr__ = __str__
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._rformat import format_fixed_decimals, format_real
-from ..results import _coef_lines
+from .._rformat import format_fixed_decimals, format_real, format_table
+from ..results import add_signif_stars, format_pvalues
 
 _RATIO_COLS = ("t.ratio", "z.ratio")
 
@@ -75,13 +75,43 @@ def emm_lines(df: pd.DataFrame, bys: list[str], notes: list[str], right=()) -> l
     return lines
 
 
-def glht_lines(title: str, kind: str | None, fit: str, table: pd.DataFrame, footer: str) -> list[str]:
+def _glht_pvalues(p, eps):
+    """p-values as format.pval writes them, those below `eps` as '<eps' (with a blank
+    when that does not widen the column)."""
+    p = np.asarray(p, dtype=np.float64)
+    if eps is None:
+        return format_pvalues(p, 3)
+    small = p < eps
+    out = [""] * p.size
+    if (~small).any():
+        for i, txt in zip(np.flatnonzero(~small), format_pvalues(p[~small], 3)):
+            out[i] = txt
+    eps_txt = format_real([eps], 1)[0].strip()
+    width = max((len(x) for x in out if x), default=0)
+    sep = " " if width >= len(eps_txt) + 2 else ""
+    return ["<" + sep + eps_txt if sm else x for x, sm in zip(out, small)]
+
+
+def _glht_coef_lines(table: pd.DataFrame, eps) -> list[str]:
+    """printCoefmat's layout with digits = 4: estimates and SEs in one layout, the
+    statistic rounded to 3 decimals, p-values below the integration error as '<eps'."""
+    n = len(table)
+    est = format_real(table.iloc[:, :2].to_numpy(dtype=float).ravel(order="F"), 4)
+    stat = format_real(np.round(table.iloc[:, 2].to_numpy(dtype=float), 3), 4)
+    pv = _glht_pvalues(table.iloc[:, 3].to_numpy(dtype=float), eps)
+    rows = [[str(table.index[i]), est[i], est[n + i], stat[i], pv[i]] for i in range(n)]
+    lines = format_table(rows, [""] + [str(c) for c in table.columns])
+    return add_signif_stars(lines, table.iloc[:, 3].to_numpy(dtype=float))
+
+
+def glht_lines(title: str, kind: str | None, fit: str, table: pd.DataFrame, footer: str,
+               eps=None) -> list[str]:
     """multcomp's print of summary(glht): title, contrast kind, fit, hypotheses table."""
     lines = ["", "\t " + title, ""]
     if kind:
         lines += [f"Multiple Comparisons of Means: {kind} Contrasts", ""]
     lines += ["", f"Fit: {fit}", "", "Linear Hypotheses:"]
-    lines += _coef_lines(table, digits=4)
+    lines += _glht_coef_lines(table, eps)
     if footer:
         lines.append(footer)
     return lines
