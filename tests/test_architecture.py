@@ -13,7 +13,7 @@ LAYERS = [
     {"pymer", "pymer.__main__", "pymer.cli", "pymer.plots", "pymer.tidy", "pymer.profile"},
     {"pymer.lmm", "pymer.glmm", "pymer.fixed"},
     {"pymer.results"},
-    {"pymer.predictions", "pymer.checking"},
+    {"pymer.predictions", "pymer.checking", "pymer.contrasts"},
     {"pymer.inference"},
     {"pymer.report"},
     {"pymer.call", "pymer.formula", "pymer.terms", "pymer.families", "pymer.optimize", "pymer.numdiff",

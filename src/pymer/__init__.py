@@ -15,6 +15,7 @@ from .lmm import LinearMixedModel, lmer
 from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
 from .predictions import augment, predict_response, predict_se
 from .checking import simulate_residuals
+from .contrasts import emmeans, glht
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import GLMMResult, LMMResult
 
@@ -64,4 +65,6 @@ __all__ = [
     "predict_se",
     "augment",
     "simulate_residuals",
+    "emmeans",
+    "glht",
 ]

@@ -64,6 +64,13 @@ def _nonfinite(v):
     return "Inf" if v > 0 else "-Inf"
 
 
+def format_fixed_decimals(values, decimals):
+    """Numbers with a fixed number of decimals, right-aligned to a common width."""
+    out = [f"{float(v):.{decimals}f}" for v in np.asarray(values, dtype=np.float64).ravel()]
+    w = max((len(s) for s in out), default=0)
+    return [s.rjust(w) for s in out]
+
+
 def format_table(rows, header):
     """Right-aligned text table: rows of strings (first column left-aligned)."""
     cols = list(zip(*([header] + rows))) if rows else [[h] for h in header]
