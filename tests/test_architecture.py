@@ -163,3 +163,23 @@ def test_layer_table_names_real_modules(layer):
 def test_unplaced_and_upward_are_seen():
     assert layer_of("pymer.somewhere_new") is None
     assert layer_of("pymer.report.tidy") > layer_of("pymer.results.base") > layer_of("pymer.lmm")
+
+
+def installed_by_meson() -> set:
+    """Every file a meson.build under src/pymer installs (quoted names in install_sources and
+    the python_sources list, relative to that meson.build's folder)."""
+    import re
+    out = set()
+    for mb in SRC.rglob("meson.build"):
+        text = mb.read_text()
+        for name in re.findall(r"'([^']+\.(?:py|pyx|pxd|csv|json|md|typed))'", text):
+            out.add((mb.parent / name).relative_to(SRC).as_posix())
+    return out
+
+
+def test_every_python_source_is_installed():
+    # a clean `pip install .` installs only what the meson.build files list
+    listed = installed_by_meson()
+    sources = {p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")}
+    missing = sorted(sources - listed)
+    assert not missing, f"not listed in any meson.build (a pip install would lack them): {missing}"
