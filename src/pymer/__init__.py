@@ -16,7 +16,7 @@ from .results import LMMResult
 from .validate import (PerfectFitWarning, PredictorScaleWarning, RankDeficiencyWarning,
                        ResponseWarning)
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "lmer",
