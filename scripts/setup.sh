@@ -9,7 +9,7 @@
 # 2. A virtual environment: the active one (VIRTUAL_ENV), else .venv in this checkout,
 #    made from `python3` on PATH (PYTHON=/path/to/python3 to choose another).
 # 3. pip install ".[test]" into it. A stamp (a hash of the sources, pyproject.toml,
-#    meson.build files and this script) skips the rebuild when nothing changed;
+#    meson.build files and the set-up scripts) skips the rebuild when nothing changed;
 #    PYMER_REBUILD=1 forces it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
@@ -21,37 +21,7 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 base_python="${PYTHON:-python3}"
 
 # --- 1. system packages ------------------------------------------------------------
-is_system_python() {   # Debian's python3: python3-venv / python3-dev can fix what it lacks
-  local exe
-  exe="$(command -v "$base_python" 2>/dev/null)" || return 0   # none yet: apt installs it
-  case "$(readlink -f "$exe")" in /usr/bin/*) return 0 ;; *) return 1 ;; esac
-}
-py_ok() { "$base_python" -c "$1" >/dev/null 2>&1; }
-
-need=()
-command -v "$base_python" >/dev/null 2>&1 || need+=(python3)
-if command -v dpkg >/dev/null 2>&1; then
-  dpkg -s libsuitesparse-dev >/dev/null 2>&1 || need+=(libsuitesparse-dev)
-fi
-command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
-if is_system_python; then
-  if [ -z "${VIRTUAL_ENV:-}" ] && ! py_ok "import ensurepip, venv"; then need+=(python3-venv); fi
-  py_ok "import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
-    || need+=(python3-dev)
-fi
-if [ ${#need[@]} -gt 0 ]; then
-  command -v apt-get >/dev/null 2>&1 \
-    || die "this machine lacks ${need[*]} and has no apt-get: install them (or their equivalents) first"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "installing ${need[*]} needs root: run as root or install sudo"
-    SUDO="sudo"
-  fi
-  say "installing system packages: ${need[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+bash "$PYMER_ROOT/scripts/system_packages.sh"
 
 # --- 2. the virtual environment -----------------------------------------------------
 if [ -z "${VIRTUAL_ENV:-}" ]; then
@@ -71,7 +41,7 @@ stamp="$(
   {
     echo "$PYMER_ROOT"
     "$PYMER_PYTHON" -c "import sys; print(sys.version)"
-    find src pyproject.toml meson.build scripts/setup.sh -type f \
+    find src pyproject.toml meson.build scripts/setup.sh scripts/system_packages.sh -type f \
       ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
       | LC_ALL=C sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1
