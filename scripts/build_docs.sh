@@ -19,4 +19,4 @@ with open("pyproject.toml", "rb") as f:
 PY
   "$PYMER_PYTHON" -m pip install -q --disable-pip-version-check -r "$PYMER_VENV/.pymer-docs-requirements.txt"
 fi
-"$PYMER_PYTHON" -m mkdocs build --strict "$@"
+NO_MKDOCS_2_WARNING=1 "$PYMER_PYTHON" -m mkdocs build --strict "$@"   # (no banner about MkDocs 2)
