@@ -40,13 +40,13 @@ lic="$(ls -d "$pkgdir"/pymer-*.dist-info)/licenses/vendored"
 mkdir -p "$lic"
 for lib in "$pkgdir"/pymer.libs/*.so*; do
   name="$(basename "$lib" | sed -E 's/-[0-9a-f]{8}(\.so)/\1/')"          # auditwheel's hash suffix off
-  path="$(ldconfig -p | awk -v n="$name" '$1 == n {print $NF; exit}')"
-  pkg="$( [ -n "$path" ] && dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1 || true)"
+  pkg="$(dpkg -S "*/$name" 2>/dev/null | head -1 | cut -d: -f1 || true)"   # the file it was copied from
   if [ -n "$pkg" ] && [ -f "/usr/share/doc/$pkg/copyright" ]; then
     cp "/usr/share/doc/$pkg/copyright" "$lic/$pkg.copyright"
     echo "$name: Debian package $pkg ($(dpkg-query -W -f='${Version}' "$pkg"), source $(dpkg-query -W -f='${source:Package}' "$pkg"))" >> "$lic/SOURCES.txt"
   else
-    echo "$name: package not found" >> "$lic/SOURCES.txt"
+    echo "build_wheel: error: no Debian package holds $name, so its licence is unknown" >&2
+    exit 1
   fi
 done
 cp "$root/LICENSE" "$lic/pymer-LICENSE"
