@@ -3,8 +3,8 @@
 # system's SuiteSparse, then `auditwheel repair` copies libcholmod and every shared
 # library it links (AMD, CAMD, COLAMD, CCOLAMD, SuiteSparse_config, METIS, BLAS,
 # LAPACK, gfortran's runtime, ...) into the wheel as pymer.libs/ and retags it
-# manylinux. Their licence files go into the wheel's .dist-info/licenses/vendored/;
-# the README's "Licence of binary wheels" says what the wheel's licence becomes.
+# manylinux. Their licence files go into the wheel's .dist-info/licenses/vendored/, and
+# the wheel's licence becomes GPL-3.0-or-later (README: "Licence of binary wheels").
 #
 #   bash scripts/build_wheel.sh [OUT_DIR]      # default OUT_DIR: dist/
 #
@@ -50,6 +50,10 @@ for lib in "$pkgdir"/pymer.libs/*.so*; do
   fi
 done
 cp "$root/LICENSE" "$lic/pymer-LICENSE"
+# with CHOLMOD's GPL-2.0-or-later modules and METIS (Apache-2.0) inside, the wheel as a
+# whole is GPL-3.0-or-later (README: "Licence of binary wheels"); pymer's own code stays MIT
+sed -i 's/^License-Expression: .*/License-Expression: GPL-3.0-or-later/' "$(dirname "$lic")/../METADATA"
+grep -q '^License-Expression: GPL-3.0-or-later$' "$(dirname "$lic")/../METADATA"
 rm -f "$out"/pymer-*.whl
 wheel pack --dest-dir "$out" "$pkgdir" >/dev/null
 final="$(ls "$out"/pymer-*.whl)"

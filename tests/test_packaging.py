@@ -1,6 +1,7 @@
 """Package files: one version everywhere, the licence, py.typed, extras, the README's commands."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -28,6 +29,11 @@ def test_version_is_defined_once_and_everything_agrees():
     r = subprocess.run([sys.executable, "-m", "pymer", "--version"], capture_output=True,
                        text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == f"pymer {VERSION}"
+    # the console script of this environment (scripts/py puts its bin/ first on PATH)
+    exe = shutil.which("pymer")
+    if exe and Path(exe).parent == Path(sys.executable).parent:
+        r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and r.stdout.strip() == f"pymer {VERSION}"
 
 
 def test_installed_metadata_has_the_version_and_the_licence():
