@@ -17,16 +17,29 @@ tools="$root/build/wheel/tools"
 fail() { echo "check_wheel: FAILED: $*" >&2; exit 1; }
 
 echo "check_wheel: $wheel" >&2
-show="$("$tools/bin/auditwheel" show "$wheel")"
-echo "$show"
-echo "$show" | grep -q "manylinux_" || fail "auditwheel gives no manylinux tag"
-# auditwheel show lists the libraries the wheel still needs from the system after
-# "The following external shared libraries are required by the wheel:"
-external="$(echo "$show" | sed -n '/external shared libraries are required/,$p')"
-if echo "$external" | grep -qiE "cholmod|amd|colamd|camd|suitesparse|metis"; then
-  fail "the wheel still needs the system's SuiteSparse"
-fi
-unzip -l "$wheel" | grep -q "pymer.libs/libcholmod" || fail "libcholmod is not vendored"
+"$tools/bin/auditwheel" show "$wheel"
+# the same as JSON: the wheel's tag and the libraries it still needs from the system
+"$tools/bin/auditwheel" show --json "$wheel" 2>/dev/null | "$tools/bin/python" -c '
+import json, re, sys
+show = json.load(sys.stdin)
+tag, external = show["overall_tag"], show["external_libs"]
+print(f"check_wheel: tag {tag}; external libraries: {sorted(external) or None}")
+if not tag.startswith("manylinux_"):
+    sys.exit(f"check_wheel: FAILED: the wheel is {tag}, not manylinux")
+suitesparse = [lib for lib in external
+               if re.match(r"lib(cholmod|amd|camd|colamd|ccolamd|suitesparseconfig|metis)\.", lib)]
+if suitesparse:
+    sys.exit(f"check_wheel: FAILED: the wheel needs the system SuiteSparse: {suitesparse}")
+'
+# CHOLMOD inside, with the licences of what was vendored and the wheel's licence
+"$tools/bin/python" - "$wheel" <<'PY' || fail "the wheel lacks vendored libraries or their licences"
+import re, sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+meta = zipfile.ZipFile(sys.argv[1]).read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+assert any(re.search(r"pymer\.libs/libcholmod-", n) for n in names), "no libcholmod"
+assert any(n.endswith("licenses/vendored/libcholmod3.copyright") for n in names), "no CHOLMOD licence"
+assert b"License-Expression: GPL-3.0-or-later" in meta, "licence not GPL-3.0-or-later"
+PY
 
 venv="$(mktemp -d)/venv"
 trap 'rm -rf "$(dirname "$venv")"' EXIT
@@ -38,12 +51,21 @@ import glob, os, subprocess
 import pymer
 import pymer._core._pls as pls
 
-so = pls.__file__
-assert "site-packages" in so, so
-ldd = subprocess.run(["ldd", so], capture_output=True, text=True, check=True).stdout
-cholmod = [line.split("=>")[1].split()[0] for line in ldd.splitlines() if "libcholmod" in line]
-assert cholmod and "pymer.libs" in cholmod[0], ldd     # the wheel's own copy
-print("libcholmod from", cholmod[0])
+assert "site-packages" in pls.__file__, pls.__file__
+# every library the compiled core loads is the wheel's own copy, except the C runtime's
+system = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libgcc_s.so", "libpthread.so", "libdl.so")
+for so in glob.glob(os.path.join(os.path.dirname(pls.__file__), "*.so")):
+    ldd = subprocess.run(["ldd", so], capture_output=True, text=True, check=True).stdout
+    assert "not found" not in ldd, ldd
+    for line in ldd.split("\n"):
+        parts = line.split()                 # "libx.so.1 => /path/libx.so.1 (0x...)" or "/path/ld.so (0x...)"
+        if not parts:
+            continue
+        name = os.path.basename(parts[0])
+        where = parts[2] if len(parts) > 2 and parts[1] == "=>" else parts[0]
+        if not name.startswith(system):
+            assert "pymer.libs" in where, f"{os.path.basename(so)} loads {name} from {where}"
+    print(os.path.basename(so), "loads", ldd.count("pymer.libs"), "libraries from pymer.libs")
 
 m = pymer.lmer("Reaction ~ Days + (Days | Subject)", data=pymer.datasets.load("sleepstudy"))
 print(m.summary())
