@@ -8,7 +8,7 @@
 #
 #   bash scripts/build_wheel.sh [OUT_DIR]      # default OUT_DIR: dist/
 #
-# About 2-3 minutes on 2 cores; needs PyPI for the build tools.
+# About 3 minutes on 2 idle cores (10 on a busy machine); needs PyPI for the build tools.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "${1:-$root/dist}" && cd "${1:-$root/dist}" && pwd)"

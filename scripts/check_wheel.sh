@@ -8,7 +8,8 @@
 #
 #   bash scripts/build_wheel.sh && bash scripts/check_wheel.sh [WHEEL]
 #
-# The build takes about 2-3 minutes, this check about 1 minute (mostly pip).
+# The build takes about 3 minutes (10 on a busy machine), this check 2-3 minutes (mostly
+# pip installing numpy, scipy and pandas).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 wheel="${1:-$(ls "$root"/dist/pymer-*manylinux*.whl 2>/dev/null | tail -1)}"
