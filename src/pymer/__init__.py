@@ -19,7 +19,7 @@ from .contrasts import emmeans, glht
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import GLMMResult, LMMResult
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def __getattr__(name):
