@@ -10,6 +10,7 @@ from . import families
 from .glmm import GeneralizedLinearMixedModel, GLMMResult, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
 from .lmm import LinearMixedModel, lmer
+from .many import ManyFits, lmer_many
 from .optimize import ConvergenceWarning, SingularFitWarning
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import LMMResult
@@ -20,6 +21,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "lmer",
+    "lmer_many",
+    "ManyFits",
     "glmer",
     "glmer_nb",
     "GeneralizedLinearMixedModel",
