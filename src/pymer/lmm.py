@@ -198,8 +198,9 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     ----------
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame or dict of arrays
-        The data; never modified.
+    data : pandas.DataFrame, dict of arrays or dask.dataframe.DataFrame
+        The data; never modified. A Dask DataFrame is fitted from cross-products
+        reduced over its partitions (:func:`pymer.dask.lmer`, ``pymer[dask]``).
     REML : bool, default True
         REML (default) or maximum likelihood.
     weights, offset : str or array_like, optional
@@ -216,6 +217,12 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     -------
     LMMResult
     """
+    # ---- issue 15: a Dask DataFrame is fitted by pymer.dask (imported only then) ----
+    if type(data).__module__.startswith("dask."):
+        from .dask import lmer as lmer_dask
+        return lmer_dask(formula, data, REML, weights=weights, offset=offset, optimizer=optimizer,
+                         start=start, control=control)
+    # ---- end issue 15 ----
     if not isinstance(REML, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"REML must be True or False, not {REML!r}")
     control = check_control(control, LMER_CONTROL, "lmer")

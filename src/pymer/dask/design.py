@@ -1,0 +1,251 @@
+"""A formula read against a Dask DataFrame: the global encoding, then per-partition pieces.
+
+The encoding (factor levels in R's order, the fixed-effects columns, the random-effects
+terms and the sparsity pattern of Z'Z) comes from a *template*: the distinct
+combinations of the factor-like columns over the complete rows of every partition
+(one pass, reduced with drop_duplicates). Parsed in memory, the template gives the
+same levels, model-matrix columns and Z'Z pattern as the whole data would, and its
+ModelFrame encodes each partition (``ModelFrame.new_data``) exactly as the fitted data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from .._core._pls import crossprod_ztwz
+from ..errors import FormulaError, MissingColumnError, PymerDataError
+from ..formula import (_CONSTANTS, _BinOp, _Call, _Evaluator, _Name, _Paren, _Unary, _deparse,
+                       _split_formula, parse_formula)
+from ..terms import RandomEffects
+
+_FACTOR_FUNS = {"factor", "as.factor", "ordered", "as.ordered"}
+# data-dependent terms whose statistics would have to be computed over all partitions
+_DATA_DEPENDENT = {"scale", "poly", "ns", "bs", "splines::ns"}
+
+
+def _walk(node, inside_factor=False, inside_group=False):
+    """Yield (name, factor_like) for every variable of a formula tree."""
+    if isinstance(node, _Name):
+        yield node.name, inside_factor or inside_group
+    elif isinstance(node, _Call):
+        fn = node.fn.name
+        if fn in _DATA_DEPENDENT:
+            raise NotImplementedError(
+                f"'{_deparse(node)}' needs statistics of all rows; pymer's Dask path does not "
+                f"compute {fn}() yet: compute the column before fitting (e.g. with "
+                "ddf.assign) or fit in memory")
+        for _, a in node.args:
+            yield from _walk(a, inside_factor or fn in _FACTOR_FUNS, inside_group)
+    elif isinstance(node, _BinOp):
+        if node.op in ("|", "||"):
+            yield from _walk(node.lhs, inside_factor, inside_group)
+            yield from _walk(node.rhs, inside_factor, True)
+        else:
+            yield from _walk(node.lhs, inside_factor, inside_group)
+            yield from _walk(node.rhs, inside_factor, inside_group)
+    elif isinstance(node, (_Paren, _Unary)):
+        yield from _walk(node.x, inside_factor, inside_group)
+
+
+def used_columns(formula, columns, weights=None, offset=None):
+    """(response node, used columns, factor-like columns) of a formula against `columns`.
+
+    Raises the in-memory errors for a missing column or an unsupported term, before
+    any data are read.
+    """
+    lhs, rhs = _split_formula(formula)
+    cols = {str(c): c for c in columns}
+    used, factor_like = [], []
+    for node in (lhs, rhs):
+        for name, fac in _walk(node):
+            if name not in cols:
+                if name in _CONSTANTS:
+                    continue
+                raise MissingColumnError(name, list(columns))
+            c = cols[name]
+            if c not in used:
+                used.append(c)
+            if fac and c not in factor_like:
+                factor_like.append(c)
+    for what, arg in (("weights", weights), ("offset", offset)):
+        if arg is None:
+            continue
+        if not isinstance(arg, str):
+            raise NotImplementedError(f"{what}= on a Dask DataFrame must be a column name "
+                                      f"(a vector of one value per row is not partitioned)")
+        if arg not in cols:
+            raise MissingColumnError(arg, list(columns), what=f"{what} column")
+        if cols[arg] not in used:
+            used.append(cols[arg])
+    return lhs, used, factor_like
+
+
+def check_column_types(meta: pd.DataFrame, lhs, used, factor_like):
+    """Errors that the dtypes alone decide: a non-numeric response column, a numeric
+    column that is text in the frame's schema."""
+    lhs_u = lhs.x if isinstance(lhs, _Paren) else lhs
+    if isinstance(lhs_u, _Name) and lhs_u.name in meta.columns:
+        dt = meta[lhs_u.name].dtype
+        if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
+            raise PymerDataError(
+                f"response '{lhs_u.name}' is a factor (column of type {dt}); a linear mixed "
+                "model needs a numeric response")
+    for c in used:
+        dt = meta[c].dtype
+        if pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_complex_dtype(dt):
+            raise PymerDataError(f"column '{c}' is of type {dt}; pymer needs numbers, strings "
+                                 "or categories")
+
+
+def factor_like_columns(meta: pd.DataFrame, used, factor_like):
+    """Columns whose distinct values decide the encoding: text, categories, booleans, and
+    numbers used as grouping factors or inside factor()."""
+    out = list(factor_like)
+    for c in used:
+        dt = meta[c].dtype
+        if c not in out and (not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
+            out.append(c)
+    return out
+
+
+def complete_rows(part: pd.DataFrame, used) -> pd.DataFrame:
+    """The rows with no missing value in a used column (R's na.omit)."""
+    sub = part[list(used)]
+    return sub[sub.notna().all(axis=1).to_numpy()]
+
+
+def template_chunk(part: pd.DataFrame, used, keys) -> pd.DataFrame:
+    """One partition's distinct combinations of the factor-like columns (complete rows)."""
+    sub = complete_rows(part, used)
+    return sub.drop_duplicates(subset=list(keys)) if keys else sub.iloc[:1]
+
+
+def combine_templates(chunks, keys, categories) -> pd.DataFrame:
+    """Union of the partitions' templates; categoricals get their global categories."""
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
+        raise PymerDataError("no complete rows: every row has a missing value in a variable "
+                             "of the formula")
+    for c in chunks:
+        for col, dtype in categories.items():
+            c[col] = c[col].astype(dtype)
+    t = pd.concat(chunks, ignore_index=True)
+    return t.drop_duplicates(subset=list(keys)).reset_index(drop=True) if keys else t.iloc[:1]
+
+
+@dataclass
+class Design:
+    """What every partition needs to compute its cross-products, and the fit needs after.
+
+    ``mf`` is the template's ModelFrame (its ``_spec`` encodes new rows), ``keep`` the
+    fixed-effects columns kept after the global aliasing check, ``re`` the template's
+    random-effects terms (lme4's order, global levels), ``colptr``/``rowind`` the
+    pattern of Z'Z.
+    """
+
+    formula: str
+    lhs: object
+    used: list
+    categories: dict
+    weights: str | None
+    mf: object
+    keep: list
+    re: RandomEffects
+    colptr: np.ndarray
+    rowind: np.ndarray
+
+    @classmethod
+    def from_template(cls, formula, lhs, used, categories, template, weights, offset):
+        mf = parse_formula(formula, template, weights=weights, offset=offset)
+        re = RandomEffects.from_formula_terms(mf.random, mf.n)
+        zcols, _ = re.zrows()
+        colptr, rowind = re.pattern(zcols)
+        return cls(formula, lhs, used, categories, weights, mf, list(range(len(mf.fixef_names))),
+                   re, colptr, rowind)
+
+    # ---- one partition ---------------------------------------------------------------
+    def rows(self, part: pd.DataFrame):
+        """(X kept columns, y, offset, weights, RandomEffects) of a partition's complete rows."""
+        part = complete_rows(part, self.used)
+        for col, dtype in self.categories.items():
+            part = part.assign(**{col: part[col].astype(dtype)})
+        n = len(part)
+        nd = self.mf.new_data(part, include_random=True)
+        X = np.ascontiguousarray(np.asarray(nd.X, dtype=np.float64)[:, self.keep])
+        ev = _Evaluator(part, self.mf._spec.state, fitting=False)
+        yv = ev.eval(self.lhs)
+        if yv.kind == "fac":
+            raise PymerDataError(f"response '{self.mf.response_name}' is a factor; a linear mixed "
+                                 "model needs a numeric response")
+        y = np.asarray(yv.data, dtype=np.float64)
+        if np.isinf(y).any():
+            raise PymerDataError(f"'{self.mf.response_name}' has infinite values "
+                                 f"({int(np.isinf(y).sum())} rows); remove or fix them")
+        off = np.zeros(n) if nd.offset is None else np.asarray(nd.offset, dtype=np.float64)
+        w = None
+        if self.weights is not None:
+            w = part[self.weights].to_numpy(dtype=np.float64)
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise PymerDataError(f"weights column '{self.weights}' has negative or "
+                                     "non-finite values")
+        terms = [SimpleNamespace(group=rt.group, colnames=rt.colnames, levels=rt.levels,
+                                 codes=codes, X=Xl, lhs=rt.lhs)
+                 for rt, (Xl, codes) in zip(self.mf.random, nd.random)]
+        return X, y, off, w, RandomEffects.from_formula_terms(terms, n)
+
+    def normal_equations(self, part):
+        """(n, X'WX, X'W(y - offset), sum of log weights, rows with weight > 0, X'X,
+        (y - offset)'W(y - offset), Range of y) of one partition."""
+        p = len(self.keep)
+        if not len(complete_rows(part, self.used)):
+            return (0, np.zeros((p, p)), np.zeros(p), 0.0, 0, np.zeros((p, p)), 0.0, Range())
+        X, y, off, w, _ = self.rows(part)
+        ww = np.ones(len(y)) if w is None else w
+        WX = X * ww[:, None]
+        logw = float(np.sum(np.log(w[w > 0]))) if w is not None else 0.0
+        npos = int(np.sum(ww > 0))
+        yo = y - off
+        ypos = y[ww > 0]
+        rng = Range(float(ypos.min()), float(ypos.max())) if ypos.size else Range()
+        return (len(y), WX.T @ X, WX.T @ yo, logw, npos, X.T @ X, float(yo @ (ww * yo)), rng)
+
+    def crossproducts(self, part, beta0):
+        """Z'WZ (on the pattern), Z'W[X r], [X r]'W[X r] of one partition, r = y - offset - X beta0;
+        with prior weights, the same three again with W the indicator of w > 0 (the
+        unweighted level statistics of the moment start)."""
+        p = len(self.keep)
+        nw = 1 if self.weights is None else 2
+        if not len(complete_rows(part, self.used)):
+            return (np.zeros(self.rowind.shape[0]), np.zeros((self.re.q, p + 1)),
+                    np.zeros((p + 1, p + 1))) * nw
+        X, y, off, w, re = self.rows(part)
+        r = y - off - X @ beta0
+        zcols, zvals = re.zrows()
+        Z = re.Z()
+        Xr = np.column_stack([X, r])
+        out = ()
+        for ww in ([np.ones(len(y))] if w is None else [w, (w > 0).astype(np.float64)]):
+            ztz = np.zeros(self.rowind.shape[0])
+            crossprod_ztwz(self.colptr, self.rowind, zcols, zvals, ww, ztz)
+            WXr = Xr * ww[:, None]
+            out += (ztz, np.asarray(Z.T @ WXr), Xr.T @ WXr)
+        return out
+
+
+class Range:
+    """Smallest and largest value; ``+`` combines two ranges (for the tree reduction)."""
+
+    def __init__(self, lo=np.inf, hi=-np.inf):
+        self.lo, self.hi = lo, hi
+
+    def __add__(self, other):
+        return Range(min(self.lo, other.lo), max(self.hi, other.hi))
+
+
+def add(a, b):
+    """Sum of two partitions' reductions (tuples of numbers and arrays)."""
+    return tuple(x + y for x, y in zip(a, b))
+
