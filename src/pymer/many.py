@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import scipy.linalg
+import scipy.sparse
 
 from .errors import FormulaError, PymerDataError
 from .formula import _is_syntactic, parse_formula
@@ -49,11 +50,45 @@ def _vc_labels(re) -> list:
     return labels + [("Residual", "sd__Observation")]
 
 
-def _pattern_model(rhs, data, y, name, REML):
+def _pattern_model(rhs, data, y, name, REML, cls=LinearMixedModel):
     """The shared model of the responses with y's missing-value pattern (built from y)."""
     frame = data.assign(**{name: y})
     mf = parse_formula(f"{_quote(name)} ~ {rhs}", frame)
-    return LinearMixedModel(mf, REML=REML)
+    return cls(mf, REML=REML)
+
+
+class _SharedModel(LinearMixedModel):
+    """The model of one pattern, its response swapped in per fit; the starting values of
+    all responses are computed together (:func:`_start_block`)."""
+
+    start = None
+
+    def start_theta(self):
+        return self.start if self.start is not None else LinearMixedModel.start_theta(self)
+
+
+def _start_block(model, R):
+    """LinearMixedModel.start_theta for every column of R at once: the moment start when
+    every term is a scalar random intercept (else None: each fit uses its own)."""
+    terms = model.re.terms
+    if not terms or any(t.k != 1 or not np.all(t.X[:, 0] == 1.0) for t in terms):
+        return None
+    stats = []
+    for t in terms:
+        cnt = np.bincount(t.codes, minlength=t.nlev).astype(float)
+        G = scipy.sparse.csr_matrix((np.ones(t.codes.size), (t.codes, np.arange(t.codes.size))),
+                                    shape=(t.nlev, t.codes.size))
+        mean = np.asarray(G @ R) / np.maximum(cnt, 1.0)[:, None]
+        within = np.sum((R - mean[t.codes]) ** 2, axis=0) / max(R.shape[0] - t.nlev, 1)
+        stats.append((cnt, mean, within))
+    s2 = np.min([w for _, _, w in stats], axis=0)
+    with np.errstate(all="ignore"):
+        tau2 = np.array([np.maximum(c @ m ** 2 / c.sum() - s2 / np.mean(c[c > 0]), 0.0)
+                         for c, m, _ in stats])
+        theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
+    ok = np.isfinite(s2) & (s2 > 0) & np.all(np.isfinite(theta), axis=0)
+    return [(theta[:, j], np.full(len(terms), 0.25)) if ok[j] else (model.re.theta_start(), None)
+            for j in range(R.shape[1])]
 
 
 def _residualize_block(model, Y, names):
@@ -94,8 +129,10 @@ def _fit_pattern(model, Y, names, control):
     ZtXy = ZtX.copy()
     XytXy = XtX.copy()
     labels = _vc_labels(model.re)
+    starts = _start_block(model, R)
     out = []
     for j, name in enumerate(names):
+        model.start = None if starts is None else starts[j]
         ZtXy[:, p] = ZtR[:, j]
         XytXy[:p, p] = XtR[:, j]
         XytXy[p, :p] = XtR[:, j]
@@ -134,7 +171,7 @@ def fit_block(design, Y, names):
         patterns.setdefault(np.isnan(Y[:, j]).tobytes(), []).append(j)
     records = [None] * Y.shape[1]
     for js in patterns.values():
-        model = _pattern_model(rhs, data, Y[:, js[0]], names[js[0]], REML)
+        model = _pattern_model(rhs, data, Y[:, js[0]], names[js[0]], REML, _SharedModel)
         rows = model.mf.rows
         recs = _fit_pattern(model, Y[np.ix_(rows, js)], [names[j] for j in js], control)
         for j, rec in zip(js, recs):
