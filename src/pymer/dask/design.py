@@ -23,7 +23,8 @@ from ..terms import RandomEffects
 
 _FACTOR_FUNS = {"factor", "as.factor", "ordered", "as.ordered"}
 # data-dependent terms whose statistics would have to be computed over all partitions
-_DATA_DEPENDENT = {"scale", "poly", "ns", "bs", "splines::ns"}
+# (scale() is: see scale_calls)
+_DATA_DEPENDENT = {"poly", "ns", "bs", "splines::ns"}
 
 
 def _walk(node, inside_factor=False, inside_group=False):
@@ -48,6 +49,96 @@ def _walk(node, inside_factor=False, inside_group=False):
             yield from _walk(node.rhs, inside_factor, inside_group)
     elif isinstance(node, (_Paren, _Unary)):
         yield from _walk(node.x, inside_factor, inside_group)
+
+
+def scale_calls(formula) -> list:
+    """The scale() calls of a formula (their centre and scale come from all rows)."""
+    out = []
+
+    def visit(node, inside):
+        if isinstance(node, _Call):
+            if node.fn.name == "scale":
+                if inside:
+                    raise NotImplementedError(f"nested scale() in '{_deparse(node)}' is not "
+                                              "supported on a Dask DataFrame")
+                if all(_deparse(node) != _deparse(o) for o in out):
+                    out.append(node)
+            for _, a in node.args:
+                visit(a, inside or node.fn.name == "scale")
+        elif isinstance(node, _BinOp):
+            visit(node.lhs, inside)
+            visit(node.rhs, inside)
+        elif isinstance(node, (_Paren, _Unary)):
+            visit(node.x, inside)
+
+    for node in _split_formula(formula):
+        visit(node, False)
+    return out
+
+
+def _scale_args(ev, node):
+    a = ev._args(node, ["x", "center", "scale"])
+    if "x" not in a:
+        raise FormulaError(f"missing argument in '{_deparse(node)}'")
+    center = ev._const(a["center"], "center") if "center" in a else True
+    scale = ev._const(a["scale"], "scale") if "scale" in a else True
+    return ev._numeric(a["x"], "scale()"), center, scale
+
+
+def scale_sums(part, calls, centers=None):
+    """Per scale() call, over the partition's non-missing values of its argument (all rows,
+    as R's model.frame evaluates it before na.omit): [count, sum] when `centers` is None,
+    else the sum of squares about the centre."""
+    ev = _Evaluator(part, {}, fitting=True)
+    out = []
+    for i, node in enumerate(calls):
+        x, _, _ = _scale_args(ev, node)
+        x = x[~np.isnan(x)]
+        out.append(np.array([x.size, x.sum()]) if centers is None
+                   else float(np.sum((x - centers[i]) ** 2)))
+    return tuple(out)
+
+
+class _ConstantsOnly:
+    """An evaluator that reads scale()'s constant arguments without evaluating x."""
+
+    def __init__(self):
+        self.ev = _Evaluator(pd.DataFrame(), {}, fitting=True)
+
+    def _args(self, node, names):
+        return self.ev._args(node, names)
+
+    def _const(self, node, what):
+        return self.ev._const(node, what)
+
+    def _numeric(self, node, fn):
+        return None
+
+
+def scale_centers(calls, counts_sums):
+    """The centre of each scale() call: the mean of all rows (center = TRUE), 0 or the constant."""
+    out = []
+    for node, (m, total) in zip(calls, counts_sums):
+        _, center, _ = _scale_args(_ConstantsOnly(), node)
+        if center is True:
+            out.append(total / m if m else np.nan)
+        else:
+            out.append(0.0 if center is False else float(center))
+    return out
+
+
+def scale_state(calls, counts_sums, centers, sumsq):
+    """(centre, scale) of each scale() call, as ``_Evaluator`` keeps them in its state."""
+    state = {}
+    for i, node in enumerate(calls):
+        _, _, scale = _scale_args(_ConstantsOnly(), node)
+        m = counts_sums[i][0]
+        if scale is True:
+            sc = float(np.sqrt(sumsq[i] / max(m - 1, 1))) if m else np.nan
+        else:
+            sc = 1.0 if scale is False else float(scale)
+        state["scale:" + _deparse(node)] = (centers[i], sc)
+    return state
 
 
 def used_columns(formula, columns, weights=None, offset=None):

@@ -1,7 +1,8 @@
 """Linear mixed models of a Dask DataFrame: three passes over the partitions, then the
 in-memory fit on the reduced cross-products.
 
-1. the template (distinct factor combinations, see :mod:`pymer.dask.design`) and row counts;
+1. the template (distinct factor combinations, see :mod:`pymer.dask.design`), row counts,
+   and the global centre and scale of each ``scale()`` term (one more pass for the scale);
 2. the normal equations X'WX, X'W(y - offset): the global least-squares fit beta0 that
    residualizes y (as :func:`pymer.validate.residualize_response` does in memory);
 3. each partition's [Z X r]'W[Z X r] on the global pattern of Z'Z (pymer's compiled
@@ -29,7 +30,8 @@ from ..results import LMMResult
 from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
                         check_response_numeric, drop_aliased_columns, residualize_response)
 from .design import (Design, add, check_column_types, combine_templates, complete_rows,
-                     factor_like_columns, template_chunk, used_columns)
+                     factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
+                     template_chunk, used_columns)
 
 __all__ = ["lmer", "DaskLinearMixedModel", "DaskLMMResult", "is_dask_dataframe"]
 
@@ -251,14 +253,21 @@ def _reduce_design(formula, data, weights, offset, split_every):
         meta = data._meta
     categories = {c: meta[c].dtype for c in used if isinstance(meta[c].dtype, pd.CategoricalDtype)}
     parts = data.to_delayed()
-    # pass 1: the template and the row counts
+    calls = scale_calls(formula)
+    # pass 1: the template, the row counts, and the sums of scale()'s arguments
     chunks = [dask.delayed(template_chunk)(p, used, keys) for p in parts]
     counts = [dask.delayed(_row_counts)(p, used) for p in parts]
-    chunks, counts = dask.compute(chunks, counts)
+    ssum = _tree([dask.delayed(scale_sums)(p, calls) for p in parts], split_every) if calls else ()
+    chunks, counts, ssum = dask.compute(chunks, counts, ssum)
     template = combine_templates(list(chunks), keys, categories)
     n_all = sum(c[0] for c in counts)
     n = sum(c[1] for c in counts)
     design = Design.from_template(formula, lhs, used, categories, template, weights, offset)
+    if calls:
+        # scale()'s centres and scales over all rows replace the template's
+        centers = scale_centers(calls, ssum)
+        sumsq = _tree([dask.delayed(scale_sums)(p, calls, centers) for p in parts], split_every).compute()
+        design.mf._spec.state.update(scale_state(calls, ssum, centers, sumsq))
     check_response_numeric(design.mf)
     if n == 0:
         raise ValueError("no complete rows")  # pragma: no cover  (the template raises first)
@@ -333,6 +342,9 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     """
     if not isinstance(REML, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"REML must be True or False, not {REML!r}")
+    if not is_dask_dataframe(data):
+        raise TypeError(f"data must be a dask.dataframe.DataFrame here, not {type(data).__name__} "
+                        "(a Dask Series or array: make a DataFrame with the formula's columns)")
     control = check_control(control, LMER_CONTROL, "lmer")
     design, reduced, data = _reduce_design(formula, data, weights, offset, split_every)
     model = DaskLinearMixedModel(design, reduced, REML, data, weights)
