@@ -70,7 +70,6 @@ def bench_rows(client, sizes, repeats):
         grow = (proc.memory_info().rss - rss0) / 2 ** 20
         df = pd.concat([make_part(i) for i in range(nparts)], ignore_index=True)
         t_mem, m_mem = median_time(lambda: quiet(pymer.lmer, FORMULA, df), repeats)
-        del df
         rel = abs(m_dask.objective - m_mem.objective) / abs(m_mem.objective)
         dfix = float(np.max(np.abs(m_dask.fixef.to_numpy() - m_mem.fixef.to_numpy())))
         rows.append({"rows": n, "partitions": nparts, "in_memory_s": t_mem, "dask_s": t_dask,

@@ -130,3 +130,38 @@ def test_bad_input_names_the_culprit(make, exc, pieces):
         assert p in str(ei.value), (p, str(ei.value))
     pd.testing.assert_frame_equal(data, before_meta)
     pd.testing.assert_frame_equal(resp, before_resp)
+
+
+_MAKE = {
+    "diameter": lambda d: d["diameter"], "log_diameter": lambda d: np.log(d["diameter"]),
+    "sq_diameter": lambda d: d["diameter"] ** 2 / 10,
+    "na_diameter": lambda d: d["diameter"].where(~d.index.isin([2, 9])),
+    "na_sqrt": lambda d: np.sqrt(d["diameter"]).where(d.index != 4),
+    "Reaction": lambda d: d["Reaction"], "log_Reaction": lambda d: np.log(d["Reaction"]),
+    "na_Reaction": lambda d: d["Reaction"].where(~d.index.isin([4, 76])),
+}
+
+
+@pytest.mark.parametrize("set_id", ["penicillin", "sleepstudy"])
+def test_against_lme4_loop(set_id):
+    """Each response as lme4 (and lmerTest's Satterthwaite table) fits it alone (lmer_many.R)."""
+    from conftest import load_reference
+    ref = load_reference("lmer_many.json")[set_id]
+    d = pymer.datasets.load(ref["data"])
+    Y = pd.DataFrame({nm: _MAKE[nm](d).to_numpy(dtype=float) for nm in ref["fits"]})
+    fits = pymer.lmer_many(ref["rhs"], Y, d.drop(columns=["diameter", "Reaction"], errors="ignore"))
+    for j, (nm, r) in enumerate(ref["fits"].items()):
+        # never worse than lme4, and the same estimates to the digits lme4 prints
+        assert fits.objective[nm] <= r["REMLcrit"] + 1e-6 * abs(r["REMLcrit"])
+        assert fits.objective[nm] == pytest.approx(r["REMLcrit"], rel=1e-6)
+        np.testing.assert_allclose(fits.fixef.loc[nm, r["fixef"]["names"]].to_numpy(dtype=float),
+                                   r["fixef"]["values"], rtol=1e-5)
+        np.testing.assert_allclose(fits.theta.loc[nm].to_numpy(dtype=float), r["theta"], rtol=1e-3, atol=1e-4)
+        assert fits.sigma[nm] == pytest.approx(r["sigma"], rel=1e-5)
+        assert fits.nobs[nm] == r["nobs"]
+    nm = list(ref["fits"])[-1]
+    t = fits.tidy(effects="fixed", ddf="Satterthwaite", responses=[nm])
+    sat = ref["fits"][nm]["satterthwaite"]
+    want = np.array(sat["values"], dtype=float)
+    np.testing.assert_allclose(t["df"].to_numpy(dtype=float), want[:, 2], rtol=1e-3)
+    np.testing.assert_allclose(t["p.value"].to_numpy(dtype=float), want[:, 4], rtol=1e-3)
