@@ -52,6 +52,7 @@ def test_each_response_equals_lmer(many):
         np.testing.assert_allclose(fits.fixef.iloc[j].to_numpy(), m.fixef.to_numpy(), rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(fits.theta.iloc[j].to_numpy(), m.theta, rtol=1e-5, atol=1e-6)
         assert fits.sigma.iloc[j] == pytest.approx(m.sigma, rel=1e-6)
+        np.testing.assert_allclose(fits.std_error.iloc[j].to_numpy(), np.sqrt(np.diag(m.vcov)), rtol=1e-5)
         assert fits.nobs.iloc[j] == m.nobs
         assert bool(fits.singular.iloc[j]) == m.is_singular
     assert fits.nobs.tolist()[:3] == [240, 240, 238]

@@ -333,7 +333,7 @@ class ManyFits:
     """Fits of one model to many responses (:func:`lmer_many`).
 
     Attributes (one entry or row per response): ``objective``, ``converged``,
-    ``singular``, ``nobs``, ``sigma`` (Series); ``fixef``, ``theta``, ``varcorr``
+    ``singular``, ``nobs``, ``sigma`` (Series); ``fixef``, ``std_error``, ``theta``, ``varcorr``
     (DataFrames; ``varcorr`` has columns (group, term) with broom.mixed's term names).
     ``fit(k)`` gives one response's full LMMResult; ``tidy()`` a long table.
     """
@@ -391,6 +391,11 @@ class ManyFits:
     @cached_property
     def fixef(self) -> pd.DataFrame:
         return self._frame("fixef")
+
+    @cached_property
+    def std_error(self) -> pd.DataFrame:
+        """Standard errors of the fixed effects (sqrt of vcov's diagonal), one row per response."""
+        return self._frame("se")
 
     @cached_property
     def theta(self) -> pd.DataFrame:
