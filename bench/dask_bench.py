@@ -79,7 +79,9 @@ def bench_rows(client, sizes, repeats, dask_only=()):
         rows.append({"rows": n, "partitions": nparts, "in_memory_s": t_mem, "dask_s": t_dask,
                      "in_memory_rows_per_s": n / t_mem, "dask_rows_per_s": n / t_dask,
                      "objective_rel_diff": rel, "max_fixef_abs_diff": dfix,
-                     "client_rss_growth_mb": grow})
+                     "client_rss_growth_mb": grow,
+                     "worker_rss_after_mb": max(client.run(lambda: psutil.Process().memory_info().rss).values())
+                     / 2 ** 20})
         print(rows[-1], flush=True)
     return rows
 
