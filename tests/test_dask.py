@@ -68,6 +68,10 @@ def test_sleepstudy_partitions_equal_in_memory(sleep):
     pd.testing.assert_frame_equal(m1.summary(ddf="Satterthwaite").coefficients, s0, rtol=1e-5)
     with pytest.raises(NotImplementedError, match="type=1"):
         m1.anova()
+    with pytest.raises(NotImplementedError, match="Satterthwaite"):
+        m1.summary(ddf="Kenward-Roger")
+    with pytest.raises(NotImplementedError, match="simulate"):
+        m1.simulate(2)
 
 
 def test_sleepstudy_lazy_fitted_residuals_predict(sleep):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .._core._blas_threads import single_threaded
+from ..inference import _ddf_method
 from ..lmm import LinearMixedModel, _PLS
 from ..results import LMMResult
 from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
@@ -175,6 +176,12 @@ class _Predictor:
         return pd.Series(r, index=part.index, dtype=np.float64)
 
 
+def _check_ddf(ddf):
+    if _ddf_method(ddf) == "Kenward-Roger":
+        raise NotImplementedError("the Kenward-Roger method needs Z and the n x n covariance of y; "
+                                  "on a Dask DataFrame use ddf='Satterthwaite'")
+
+
 class DaskLMMResult(LMMResult):
     """An LMMResult of a Dask DataFrame fit: everything from the reduced cross-products;
     ``fitted``, ``residuals()`` and ``predict()`` return lazy Dask Series aligned with the
@@ -222,10 +229,17 @@ class DaskLMMResult(LMMResult):
         return LMMResult._scaled_residual_lines(stand_in)
 
     def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
-        if not others and str(type).upper() in ("3", "III"):
-            raise NotImplementedError("type III F tests need the rows of the data (sum-to-zero "
-                                      "coding); on a Dask DataFrame use anova(type=1) or type=2")
+        if not others:
+            _check_ddf(ddf)
+            if str(type).upper() in ("3", "III"):
+                raise NotImplementedError("type III F tests need the rows of the data (sum-to-zero "
+                                          "coding); on a Dask DataFrame use anova(type=1) or type=2")
         return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
+
+    def summary(self, ddf=None, correlation=True):
+        if ddf is not None:
+            _check_ddf(ddf)
+        return LMMResult.summary(self, ddf=ddf, correlation=correlation)
 
     def simulate(self, nsim=1, seed=None, use_u=False):
         raise NotImplementedError("simulate() of a Dask DataFrame fit is not available: it would "
