@@ -11,13 +11,13 @@ MAX_LINES = 800
 # the layers, top to bottom: a module may import its own layer's siblings and anything below
 LAYERS = [
     {"pymer", "pymer.__main__", "pymer.cli", "pymer.plots", "pymer.tidy", "pymer.profile"},
-    {"pymer.lmm", "pymer.glmm", "pymer.fixed"},
+    {"pymer.lmm", "pymer.glmm", "pymer.fixed", "pymer.dask", "pymer.many"},
     {"pymer.results"},
     {"pymer.predictions", "pymer.checking", "pymer.contrasts"},
     {"pymer.inference"},
     {"pymer.report"},
     {"pymer.call", "pymer.formula", "pymer.terms", "pymer.families", "pymer.optimize", "pymer.numdiff",
-     "pymer.validate", "pymer.errors", "pymer.datasets", "pymer._progress", "pymer._core"},
+     "pymer.validate", "pymer.errors", "pymer.datasets", "pymer._progress", "pymer._core", "pymer._version"},
 ]
 
 

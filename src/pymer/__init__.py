@@ -4,6 +4,8 @@
 >>> m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
 >>> print(m.summary())
 """
+import functools as _functools
+
 from . import datasets
 from .errors import (ConvergenceWarning, FormulaError, MissingColumnError, PerfectFitWarning,
                      PredictorScaleWarning, PymerDataError, RankDeficiencyWarning, ResponseWarning,
@@ -11,26 +13,41 @@ from .errors import (ConvergenceWarning, FormulaError, MissingColumnError, Perfe
 from . import families
 from .glmm import GeneralizedLinearMixedModel, glmer, glmer_nb
 from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
-from .lmm import LinearMixedModel, lmer
+from .lmm import LinearMixedModel
+from .lmm import lmer as _lmer_in_memory
 from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
 from .predictions import augment, predict_response, predict_se
 from .checking import simulate_residuals
 from .contrasts import emmeans, glht
+from .many import ManyFits, lmer_many
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import GLMMResult, LMMResult
 
 from ._version import __version__
 
 
+@_functools.wraps(_lmer_in_memory)
+def lmer(formula, data, *args, **kwargs):
+    # a Dask DataFrame is fitted from cross-products reduced over its partitions
+    # (pymer.dask, imported only then); anything else in memory (pymer.lmm.lmer)
+    if type(data).__module__.startswith("dask."):
+        from .dask import lmer as lmer_dask
+        return lmer_dask(formula, data, *args, **kwargs)
+    return _lmer_in_memory(formula, data, *args, **kwargs)
+
+
 def __getattr__(name):
-    # pymer.plots (matplotlib) is imported on first use, so `import pymer` stays quick
-    if name == "plots":
+    # pymer.plots (matplotlib) and pymer.tidy are imported on first use, so `import pymer` stays quick
+    if name in ("plots", "tidy"):
         import importlib
-        return importlib.import_module(".plots", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pymer' has no attribute {name!r}")
+
 
 __all__ = [
     "lmer",
+    "lmer_many",
+    "ManyFits",
     "glmer",
     "glmer_nb",
     "GeneralizedLinearMixedModel",

@@ -215,8 +215,9 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     ----------
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame or dict of arrays
-        The data; never modified.
+    data : pandas.DataFrame, dict of arrays or dask.dataframe.DataFrame
+        The data; never modified. A Dask DataFrame is fitted from cross-products
+        reduced over its partitions (:func:`pymer.dask.lmer`, ``pymer[dask]``).
     REML : bool, default True
         REML (default) or maximum likelihood.
     weights, offset : str or array_like, optional

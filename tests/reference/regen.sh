@@ -15,4 +15,5 @@ Rscript inference.R "$DATA" inference.json
 Rscript glmm_profile.R "$DATA" glmm_profile.json
 Rscript summaries.R "$DATA" summaries.json
 Rscript glmm_hard.R glmm_hard.json
+Rscript lmer_many.R "$DATA" lmer_many.json
 Rscript versions.R > versions.txt

@@ -166,9 +166,12 @@ class MixedModelResult:
     def df_residual(self) -> int:
         return self.nobs - self.df
 
+    def _residual_quantiles(self) -> np.ndarray:
+        return np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
+
     def _residuals_section(self) -> Section:
         """The summary's 'Scaled residuals' block: quantiles of the scaled Pearson residuals."""
-        q = np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
+        q = self._residual_quantiles()
         # lme4: zapsmall(quantiles, 5), printed with 4 significant digits
         vals = format_real(zapsmall(q, 5), 4)
         names = ["Min", "1Q", "Median", "3Q", "Max"]

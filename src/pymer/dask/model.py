@@ -1,0 +1,367 @@
+"""Linear mixed models of a Dask DataFrame: three passes over the partitions, then the
+in-memory fit on the reduced cross-products.
+
+1. the template (distinct factor combinations, see :mod:`pymer.dask.design`), row counts,
+   and the global centre and scale of each ``scale()`` term (one more pass for the scale);
+2. the normal equations X'WX, X'W(y - offset): the global least-squares fit beta0 that
+   residualizes y (as :func:`pymer.validate.residualize_response` does in memory);
+3. each partition's [Z X r]'W[Z X r] on the global pattern of Z'Z (pymer's compiled
+   ``crossprod_ztwz``), summed by a tree reduction, then one step of refinement of beta0
+   applied to the sums.
+
+The theta optimization, the convergence checks, Satterthwaite df, profiles and anova
+then run on :class:`DaskLinearMixedModel`, a LinearMixedModel whose core is built from
+those sums; fitted values, residuals and predictions stay lazy Dask Series.
+"""
+from __future__ import annotations
+
+import functools
+import uuid
+import warnings
+from types import SimpleNamespace
+
+import dask
+import numpy as np
+import pandas as pd
+
+from ..call import ModelCall
+from .._core._blas_threads import single_threaded
+from ..inference.ddf import _ddf_method
+from ..lmm import LinearMixedModel, _PLS
+from ..results import LMMResult
+from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
+                        check_response_numeric, drop_aliased_columns, residualize_response)
+from .design import (Design, add, check_column_types, combine_templates, complete_rows,
+                     factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
+                     template_chunk, used_columns)
+
+__all__ = ["lmer", "DaskLinearMixedModel", "DaskLMMResult", "is_dask_dataframe"]
+
+
+EXACT_QUANTILE_ROWS = 1_000_000
+
+
+def is_dask_dataframe(data) -> bool:
+    return type(data).__module__.startswith("dask.dataframe") and hasattr(data, "to_delayed")
+
+
+def _sum_all(*parts):
+    return functools.reduce(add, parts)
+
+
+def _tree(items, split_every=8):
+    """Tree reduction of delayed partition results."""
+    while len(items) > 1:
+        items = [dask.delayed(_sum_all)(*items[i:i + split_every])
+                 for i in range(0, len(items), split_every)]
+    return items[0]
+
+
+def _row_counts(part, used):
+    return len(part), len(complete_rows(part, used))
+
+
+def _gram_root(G):
+    """A p x p matrix S with S'S = G (symmetric square root): X's stand-in wherever only
+    X'X matters (aliasing, anova types I and II)."""
+    ev, V = np.linalg.eigh(G)
+    return (V * np.sqrt(np.clip(ev, 0.0, None))) @ V.T
+
+
+class DaskLinearMixedModel(LinearMixedModel):
+    """A LinearMixedModel built from cross-products reduced over Dask partitions.
+
+    ``X`` is a p x p stand-in with X'X of the data; ``re`` holds the global levels;
+    no per-row array is kept.
+    """
+
+    def __init__(self, design, reduced, REML, data, weights_column):
+        self.design = design
+        self.mf = design.mf
+        self.REML = bool(REML)
+        self.data = data
+        self.weights_column = weights_column
+        self.n = reduced["n"]
+        self.nobs_dropped = reduced["ndropped"]
+        self.fixef_names = [design.mf.fixef_names[i] for i in design.keep]
+        self.dropped_fixef = reduced["dropped"]
+        self.X = reduced["X_standin"]
+        self.p = self.X.shape[1]
+        self.re = design.re
+        self.y = None
+        self.offset = None
+        # weights live in the cross-products (and log_w); no row vector exists
+        self.weights = None
+        self._reduced = reduced
+        check_grouping_factors(self.re, self.n, lmm=True)
+        self._build_core()
+
+    def _build_core(self):
+        r = self._reduced
+        col_term, col_off = self.re.column_structure()
+        self.colptr, self.rowind = self.design.colptr, self.design.rowind
+        self.core = _PLS(self.colptr, self.rowind, r["ztz"], r["ZtXr"], r["XrtXr"], col_term, col_off,
+                         self.re.term_k, self.n)
+        self.core.beta0 = r["beta0"]
+        self.log_w = r["log_w"]
+        # check_residual_scale's root mean square of r, from one stand-in value
+        self.resid0 = np.array([np.sqrt(r["XrtXr"][-1, -1] / max(r["npos"], 1))])
+
+    def start_theta(self):
+        """The in-memory moment start (see LinearMixedModel.start_theta) from the reduced
+        cross-products: level counts are Z'Z's diagonal, level sums of r are Z'r."""
+        x0 = self.re.theta_start()
+        terms = self.re.terms
+        if not terms or any(t.k != 1 or not np.all(t.X[:, 0] == 1.0) for t in terms):
+            return x0, None
+        # over the rows with positive weight, unweighted (as in memory)
+        ztz, ZtXr, XrtXr = self._reduced["unweighted"]
+        diag = np.zeros(self.re.q)
+        for j in range(self.re.q):
+            lo, hi = self.colptr[j], self.colptr[j + 1]
+            diag[j] = ztz[lo + np.searchsorted(self.rowind[lo:hi], j)]
+        rr = XrtXr[-1, -1]
+        npos = self._reduced["npos"]
+        stats = []
+        for t, off in zip(terms, self.re.col_offsets):
+            cnt = diag[off:off + t.nlev]
+            mean = ZtXr[off:off + t.nlev, -1] / np.maximum(cnt, 1.0)
+            within = (rr - np.sum(cnt * mean ** 2)) / max(npos - t.nlev, 1)
+            stats.append((cnt, mean, within))
+        s2 = min(w for _, _, w in stats)
+        if not (np.isfinite(s2) and s2 > 0):
+            return x0, None
+        tau2 = np.array([max(np.average(m ** 2, weights=np.maximum(c, 0)) - s2 / np.mean(c[c > 0]), 0.0)
+                         for c, m, _ in stats])
+        theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
+        return (theta, np.full(theta.size, 0.25)) if np.all(np.isfinite(theta)) else (x0, None)
+
+    def fit(self, **kwargs):
+        res = LinearMixedModel.fit(self, **kwargs)
+        return DaskLMMResult(self, res.theta, res.opt, res.messages)
+
+
+class _Predictor:
+    """What a partition needs to compute X beta + Z b + offset for its rows (picklable):
+    the in-memory result's own new-data predictor, on a stand-in."""
+
+    _linear_predictor = LMMResult._linear_predictor
+    _new_Zb = LMMResult._new_Zb
+
+    def __init__(self, res):
+        self.model = SimpleNamespace(mf=res.model.mf)
+        self.fixef_names = list(res.fixef_names)
+        self.beta = np.asarray(res.beta)
+        self.b = np.asarray(res.b)
+        self.re = res.re
+        self.design = res.model.design
+        self.sigma = res.sigma
+
+    def eta(self, part, re_form=None, allow_new_levels=False):
+        return pd.Series(self._linear_predictor(part, re_form, allow_new_levels), index=part.index,
+                         dtype=np.float64)
+
+    def fitted(self, part):
+        return self.eta(complete_rows(part, self.design.used))
+
+    def residuals(self, part, type, scaled):
+        part = complete_rows(part, self.design.used)
+        if not len(part):
+            return pd.Series([], dtype=np.float64)
+        _, y, _, w, _ = self.design.rows(part)
+        r = y - self.eta(part).to_numpy()
+        if type in ("pearson", "deviance") and w is not None:
+            r = r * np.sqrt(w)
+        if scaled:
+            r = r / self.sigma
+        return pd.Series(r, index=part.index, dtype=np.float64)
+
+
+def _check_ddf(ddf):
+    if _ddf_method(ddf) == "Kenward-Roger":
+        raise NotImplementedError("the Kenward-Roger method needs Z and the n x n covariance of y; "
+                                  "on a Dask DataFrame use ddf='Satterthwaite'")
+
+
+class DaskLMMResult(LMMResult):
+    """An LMMResult of a Dask DataFrame fit: everything from the reduced cross-products;
+    ``fitted``, ``residuals()`` and ``predict()`` return lazy Dask Series aligned with the
+    partitions of the complete rows."""
+
+    @property
+    def _predictor(self):
+        return _Predictor(self)
+
+    @property
+    def fitted(self):
+        """Fitted values X beta + Z b + offset of the complete rows: a lazy Dask Series."""
+        ddf = self.model.data
+        return ddf.map_partitions(self._predictor.fitted, meta=pd.Series([], dtype=np.float64))
+
+    def residuals(self, type="response", scaled=False):
+        """Residuals of the complete rows as a lazy Dask Series (types as LMMResult.residuals)."""
+        if type not in ("response", "working", "pearson", "deviance"):
+            raise ValueError(f"unknown residual type {type!r}; use 'response', 'pearson', 'working' or 'deviance'")
+        return self.model.data.map_partitions(self._predictor.residuals, type, scaled,
+                                              meta=pd.Series([], dtype=np.float64))
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False):
+        """Predictions as lme4's predict(): a lazy Dask Series for a Dask DataFrame (or for
+        the fitted data when newdata is None), a numpy array for an in-memory frame."""
+        if newdata is None:
+            if re_form is None:
+                return self.fitted
+            newdata = self.model.data.map_partitions(complete_rows, self.model.design.used)
+        if not is_dask_dataframe(newdata):
+            return self._linear_predictor(newdata, re_form, allow_new_levels)
+        return newdata.map_partitions(self._predictor.eta, re_form, allow_new_levels,
+                                      meta=pd.Series([], dtype=np.float64))
+
+    def _residual_quantiles(self):
+        # quantiles of the scaled Pearson residuals: exact up to EXACT_QUANTILE_ROWS rows
+        # (one float per row reaches the client), Dask's approximate quantiles beyond
+        r = self.residuals("pearson", scaled=True)
+        if self.nobs <= EXACT_QUANTILE_ROWS:
+            return np.quantile(r.compute().to_numpy(), [0, 0.25, 0.5, 0.75, 1])
+        return np.sort(r.quantile([0, 0.25, 0.5, 0.75, 1]).compute().to_numpy())
+
+    def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
+        if not others:
+            _check_ddf(ddf)
+            if str(type).upper() in ("3", "III"):
+                raise NotImplementedError("type III F tests need the rows of the data (sum-to-zero "
+                                          "coding); on a Dask DataFrame use anova(type=1) or type=2")
+        return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
+
+    def summary(self, ddf=None, correlation=True):
+        if ddf is not None:
+            _check_ddf(ddf)
+        return LMMResult.summary(self, ddf=ddf, correlation=correlation)
+
+    def simulate(self, nsim=1, seed=None, use_u=False):
+        raise NotImplementedError("simulate() of a Dask DataFrame fit is not available: it would "
+                                  "build n x nsim values in the client")
+
+    def refit(self, newresp, **kwargs):
+        raise NotImplementedError("refit() of a Dask DataFrame fit is not available: update the "
+                                  "response column of the Dask DataFrame and call update(data=...)")
+
+
+# =============================================================================
+# the passes
+# =============================================================================
+
+
+def _reduce_design(formula, data, weights, offset, split_every):
+    lhs, used, factor_like = used_columns(formula, data.columns, weights, offset)
+    meta = data._meta
+    check_column_types(meta, lhs, used, factor_like)
+    keys = factor_like_columns(meta, used, factor_like)
+    unknown = [c for c in used if isinstance(meta[c].dtype, pd.CategoricalDtype)
+               and not data[c].cat.known]
+    if unknown:
+        data = data.assign(**{c: data[c].cat.as_known() for c in unknown})
+        meta = data._meta
+    categories = {c: meta[c].dtype for c in used if isinstance(meta[c].dtype, pd.CategoricalDtype)}
+    parts = data.to_delayed()
+    calls = scale_calls(formula)
+    # pass 1: the template, the row counts, and the sums of scale()'s arguments
+    chunks = [dask.delayed(template_chunk)(p, used, keys) for p in parts]
+    counts = [dask.delayed(_row_counts)(p, used) for p in parts]
+    ssum = _tree([dask.delayed(scale_sums)(p, calls) for p in parts], split_every) if calls else ()
+    chunks, counts, ssum = dask.compute(chunks, counts, ssum)
+    template = combine_templates(list(chunks), keys, categories)
+    n_all = sum(c[0] for c in counts)
+    n = sum(c[1] for c in counts)
+    design = Design.from_template(formula, lhs, used, categories, template, weights, offset)
+    if calls:
+        # scale()'s centres and scales over all rows replace the template's
+        centers = scale_centers(calls, ssum)
+        sumsq = _tree([dask.delayed(scale_sums)(p, calls, centers) for p in parts], split_every).compute()
+        design.mf._spec.state.update(scale_state(calls, ssum, centers, sumsq))
+    check_response_numeric(design.mf)
+    if n == 0:
+        raise ValueError("no complete rows")  # pragma: no cover  (the template raises first)
+    dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
+    # pass 2: normal equations on all fixed-effects columns; aliased columns dropped on X'WX
+    ne = _tree([dask.delayed(Design.normal_equations)(dd, p) for p in parts], split_every)
+    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange = ne.compute()
+    names = design.mf.fixef_names
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RankDeficiencyWarning)
+        keep, dropped = drop_aliased_columns(_gram_root(XtWX), names)
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=4)
+    design.keep = keep
+    k = np.asarray(keep, dtype=int)
+    G = XtWX[np.ix_(k, k)]
+    beta0 = np.linalg.solve(G, XtWy[k]) if k.size else np.zeros(0)
+    # pass 3: [Z X r]'W[Z X r] with r = y - offset - X beta0
+    sums = _tree([dask.delayed(Design.crossproducts)(dd, p, beta0) for p in parts], split_every).compute()
+    ztz, ZtXr, XrtXr = sums[:3]
+    unweighted = sums[3:] if weights is not None else sums
+    p = k.size
+    if p:
+        # one step of refinement (beta0 += G^-1 X'Wr), applied to the sums
+        delta = np.linalg.solve(XrtXr[:p, :p], XrtXr[:p, p])
+        beta0 = beta0 + delta
+        ZtXr, XrtXr = _refine(ZtXr, XrtXr, delta)
+        unweighted = (unweighted[0],) + _refine(unweighted[1], unweighted[2], delta)
+    _check_residual(XrtXr[p, p], yWy, yrange.lo, yrange.hi, design.mf.response_name)
+    reduced = {"n": n, "ndropped": n_all - n, "dropped": dropped,
+               "X_standin": _gram_root(XtX[np.ix_(k, k)]) if p else np.zeros((0, 0)),
+               "ztz": ztz, "ZtXr": ZtXr, "XrtXr": XrtXr, "beta0": beta0, "log_w": log_w,
+               "npos": npos, "unweighted": unweighted}
+    return design, reduced, data
+
+
+def _refine(ZtXr, XrtXr, delta):
+    """The cross-products of r - X delta from those of r."""
+    p = delta.size
+    ZtXr, XrtXr = ZtXr.copy(), XrtXr.copy()
+    Xtr = XrtXr[:p, p] - XrtXr[:p, :p] @ delta
+    rr = XrtXr[p, p] - 2 * delta @ XrtXr[:p, p] + delta @ XrtXr[:p, :p] @ delta
+    ZtXr[:, p] -= ZtXr[:, :p] @ delta
+    XrtXr[:p, p] = Xtr
+    XrtXr[p, :p] = Xtr
+    XrtXr[p, p] = rr
+    return ZtXr, XrtXr
+
+
+def _check_residual(rr, yy, ymin, ymax, name):
+    """residualize_response's errors (constant response, exact fit), from sums: its own
+    messages, raised on a two-row stand-in that has the same defect."""
+    if not (np.sqrt(max(rr, 0.0)) <= 1e3 * np.finfo(float).eps * np.sqrt(yy)):
+        return
+    if ymin == ymax:
+        residualize_response(np.ones((2, 1)), np.full(2, ymin), name=name)
+    residualize_response(np.array([[1.0], [0.0]]), np.array([1.0, 0.0]), name=name)
+
+
+@single_threaded
+def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa", start=None,
+         control=None, split_every=8):
+    """:func:`pymer.lmer` for a ``dask.dataframe.DataFrame`` (``pymer.lmer`` dispatches here).
+
+    Parameters are :func:`pymer.lmer`'s (``weights``/``offset`` as column names), and
+    ``split_every``: the fan-in of the tree reduction. Runs on the current
+    ``dask.distributed`` client if there is one, else on Dask's default scheduler.
+
+    Returns
+    -------
+    DaskLMMResult
+    """
+    if not isinstance(REML, (bool, np.bool_, int, np.integer)):
+        raise TypeError(f"REML must be True or False, not {REML!r}")
+    if not is_dask_dataframe(data):
+        raise TypeError(f"data must be a dask.dataframe.DataFrame here, not {type(data).__name__} "
+                        "(a Dask Series or array: make a DataFrame with the formula's columns)")
+    given_control = control
+    control = check_control(control, LMER_CONTROL, "lmer")
+    call = ModelCall(lmer, formula, data, {"REML": REML, "weights": weights, "offset": offset,
+                                           "optimizer": optimizer, "control": given_control,
+                                           "split_every": split_every})
+    design, reduced, data = _reduce_design(formula, data, weights, offset, split_every)
+    model = DaskLinearMixedModel(design, reduced, REML, data, weights)
+    model.call = call
+    return model.fit(optimizer=optimizer, start=start, control=control)
