@@ -128,23 +128,48 @@ cdef double tweedie_logw(double y, double phi, double p) noexcept nogil:
     return lmax + log(acc)
 
 
+cdef double base_const(int fam, double y, double N, double phi, double power) noexcept nogil:
+    """The part of log f(y | mu, phi) that does not depend on mu (see base_ll)."""
+    if fam == TMB_GAUSSIAN:
+        return -0.5 * (LOG_2PI + log(phi))
+    elif fam == TMB_POISSON or fam == TMB_GENPOIS:
+        return -lgamma(y + 1.0)
+    elif fam == TMB_BINOMIAL:
+        return lgamma(N + 1.0) - lgamma(y + 1.0) - lgamma(N - y + 1.0)
+    elif fam == TMB_NBINOM2:
+        return lgamma(y + phi) - lgamma(phi) - lgamma(y + 1.0) + phi * log(phi)
+    elif fam == TMB_NBINOM1:
+        return -lgamma(y + 1.0) + (y * (log(phi) - log1p(phi)) if y > 0 else 0.0)
+    elif fam == TMB_GAMMA:
+        return -lgamma(phi) + phi * log(phi) + (phi - 1.0) * log(y)
+    elif fam == TMB_BETA:
+        return lgamma(phi) - log(y) - log1p(-y)
+    elif fam == TMB_BETABINOMIAL:
+        return (lgamma(N + 1.0) - lgamma(y + 1.0) - lgamma(N - y + 1.0) - lgamma(N + phi)
+                + lgamma(phi))
+    elif fam == TMB_TWEEDIE:
+        return tweedie_logw(y, phi, power) - log(y) if y > 0 else 0.0
+    return NAN
+
+
 cdef void base_ll(int fam, double y, double N, double mu, double phi, double power,
                   double *l, double *l1, double *l2) noexcept nogil:
-    """log f(y | mu, phi) and its derivatives in mu, glmmTMB's parameterization of phi:
-    gaussian variance, Gamma shape, nbinom2 size, nbinom1 variance mu (1 + phi), beta and
-    betabinomial precision, tweedie variance phi mu^power, genpois variance mu phi."""
+    """log f(y | mu, phi) - base_const(...) and its derivatives in mu, in glmmTMB's
+    parameterization of phi: gaussian variance, Gamma shape, nbinom2 size, nbinom1
+    variance mu (1 + phi), beta and betabinomial precision, tweedie variance
+    phi mu^power, genpois variance mu phi."""
     cdef double a, b, k, s, th, lam, r, t
     if fam == TMB_GAUSSIAN:
         r = y - mu
-        l[0] = -0.5 * (LOG_2PI + log(phi)) - 0.5 * r * r / phi
+        l[0] = -0.5 * r * r / phi
         l1[0] = r / phi
         l2[0] = -1.0 / phi
     elif fam == TMB_POISSON:
-        l[0] = (y * log(mu) if y > 0 else 0.0) - mu - lgamma(y + 1.0)
+        l[0] = (y * log(mu) if y > 0 else 0.0) - mu
         l1[0] = y / mu - 1.0
         l2[0] = -y / (mu * mu)
     elif fam == TMB_BINOMIAL:
-        l[0] = lgamma(N + 1.0) - lgamma(y + 1.0) - lgamma(N - y + 1.0)
+        l[0] = 0.0
         if y > 0:
             l[0] += y * log(mu)
         if N - y > 0:
@@ -153,40 +178,34 @@ cdef void base_ll(int fam, double y, double N, double mu, double phi, double pow
         l2[0] = -y / (mu * mu) - (N - y) / ((1.0 - mu) * (1.0 - mu))
     elif fam == TMB_NBINOM2:
         t = phi + mu
-        l[0] = (lgamma(y + phi) - lgamma(phi) - lgamma(y + 1.0) + phi * (log(phi) - log(t))
-                + (y * (log(mu) - log(t)) if y > 0 else 0.0))
+        l[0] = -(phi + y) * log(t) + (y * log(mu) if y > 0 else 0.0)
         l1[0] = y / mu - (y + phi) / t
         l2[0] = -y / (mu * mu) + (y + phi) / (t * t)
     elif fam == TMB_NBINOM1:
         k = mu / phi
-        l[0] = (lgamma(y + k) - lgamma(k) - lgamma(y + 1.0) - k * log1p(phi)
-                + (y * (log(phi) - log1p(phi)) if y > 0 else 0.0))
+        l[0] = lgamma(y + k) - lgamma(k) - k * log1p(phi)
         l1[0] = (digamma(y + k) - digamma(k) - log1p(phi)) / phi
         l2[0] = (trigamma(y + k) - trigamma(k)) / (phi * phi)
     elif fam == TMB_GAMMA:
         a = phi
-        l[0] = -lgamma(a) - a * log(mu / a) + (a - 1.0) * log(y) - y * a / mu
+        l[0] = -a * log(mu) - y * a / mu
         l1[0] = -a / mu + y * a / (mu * mu)
         l2[0] = a / (mu * mu) - 2.0 * y * a / (mu * mu * mu)
     elif fam == TMB_BETA:
         a = mu * phi
         b = (1.0 - mu) * phi
-        l[0] = lgamma(phi) - lgamma(a) - lgamma(b) + (a - 1.0) * log(y) + (b - 1.0) * log1p(-y)
+        l[0] = -lgamma(a) - lgamma(b) + a * log(y) + b * log1p(-y)
         l1[0] = phi * (log(y) - log1p(-y) - digamma(a) + digamma(b))
         l2[0] = -phi * phi * (trigamma(a) + trigamma(b))
     elif fam == TMB_BETABINOMIAL:
         a = mu * phi
         b = (1.0 - mu) * phi
-        l[0] = (lgamma(N + 1.0) - lgamma(y + 1.0) - lgamma(N - y + 1.0)
-                + lgamma(y + a) + lgamma(N - y + b) - lgamma(N + phi)
-                - lgamma(a) - lgamma(b) + lgamma(phi))
+        l[0] = lgamma(y + a) + lgamma(N - y + b) - lgamma(a) - lgamma(b)
         l1[0] = phi * (digamma(y + a) - digamma(N - y + b) - digamma(a) + digamma(b))
         l2[0] = phi * phi * (trigamma(y + a) + trigamma(N - y + b) - trigamma(a) - trigamma(b))
     elif fam == TMB_TWEEDIE:
         t = pow(mu, 1.0 - power)
         l[0] = (y * t / (1.0 - power) - mu * t / (2.0 - power)) / phi
-        if y > 0:
-            l[0] += tweedie_logw(y, phi, power) - log(y)
         l1[0] = (y * t / mu - t) / phi
         l2[0] = (-power * y * t / (mu * mu) - (1.0 - power) * t / mu) / phi
     elif fam == TMB_GENPOIS:
@@ -194,7 +213,7 @@ cdef void base_ll(int fam, double y, double N, double mu, double phi, double pow
         th = mu / s
         lam = 1.0 - 1.0 / s
         r = th + lam * y
-        l[0] = log(th) + (y - 1.0) * log(r) - r - lgamma(y + 1.0)
+        l[0] = log(th) + (y - 1.0) * log(r) - r
         l1[0] = (1.0 / th + (y - 1.0) / r - 1.0) / s
         l2[0] = (-1.0 / (th * th) - (y - 1.0) / (r * r)) / phi
     else:
@@ -208,26 +227,24 @@ cdef inline double log1pexp(double x) noexcept nogil:
 
 
 cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double N, double eta,
-                   double etaz, double phi, double power, double *d1, double *d2) noexcept nogil:
-    """log f(y_i) of the full model at eta (zero-inflated with logit(pz) = etaz, or a
-    hurdle for a truncated family), with d1 = d log f / d eta and d2 = -d^2 log f / d eta^2."""
-    cdef double mu, m1, m2, l, l1, l2, e1, e2, l0, a1, a2, s, lp0, lpz, lq, r, ll
+                   double lpz, double lq, double cst, double cst0, double phi, double power,
+                   double *d1, double *d2) noexcept nogil:
+    """log f(y_i) of the full model at eta, with d1 = d log f / d eta and
+    d2 = -d^2 log f / d eta^2: zero-inflated (log pz = lpz, log(1 - pz) = lq), or a
+    hurdle for a truncated family. cst and cst0 are base_const at y and at 0."""
+    cdef double mu, m1, m2, l, l1, l2, e1, e2, l0, a1, a2, s, lp0, r, ll
+    if trunc and y == 0:
+        d1[0] = 0.0
+        d2[0] = 0.0
+        return lpz
     link_eval(link, eta, &mu, &m1, &m2)
-    if has_zi:
-        lpz = -log1pexp(-etaz)      # log pz
-        lq = -log1pexp(etaz)        # log (1 - pz)
-    else:
-        lpz = -INFINITY
-        lq = 0.0
+    base_ll(fam, y, N, mu, phi, power, &l, &l1, &l2)
+    l += cst
+    e1 = l1 * m1
+    e2 = l2 * m1 * m1 + l1 * m2
     if trunc:
-        if y == 0:
-            d1[0] = 0.0
-            d2[0] = 0.0
-            return lpz
-        base_ll(fam, y, N, mu, phi, power, &l, &l1, &l2)
-        e1 = l1 * m1
-        e2 = l2 * m1 * m1 + l1 * m2
         base_ll(fam, 0.0, N, mu, phi, power, &l0, &a1, &a2)
+        l0 += cst0
         a2 = a2 * m1 * m1 + a1 * m2
         a1 = a1 * m1
         # - log(1 - p0), p0 = e^l0; s = p0 / (1 - p0)
@@ -238,9 +255,6 @@ cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double 
         d1[0] = e1
         d2[0] = -e2
         return lq + l
-    base_ll(fam, y, N, mu, phi, power, &l, &l1, &l2)
-    e1 = l1 * m1
-    e2 = l2 * m1 * m1 + l1 * m2
     if has_zi and y == 0:
         # f = pz + (1 - pz) e^l; r = (1 - pz) e^l / f
         lp0 = lq + l
@@ -257,6 +271,19 @@ cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double 
     return lq + l
 
 
+cdef void obs_const(int fam, bint trunc, bint has_zi, double y, double N, double etaz, double phi,
+                    double power, double *lpz, double *lq, double *cst, double *cst0) noexcept nogil:
+    """The parts of obs_ll that do not depend on eta."""
+    if has_zi:
+        lpz[0] = -log1pexp(-etaz)
+        lq[0] = -log1pexp(etaz)
+    else:
+        lpz[0] = -INFINITY
+        lq[0] = 0.0
+    cst[0] = base_const(fam, y, N, phi, power) if not (trunc and y == 0) else 0.0
+    cst0[0] = base_const(fam, 0.0, N, phi, power) if trunc else 0.0
+
+
 def obs_loglik(int fam, int link, bint trunc, bint has_zi, y, N, eta, etaz, phi, double power=1.5):
     """Per-observation log-density, d/d eta and -d^2/d eta^2 (arrays), for tests and results."""
     yv = np.ascontiguousarray(y, dtype=np.float64)
@@ -268,10 +295,12 @@ def obs_loglik(int fam, int link, bint trunc, bint has_zi, y, N, eta, etaz, phi,
     out = np.empty((3, n))
     cdef double[::1] yy = yv, NN = Nv, ee = ev, zz = zv, pp = pv
     cdef double[:, ::1] o = out
+    cdef double lpz, lq, cst, cst0
     with nogil:
         for i in range(n):
-            o[0, i] = obs_ll(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], pp[i], power,
-                             &o[1, i], &o[2, i])
+            obs_const(fam, trunc, has_zi, yy[i], NN[i], zz[i], pp[i], power, &lpz, &lq, &cst, &cst0)
+            o[0, i] = obs_ll(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], lpz, lq, cst, cst0, pp[i],
+                             power, &o[1, i], &o[2, i])
     return out
 
 
@@ -295,7 +324,7 @@ cdef class TMBLaplace:
     cdef readonly int family, link
     cdef readonly bint trunc, has_zi, joint
     cdef Py_ssize_t n, p, q, K, m
-    cdef double[::1] y, size, pw, fixed, etaz, phi
+    cdef double[::1] y, size, pw, fixed, etaz, phi, lpz, lq, cst, cst0
     cdef public double power
     cdef double[::1] eta, g, h, u, u_old, u_new, b, beta, beta_old, beta_new
     cdef double[::1, :] X
@@ -334,6 +363,10 @@ cdef class TMBLaplace:
         self.fixed = np.zeros(n)
         self.etaz = np.zeros(n)
         self.phi = np.ones(n)
+        self.lpz = np.zeros(n)
+        self.lq = np.zeros(n)
+        self.cst = np.zeros(n)
+        self.cst0 = np.zeros(n)
         self.power = 1.5
         self.eta = np.zeros(n)
         self.g = np.zeros(n)
@@ -387,7 +420,8 @@ cdef class TMBLaplace:
                     acc += self.X[i, j] * self.beta[j]
             self.eta[i] = acc
             li = obs_ll(self.family, self.link, self.trunc, self.has_zi, self.y[i], self.size[i],
-                        acc, self.etaz[i], self.phi[i], self.power, &d1, &d2)
+                        acc, self.lpz[i], self.lq[i], self.cst[i], self.cst0[i], self.phi[i],
+                        self.power, &d1, &d2)
             ll += self.pw[i] * li
             self.g[i] = self.pw[i] * d1
             self.h[i] = self.pw[i] * d2
@@ -502,11 +536,14 @@ cdef class TMBLaplace:
                 break
             self.save_old()
             if s < 1e-7 and observed:
-                # a quadratically convergent step this small lands on the mode
+                # a quadratically convergent step this small lands on the mode (to
+                # ~1e-14): factor there for log|H| and stop
                 self.take_step(1.0)
                 f = self.evaluate()
-                if isfinite(f):
-                    continue
+                if isfinite(f) and self.factor(True) == 0:
+                    break
+                self.take_step(0.0)
+                f = self.evaluate()
             improved = False
             t = 1.0
             for half in range(40):
@@ -539,6 +576,27 @@ cdef class TMBLaplace:
         np.asarray(self.etaz)[:] = etaz
         np.asarray(self.phi)[:] = phi
         self.power = power
+        cdef Py_ssize_t i
+        with nogil:
+            for i in range(self.n):
+                # the constants repeat along runs of equal (y, N, phi): reuse them
+                if (i > 0 and self.y[i] == self.y[i - 1] and self.size[i] == self.size[i - 1]
+                        and self.phi[i] == self.phi[i - 1]):
+                    self.cst[i] = self.cst[i - 1]
+                    self.cst0[i] = self.cst0[i - 1]
+                    if self.etaz[i] == self.etaz[i - 1]:
+                        self.lpz[i] = self.lpz[i - 1]
+                        self.lq[i] = self.lq[i - 1]
+                        continue
+                    obs_const(self.family, self.trunc, self.has_zi, self.y[i], self.size[i],
+                              self.etaz[i], self.phi[i], power, &self.lpz[i], &self.lq[i],
+                              &self.cst[i], &self.cst0[i])
+                    self.cst[i] = self.cst[i - 1]
+                    self.cst0[i] = self.cst0[i - 1]
+                    continue
+                obs_const(self.family, self.trunc, self.has_zi, self.y[i], self.size[i],
+                          self.etaz[i], self.phi[i], power, &self.lpz[i], &self.lq[i],
+                          &self.cst[i], &self.cst0[i])
 
     def laplace(self, theta, u0=None, beta0=None):
         """-2 log L by Laplace at theta (the parameters installed), from u0 (default:
