@@ -13,6 +13,7 @@ from .lmm import LinearMixedModel, lmer
 from .optimize import ConvergenceWarning, SingularFitWarning
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
 from .results import LMMResult
+from .tmb import glmmtmb
 from .validate import (PerfectFitWarning, PredictorScaleWarning, RankDeficiencyWarning,
                        ResponseWarning)
 
@@ -44,4 +45,5 @@ __all__ = [
     "bootstrap",
     "contest",
     "RefitWarning",
+    "glmmtmb",
 ]

@@ -29,6 +29,7 @@ from ..optimize import finite_diff_derivs
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, TMBFamily, check_response, family as get_tmb_family
+from .result import TMBResult
 
 
 def _rhs(formula, what: str) -> str:
@@ -340,3 +341,49 @@ class TMBModel:
             raise ValueError(f"start must have {self.npar} finite values (beta, betazi, betad, theta"
                              f"{', psi' if self.n_extra else ''}), got {s.shape[0]}")
         return s
+
+
+def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", REML=False,
+            weights=None, offset=None, start=None, control=None) -> TMBResult:
+    """Fit a generalized linear mixed model with glmmTMB's families, zero inflation
+    and dispersion models, as R's ``glmmTMB::glmmTMB()`` does.
+
+    Parameters
+    ----------
+    formula : str
+        Conditional model in lme4's syntax, e.g. ``"y ~ x + (x | site)"``; binomial
+        families take 0/1, proportions with ``weights=`` (the trials) or
+        ``cbind(successes, failures)``.
+    data : pandas.DataFrame or dict of arrays
+        Never modified.
+    family : str or pymer.tmb.TMBFamily
+        ``gaussian``, ``binomial``, ``poisson``, ``Gamma``, ``nbinom2``, ``nbinom1``,
+        ``truncated_poisson``, ``truncated_nbinom1``, ``truncated_nbinom2``,
+        ``beta`` (``beta_family``), ``betabinomial``, ``tweedie``, ``genpois``; another
+        link with ``pymer.tmb.family("Gamma", link="log")``.
+    ziformula : str
+        Fixed effects of the structural-zero probability (logit link): ``"~0"``
+        (none), ``"~1"``, ``"~x"``, or ``"~."`` (the conditional fixed part). With a
+        truncated family it is the hurdle (zero) model.
+    dispformula : str
+        Fixed effects of the dispersion parameter (log link), ``"~1"`` by default.
+    REML : bool
+        Restricted likelihood (gaussian family only).
+    weights, offset : str or array_like, optional
+        A column name or one value per row. Weights multiply each observation's
+        log-likelihood (binomial proportions: the numbers of trials).
+    start : array_like, optional
+        All parameters in the order (beta, zi beta, dispersion beta, theta, tweedie
+        psi); theta in lme4's layout of (absolute) covariance factors.
+    control : dict, optional
+        ``maxit``: the optimizer's iteration limit.
+
+    Returns
+    -------
+    TMBResult
+    """
+    model = TMBModel(formula, data, family, ziformula, dispformula, REML, weights, offset)
+    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
+    model.weights_name = weights if isinstance(weights, str) else "weights"
+    x, f, g, H, messages = model.fit(start=start, control=control)
+    return TMBResult(model, x, f, g, H, messages)
