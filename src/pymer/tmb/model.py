@@ -275,6 +275,13 @@ class TMBModel:
 
     @single_threaded
     def fit(self, start=None, control=None):
+        """Minimize the objective; returns (x on the optimizer's scale, objective,
+        gradient, Hessian, messages).
+
+        A random-effects SD that ends near 0 may be a local optimum that the log scale
+        cannot leave (the gradient vanishes there): the fit is repeated from that SD
+        at 0.1, and the better of the two is kept.
+        """
         control = dict(control or {})
         maxit = int(control.pop("maxit", 1000))
         if control:
@@ -283,7 +290,19 @@ class TMBModel:
         if not np.isfinite(self.objective_z(x0)):
             raise PymerDataError("the model cannot be evaluated at its starting values (check the "
                                  "response against the family and link)")
+        best = self._optimize(x0, maxit)
+        small = [j for j in self._logged if best[0][j] < np.log(1e-4)]
+        if small:
+            x1 = best[0].copy()
+            x1[small] = np.log(0.1)
+            if np.isfinite(self.objective_z(x1)):
+                other = self._optimize(x1, maxit)
+                if other[1] < best[1] - 1e-9 * abs(best[1]):
+                    best = other
+        self.objective_z(best[0])
+        return best
 
+    def _optimize(self, x0, maxit):
         def fg(x):
             f, g = self.gradient(x)
             if not np.isfinite(f):
@@ -296,8 +315,8 @@ class TMBModel:
         f = self.objective_z(x)
         messages = [] if res.success else [f"optimizer: {res.message}"]
         # Newton polish on the finite-difference Hessian (also the standard errors')
+        g, H = self.derivatives(x)
         for _ in range(4):
-            g, H = self.derivatives(x)
             try:
                 step = np.linalg.solve(H, g)
             except np.linalg.LinAlgError:
@@ -314,10 +333,9 @@ class TMBModel:
                 break
             done = f - fn < 1e-9 * (1 + abs(f))
             x, f = xn, fn
+            g, H = self.derivatives(x)
             if done:
-                g, H = self.derivatives(x)
                 break
-        self.objective_z(x)
         return x, f, g, H, messages
 
     def derivatives(self, x):
