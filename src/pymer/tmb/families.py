@@ -143,6 +143,19 @@ class TMBFamily:
             return mu * phi
         raise ValueError(b)
 
+    def pearson_variance(self, mu, phi, size=1.0, power=1.5):
+        """The variance glmmTMB's Pearson residuals divide by: the family's variance
+        function as glmmTMB defines it, which leaves out the dispersion of the gaussian
+        (1), Gamma (mu^2), beta (mu (1 - mu)) and betabinomial (binomial) families."""
+        b = self.base
+        if b == "gaussian":
+            return np.ones_like(mu)
+        if b == "Gamma":
+            return mu * mu
+        if b in ("beta", "betabinomial", "binomial"):
+            return mu * (1 - mu) * (size if b != "beta" else 1.0)
+        return self.variance(mu, phi, size, power)
+
     def __str__(self):
         return f"{self.name}({self.link})"
 

@@ -79,7 +79,9 @@ class TMBResult:
 
     @property
     def df_residual(self) -> int:
-        return self.nobs - self.df
+        """nobs minus the parameters of the outer optimization (as glmmTMB, which for
+        REML does not count the conditional fixed effects here)."""
+        return self.nobs - self.model.npar
 
     @property
     def ngrps(self) -> dict:
@@ -291,12 +293,15 @@ class TMBResult:
         return r / np.sqrt(self._variance())
 
     def _variance(self):
-        """Variance of the response (binomial families: of the proportion)."""
+        """The variance of the Pearson residuals (binomial families: of the proportion):
+        glmmTMB's variance function, (1 - pz)(V + pz mu^2) with zero inflation, and for
+        hurdle models the exact variance of the hurdle distribution (glmmTMB 1.1.5
+        divides by another value there)."""
         m = self.model
         eta, etaz, phi, size = self._components()
         pz = np.zeros_like(eta) if etaz is None else special.expit(etaz)
         mu = self.family.linkinv(eta)
-        V = self.family.variance(mu, phi, size, self.power or 1.5)
+        V = self.family.pearson_variance(mu, phi, size, self.power or 1.5)
         if self.family.binomial_like:
             V = V / size ** 2
         if self.family.truncated:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._rformat import format_real
-from ..results import _coef_lines, aic_lines
+from ..results import _coef_lines, aic_lines, zapsmall
 
 
 def _vc_lines(res):
@@ -44,7 +44,9 @@ def _vc_lines(res):
             if isinstance(r[-1], list):
                 r[-1] = " ".join(c.rjust(cw) for c in r[-1])
     widths = [max(len(x[j]) for x in [header] + rows) for j in range(len(header))]
-    return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
+    # with a Corr column glmmTMB's table ends in a blank
+    end = " " if kmax > 1 else ""
+    return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) + end for r in [header] + rows]
 
 
 def _dispersion_line(res):
@@ -60,6 +62,14 @@ def _dispersion_line(res):
 def _g3(x):
     """A number with 3 significant digits in a field of 4, as glmmTMB prints sigma."""
     return f"{float(f'{x:.3g}'):g}".rjust(4)
+
+
+def _coef_block(res, component):
+    """A coefficient table as glmmTMB prints it: printCoefmat with 4 digits and the
+    z values zapped (zapsmall to 4 digits) before formatting."""
+    tab = res.coef_table(component)
+    tab["z value"] = zapsmall(tab["z value"].to_numpy(), 4)
+    return _coef_lines(tab, digits=4)
 
 
 def summary_text(res) -> str:
@@ -82,11 +92,11 @@ def summary_text(res) -> str:
     disp = _dispersion_line(res)
     if disp is not None:
         lines += ["", disp]
-    lines += ["", "Conditional model:"] + _coef_lines(res.coef_table("cond"))
+    lines += ["", "Conditional model:"] + _coef_block(res, "cond")
     if m.has_zi:
-        lines += ["", "Zero-inflation model:"] + _coef_lines(res.coef_table("zi"))
+        lines += ["", "Zero-inflation model:"] + _coef_block(res, "zi")
     if fam.has_dispersion and m.dispformula.replace(" ", "") != "~1":
-        lines += ["", "Dispersion model:"] + _coef_lines(res.coef_table("disp"))
+        lines += ["", "Dispersion model:"] + _coef_block(res, "disp")
     if res.messages:
         lines += [""] + [f"Note: {x}" for x in res.messages]
     return "\n".join(lines)
