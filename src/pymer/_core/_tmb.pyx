@@ -568,16 +568,28 @@ cdef class TMBLaplace:
         return self.status
 
     # ---- Python API ------------------------------------------------------------
-    def set_parameters(self, fixed, etaz, phi, double power=1.5):
+    def set_fixed(self, const double[::1] fixed):
+        """Only the conditional model's fixed part of eta (the rest as it was)."""
+        cdef Py_ssize_t i
+        if fixed.shape[0] != self.n:
+            raise ValueError(f"fixed needs {self.n} values")
+        for i in range(self.n):
+            self.fixed[i] = fixed[i]
+
+    def set_parameters(self, const double[::1] fixed, const double[::1] etaz, const double[::1] phi,
+                       double power=1.5):
         """The parts of the linear predictors that do not depend on u (and, joint, on
         beta): conditional X beta + offset (joint: the offset), zero-inflation linear
         predictor, dispersion phi per observation, tweedie power."""
-        np.asarray(self.fixed)[:] = fixed
-        np.asarray(self.etaz)[:] = etaz
-        np.asarray(self.phi)[:] = phi
-        self.power = power
         cdef Py_ssize_t i
+        if fixed.shape[0] != self.n or etaz.shape[0] != self.n or phi.shape[0] != self.n:
+            raise ValueError(f"fixed, etaz and phi need {self.n} values")
+        self.power = power
         with nogil:
+            for i in range(self.n):
+                self.fixed[i] = fixed[i]
+                self.etaz[i] = etaz[i]
+                self.phi[i] = phi[i]
             for i in range(self.n):
                 # the constants repeat along runs of equal (y, N, phi): reuse them
                 if (i > 0 and self.y[i] == self.y[i - 1] and self.size[i] == self.size[i - 1]
@@ -601,15 +613,23 @@ cdef class TMBLaplace:
     def laplace(self, theta, u0=None, beta0=None):
         """-2 log L by Laplace at theta (the parameters installed), from u0 (default:
         where the state is). Returns inf where the mode or H cannot be found."""
-        th = np.array(theta, dtype=np.float64, copy=True)
+        th = np.ascontiguousarray(theta, dtype=np.float64)
         if th.shape[0] == 0:
             th = np.zeros(1)
-        cdef double[::1] thv = th
+        cdef const double[::1] thv = th
         cdef int st
+        cdef const double[::1] uv
+        cdef Py_ssize_t i
         if u0 is not None:
-            np.asarray(self.u)[:] = u0
+            uv = u0
+            if uv.shape[0] != self.q:
+                raise ValueError(f"u0 needs {self.q} values")
+            for i in range(self.q):
+                self.u[i] = uv[i]
         if beta0 is not None and self.p:
-            np.asarray(self.beta)[:self.p] = beta0
+            uv = beta0
+            for i in range(self.p):
+                self.beta[i] = uv[i]
         with nogil:
             self.pls.fill_T(&thv[0])
             st = self.run()

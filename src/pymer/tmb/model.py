@@ -133,6 +133,16 @@ class TMBModel:
         self.n_extra = 1 if fam.base == "tweedie" else 0
         self._u_warm = None
         self._beta_warm = None
+        # the hot path of objective(): slices of the parameter vector, the positions of
+        # theta's diagonal, and whether each linear predictor has anything to add
+        sizes = [0 if self.REML else self.p, self.pz, self.pd, self.nt, self.n_extra]
+        ends = np.cumsum(sizes)
+        self._slices = [slice(int(e - s), int(e)) for s, e in zip(sizes, ends)]
+        o = int(ends[2])
+        self._logged = o + np.flatnonzero(self.re.lower_bounds() == 0)
+        self._zeros = np.zeros(n)
+        self._ones = np.ones(n)
+        self._rest = None
 
     def _response(self, mf, fam: TMBFamily, weights):
         y = np.asarray(mf.y, dtype=np.float64)
@@ -172,19 +182,7 @@ class TMBModel:
 
     def unpack(self, par):
         par = np.asarray(par, dtype=np.float64)
-        i = 0
-        out = {}
-        for key, size in (("beta", 0 if self.REML else self.p), ("betazi", self.pz), ("betad", self.pd),
-                          ("theta", self.nt), ("psi", self.n_extra)):
-            out[key] = par[i:i + size]
-            i += size
-        return out
-
-    @property
-    def _logged(self):
-        """Positions of theta's diagonal in the parameter vector."""
-        o = (0 if self.REML else self.p) + self.pz + self.pd
-        return o + np.flatnonzero(self.re.lower_bounds() == 0)
+        return dict(zip(("beta", "betazi", "betad", "theta", "psi"), (par[s] for s in self._slices)))
 
     def to_opt(self, par):
         z = np.array(par, dtype=np.float64)
@@ -200,14 +198,28 @@ class TMBModel:
         Xd = self.Xd if Xd is None else Xd
         if not self.family.has_dispersion:
             return np.ones(Xd.shape[0])
+        if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
+            return np.full(Xd.shape[0], np.exp(betad[0]))
         return np.exp(Xd @ betad)
+
+    @property
+    def _disp_constant(self):
+        return self.disp_names == ["(Intercept)"]
 
     def set_parameters(self, par):
         pr = self.unpack(par)
         fixed = self.offset if self.REML else self.offset + self.X @ pr["beta"]
-        etaz = self.Xzi @ pr["betazi"] if self.has_zi else np.zeros(self.n)
+        rest = np.concatenate((pr["betazi"], pr["betad"], pr["psi"]))
+        if self._rest is not None and np.array_equal(rest, self._rest):
+            # zero-inflation, dispersion and power as before: their per-observation
+            # constants (the log-gamma terms) stand
+            self.lap.set_fixed(fixed)
+            return pr
+        self._rest = rest
+        etaz = self.Xzi @ pr["betazi"] if self.has_zi else self._zeros
         power = 1.0 + float(special.expit(pr["psi"][0])) if self.n_extra else 1.5
-        self.lap.set_parameters(fixed, etaz, self.phi_of(pr["betad"]), power)
+        phi = self.phi_of(pr["betad"]) if self.family.has_dispersion else self._ones
+        self.lap.set_parameters(fixed, etaz, phi, power)
         return pr
 
     def objective(self, par):
@@ -310,7 +322,7 @@ class TMBModel:
             return f, g
 
         res = sopt.minimize(fg, x0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": maxit, "ftol": 1e-12, "gtol": 1e-5, "maxcor": 20})
+                            options={"maxiter": maxit, "ftol": 1e-10, "gtol": 1e-4, "maxcor": 20})
         x = res.x
         f = self.objective_z(x)
         messages = [] if res.success else [f"optimizer: {res.message}"]
@@ -331,11 +343,12 @@ class TMBModel:
                 t *= 0.5
             if not improved:
                 break
-            done = f - fn < 1e-9 * (1 + abs(f))
+            done = f - fn < 1e-7 * (1 + abs(f))
             x, f = xn, fn
-            g, H = self.derivatives(x)
             if done:
+                # so small a step leaves the Hessian (the standard errors') as it was
                 break
+            g, H = self.derivatives(x)
         return x, f, g, H, messages
 
     def derivatives(self, x):
