@@ -155,6 +155,74 @@ class TMBResult:
         return pd.DataFrame({"Estimate": est.to_numpy(), "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(z))}, index=est.index)
 
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals for the fixed effects of every component, as glmmTMB's
+        ``confint(method = "wald")`` names them ("cond.x", "zi.x", "disp.x"); the
+        random-effects SDs are not included."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        z = stats.norm.ppf(0.5 + level / 2)
+        parts = []
+        for comp in self._components_present():
+            t = self.coef_table(comp)
+            t.index = [f"{comp}.{x}" for x in t.index]
+            parts.append(t)
+        t = pd.concat(parts)
+        lo, hi = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
+        return pd.DataFrame({lo: t["Estimate"] - z * t["Std. Error"], hi: t["Estimate"] + z * t["Std. Error"],
+                             "Estimate": t["Estimate"]})
+
+    def _components_present(self):
+        m = self.model
+        out = ["cond"]
+        if m.has_zi:
+            out.append("zi")
+        if self.family.has_dispersion and m.disp_names != ["(Intercept)"]:
+            out.append("disp")
+        return out
+
+    def tidy(self) -> pd.DataFrame:
+        """broom.mixed's ``tidy()``: effect, component, group, term, estimate, std.error,
+        statistic, p.value; random-effect SDs and correlations as ``ran_pars`` rows
+        ("sd__(Intercept)", "cor__(Intercept).x")."""
+        rows = []
+        for comp in self._components_present():
+            t = self.coef_table(comp)
+            for term, r in t.iterrows():
+                rows.append(("fixed", comp, None, term, r["Estimate"], r["Std. Error"], r["z value"],
+                             r["Pr(>|z|)"]))
+        for t, S in zip(self.model.re.terms, self._covariances()):
+            sd = np.sqrt(np.diag(S))
+            for i in range(t.k):
+                rows.append(("ran_pars", "cond", t.group, f"sd__{t.colnames[i]}", sd[i], np.nan, np.nan, np.nan))
+            for i in range(t.k):
+                for j in range(i + 1, t.k):
+                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                    rows.append(("ran_pars", "cond", t.group, f"cor__{t.colnames[i]}.{t.colnames[j]}", c,
+                                 np.nan, np.nan, np.nan))
+        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+            rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
+        return pd.DataFrame(rows, columns=["effect", "component", "group", "term", "estimate", "std.error",
+                                           "statistic", "p.value"])
+
+    def anova(self, other) -> pd.DataFrame:
+        """Likelihood-ratio test against another glmmTMB fit of the same data, as
+        glmmTMB's ``anova(m0, m1)``: the models ordered by their number of parameters."""
+        if not isinstance(other, TMBResult):
+            raise TypeError(f"anova() compares two glmmtmb fits, not a {type(other).__name__}")
+        if other.nobs != self.nobs or not np.array_equal(other.model.y, self.model.y):
+            raise ValueError("anova(): the two models were not fitted to the same responses")
+        if self.model.REML or other.model.REML:
+            raise ValueError("anova(): compare ML fits (REML=False)")
+        a, b = sorted([self, other], key=lambda r: r.df)
+        chisq = max(0.0, 2.0 * (b.loglik - a.loglik))
+        ddf = b.df - a.df
+        p = stats.chi2.sf(chisq, ddf) if ddf > 0 else np.nan
+        return pd.DataFrame({"Df": [a.df, b.df], "AIC": [a.aic, b.aic], "BIC": [a.bic, b.bic],
+                             "logLik": [a.loglik, b.loglik], "deviance": [a.deviance, b.deviance],
+                             "Chisq": [np.nan, chisq], "Chi Df": [np.nan, ddf], "Pr(>Chisq)": [np.nan, p]},
+                            index=["m0", "m1"])
+
     # ---- random effects ---------------------------------------------------------------
     def _covariances(self):
         return [T @ T.T for T in self.model.re.factors(self.theta)]
