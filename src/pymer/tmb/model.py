@@ -291,8 +291,9 @@ class TMBModel:
         gradient, Hessian, messages).
 
         A random-effects SD that ends near 0 may be a local optimum that the log scale
-        cannot leave (the gradient vanishes there): the fit is repeated from that SD
-        at 0.1, and the better of the two is kept.
+        cannot leave (the gradient vanishes there): when the objective is lower with
+        that SD at 0.03, 0.1, 0.3 or 1, the fit is repeated from there and the better
+        of the two is kept.
         """
         control = dict(control or {})
         maxit = int(control.pop("maxit", 1000))
@@ -305,12 +306,15 @@ class TMBModel:
         best = self._optimize(x0, maxit)
         small = [j for j in self._logged if best[0][j] < np.log(1e-4)]
         if small:
-            x1 = best[0].copy()
-            x1[small] = np.log(0.1)
-            if np.isfinite(self.objective_z(x1)):
-                other = self._optimize(x1, maxit)
-                if other[1] < best[1] - 1e-9 * abs(best[1]):
-                    best = other
+            # refit only when some SD in (0, 1] already beats the boundary fit
+            for sd in (0.03, 0.1, 0.3, 1.0):
+                x1 = best[0].copy()
+                x1[small] = np.log(sd)
+                if self.objective_z(x1) < best[1]:
+                    other = self._optimize(x1, maxit)
+                    if other[1] < best[1] - 1e-9 * abs(best[1]):
+                        best = other
+                    break
         self.objective_z(best[0])
         return best
 
