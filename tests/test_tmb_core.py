@@ -129,3 +129,12 @@ def test_simulate(mid):
     assert abs(s.to_numpy().mean() - ybar) < 0.35 * ybar + 0.05
     with pytest.raises(ValueError, match="nsim"):
         m.simulate(nsim=0)
+
+
+def test_ziformula_dot_is_the_conditional_fixed_part():
+    d = load("Salamanders")
+    a = pymer.glmmtmb("count ~ mined + (1 | site)", d, family="poisson", ziformula="~.")
+    b = pymer.glmmtmb("count ~ mined + (1 | site)", d, family="poisson", ziformula="~mined")
+    assert list(a.zi_fixef.index) == ["(Intercept)", "minedno"]
+    np.testing.assert_allclose(a.zi_fixef, b.zi_fixef, rtol=1e-6)
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-10)

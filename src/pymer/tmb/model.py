@@ -68,8 +68,6 @@ class TMBModel:
         if self.has_zi and fam.base in _NO_ZEROS:
             raise ValueError(f"ziformula {ziformula!r}: the {fam.name} family has no zeros to inflate "
                              "(its response is > 0); use ziformula='~0'")
-        if fam.truncated and not self.has_zi:
-            pass    # checked on the response below: zeros need a ziformula
         if not fam.has_dispersion and disp_rhs not in ("1",):
             raise ValueError(f"dispformula {dispformula!r}: the {fam.name} family has no dispersion "
                              "parameter; use dispformula='~1'")

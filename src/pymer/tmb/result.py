@@ -365,7 +365,6 @@ class TMBResult:
         glmmTMB's variance function, (1 - pz)(V + pz mu^2) with zero inflation, and for
         hurdle models the exact variance of the hurdle distribution (glmmTMB 1.1.5
         divides by another value there)."""
-        m = self.model
         eta, etaz, phi, size = self._components()
         pz = np.zeros_like(eta) if etaz is None else special.expit(etaz)
         mu = self.family.linkinv(eta)

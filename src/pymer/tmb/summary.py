@@ -14,7 +14,7 @@ def _vc_lines(res):
     terms = res.model.re.terms
     covs = res._covariances()
     kmax = max(t.k for t in terms)
-    var, sd, names = [], [], []
+    var, sd = [], []
     for t, S in zip(terms, covs):
         for a in range(t.k):
             var.append(S[a, a])
