@@ -45,11 +45,12 @@ for (m in spec$models) {
   fn <- if (m$family == "beta") "beta_family" else m$family
   fam <- if (is.null(m$link)) get(fn)() else get(fn)(link = m$link)
   d$.w <- if (is.null(m$weights)) NULL else d[[m$weights]]
+  d$.o <- if (is.null(m$offset)) 0 else d[[m$offset]]
   fit <- function() if (is.null(m$weights))
     glmmTMB(as.formula(m$formula), data = d, family = fam, ziformula = as.formula(m$ziformula),
-            dispformula = as.formula(m$dispformula), REML = m$REML)
+            dispformula = as.formula(m$dispformula), REML = m$REML, offset = .o)
   else glmmTMB(as.formula(m$formula), data = d, family = fam, ziformula = as.formula(m$ziformula),
-               dispformula = as.formula(m$dispformula), REML = m$REML, weights = .w)
+               dispformula = as.formula(m$dispformula), REML = m$REML, weights = .w, offset = .o)
   suppressWarnings(fit())
   ts <- numeric(0)
   for (i in seq_len(spec$repeats)) ts <- c(ts, system.time(suppressWarnings(fit()))[["elapsed"]])
@@ -86,7 +87,7 @@ def main(argv=None):
         spec.write_text(json.dumps({"data_dir": str(REPO / "tests" / "data"), "repeats": args.repeats,
                                     "models": [{k: m.get(k) for k in ("id", "data", "formula", "family", "link",
                                                                        "ziformula", "dispformula", "REML",
-                                                                       "weights")} for m in models]}))
+                                                                       "weights", "offset")} for m in models]}))
         script = Path(tmp) / "timing.R"
         script.write_text(R_TIMING)
         r = subprocess.run(["Rscript", str(script), str(spec)], capture_output=True, text=True, check=True)
@@ -98,7 +99,8 @@ def main(argv=None):
 
         def fit(m=m, d=d, fam=fam):
             return pymer.glmmtmb(m["formula"], d, family=fam, ziformula=m["ziformula"],
-                                 dispformula=m["dispformula"], REML=m["REML"], weights=m.get("weights"))
+                                 dispformula=m["dispformula"], REML=m["REML"], weights=m.get("weights"),
+                                 offset=m.get("offset"))
 
         t_py = median_time(fit, args.repeats)
         t_glmer = None

@@ -26,4 +26,4 @@ def fit(model_id):
     r = REF[model_id]
     return pymer.glmmtmb(r["formula"], load(r["data"]), family=pymer.tmb.family(r["family"], r.get("link")),
                          ziformula=r["ziformula"], dispformula=r["dispformula"], REML=r["REML"],
-                         weights=r.get("weights"))
+                         weights=r.get("weights"), offset=r.get("offset"))

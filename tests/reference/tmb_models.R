@@ -17,9 +17,10 @@ load_tmb <- function(name) {
 }
 
 M <- function(id, data, formula, family, link = NULL, ziformula = "~0", dispformula = "~1",
-              REML = FALSE, weights = NULL)
+              REML = FALSE, weights = NULL, offset = NULL)
   list(id = id, data = data, formula = formula, family = family, link = link,
-       ziformula = ziformula, dispformula = dispformula, REML = REML, weights = weights)
+       ziformula = ziformula, dispformula = dispformula, REML = REML, weights = weights,
+       offset = offset)
 
 cov_sal <- "count ~ spp + mined + (1 | site)"
 models <- list(
@@ -47,7 +48,12 @@ models <- list(
   M("cbpp_betabinomial", "cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "betabinomial"),
   M("grouse_nbinom2_crossed", "grouseticks", "TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", "nbinom2"),
   M("beta_sim", "beta_sim", "y ~ x + (1 | grp)", "beta"),
-  M("owls_gamma_log", "Owls", "ArrivalTime ~ FoodTreatment + (1 | Nest)", "Gamma", link = "log")
+  M("owls_gamma_log", "Owls", "ArrivalTime ~ FoodTreatment + (1 | Nest)", "Gamma", link = "log"),
+  # prior weights multiplying the log-likelihood; an offset given as an argument
+  M("owls_nbinom2_weights", "Owls", "SiblingNegotiation ~ FoodTreatment + (1 | Nest)", "nbinom2",
+    weights = "BroodSize"),
+  M("owls_zip_offset_arg", "Owls", "SiblingNegotiation ~ FoodTreatment + SexParent + (1 | Nest)", "poisson",
+    ziformula = "~FoodTreatment", offset = "logBroodSize")
 )
 
 fam_call <- function(m) {
@@ -62,12 +68,13 @@ for (m in models) {
   fam <- fam_call(m)
   wt <- if (is.null(m$weights)) NULL else d[[m$weights]]
   d$.w <- wt
+  d$.o <- if (is.null(m$offset)) 0 else d[[m$offset]]
   r <- capture(if (is.null(wt))
     glmmTMB(as.formula(m$formula), data = d, family = fam, ziformula = as.formula(m$ziformula),
-            dispformula = as.formula(m$dispformula), REML = m$REML)
+            dispformula = as.formula(m$dispformula), REML = m$REML, offset = .o)
   else
     glmmTMB(as.formula(m$formula), data = d, family = fam, ziformula = as.formula(m$ziformula),
-            dispformula = as.formula(m$dispformula), REML = m$REML, weights = .w))
+            dispformula = as.formula(m$dispformula), REML = m$REML, weights = .w, offset = .o))
   f <- r$value
   fe <- fixef(f)
   V <- vcov(f, full = TRUE)
@@ -95,6 +102,7 @@ for (m in models) {
     summary = I(capture.output(print(summary(f)))),
     warnings = I(r$warnings), seconds = r$seconds))
   if (is.null(entry$weights)) entry$weights <- NULL
+  if (is.null(entry$offset)) entry$offset <- NULL
   results[[m$id]] <- entry
 }
 write_json_file(list(glmmTMB = as.character(packageVersion("glmmTMB")), models = results), out)

@@ -152,20 +152,24 @@ cdef double base_const(int fam, double y, double N, double phi, double power) no
     return NAN
 
 
-cdef void base_ll(int fam, double y, double N, double mu, double phi, double power,
+cdef void base_ll(int fam, double y, double N, double mu, double logmu, double phi, double power,
                   double *l, double *l1, double *l2) noexcept nogil:
     """log f(y | mu, phi) - base_const(...) and its derivatives in mu, in glmmTMB's
     parameterization of phi: gaussian variance, Gamma shape, nbinom2 size, nbinom1
     variance mu (1 + phi), beta and betabinomial precision, tweedie variance
-    phi mu^power, genpois variance mu phi."""
+    phi mu^power, genpois variance mu phi. logmu is log(mu) when the caller has it
+    (the log link: eta), else NaN."""
     cdef double a, b, k, s, th, lam, r, t
+    if fam == TMB_POISSON or fam == TMB_NBINOM2 or fam == TMB_GAMMA:
+        if logmu != logmu:
+            logmu = log(mu)
     if fam == TMB_GAUSSIAN:
         r = y - mu
         l[0] = -0.5 * r * r / phi
         l1[0] = r / phi
         l2[0] = -1.0 / phi
     elif fam == TMB_POISSON:
-        l[0] = (y * log(mu) if y > 0 else 0.0) - mu
+        l[0] = (y * logmu if y > 0 else 0.0) - mu
         l1[0] = y / mu - 1.0
         l2[0] = -y / (mu * mu)
     elif fam == TMB_BINOMIAL:
@@ -178,7 +182,7 @@ cdef void base_ll(int fam, double y, double N, double mu, double phi, double pow
         l2[0] = -y / (mu * mu) - (N - y) / ((1.0 - mu) * (1.0 - mu))
     elif fam == TMB_NBINOM2:
         t = phi + mu
-        l[0] = -(phi + y) * log(t) + (y * log(mu) if y > 0 else 0.0)
+        l[0] = -(phi + y) * log(t) + (y * logmu if y > 0 else 0.0)
         l1[0] = y / mu - (y + phi) / t
         l2[0] = -y / (mu * mu) + (y + phi) / (t * t)
     elif fam == TMB_NBINOM1:
@@ -188,7 +192,7 @@ cdef void base_ll(int fam, double y, double N, double mu, double phi, double pow
         l2[0] = (trigamma(y + k) - trigamma(k)) / (phi * phi)
     elif fam == TMB_GAMMA:
         a = phi
-        l[0] = -a * log(mu) - y * a / mu
+        l[0] = -a * logmu - y * a / mu
         l1[0] = -a / mu + y * a / (mu * mu)
         l2[0] = a / (mu * mu) - 2.0 * y * a / (mu * mu * mu)
     elif fam == TMB_BETA:
@@ -232,18 +236,19 @@ cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double 
     """log f(y_i) of the full model at eta, with d1 = d log f / d eta and
     d2 = -d^2 log f / d eta^2: zero-inflated (log pz = lpz, log(1 - pz) = lq), or a
     hurdle for a truncated family. cst and cst0 are base_const at y and at 0."""
-    cdef double mu, m1, m2, l, l1, l2, e1, e2, l0, a1, a2, s, lp0, r, ll
+    cdef double mu, m1, m2, l, l1, l2, e1, e2, l0, a1, a2, s, lp0, r, ll, lm
     if trunc and y == 0:
         d1[0] = 0.0
         d2[0] = 0.0
         return lpz
     link_eval(link, eta, &mu, &m1, &m2)
-    base_ll(fam, y, N, mu, phi, power, &l, &l1, &l2)
+    lm = eta if link == LINK_LOG else NAN
+    base_ll(fam, y, N, mu, lm, phi, power, &l, &l1, &l2)
     l += cst
     e1 = l1 * m1
     e2 = l2 * m1 * m1 + l1 * m2
     if trunc:
-        base_ll(fam, 0.0, N, mu, phi, power, &l0, &a1, &a2)
+        base_ll(fam, 0.0, N, mu, lm, phi, power, &l0, &a1, &a2)
         l0 += cst0
         a2 = a2 * m1 * m1 + a1 * m2
         a1 = a1 * m1

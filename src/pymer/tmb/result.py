@@ -352,13 +352,15 @@ class TMBResult:
         return m.y / m.size if self.family.binomial_like else m.y
 
     def residuals(self, type: str = "response") -> np.ndarray:
-        """Response or Pearson residuals, as glmmTMB's ``residuals()``."""
+        """Response or Pearson residuals, as glmmTMB's ``residuals()`` (Pearson:
+        sqrt(weight) (y - mean) / sqrt(variance))."""
         if type not in ("response", "pearson"):
             raise ValueError(f"type must be 'response' or 'pearson', not {type!r}")
         r = self._y_scale() - self.fitted
         if type == "response":
             return r
-        return r / np.sqrt(self._variance())
+        # prior weights scale the Pearson residuals (binomial: they are the trials, in V)
+        return r * np.sqrt(self.model.pw / self._variance())
 
     def _variance(self):
         """The variance of the Pearson residuals (binomial families: of the proportion):
