@@ -138,3 +138,4 @@ def test_ziformula_dot_is_the_conditional_fixed_part():
     assert list(a.zi_fixef.index) == ["(Intercept)", "minedno"]
     np.testing.assert_allclose(a.zi_fixef, b.zi_fixef, rtol=1e-6)
     assert a.loglik == pytest.approx(b.loglik, rel=1e-10)
+

@@ -14,6 +14,8 @@ central-difference Hessian, which also gives the standard errors.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
@@ -25,7 +27,7 @@ from .._core._tmb import TMBLaplace
 from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
-from ..optimize import finite_diff_derivs
+from ..optimize import ConvergenceWarning, finite_diff_derivs
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, TMBFamily, check_response, family as get_tmb_family
@@ -419,4 +421,9 @@ def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", 
     model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
     model.weights_name = weights if isinstance(weights, str) else "weights"
     x, f, g, H, messages = model.fit(start=start, control=control)
+    if not np.all(np.linalg.eigvalsh(0.5 * (H + H.T)) > 0):
+        messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
+                                     "identified, their standard errors are not reliable"]
+    if messages:
+        warnings.warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning, stacklevel=2)
     return TMBResult(model, x, f, g, H, messages)
