@@ -62,6 +62,29 @@ cdef double trigamma(double x) noexcept nogil:
     return acc + z + 0.5 * z2 + z * z2 * (1.0 / 6.0 - z2 * (1.0 / 30.0 - z2 * (1.0 / 42.0 - z2 / 30.0)))
 
 
+cdef void gamma_ratio(double x, double y, double *lg, double *dg, double *tg) noexcept nogil:
+    """lgamma(x + y) - lgamma(x), digamma(x + y) - digamma(x) and trigamma(x + y) -
+    trigamma(x), for x > 0 and y >= 0: as finite sums when y is a small whole number
+    (counts), else from the special functions."""
+    cdef double a = 0.0, b = 0.0, c = 0.0, t
+    cdef int j, m
+    if y == 0.0:
+        lg[0] = 0.0; dg[0] = 0.0; tg[0] = 0.0
+        return
+    if y <= 24.0 and y == <double> (<int> y):
+        m = <int> y
+        for j in range(m):
+            t = x + j
+            a += log(t)
+            b += 1.0 / t
+            c -= 1.0 / (t * t)
+        lg[0] = a; dg[0] = b; tg[0] = c
+        return
+    lg[0] = lgamma(x + y) - lgamma(x)
+    dg[0] = digamma(x + y) - digamma(x)
+    tg[0] = trigamma(x + y) - trigamma(x)
+
+
 cdef void link_eval(int link, double eta, double *mu, double *m1, double *m2) noexcept nogil:
     """mu = linkinv(eta) and its first two derivatives in eta."""
     cdef double e, t
@@ -159,7 +182,7 @@ cdef void base_ll(int fam, double y, double N, double mu, double logmu, double p
     variance mu (1 + phi), beta and betabinomial precision, tweedie variance
     phi mu^power, genpois variance mu phi. logmu is log(mu) when the caller has it
     (the log link: eta), else NaN."""
-    cdef double a, b, k, s, th, lam, r, t
+    cdef double a, b, k, s, th, lam, r, t, g1, d1, t1, g2, d2, t2
     if fam == TMB_POISSON or fam == TMB_NBINOM2 or fam == TMB_GAMMA:
         if logmu != logmu:
             logmu = log(mu)
@@ -187,9 +210,10 @@ cdef void base_ll(int fam, double y, double N, double mu, double logmu, double p
         l2[0] = -y / (mu * mu) + (y + phi) / (t * t)
     elif fam == TMB_NBINOM1:
         k = mu / phi
-        l[0] = lgamma(y + k) - lgamma(k) - k * log1p(phi)
-        l1[0] = (digamma(y + k) - digamma(k) - log1p(phi)) / phi
-        l2[0] = (trigamma(y + k) - trigamma(k)) / (phi * phi)
+        gamma_ratio(k, y, &g1, &d1, &t1)
+        l[0] = g1 - k * log1p(phi)
+        l1[0] = (d1 - log1p(phi)) / phi
+        l2[0] = t1 / (phi * phi)
     elif fam == TMB_GAMMA:
         a = phi
         l[0] = -a * logmu - y * a / mu
@@ -204,9 +228,11 @@ cdef void base_ll(int fam, double y, double N, double mu, double logmu, double p
     elif fam == TMB_BETABINOMIAL:
         a = mu * phi
         b = (1.0 - mu) * phi
-        l[0] = lgamma(y + a) + lgamma(N - y + b) - lgamma(a) - lgamma(b)
-        l1[0] = phi * (digamma(y + a) - digamma(N - y + b) - digamma(a) + digamma(b))
-        l2[0] = phi * phi * (trigamma(y + a) + trigamma(N - y + b) - trigamma(a) - trigamma(b))
+        gamma_ratio(a, y, &g1, &d1, &t1)
+        gamma_ratio(b, N - y, &g2, &d2, &t2)
+        l[0] = g1 + g2
+        l1[0] = phi * (d1 - d2)
+        l2[0] = phi * phi * (t1 + t2)
     elif fam == TMB_TWEEDIE:
         t = pow(mu, 1.0 - power)
         l[0] = (y * t / (1.0 - power) - mu * t / (2.0 - power)) / phi
