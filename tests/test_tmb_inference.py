@@ -50,3 +50,19 @@ def test_wald_confint(fits):
     np.testing.assert_allclose(ci["97.5 %"], r["upper"][:n], rtol=5e-3, atol=1e-3)
     with pytest.raises(ValueError, match="level"):
         fits[1].confint(level=95)
+
+
+def test_drop1():
+    d = load("Salamanders")
+    before = d.copy()
+    m = pymer.glmmtmb("count ~ mined + spp + (1 | site)", d, family="poisson", ziformula="~mined")
+    t, r = m.drop1(), REF["drop1"]
+    assert list(t.index) == r["terms"]
+    np.testing.assert_allclose(t["Df"].iloc[1:], r["Df"][1:])
+    np.testing.assert_allclose(t["AIC"], r["AIC"], rtol=1e-7)
+    np.testing.assert_allclose(t["LRT"].iloc[1:], r["LRT"][1:], rtol=1e-4)
+    np.testing.assert_allclose(t["Pr(>Chi)"].iloc[1:], r["p"][1:], rtol=1e-3)
+    import pandas as pd
+    pd.testing.assert_frame_equal(d, before)
+    with pytest.raises(ValueError, match="test must be"):
+        m.drop1(test="F")

@@ -6,9 +6,12 @@ args <- commandArgs(trailingOnly = TRUE)
 sal <- read.csv(file.path(args[1], "tmb_Salamanders.csv"), stringsAsFactors = FALSE)
 sal$site <- factor(sal$site, levels = levels(Salamanders$site))
 sal$mined <- factor(sal$mined, levels = levels(Salamanders$mined))
+sal$spp <- factor(sal$spp, levels = levels(Salamanders$spp))
 m1 <- glmmTMB(count ~ mined + (1 | site), ziformula = ~mined, data = sal, family = poisson)
 m0 <- glmmTMB(count ~ 1 + (1 | site), ziformula = ~mined, data = sal, family = poisson)
 td <- as.data.frame(tidy(m1))
+m2 <- glmmTMB(count ~ mined + spp + (1 | site), ziformula = ~mined, data = sal, family = poisson)
+dr <- as.data.frame(drop1(m2, test = "Chisq"))
 a <- as.data.frame(anova(m0, m1))
 ci <- confint(m1, method = "wald")
 res <- list(
@@ -17,5 +20,6 @@ res <- list(
               p_value = I(td$p.value)),
   anova = list(Df = I(a$Df), AIC = I(a$AIC), BIC = I(a$BIC), logLik = I(a$logLik), deviance = I(a$deviance),
                Chisq = I(a$Chisq), Chi_Df = I(a[["Chi Df"]]), p = I(a[["Pr(>Chisq)"]])),
+  drop1 = list(terms = I(rownames(dr)), Df = I(dr$Df), AIC = I(dr$AIC), LRT = I(dr$LRT), p = I(dr[["Pr(>Chi)"]])),
   confint = list(names = I(rownames(ci)), lower = I(unname(ci[, 1])), upper = I(unname(ci[, 2]))))
 write_json_file(res, args[2])

@@ -370,6 +370,12 @@ class TMBModel:
         self.objective_z(x)
         return g, H
 
+    def refit(self, formula):
+        """The same call with another conditional formula (for drop1)."""
+        c = self.call
+        return glmmtmb(formula, c["data"], c["family"], c["ziformula"], c["dispformula"], c["REML"],
+                       c["weights"], c["offset"], control=c["control"])
+
     def _check_start(self, start):
         s = np.asarray(start, dtype=np.float64).ravel()
         if s.shape[0] != self.npar or not np.all(np.isfinite(s)):
@@ -418,6 +424,9 @@ def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", 
     TMBResult
     """
     model = TMBModel(formula, data, family, ziformula, dispformula, REML, weights, offset)
+    # the call, for refits (drop1); the caller's data is kept, never modified
+    model.call = {"data": data, "family": family, "ziformula": ziformula, "dispformula": dispformula,
+                  "REML": REML, "weights": weights, "offset": offset, "control": control}
     model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
     model.weights_name = weights if isinstance(weights, str) else "weights"
     x, f, g, H, messages = model.fit(start=start, control=control)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ..formula import drop_fixed_term
 from .summary import summary_text
 
 _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
@@ -222,6 +223,27 @@ class TMBResult:
                              "logLik": [a.loglik, b.loglik], "deviance": [a.deviance, b.deviance],
                              "Chisq": [np.nan, chisq], "Chi Df": [np.nan, ddf], "Pr(>Chisq)": [np.nan, p]},
                             index=["m0", "m1"])
+
+    def drop1(self, test: str = "Chisq") -> pd.DataFrame:
+        """Single-term deletions of the conditional model's fixed part, as glmmTMB's
+        ``drop1(m, test = "Chisq")``: each term not contained in another is dropped
+        and the model refitted; Df, AIC, LRT and Pr(>Chi)."""
+        if test not in ("Chisq", "none"):
+            raise ValueError(f"test must be 'Chisq' or 'none', not {test!r}")
+        if self.model.REML:
+            raise ValueError("drop1(): compare ML fits (REML=False)")
+        labels = list(self.model.mf.term_labels)
+        parts = [set(t.split(":")) for t in labels]
+        scope = [t for t, v in zip(labels, parts) if not any(v < w for w in parts)]
+        rows = [("<none>", np.nan, self.aic, np.nan, np.nan)]
+        for term in scope:
+            sub = self.model.refit(drop_fixed_term(self.model.formula, term))
+            lrt = max(0.0, 2.0 * (self.loglik - sub.loglik))
+            ddf = self.df - sub.df
+            rows.append((term, ddf, sub.aic, lrt, stats.chi2.sf(lrt, ddf)))
+        out = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows],
+                           columns=["Df", "AIC", "LRT", "Pr(>Chi)"])
+        return out if test == "Chisq" else out[["Df", "AIC"]]
 
     # ---- random effects ---------------------------------------------------------------
     def _covariances(self):
