@@ -18,6 +18,7 @@ from .lmm import lmer as _lmer_in_memory
 from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
 from .predictions import augment, predict_response, predict_se
 from .checking import simulate_residuals
+from .tmb import glmmtmb
 from .contrasts import emmeans, glht
 from .many import ManyFits, lmer_many
 from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
@@ -84,4 +85,5 @@ __all__ = [
     "simulate_residuals",
     "emmeans",
     "glht",
+    "glmmtmb",
 ]

@@ -1,0 +1,439 @@
+"""glmmTMB's models: the model frames of the three formulas, the Laplace objective
+over all fixed parameters, and the fit.
+
+Parameters, in the order of the objective's argument: the conditional fixed
+effects beta (absent with REML, where they are part of the mode), the
+zero-inflation fixed effects, the dispersion fixed effects, theta (lme4's
+relative covariance factors, here absolute: b = Lambda u, u ~ N(0, I)), and
+for the tweedie family psi, power = 1 + plogis(psi). The optimizer works on
+the same vector with theta's diagonal on the log scale (as glmmTMB's log-SDs:
+the Laplace objective is even in the sign of a diagonal, so at 0 its gradient
+vanishes and a bounded gradient method stalls there). It is L-BFGS-B on
+central-difference gradients, polished by Newton steps on the
+central-difference Hessian, which also gives the standard errors.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import optimize as sopt
+from scipy import special
+
+from .._core._blas_threads import single_threaded
+from .._core._pls import PLS
+from .._core._tmb import TMBLaplace
+from ..errors import FormulaError, PymerDataError
+from ..families import get_family, glm_start
+from ..formula import parse_formula
+from ..errors import ConvergenceWarning
+from ..numdiff import finite_diff_derivs
+from ..terms import RandomEffects
+from ..validate import check_weights, drop_aliased_columns
+from .families import _NO_ZEROS, TMBFamily, check_response, family as get_tmb_family
+from .result import TMBResult
+
+
+def _rhs(formula, what: str) -> str:
+    if not isinstance(formula, str):
+        raise TypeError(f"{what} must be a one-sided formula string such as '~1', not "
+                        f"{type(formula).__name__}")
+    s = formula.strip()
+    if not s.startswith("~"):
+        raise FormulaError(f"{what} must be a one-sided formula starting with '~' (got {formula!r})")
+    return s[1:].strip()
+
+
+class TMBModel:
+    """A glmmTMB model ready to fit: model matrices of the three formulas, Z, the
+    PLS core and the compiled Laplace state."""
+
+    def __init__(self, formula, data, family, ziformula="~0", dispformula="~1", REML=False,
+                 weights=None, offset=None):
+        fam = get_tmb_family(family)
+        self.family = fam
+        self.formula = formula
+        self.REML = bool(REML)
+        zi_rhs = _rhs(ziformula, "ziformula")
+        disp_rhs = _rhs(dispformula, "dispformula")
+        self.ziformula = "~" + zi_rhs
+        self.dispformula = "~" + disp_rhs
+        if self.REML and not (fam.base == "gaussian"):
+            raise ValueError(f"REML=True is for the gaussian family only (glmmTMB's REML), not {fam.name}")
+        mf = parse_formula(formula, data, weights=weights, offset=offset)
+        if zi_rhs == ".":
+            parts = list(mf.term_labels)
+            if "(Intercept)" not in mf.fixef_names:
+                parts = ["0"] + parts
+            zi_rhs = " + ".join(parts) if parts else "1"
+        self.has_zi = zi_rhs not in ("0", "-1", "")
+        if self.has_zi and fam.base in _NO_ZEROS:
+            raise ValueError(f"ziformula {ziformula!r}: the {fam.name} family has no zeros to inflate "
+                             "(its response is > 0); use ziformula='~0'")
+        if not fam.has_dispersion and disp_rhs not in ("1",):
+            raise ValueError(f"dispformula {dispformula!r}: the {fam.name} family has no dispersion "
+                             "parameter; use dispformula='~1'")
+        if disp_rhs in ("0", "-1"):
+            raise ValueError("dispformula '~0' (a fixed, tiny dispersion) is not supported")
+        resp = mf.response_name
+        frames = [mf]
+        zf = df = None
+        if self.has_zi:
+            zf = parse_formula(f"{resp} ~ {zi_rhs}", data, require_random=False)
+            if zf.random:
+                raise NotImplementedError("random effects in ziformula are not supported by "
+                                          f"pymer.glmmtmb (ziformula {ziformula!r})")
+            frames.append(zf)
+        df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False)
+        if df.random:
+            raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r})")
+        frames.append(df)
+        rows = frames[0].rows
+        for f in frames[1:]:
+            rows = np.intersect1d(rows, f.rows)
+        if any(f.rows.shape[0] != rows.shape[0] for f in frames):
+            # glmmTMB drops a row with a missing value in any of the formulas
+            sub = data.iloc[rows] if isinstance(data, pd.DataFrame) else pd.DataFrame(data).iloc[rows]
+            return self.__init__(formula, sub, fam, "~" + zi_rhs if self.has_zi else "~0",
+                                 dispformula, REML, weights if isinstance(weights, (str, type(None)))
+                                 else np.asarray(weights)[rows],
+                                 offset if isinstance(offset, (str, type(None))) else np.asarray(offset)[rows])
+        self.mf, self.zf, self.df = mf, zf, df
+        self.n = n = int(mf.X.shape[0])
+        self._response(mf, fam, weights)
+        keep, _ = drop_aliased_columns(mf.X, mf.fixef_names)
+        self.X = np.asfortranarray(mf.X[:, keep])
+        self.fixef_names = [mf.fixef_names[i] for i in keep]
+        if zf is not None:
+            kz, _ = drop_aliased_columns(zf.X, zf.fixef_names)
+            self.Xzi = np.ascontiguousarray(zf.X[:, kz])
+            self.zi_names = [zf.fixef_names[i] for i in kz]
+        else:
+            self.Xzi = np.zeros((n, 0))
+            self.zi_names = []
+        if fam.has_dispersion:
+            kd, _ = drop_aliased_columns(df.X, df.fixef_names)
+            self.Xd = np.ascontiguousarray(df.X[:, kd])
+            self.disp_names = [df.fixef_names[i] for i in kd]
+        else:
+            self.Xd = np.zeros((n, 0))
+            self.disp_names = []
+        self.offset = np.zeros(n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
+        self.re = RandomEffects.from_formula_terms(mf.random, n)
+        self.zcols, self.zvals = self.re.zrows()
+        colptr, rowind = self.re.pattern(self.zcols)
+        col_term, col_off = self.re.column_structure()
+        q, p = self.re.q, self.X.shape[1]
+        m = p + 1 if self.REML else 1
+        self.pls = PLS(colptr, rowind, np.zeros(rowind.shape[0]), np.zeros((q, m)), np.eye(m),
+                       col_term, col_off, self.re.term_k, n)
+        self.lap = TMBLaplace(self.pls, self.y, self.size, self.pw, self.X, self.zcols, self.zvals,
+                              colptr, rowind, fam.code, fam.link_code, fam.truncated, self.has_zi)
+        self.p, self.pz, self.pd, self.nt = p, self.Xzi.shape[1], self.Xd.shape[1], self.re.ntheta
+        self.n_extra = 1 if fam.base == "tweedie" else 0
+        self._u_warm = None
+        self._beta_warm = None
+        # the hot path of objective(): slices of the parameter vector, the positions of
+        # theta's diagonal, and whether each linear predictor has anything to add
+        sizes = [0 if self.REML else self.p, self.pz, self.pd, self.nt, self.n_extra]
+        ends = np.cumsum(sizes)
+        self._slices = [slice(int(e - s), int(e)) for s, e in zip(sizes, ends)]
+        o = int(ends[2])
+        self._logged = o + np.flatnonzero(self.re.lower_bounds() == 0)
+        self._zeros = np.zeros(n)
+        self._ones = np.ones(n)
+        self._rest = None
+
+    def _response(self, mf, fam: TMBFamily, weights):
+        y = np.asarray(mf.y, dtype=np.float64)
+        name = mf.response_name
+        w = check_weights(mf.weights, self.n)
+        if getattr(mf, "response_levels", None) is not None and not fam.binomial_like:
+            raise PymerDataError(f"response '{name}' is a factor; the {fam.name} family needs a numeric "
+                                 "response")
+        size = np.ones(self.n)
+        pw = np.ones(self.n) if w is None else w
+        if y.ndim == 2:
+            if not fam.binomial_like:
+                raise PymerDataError(f"response '{name}' is cbind(...); only the binomial and "
+                                     "betabinomial families take (successes, failures)")
+            if (y < 0).any():
+                raise PymerDataError(f"response '{name}' has negative counts")
+            size = y[:, 0] + y[:, 1]
+            y = y[:, 0].copy()
+        elif fam.binomial_like:
+            if ((y < 0) | (y > 1)).any():
+                bad = np.flatnonzero((y < 0) | (y > 1))
+                raise PymerDataError(f"response '{name}' must be 0/1 or proportions in [0, 1] for the "
+                                     f"{fam.name} family (value {y[bad[0]]:g} at row {bad[0] + 1})")
+            if w is not None:
+                size = w.copy()
+                y = y * size
+                pw = np.ones(self.n)
+        check_response(fam, y, size, name, self.has_zi)
+        if np.unique(y).shape[0] < 2 and not fam.binomial_like:
+            raise PymerDataError(f"response '{name}' is constant ({y[0]:g})")
+        self.y, self.size, self.pw, self.weights = y, size, pw, w
+
+    # ---- parameters -------------------------------------------------------------
+    @property
+    def npar(self) -> int:
+        return (0 if self.REML else self.p) + self.pz + self.pd + self.nt + self.n_extra
+
+    def unpack(self, par):
+        par = np.asarray(par, dtype=np.float64)
+        return dict(zip(("beta", "betazi", "betad", "theta", "psi"), (par[s] for s in self._slices)))
+
+    def to_opt(self, par):
+        z = np.array(par, dtype=np.float64)
+        z[self._logged] = np.log(np.maximum(np.abs(z[self._logged]), 1e-300))
+        return z
+
+    def from_opt(self, z):
+        par = np.array(z, dtype=np.float64)
+        par[self._logged] = np.exp(par[self._logged])
+        return par
+
+    def phi_of(self, betad, Xd=None):
+        Xd = self.Xd if Xd is None else Xd
+        if not self.family.has_dispersion:
+            return np.ones(Xd.shape[0])
+        if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
+            return np.full(Xd.shape[0], np.exp(betad[0]))
+        return np.exp(Xd @ betad)
+
+    @property
+    def _disp_constant(self):
+        return self.disp_names == ["(Intercept)"]
+
+    def set_parameters(self, par):
+        pr = self.unpack(par)
+        fixed = self.offset if self.REML else self.offset + self.X @ pr["beta"]
+        rest = np.concatenate((pr["betazi"], pr["betad"], pr["psi"]))
+        if self._rest is not None and np.array_equal(rest, self._rest):
+            # zero-inflation, dispersion and power as before: their per-observation
+            # constants (the log-gamma terms) stand
+            self.lap.set_fixed(fixed)
+            return pr
+        self._rest = rest
+        etaz = self.Xzi @ pr["betazi"] if self.has_zi else self._zeros
+        power = 1.0 + float(special.expit(pr["psi"][0])) if self.n_extra else 1.5
+        phi = self.phi_of(pr["betad"]) if self.family.has_dispersion else self._ones
+        self.lap.set_parameters(fixed, etaz, phi, power)
+        return pr
+
+    def objective(self, par):
+        """-2 log-likelihood (Laplace; REML: restricted) at all fixed parameters."""
+        pr = self.set_parameters(par)
+        val = self.lap.laplace(pr["theta"], self._u_warm, self._beta_warm)
+        if np.isfinite(val):
+            self._u_warm = self.lap.u_vec
+            if self.REML:
+                self._beta_warm = self.lap.beta_vec
+        else:
+            self._u_warm = None
+        return float(val)
+
+    def start(self):
+        """Fixed effects from a GLM of the family's nearest GLM (Poisson for counts),
+        no zero inflation, dispersion 1 (gaussian: the residual variance), identity
+        covariance factors."""
+        fam = self.family
+        b = fam.base
+        glm_name = {"gaussian": "gaussian", "Gamma": "Gamma", "binomial": "binomial",
+                    "betabinomial": "binomial", "beta": "binomial"}.get(b, "poisson")
+        link = fam.link if (glm_name, fam.link) != ("poisson", "log") else "log"
+        try:
+            gf = get_family(glm_name).__class__(link=link)
+            if glm_name == "binomial":
+                beta = glm_start(gf, self.X, self.y / self.size, self.size, self.offset)
+            else:
+                beta = glm_start(gf, self.X, self.y, self.pw, self.offset)
+        except Exception:   # a link the GLM family lacks: start from zero
+            beta = np.zeros(self.p)
+        if not np.all(np.isfinite(beta)):
+            beta = np.zeros(self.p)
+        betad = np.zeros(self.pd)
+        if self.pd and "(Intercept)" in self.disp_names:
+            j = self.disp_names.index("(Intercept)")
+            if b == "gaussian":
+                r = self.y - self.family.linkinv(self.X @ beta + self.offset)
+                betad[j] = np.log(max(np.var(r), 1e-8))
+        parts = [] if self.REML else [beta]
+        parts += [np.zeros(self.pz), betad, self.re.theta_start(), np.zeros(self.n_extra)]
+        if self.REML:
+            self._beta_warm = beta
+        return np.concatenate(parts)
+
+    # ---- fit ----------------------------------------------------------------------
+    def objective_z(self, z):
+        return self.objective(self.from_opt(z))
+
+    def gradient(self, par, h=1e-7):
+        """Objective and its forward-difference gradient on the optimizer's scale (the
+        Newton polish of the fit uses central differences)."""
+        par = np.asarray(par, dtype=np.float64)
+        f0 = self.objective_z(par)
+        u0 = self._u_warm
+        g = np.empty_like(par)
+        for j in range(par.shape[0]):
+            step = h * max(1.0, abs(par[j]))
+            xp = par.copy()
+            xp[j] += step
+            self._u_warm = u0
+            g[j] = (self.objective_z(xp) - f0) / step
+        self._u_warm = u0
+        return f0, g
+
+    @single_threaded
+    def fit(self, start=None, control=None):
+        """Minimize the objective; returns (x on the optimizer's scale, objective,
+        gradient, Hessian, messages).
+
+        A random-effects SD that ends near 0 may be a local optimum that the log scale
+        cannot leave (the gradient vanishes there): when the objective is lower with
+        that SD at 0.03, 0.1, 0.3 or 1, the fit is repeated from there and the better
+        of the two is kept.
+        """
+        control = dict(control or {})
+        maxit = int(control.pop("maxit", 1000))
+        if control:
+            raise ValueError(f"unknown control option(s) {sorted(control)}; glmmtmb takes 'maxit'")
+        x0 = self.to_opt(self.start() if start is None else self._check_start(start))
+        if not np.isfinite(self.objective_z(x0)):
+            raise PymerDataError("the model cannot be evaluated at its starting values (check the "
+                                 "response against the family and link)")
+        best = self._optimize(x0, maxit)
+        small = [j for j in self._logged if best[0][j] < np.log(1e-4)]
+        if small:
+            # refit only when some SD in (0, 1] already beats the boundary fit
+            for sd in (0.03, 0.1, 0.3, 1.0):
+                x1 = best[0].copy()
+                x1[small] = np.log(sd)
+                if self.objective_z(x1) < best[1]:
+                    other = self._optimize(x1, maxit)
+                    if other[1] < best[1] - 1e-9 * abs(best[1]):
+                        best = other
+                    break
+        self.objective_z(best[0])
+        return best
+
+    def _optimize(self, x0, maxit):
+        def fg(x):
+            f, g = self.gradient(x)
+            if not np.isfinite(f):
+                return 1e300, np.zeros_like(x)
+            return f, g
+
+        res = sopt.minimize(fg, x0, jac=True, method="L-BFGS-B",
+                            options={"maxiter": maxit, "ftol": 1e-10, "gtol": 1e-4, "maxcor": 20})
+        x = res.x
+        f = self.objective_z(x)
+        messages = [] if res.success else [f"optimizer: {res.message}"]
+        # Newton polish on the finite-difference Hessian (also the standard errors')
+        g, H = self.derivatives(x)
+        for _ in range(4):
+            try:
+                step = np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                break
+            t, improved = 1.0, False
+            for _h in range(10):
+                xn = x - t * step
+                fn = self.objective_z(xn)
+                if fn < f - 1e-12 * abs(f):
+                    improved = True
+                    break
+                t *= 0.5
+            if not improved:
+                break
+            done = f - fn < 1e-7 * (1 + abs(f))
+            x, f = xn, fn
+            if done:
+                # so small a step leaves the Hessian (the standard errors') as it was
+                break
+            g, H = self.derivatives(x)
+        return x, f, g, H, messages
+
+    def derivatives(self, x):
+        """Central-difference gradient and Hessian on the optimizer's scale."""
+        x = np.asarray(x, dtype=np.float64)
+        self.objective_z(x)
+        u0 = self._u_warm
+
+        def fun(z):
+            self._u_warm = u0
+            return self.objective_z(z)
+
+        g, H = finite_diff_derivs(fun, x, delta=1e-4)
+        self._u_warm = u0
+        self.objective_z(x)
+        return g, H
+
+    def refit(self, formula):
+        """The same call with another conditional formula (for drop1)."""
+        c = self.call
+        return glmmtmb(formula, c["data"], c["family"], c["ziformula"], c["dispformula"], c["REML"],
+                       c["weights"], c["offset"], control=c["control"])
+
+    def _check_start(self, start):
+        s = np.asarray(start, dtype=np.float64).ravel()
+        if s.shape[0] != self.npar or not np.all(np.isfinite(s)):
+            raise ValueError(f"start must have {self.npar} finite values (beta, betazi, betad, theta"
+                             f"{', psi' if self.n_extra else ''}), got {s.shape[0]}")
+        return s
+
+
+def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", REML=False,
+            weights=None, offset=None, start=None, control=None) -> TMBResult:
+    """Fit a generalized linear mixed model with glmmTMB's families, zero inflation
+    and dispersion models, as R's ``glmmTMB::glmmTMB()`` does.
+
+    Parameters
+    ----------
+    formula : str
+        Conditional model in lme4's syntax, e.g. ``"y ~ x + (x | site)"``; binomial
+        families take 0/1, proportions with ``weights=`` (the trials) or
+        ``cbind(successes, failures)``.
+    data : pandas.DataFrame or dict of arrays
+        Never modified.
+    family : str or pymer.tmb.TMBFamily
+        ``gaussian``, ``binomial``, ``poisson``, ``Gamma``, ``nbinom2``, ``nbinom1``,
+        ``truncated_poisson``, ``truncated_nbinom1``, ``truncated_nbinom2``,
+        ``beta`` (``beta_family``), ``betabinomial``, ``tweedie``, ``genpois``; another
+        link with ``pymer.tmb.family("Gamma", link="log")``.
+    ziformula : str
+        Fixed effects of the structural-zero probability (logit link): ``"~0"``
+        (none), ``"~1"``, ``"~x"``, or ``"~."`` (the conditional fixed part). With a
+        truncated family it is the hurdle (zero) model.
+    dispformula : str
+        Fixed effects of the dispersion parameter (log link), ``"~1"`` by default.
+    REML : bool
+        Restricted likelihood (gaussian family only).
+    weights, offset : str or array_like, optional
+        A column name or one value per row. Weights multiply each observation's
+        log-likelihood (binomial proportions: the numbers of trials).
+    start : array_like, optional
+        All parameters in the order (beta, zi beta, dispersion beta, theta, tweedie
+        psi); theta in lme4's layout of (absolute) covariance factors.
+    control : dict, optional
+        ``maxit``: the optimizer's iteration limit.
+
+    Returns
+    -------
+    TMBResult
+    """
+    model = TMBModel(formula, data, family, ziformula, dispformula, REML, weights, offset)
+    # the call, for refits (drop1); the caller's data is kept, never modified
+    model.call = {"data": data, "family": family, "ziformula": ziformula, "dispformula": dispformula,
+                  "REML": REML, "weights": weights, "offset": offset, "control": control}
+    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
+    model.weights_name = weights if isinstance(weights, str) else "weights"
+    x, f, g, H, messages = model.fit(start=start, control=control)
+    if not np.all(np.linalg.eigvalsh(0.5 * (H + H.T)) > 0):
+        messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
+                                     "identified, their standard errors are not reliable"]
+    if messages:
+        warnings.warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning, stacklevel=2)
+    return TMBResult(model, x, f, g, H, messages)

@@ -1,0 +1,482 @@
+"""The fitted glmmTMB model: estimates of every component, their covariance from
+the Hessian of the Laplace objective, random effects, predictions, residuals
+and simulation, with glmmTMB's names and scales."""
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from ..formula import drop_fixed_term
+from .summary import summary_text
+
+_PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
+
+
+class TMBResult:
+    """A glmmTMB fit (see :func:`pymer.glmmtmb`).
+
+    Attributes
+    ----------
+    fixef, zi_fixef, disp_fixef : pandas.Series
+        Fixed effects of the conditional, zero-inflation and dispersion models
+        (empty Series when a component is absent), with R's names.
+    theta : ndarray
+        Random-effects covariance factors in lme4's layout (not relative to sigma).
+    loglik, aic, bic, nobs, df_residual, objective
+    """
+
+    def __init__(self, model, x_opt, objective, grad, hess, messages=()):
+        self.model = model
+        self.family = model.family
+        par = model.from_opt(x_opt)
+        self.par = par
+        pr = model.unpack(par)
+        model.objective(par)                 # the compiled state at the optimum
+        lap = model.lap
+        self.beta = lap.beta_vec if model.REML else pr["beta"].copy()
+        self.betazi = pr["betazi"].copy()
+        self.betad = pr["betad"].copy()
+        self.theta = pr["theta"].copy()
+        self.power = 1.0 + float(special.expit(pr["psi"][0])) if model.n_extra else None
+        self.u = lap.u_vec
+        self.b = lap.b_vec
+        self.objective = float(objective)
+        self.grad = np.asarray(grad)
+        self.hess = np.asarray(hess)
+        self.messages = list(messages)
+        if model.REML:
+            RX = np.asarray(model.pls.RX)
+            self._RX = RX.copy()
+
+    # ---- sizes and likelihood ---------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.model.n
+
+    @property
+    def df(self) -> int:
+        """Number of estimated parameters (glmmTMB's logLik df)."""
+        return self.model.npar + (self.model.p if self.model.REML else 0)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (REML fits: the restricted log-likelihood), as glmmTMB's logLik."""
+        return -0.5 * self.objective
+
+    @property
+    def deviance(self) -> float:
+        return self.objective
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        return self.objective + np.log(self.nobs) * self.df
+
+    @property
+    def df_residual(self) -> int:
+        """nobs minus the parameters of the outer optimization (as glmmTMB, which for
+        REML does not count the conditional fixed effects here)."""
+        return self.nobs - self.model.npar
+
+    @property
+    def ngrps(self) -> dict:
+        return {t.group: t.nlev for t in self.model.re.terms}
+
+    # ---- estimates ----------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.beta, index=self.model.fixef_names, dtype=float)
+
+    @property
+    def zi_fixef(self) -> pd.Series:
+        return pd.Series(self.betazi, index=self.model.zi_names, dtype=float)
+
+    @property
+    def disp_fixef(self) -> pd.Series:
+        return pd.Series(self.betad, index=self.model.disp_names, dtype=float)
+
+    @property
+    def sigma(self) -> float:
+        """glmmTMB's ``sigma()``: the dispersion parameter on the family's scale (nan when
+        the dispersion model has covariates; 1 for families without one)."""
+        m = self.model
+        if not self.family.has_dispersion:
+            return 1.0
+        if m.disp_names != ["(Intercept)"]:
+            return float("nan")
+        return float(self.family.sigma(np.exp(self.betad[0])))
+
+    @property
+    def family_params(self) -> dict:
+        """Extra family parameters (the tweedie power), as glmmTMB's ``family_params()``."""
+        return {"Tweedie power": self.power} if self.power is not None else {}
+
+    @cached_property
+    def vcov_full(self) -> pd.DataFrame:
+        """Covariance of all fixed effects: conditional, ``zi~``, ``d~`` (glmmTMB's
+        ``vcov(full = TRUE)`` without its theta rows), from the Hessian of the Laplace
+        objective (REML: the conditional block from R_X)."""
+        m = self.model
+        nb = 0 if m.REML else m.p
+        k = nb + m.pz + m.pd
+        try:
+            Hinv = np.linalg.inv(self.hess)
+        except np.linalg.LinAlgError:
+            Hinv = np.linalg.pinv(self.hess)
+        V = 2.0 * Hinv[:k, :k]
+        if m.REML:
+            Rinv = np.linalg.inv(self._RX)
+            full = np.zeros((m.p + k, m.p + k))
+            full[:m.p, :m.p] = Rinv @ Rinv.T
+            full[m.p:, m.p:] = V
+            V = full
+        names = (list(m.fixef_names) + [f"zi~{x}" for x in m.zi_names]
+                 + [f"d~{x}" for x in m.disp_names])
+        return pd.DataFrame(V, index=names, columns=names)
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the conditional model's fixed effects."""
+        p = self.model.p
+        return self.vcov_full.iloc[:p, :p].copy()
+
+    def coef_table(self, component="cond") -> pd.DataFrame:
+        """Estimate, Std. Error, z value, Pr(>|z|) of one component ("cond", "zi", "disp")."""
+        m = self.model
+        est = {"cond": self.fixef, "zi": self.zi_fixef, "disp": self.disp_fixef}[component]
+        off = {"cond": 0, "zi": m.p, "disp": m.p + m.pz}[component]
+        se = np.sqrt(np.diag(self.vcov_full.to_numpy())[off:off + len(est)])
+        z = est.to_numpy() / se
+        return pd.DataFrame({"Estimate": est.to_numpy(), "Std. Error": se, "z value": z,
+                             "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(z))}, index=est.index)
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals for the fixed effects of every component, as glmmTMB's
+        ``confint(method = "wald")`` names them ("cond.x", "zi.x", "disp.x"); the
+        random-effects SDs are not included."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        z = stats.norm.ppf(0.5 + level / 2)
+        parts = []
+        for comp in self._components_present():
+            t = self.coef_table(comp)
+            t.index = [f"{comp}.{x}" for x in t.index]
+            parts.append(t)
+        t = pd.concat(parts)
+        lo, hi = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
+        return pd.DataFrame({lo: t["Estimate"] - z * t["Std. Error"], hi: t["Estimate"] + z * t["Std. Error"],
+                             "Estimate": t["Estimate"]})
+
+    def _components_present(self):
+        m = self.model
+        out = ["cond"]
+        if m.has_zi:
+            out.append("zi")
+        if self.family.has_dispersion and m.disp_names != ["(Intercept)"]:
+            out.append("disp")
+        return out
+
+    def tidy(self) -> pd.DataFrame:
+        """broom.mixed's ``tidy()``: effect, component, group, term, estimate, std.error,
+        statistic, p.value; random-effect SDs and correlations as ``ran_pars`` rows
+        ("sd__(Intercept)", "cor__(Intercept).x")."""
+        rows = []
+        for comp in self._components_present():
+            t = self.coef_table(comp)
+            for term, r in t.iterrows():
+                rows.append(("fixed", comp, None, term, r["Estimate"], r["Std. Error"], r["z value"],
+                             r["Pr(>|z|)"]))
+        for t, S in zip(self.model.re.terms, self._covariances()):
+            sd = np.sqrt(np.diag(S))
+            for i in range(t.k):
+                rows.append(("ran_pars", "cond", t.group, f"sd__{t.colnames[i]}", sd[i], np.nan, np.nan, np.nan))
+            for i in range(t.k):
+                for j in range(i + 1, t.k):
+                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                    rows.append(("ran_pars", "cond", t.group, f"cor__{t.colnames[i]}.{t.colnames[j]}", c,
+                                 np.nan, np.nan, np.nan))
+        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+            rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
+        return pd.DataFrame(rows, columns=["effect", "component", "group", "term", "estimate", "std.error",
+                                           "statistic", "p.value"])
+
+    def anova(self, other) -> pd.DataFrame:
+        """Likelihood-ratio test against another glmmTMB fit of the same data, as
+        glmmTMB's ``anova(m0, m1)``: the models ordered by their number of parameters."""
+        if not isinstance(other, TMBResult):
+            raise TypeError(f"anova() compares two glmmtmb fits, not a {type(other).__name__}")
+        if other.nobs != self.nobs or not np.array_equal(other.model.y, self.model.y):
+            raise ValueError("anova(): the two models were not fitted to the same responses")
+        if self.model.REML or other.model.REML:
+            raise ValueError("anova(): compare ML fits (REML=False)")
+        a, b = sorted([self, other], key=lambda r: r.df)
+        chisq = max(0.0, 2.0 * (b.loglik - a.loglik))
+        ddf = b.df - a.df
+        p = stats.chi2.sf(chisq, ddf) if ddf > 0 else np.nan
+        return pd.DataFrame({"Df": [a.df, b.df], "AIC": [a.aic, b.aic], "BIC": [a.bic, b.bic],
+                             "logLik": [a.loglik, b.loglik], "deviance": [a.deviance, b.deviance],
+                             "Chisq": [np.nan, chisq], "Chi Df": [np.nan, ddf], "Pr(>Chisq)": [np.nan, p]},
+                            index=["m0", "m1"])
+
+    def drop1(self, test: str = "Chisq") -> pd.DataFrame:
+        """Single-term deletions of the conditional model's fixed part, as glmmTMB's
+        ``drop1(m, test = "Chisq")``: each term not contained in another is dropped
+        and the model refitted; Df, AIC, LRT and Pr(>Chi)."""
+        if test not in ("Chisq", "none"):
+            raise ValueError(f"test must be 'Chisq' or 'none', not {test!r}")
+        if self.model.REML:
+            raise ValueError("drop1(): compare ML fits (REML=False)")
+        labels = list(self.model.mf.term_labels)
+        parts = [set(t.split(":")) for t in labels]
+        scope = [t for t, v in zip(labels, parts) if not any(v < w for w in parts)]
+        rows = [("<none>", np.nan, self.aic, np.nan, np.nan)]
+        for term in scope:
+            sub = self.model.refit(drop_fixed_term(self.model.formula, term))
+            lrt = max(0.0, 2.0 * (self.loglik - sub.loglik))
+            ddf = self.df - sub.df
+            rows.append((term, ddf, sub.aic, lrt, stats.chi2.sf(lrt, ddf)))
+        out = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows],
+                           columns=["Df", "AIC", "LRT", "Pr(>Chi)"])
+        return out if test == "Chisq" else out[["Df", "AIC"]]
+
+    # ---- random effects ---------------------------------------------------------------
+    def _covariances(self):
+        return [T @ T.T for T in self.model.re.factors(self.theta)]
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """As lme4's ``as.data.frame(VarCorr())``: grp, var1, var2, vcov, sdcor (a
+        Residual row for gaussian models with a constant dispersion)."""
+        rows = []
+        for t, S in zip(self.model.re.terms, self._covariances()):
+            sd = np.sqrt(np.diag(S))
+            for i in range(t.k):
+                rows.append((t.group, t.colnames[i], None, S[i, i], sd[i]))
+            for i in range(t.k):
+                for j in range(i + 1, t.k):
+                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                    rows.append((t.group, t.colnames[i], t.colnames[j], S[i, j], c))
+        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    @property
+    def ranef(self) -> dict:
+        """Conditional modes b per grouping factor: DataFrame (levels x terms' columns)."""
+        out = {}
+        re = self.model.re
+        for t, off in zip(re.terms, re.col_offsets):
+            blk = self.b[off:off + t.k * t.nlev].reshape(t.nlev, t.k)
+            df = pd.DataFrame(blk, index=pd.Index(t.levels, name=t.group), columns=t.colnames)
+            out[t.group] = pd.concat([out[t.group], df], axis=1) if t.group in out else df
+        return out
+
+    # ---- predictions --------------------------------------------------------------------
+    def _components(self, newdata=None, allow_new_levels=False, re_form=None):
+        """(eta, etaz, phi, size) at the fitted rows or at newdata."""
+        m = self.model
+        use_re = re_form is None
+        if re_form is not None and str(re_form).strip() not in ("NA", "~0", "0"):
+            raise ValueError(f"re_form must be None (all random effects) or 'NA' (none), not {re_form!r}")
+        if newdata is None:
+            eta = m.offset + m.X @ self.beta
+            if use_re:
+                eta = eta + (m.re.Z() @ self.b)
+            etaz = m.Xzi @ self.betazi if m.has_zi else None
+            return eta, etaz, m.phi_of(self.betad), m.size
+        nd = m.mf.new_data(newdata, include_random=use_re, allow_new_levels=allow_new_levels)
+        keep = [m.mf.fixef_names.index(x) for x in m.fixef_names]
+        X = nd.X[:, keep]
+        n = X.shape[0]
+        eta = X @ self.beta + (0.0 if nd.offset is None else nd.offset)
+        if use_re:
+            order = sorted(range(len(m.mf.random)), key=lambda i: -len(m.mf.random[i].levels))
+            for j, (t, off) in enumerate(zip(m.re.terms, m.re.col_offsets)):
+                Xl, codes = nd.random[order[j]]
+                ok = codes >= 0
+                blk = self.b[off:off + t.k * t.nlev].reshape(t.nlev, t.k)
+                contrib = np.zeros(n)
+                contrib[ok] = np.sum(np.asarray(Xl)[ok] * blk[codes[ok]], axis=1)
+                eta = eta + contrib
+        etaz = None
+        if m.has_zi:
+            zd = m.zf.new_data(newdata, include_random=False)
+            etaz = zd.X[:, [m.zf.fixef_names.index(x) for x in m.zi_names]] @ self.betazi
+        if self.family.has_dispersion:
+            dd = m.df.new_data(newdata, include_random=False)
+            phi = m.phi_of(self.betad, dd.X[:, [m.df.fixef_names.index(x) for x in m.disp_names]])
+        else:
+            phi = np.ones(n)
+        return eta, etaz, phi, np.ones(n)
+
+    def _p0(self, mu, phi):
+        """Probability of a zero under the untruncated count family."""
+        b = self.family.base
+        if b == "poisson":
+            return np.exp(-mu)
+        if b == "nbinom2":
+            return np.exp(phi * (np.log(phi) - np.log(phi + mu)))
+        if b == "nbinom1":
+            return np.exp(-(mu / phi) * np.log1p(phi))
+        raise ValueError(b)
+
+    def predict(self, newdata=None, type: str = "response", re_form=None,
+                allow_new_levels: bool = False) -> np.ndarray:
+        """Predictions as glmmTMB's ``predict(type = ...)``.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Default: the fitted rows.
+        type : {"response", "link", "conditional", "zprob", "zlink", "disp"}
+            "link": the conditional model's linear predictor; "conditional": its mean
+            (of the truncated distribution for hurdle families); "zprob"/"zlink":
+            the structural-zero probability and its logit; "disp": ``sigma()`` per
+            observation; "response": the mean, (1 - zprob) x conditional.
+        re_form : None or "NA"
+            Include the random effects (None) or not ("NA").
+        allow_new_levels : bool
+            New grouping levels get random effects 0.
+        """
+        if type not in _PREDICT_TYPES:
+            raise ValueError(f"type must be one of {', '.join(repr(t) for t in _PREDICT_TYPES)}; "
+                             f"got {type!r}")
+        eta, etaz, phi, _ = self._components(newdata, allow_new_levels, re_form)
+        if type == "link":
+            return eta
+        if type == "zlink":
+            return np.zeros_like(eta) if etaz is None else etaz
+        pz = np.zeros_like(eta) if etaz is None else special.expit(etaz)
+        if type == "zprob":
+            return pz
+        if type == "disp":
+            return self.family.sigma(phi)
+        mu = self.family.linkinv(eta)
+        if self.family.truncated:
+            mu = mu / (1.0 - self._p0(mu, phi))
+        if type == "conditional":
+            return mu
+        return (1.0 - pz) * mu
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Fitted means (glmmTMB's ``fitted()``: type "response"; binomial: proportions)."""
+        return self.predict(type="response")
+
+    def _y_scale(self):
+        m = self.model
+        return m.y / m.size if self.family.binomial_like else m.y
+
+    def residuals(self, type: str = "response") -> np.ndarray:
+        """Response or Pearson residuals, as glmmTMB's ``residuals()`` (Pearson:
+        sqrt(weight) (y - mean) / sqrt(variance))."""
+        if type not in ("response", "pearson"):
+            raise ValueError(f"type must be 'response' or 'pearson', not {type!r}")
+        r = self._y_scale() - self.fitted
+        if type == "response":
+            return r
+        # prior weights scale the Pearson residuals (binomial: they are the trials, in V)
+        return r * np.sqrt(self.model.pw / self._variance())
+
+    def _variance(self):
+        """The variance of the Pearson residuals (binomial families: of the proportion):
+        glmmTMB's variance function, (1 - pz)(V + pz mu^2) with zero inflation, and for
+        hurdle models the exact variance of the hurdle distribution (glmmTMB 1.1.5
+        divides by another value there)."""
+        eta, etaz, phi, size = self._components()
+        pz = np.zeros_like(eta) if etaz is None else special.expit(etaz)
+        mu = self.family.linkinv(eta)
+        V = self.family.pearson_variance(mu, phi, size, self.power or 1.5)
+        if self.family.binomial_like:
+            V = V / size ** 2
+        if self.family.truncated:
+            p0 = self._p0(mu, phi)
+            m2 = (V + mu ** 2) / (1.0 - p0)
+            mean = (1.0 - pz) * mu / (1.0 - p0)
+            return (1.0 - pz) * m2 - mean ** 2
+        return (1.0 - pz) * (V + pz * mu ** 2)
+
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """Responses simulated from the fitted model, with new random effects drawn from
+        their fitted distribution (binomial families: numbers of successes).
+
+        Returns
+        -------
+        DataFrame with columns sim_1 ... sim_nsim
+        """
+        if not (isinstance(nsim, (int, np.integer)) and nsim >= 1):
+            raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
+        if self.family.base == "genpois":
+            raise NotImplementedError("simulate() is not available for the genpois family")
+        rng = np.random.default_rng(seed)
+        m = self.model
+        Z = m.re.Z()
+        Lam = m.re.Lambda(self.theta)
+        base = m.offset + m.X @ self.beta
+        _, etaz, phi, size = self._components()
+        pz = np.zeros(m.n) if etaz is None else special.expit(etaz)
+        out = {}
+        for s in range(nsim):
+            u = rng.standard_normal(m.re.q)
+            mu = self.family.linkinv(base + Z @ (Lam @ u))
+            out[f"sim_{s + 1}"] = self._draw(rng, mu, phi, size, pz)
+        return pd.DataFrame(out)
+
+    def _draw(self, rng, mu, phi, size, pz):
+        b = self.family.base
+        n = mu.shape[0]
+        if self.family.truncated:
+            p0 = self._p0(mu, phi)
+            uu = p0 + rng.uniform(size=n) * (1.0 - p0)
+            if b == "poisson":
+                y = stats.poisson.ppf(uu, mu)
+            elif b == "nbinom2":
+                y = stats.nbinom.ppf(uu, phi, phi / (phi + mu))
+            else:
+                y = stats.nbinom.ppf(uu, mu / phi, 1.0 / (1.0 + phi))
+            y = np.maximum(y, 1.0)
+        elif b == "gaussian":
+            y = rng.normal(mu, np.sqrt(phi))
+        elif b == "poisson":
+            y = rng.poisson(mu).astype(float)
+        elif b == "binomial":
+            y = rng.binomial(size.astype(np.int64), mu).astype(float)
+        elif b == "nbinom2":
+            y = rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
+        elif b == "nbinom1":
+            y = rng.negative_binomial(mu / phi, 1.0 / (1.0 + phi)).astype(float)
+        elif b == "Gamma":
+            y = rng.gamma(phi, mu / phi)
+        elif b == "beta":
+            y = rng.beta(mu * phi, (1.0 - mu) * phi)
+        elif b == "betabinomial":
+            y = rng.binomial(size.astype(np.int64), rng.beta(mu * phi, (1.0 - mu) * phi)).astype(float)
+        elif b == "tweedie":
+            p = self.power
+            lam = mu ** (2.0 - p) / (phi * (2.0 - p))
+            k = rng.poisson(lam)
+            shape = (2.0 - p) / (p - 1.0)
+            scale = phi * (p - 1.0) * mu ** (p - 1.0)
+            y = np.where(k > 0, rng.gamma(np.maximum(k, 1) * shape, scale), 0.0)
+        else:
+            raise NotImplementedError(f"simulate() for the {b} family")
+        return np.where(rng.uniform(size=n) < pz, 0.0, y)
+
+    # ---- printing ------------------------------------------------------------------------
+    def summary(self):
+        """glmmTMB's summary text (conditional, zero-inflation and dispersion blocks)."""
+        return summary_text(self)
+
+    def __str__(self):
+        return self.summary()
+
+    def __repr__(self):
+        f = self.family
+        return (f"<TMBResult {f.name}({f.link}) {self.model.formula!r}: logLik {self.loglik:.4f}, "
+                f"nobs {self.nobs}>")

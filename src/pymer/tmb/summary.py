@@ -1,0 +1,102 @@
+"""glmmTMB's printed summary: header, fit statistics, random effects, the
+dispersion line, and one coefficient table per model component."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..report.rformat import coef_lines, format_real, zapsmall
+from ..report.summary import aic_lines
+
+
+def _vc_lines(res):
+    """The random-effects table (lme4's layout: variances and SDs with 4 significant
+    digits, correlations with 2 decimals, every column left-aligned)."""
+    terms = res.model.re.terms
+    covs = res._covariances()
+    kmax = max(t.k for t in terms)
+    var, sd = [], []
+    for t, S in zip(terms, covs):
+        for a in range(t.k):
+            var.append(S[a, a])
+            sd.append(np.sqrt(S[a, a]))
+    resid = res.family.base == "gaussian" and np.isfinite(res.sigma)
+    if resid:
+        var.append(res.sigma ** 2)
+        sd.append(res.sigma)
+    vtxt, stxt = format_real(var, 4), format_real(sd, 4)
+    header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] if kmax > 1 else [])
+    rows, i = [], 0
+    for t, S in zip(terms, covs):
+        s = np.sqrt(np.diag(S))
+        for a in range(t.k):
+            r = [t.group if a == 0 else "", t.colnames[a], vtxt[i], stxt[i]]
+            if kmax > 1:
+                cs = [f"{S[a, b] / (s[a] * s[b]):.2f}" if s[a] > 0 and s[b] > 0 else "NaN"
+                      for b in range(a)]
+                r.append(cs)
+            rows.append(r)
+            i += 1
+    if resid:
+        rows.append(["Residual", "", vtxt[i], stxt[i]] + ([""] if kmax > 1 else []))
+    if kmax > 1:
+        cw = max([len(c) for r in rows if isinstance(r[-1], list) for c in r[-1]] + [4])
+        for r in rows:
+            if isinstance(r[-1], list):
+                r[-1] = " ".join(c.rjust(cw) for c in r[-1])
+    widths = [max(len(x[j]) for x in [header] + rows) for j in range(len(header))]
+    # with a Corr column glmmTMB's table ends in a blank
+    end = " " if kmax > 1 else ""
+    return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) + end for r in [header] + rows]
+
+
+def _dispersion_line(res):
+    fam = res.family
+    if not fam.has_dispersion or not np.isfinite(res.sigma):
+        return None
+    if fam.base in ("gaussian", "Gamma"):
+        return (f"Dispersion estimate for {fam.name} family (sigma^2): "
+                f"{_g3(res.sigma ** 2)} ")
+    return f"Dispersion parameter for {fam.name} family (): {_g3(res.sigma)} "
+
+
+def _g3(x):
+    """A number with 3 significant digits in a field of 4, as glmmTMB prints sigma."""
+    return f"{float(f'{x:.3g}'):g}".rjust(4)
+
+
+def _coef_block(res, component):
+    """A coefficient table as glmmTMB prints it: printCoefmat with 4 digits and the
+    z values zapped (zapsmall to 4 digits) before formatting."""
+    tab = res.coef_table(component)
+    tab["z value"] = zapsmall(tab["z value"].to_numpy(), 4)
+    return coef_lines(tab, digits=4)
+
+
+def summary_text(res) -> str:
+    """glmmTMB's ``print(summary(fit))`` as text."""
+    m = res.model
+    fam = res.family
+    lines = [f" Family: {fam.name}  ( {fam.link} )", f"Formula:          {m.formula}"]
+    if m.has_zi:
+        lines.append(f"Zero inflation:          {m.ziformula}")
+    if fam.has_dispersion and m.dispformula.replace(" ", "") != "~1":
+        lines.append(f"Dispersion:              {m.dispformula}")
+    if getattr(m, "data_name", None):
+        lines.append(f"Data: {m.data_name}")
+    if m.weights is not None:
+        lines.append(f"Weights: {m.weights_name}")
+    lines += [""] + aic_lines(res.aic, res.bic, res.loglik, res.deviance, res.df_residual, 1)
+    lines += ["", "Random effects:", "", "Conditional model:"] + _vc_lines(res)
+    groups = "; ".join(f"{g}, {n}" for g, n in res.ngrps.items())
+    lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
+    disp = _dispersion_line(res)
+    if disp is not None:
+        lines += ["", disp]
+    lines += ["", "Conditional model:"] + _coef_block(res, "cond")
+    if m.has_zi:
+        lines += ["", "Zero-inflation model:"] + _coef_block(res, "zi")
+    if fam.has_dispersion and m.dispformula.replace(" ", "") != "~1":
+        lines += ["", "Dispersion model:"] + _coef_block(res, "disp")
+    if res.messages:
+        lines += [""] + [f"Note: {x}" for x in res.messages]
+    return "\n".join(lines)
