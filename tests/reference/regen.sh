@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerate every reference file in this directory (needs R with lme4, lmerTest,
-# pbkrtest, broom.mixed, jsonlite). usage: sh regen.sh [DATA_DIR]   (run from anywhere)
+# pbkrtest, broom.mixed, jsonlite, glmmTMB, ggeffects, emmeans, multcomp, quantreg, lmtest, ape, car). usage: sh regen.sh [DATA_DIR]   (run from anywhere)
 set -e
 cd "$(dirname "$0")"
 DATA=${1:-../../../shared/data}
@@ -16,4 +16,12 @@ Rscript glmm_profile.R "$DATA" glmm_profile.json
 Rscript summaries.R "$DATA" summaries.json
 Rscript glmm_hard.R glmm_hard.json
 Rscript lmer_many.R "$DATA" lmer_many.json
+Rscript formula_edit.R formula_edit.json
+Rscript checking.R checking.json
+Rscript fixed.R "$DATA" fixed.json
+Rscript predictions.R "$DATA" predictions.json
+Rscript contrasts_models.R "$DATA" contrasts.json
+Rscript tmb_data.R "$DATA" ../data
+Rscript tmb_models.R ../data tmb.json
+Rscript tmb_inference.R ../data tmb_inference.json
 Rscript versions.R > versions.txt
