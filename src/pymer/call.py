@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from .formula import update_formula
+import numpy as np
 
-__all__ = ["ModelCall", "data_name"]
+from .formula import _as_frame, update_formula
+
+__all__ = ["ModelCall", "data_name", "fitted_rows"]
 
 
 def data_name(data) -> str | None:
@@ -71,3 +73,13 @@ class ModelCall:
         if self.data is None:
             raise ValueError("this fit does not keep its data: pass data= to update()")
         return self.fn(self.formula, self.data, **self.args)
+
+
+def fitted_rows(model, purpose: str = "this"):
+    """The rows of the caller's data a fit used (all columns, as a pandas DataFrame): the
+    call's data at the model frame's rows. A clear error names `purpose` when the fit
+    keeps no data."""
+    call = getattr(model, "call", None)
+    if call is None or call.data is None:
+        raise ValueError(f"the model does not keep its data; {purpose} needs them")
+    return _as_frame(call.data).iloc[np.asarray(model.mf.rows)]

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..call import fitted_rows
 from ..errors import PymerDataError
-from ..formula import _as_frame, r_number_label
+from ..formula import r_number_label
 from ..formula.syntax import _Call, _Name, _Node
 
 _FACTOR_CALLS = ("factor", "as.factor", "ordered", "as.ordered")
@@ -104,11 +105,7 @@ def _names_in(node: _Node, out: list, in_factor: set, inside_factor=False):
 
 def model_data(m) -> pd.DataFrame:
     """The rows of the data the fit used."""
-    call = getattr(m.model, "call", None)
-    if call is None or call.data is None:
-        raise ValueError("the model does not keep its data; emmeans needs them for the reference grid")
-    data = _as_frame(call.data)
-    return data.iloc[np.asarray(m.model.mf.rows)]
+    return fitted_rows(m.model, "emmeans (for the reference grid)")
 
 
 def _factor_levels(m, name: str, col: pd.Series) -> list[str]:

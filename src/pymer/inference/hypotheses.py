@@ -10,7 +10,8 @@ import types
 import numpy as np
 import pandas as pd
 
-from ..formula import _as_frame, _encode_new, _Evaluator
+from ..call import fitted_rows
+from ..formula import _encode_new, _Evaluator
 from .ddf import _contestMD, _ddf_method
 from .params import _require_lmm
 from .table import AnovaTable
@@ -78,8 +79,7 @@ def _sum_coded_X(res):
     model = res.model
     mf = model.mf
     spec = getattr(mf, "_spec", None)
-    data = model.call.data if getattr(model, "call", None) is not None else None
-    if spec is None or data is None:
+    if spec is None or getattr(model, "call", None) is None or model.call.data is None:
         return None
     design = copy.copy(spec.fixed)
     base_contrast = spec.fixed.contrast
@@ -92,7 +92,7 @@ def _sum_coded_X(res):
         return base_contrast(vi, coding)
 
     design.contrast = types.MethodType(contrast, design)
-    frame = _as_frame(data).iloc[np.asarray(mf.rows)].reset_index(drop=True)
+    frame = fitted_rows(model).reset_index(drop=True)
     ev = _Evaluator(frame, spec.state, fitting=False)
     vals = _encode_new(spec.fixed, [ev.eval(vs.node) for vs in spec.fixed.vars])
     Xs, _, assign = design.build(vals, len(frame))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..call import fitted_rows
 from ..errors import PymerDataError
-from ..formula import _as_frame
 from ..formula.syntax import _Call, _Name, r_number_label
 from ..report.plots import _linkinv
 from .newdata import model_variables
@@ -28,12 +28,7 @@ class ModelView:
     def __init__(self, m):
         self.m = m
         self.mf = m.model.mf
-        call = getattr(m.model, "call", None)
-        data = call.data if call is not None else None
-        if data is None:
-            raise ValueError("the fit does not keep its data; predictions need it")
-        frame = _as_frame(data)
-        self.data = frame.iloc[np.asarray(self.mf.rows)]
+        self.data = fitted_rows(m.model, "predict_response")
         self.linkinv, self.link = _linkinv(m)
         self.factors, self.numeric = {}, []
         for vs in self.mf._spec.fixed.vars:
