@@ -28,6 +28,11 @@ class TMBResult:
     loglik, aic, bic, nobs, df_residual, objective
     """
 
+    @property
+    def formula(self) -> str:
+        """The conditional model's formula (anova's model lines)."""
+        return self.model.formula
+
     def __init__(self, model, x_opt, objective, grad, hess, messages=()):
         self.model = model
         self.family = model.family
