@@ -26,7 +26,7 @@ This follows the documented behaviour of R (``?formula``, ``?terms.object``,
 lme4 (``?lme4::findbars``, ``?lme4::expandDoubleVerts``), checked against R's output.
 """
 from .bars import RandomTerm
-from .design import contr_poly
+from .contrasts import contr_poly
 from .edit import drop_fixed_term, update_formula
 from .frame import ModelFrame, NewData, NewRandomTerm, parse_formula
 from .syntax import deparse_lines, r_number_label

@@ -9,6 +9,7 @@ encodes new data as the fitted data were encoded (:meth:`ModelFrame.new_data`).
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ from .algebra import _Terms
 from .bars import RandomTerm, _expand_nesting, _group_atoms, _group_factor, _split_bars
 from .design import _Design, _as_model_var, _design_from_terms
 from .evaluate import _as_factor, _drop_unused, _Evaluator, _num, _recode, _Value
-from .syntax import _Call, _deparse, _formula_entry, _is_bar, _Node, _split_formula, _unparen
+from .syntax import _BinOp, _Call, _deparse, _Name, _Paren, _Unary, _formula_entry, _is_bar, _Node, _split_formula, _unparen
 
 
 class NewRandomTerm(NamedTuple):
@@ -318,6 +319,63 @@ def _vector(arg, n: int, what: str) -> np.ndarray:
     return arr
 
 
+def _check_contrasts(contrasts) -> dict | None:
+    if contrasts is None:
+        return None
+    if not isinstance(contrasts, dict):
+        raise FormulaError(f"contrasts must be a dict (factor name -> contrasts), not "
+                           f"{type(contrasts).__name__}")
+    for k in contrasts:
+        if not isinstance(k, str):
+            raise FormulaError(f"contrasts: the keys must be factor names, not {k!r}")
+    return dict(contrasts)
+
+
+def _expand_dot(rhs: _Node | None, lhs: _Node | None, data: pd.DataFrame) -> _Node | None:
+    """'.' in the right side: every column of the data not used in the response,
+    in the data's order (R's terms(formula, data = ))."""
+    if rhs is None or not any(isinstance(x, _Name) and x.name == "." and not x.quoted
+                              for x in _walk(rhs)):
+        return rhs
+    used = {x.name for x in _walk(lhs)} if lhs is not None else set()
+    cols = [str(c) for c in data.columns if str(c) not in used]
+    if not cols:
+        raise FormulaError("'.' in the formula stands for no column: the data have no other columns")
+    expansion: _Node = _Name(cols[0], quoted=True)
+    for c in cols[1:]:
+        expansion = _BinOp("+", expansion, _Name(c, quoted=True))
+    return _replace_dot(rhs, _Paren(expansion))
+
+
+def _walk(node: _Node):
+    yield node
+    for child in _children(node):
+        yield from _walk(child)
+
+
+def _children(node: _Node) -> list:
+    if isinstance(node, _BinOp):
+        return [node.lhs, node.rhs]
+    if isinstance(node, (_Paren, _Unary)):
+        return [node.x]
+    if isinstance(node, _Call):
+        return [a for _, a in node.args]
+    return []
+
+
+def _replace_dot(node: _Node, expansion: _Node) -> _Node:
+    if isinstance(node, _Name) and node.name == "." and not node.quoted:
+        return expansion
+    if isinstance(node, _BinOp):
+        return _BinOp(node.op, _replace_dot(node.lhs, expansion), _replace_dot(node.rhs, expansion),
+                      node.pos, node.end)
+    if isinstance(node, _Paren):
+        return _Paren(_replace_dot(node.x, expansion), node.pos, node.end)
+    if isinstance(node, _Unary):
+        return _Unary(node.op, _replace_dot(node.x, expansion), node.pos, node.end)
+    return node
+
+
 def _check_finite(a: np.ndarray, name: str):
     if np.isinf(a).any():
         k = int(np.isinf(a).sum())
@@ -326,7 +384,7 @@ def _check_finite(a: np.ndarray, name: str):
 
 @_formula_entry
 def parse_formula(formula: str, data, *, weights=None, offset=None,
-                  require_random: bool = True) -> ModelFrame:
+                  require_random: bool = True, contrasts: dict | None = None) -> ModelFrame:
     """Read an lme4 formula against data.
 
     Parameters
@@ -339,6 +397,11 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
         Prior weights; an offset added to the formula's ``offset()`` terms.
     require_random : bool
         Raise a :class:`FormulaError` when the formula has no random-effects term.
+    contrasts : dict, optional
+        R's ``contrasts``: factor name -> ``"contr.sum"``, ``"contr.helmert"``,
+        ``"contr.poly"``, ``"contr.treatment"``, ``"contr.treatment(base=2)"``,
+        ``"contr.SAS"`` or a matrix (one row per level; a DataFrame's column labels
+        name the columns), for the fixed-effects model matrix.
 
     Returns
     -------
@@ -346,7 +409,9 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     """
     data = _as_frame(data)
     n = len(data)
+    contrasts = _check_contrasts(contrasts)
     lhs, rhs = _split_formula(formula)
+    rhs = _expand_dot(rhs, lhs, data)
     fixed_node, bars = _split_bars(rhs, formula)
     bars = [b for group in bars for b in group]
     if require_random and not bars:
@@ -460,7 +525,13 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     for v, node in zip(fsub, fixed_terms.vars):
         if v.kind == "num":
             _check_finite(v.data, _deparse(node))
-    fixed = _design_from_terms(fixed_terms, fsub)
+    if contrasts:
+        present = {_deparse(v, backtick=False) for v in fixed_terms.vars}
+        for name in contrasts:
+            if name not in present:
+                warnings.warn(f"variable '{name}' is absent from the fixed effects; its "
+                              "contrasts are ignored", UserWarning, stacklevel=3)
+    fixed = _design_from_terms(fixed_terms, fsub, contrasts)
     X, names, assign = fixed.build(fsub, m)
     fixed.colnames, fixed.assign = names, assign
 
