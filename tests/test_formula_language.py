@@ -22,6 +22,18 @@ REF = load_reference("formula_language.json")
 DATA = {k: pymer.datasets.load(k) for k in ("sleepstudy", "cake", "Dyestuff")}
 
 
+def _matrix_data(extra=None):
+    """sleepstudy with a matrix-valued column X = cbind(a = Days, b = Days^2), as a dict."""
+    d = DATA["sleepstudy"]
+    X = pd.DataFrame({"a": d["Days"].to_numpy(float), "b": d["Days"].to_numpy(float) ** 2})
+    return {"Reaction": d["Reaction"].to_numpy(), "Days": d["Days"].to_numpy(),
+            "Subject": d["Subject"], "X": X, **(extra or {})}
+
+
+def _data(name):
+    return _matrix_data() if name == "sleepstudy_matrix" else DATA[name]
+
+
 def _newdata(name):
     if name == "sleepstudy":
         return pd.DataFrame({"Days": [-1, 0, 0.5, 3.25, 9, 11.5], "Subject": "308"})
@@ -49,11 +61,11 @@ def _contrasts(spec):
 @pytest.mark.parametrize("case_id", list(REF["matrices"]))
 def test_model_matrix_as_r(case_id):
     case = REF["matrices"][case_id]
-    data = DATA[case["data"]]
+    data = _data(case["data"])
     before = data.copy()
     formula = case["formula"]
     if formula.startswith("~"):
-        data = data.assign(y_=1.0)
+        data = {**data, "y_": 1.0} if isinstance(data, dict) else data.assign(y_=1.0)
         formula = "y_ " + formula
     mf = parse_formula(formula, data, require_random=False,
                        contrasts=_contrasts(case.get("contrasts")))
@@ -62,7 +74,8 @@ def test_model_matrix_as_r(case_id):
     if "new_X" in case:
         new = mf.new_data(_newdata(case["data"]), include_random=False)
         np.testing.assert_allclose(new.X, np.array(case["new_X"]), rtol=1e-12, atol=1e-13)
-    pd.testing.assert_frame_equal(DATA[case["data"]], before)
+    if isinstance(before, pd.DataFrame):
+        pd.testing.assert_frame_equal(DATA[case["data"]], before)
 
 
 @pytest.mark.parametrize("case_id", list(REF["fits"]))
@@ -70,7 +83,7 @@ def test_lmer_fit_as_lme4(case_id):
     case = REF["fits"][case_id]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = pymer.lmer(case["formula"], DATA[case["data"]], REML=case["REML"],
+        m = pymer.lmer(case["formula"], _data(case["data"]), REML=case["REML"],
                        contrasts=case.get("contrasts"))
     assert list(m.fixef.index) == case["fixef_names"]
     # never worse than lme4's optimum, and at the same optimum
@@ -214,3 +227,21 @@ def test_datetime_column_is_a_clear_error():
     d = DATA["sleepstudy"].assign(when=pd.date_range("2024-01-01", periods=180))
     with pytest.raises(PymerDataError, match="column 'when' holds dates/times"):
         parse_formula("Reaction ~ when + (1 | Subject)", d)
+
+
+def test_matrix_column_new_data_and_errors():
+    m = pymer.lmer("Reaction ~ X + (1 | Subject)", _matrix_data())
+    assert list(m.fixef.index) == ["(Intercept)", "Xa", "Xb"]
+    new = {"X": np.array([[1.0, 1.0], [2.0, 4.0]])}
+    p = np.asarray(m.predict(new, re_form="~0"))
+    np.testing.assert_allclose(p, m.fixef.iloc[0] + new["X"] @ m.fixef.iloc[1:].to_numpy())
+    with pytest.raises(PymerDataError, match="'X' had 2 column.*has 3 in the new data"):
+        m.predict({"X": np.ones((2, 3))}, re_form="~0")
+    df = DATA["sleepstudy"][["Reaction", "Subject"]].copy()
+    df["X"] = [np.array([1.0, 2.0])] * 179 + [np.array([1.0])]
+    with pytest.raises(PymerDataError, match="column 'X' holds arrays that are not rows"):
+        parse_formula("Reaction ~ X + (1 | Subject)", df)
+    with pytest.raises(PymerDataError, match="'X' is a matrix; it cannot be a factor"):
+        parse_formula("Reaction ~ factor(X) + (1 | Subject)", _matrix_data())
+    with pytest.raises(FormulaError, match="scale\\(\\) of a matrix"):
+        parse_formula("Reaction ~ scale(X) + (1 | Subject)", _matrix_data())

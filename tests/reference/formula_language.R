@@ -24,6 +24,8 @@ types <- read_types(if (length(args) >= 3) args[3] else file.path(data_dir, "lme
 DATA <- list(sleepstudy = load_data("sleepstudy", data_dir, types),
              cake = load_data("cake", data_dir, types),
              Dyestuff = load_data("Dyestuff", data_dir, types))
+DATA$sleepstudy_matrix <- transform(DATA$sleepstudy, X = I(cbind(a = Days, b = Days^2)))
+DATA$sleepstudy_matrix$X <- unclass(DATA$sleepstudy_matrix$X)
 NEWDATA <- list(
   sleepstudy = data.frame(Days = c(-1, 0, 0.5, 3.25, 9, 11.5), Subject = "308"),
   cake = data.frame(recipe = factor(c("A", "B", "C"), levels = c("A", "B", "C")),
@@ -59,7 +61,8 @@ mats <- list(
   ctr_matrix_named = list("cake", ~ recipe, list(recipe = matrix(c(1, 0, -1, 0.5, 0.5, -1), 3,
                                                              dimnames = list(NULL, c("AvC", "ABvC"))))),
   in_op = list("cake", ~ recipe + temp %in% recipe),
-  dot = list("Dyestuff", Yield ~ .)
+  dot = list("Dyestuff", Yield ~ .),
+  matrix_column = list("sleepstudy_matrix", ~ X + log(X + 1))
 )
 
 matrices <- list()
@@ -93,6 +96,7 @@ fits <- list(
   contrasts_sum = list("cake", angle ~ recipe + temperature + (1 | replicate), list(recipe = "contr.sum")),
   contrasts_helmert_ml = list("cake", angle ~ recipe * temp + (1 | replicate), list(recipe = "contr.helmert"), FALSE),
   C_sum_fit = list("cake", angle ~ C(recipe, contr.sum) + temp + (1 | replicate)),
+  matrix_column_fit = list("sleepstudy_matrix", Reaction ~ X + (1 | Subject)),
   dummy_random = list("cake", angle ~ recipe + temp + (1 | replicate) + (0 + dummy(recipe, "A") | replicate))
 )
 fitres <- list()

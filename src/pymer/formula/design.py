@@ -126,7 +126,10 @@ def _design_from_terms(t: _Terms, values: list[_Value], contrasts: dict | None =
     for node, v in zip(t.vars, values):
         key = _deparse(node)
         if v.kind == "num":
-            specs.append(_VarSpec(key, node, "num", cols=v.cols))
+            cols = v.cols
+            if cols is None and v.data.ndim == 2:      # log(X) of a matrix X: R numbers them
+                cols = [str(k) for k in range(1, v.data.shape[1] + 1)]
+            specs.append(_VarSpec(key, node, "num", cols=cols))
         else:
             spec = _VarSpec(key, node, "fac", list(v.levels), bool(v.ordered),
                             contrasts=v.contrasts, by_levels=False)

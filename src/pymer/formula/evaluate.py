@@ -87,6 +87,8 @@ def _as_factor(v: _Value, what: str = "") -> _Value:
     if v.kind == "fac":
         return v
     data = v.data
+    if data.ndim != 1:
+        raise PymerDataError(f"'{what}' is a matrix; it cannot be a factor")
     ok = ~np.isnan(data)
     uniq, inv = np.unique(data[ok], return_inverse=True)
     codes = np.full(data.shape, -1, dtype=np.intp)
@@ -109,7 +111,7 @@ def _category_labels(cats: pd.Index) -> list[str]:
     return [str(c) for c in cats.to_numpy(dtype=object)]
 
 
-def _column_value(s: pd.Series, name: str) -> _Value:
+def _column_value(s: pd.Series, name: str, colnames=None) -> _Value:
     """A data column as R would see it after model.frame()."""
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
@@ -129,6 +131,8 @@ def _column_value(s: pd.Series, name: str) -> _Value:
         raise PymerDataError(
             f"column '{name}' holds dates/times ({dt}); convert it to numbers (e.g. days "
             "since a start date) or to strings/categories first")
+    if dt == object and len(s) and isinstance(s.iloc[0], (np.ndarray, list, tuple)):
+        return _matrix_column(s, name, colnames)
     if dt == object:
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind == "boolean":
@@ -136,6 +140,21 @@ def _column_value(s: pd.Series, name: str) -> _Value:
         if kind in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
             return _num(pd.to_numeric(s).to_numpy(dtype=np.float64, na_value=np.nan))
     return _factor_from_strings(s)
+
+
+def _matrix_column(s: pd.Series, name: str, colnames=None) -> _Value:
+    """A column whose cells are rows of a matrix (R's matrix-valued data column): a numeric
+    matrix variable, its columns named by `colnames` or numbered as R numbers them."""
+    try:
+        M = np.array([np.asarray(r, dtype=np.float64) for r in s.to_numpy()], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PymerDataError(f"column '{name}' holds arrays that are not rows of one numeric matrix "
+                             "(every cell needs the same number of numbers)") from None
+    if M.ndim != 2:
+        raise PymerDataError(f"column '{name}' holds arrays that are not rows of one numeric matrix")
+    cols = [str(c) for c in colnames] if colnames is not None and len(colnames) == M.shape[1] \
+        else [str(k) for k in range(1, M.shape[1] + 1)]
+    return _Value("num", M, cols=cols)
 
 
 def _drop_unused(v: _Value) -> _Value:
@@ -216,7 +235,7 @@ class _Evaluator:
             s = self.data[matches[0]]
         if isinstance(s, pd.DataFrame):
             raise PymerDataError(f"the data has several columns named '{name}'")
-        v = _column_value(s, name)
+        v = _column_value(s, name, self.data.attrs.get("matrix_colnames", {}).get(name))
         if (self.fitting and v.kind == "fac" and not isinstance(s.dtype, pd.CategoricalDtype)
                 and 2 * len(v.levels) > self.n):
             warnings.warn(
@@ -233,8 +252,26 @@ class _Evaluator:
             v = self._eval(node)
             if v.kind == "num" and v.data.ndim == 0:
                 v = _num(np.full(self.n, float(v.data)))
+            if v.kind != "fac" and v.data.ndim == 2 and v.cols is None:
+                v.cols = self._matrix_names(node, v.data.shape[1])
             self.cache[key] = v
         return v
+
+    def _matrix_names(self, node: _Node, width: int) -> list[str]:
+        """Column names of a matrix computed from a matrix (log(X), X + 1): R keeps them."""
+        if isinstance(node, _BinOp):
+            children = [node.lhs, node.rhs]
+        elif isinstance(node, (_Paren, _Unary)):
+            children = [node.x]
+        elif isinstance(node, _Call):
+            children = [a for _, a in node.args]
+        else:
+            children = []
+        for c in children:
+            v = self.cache.get(_deparse(c))
+            if v is not None and v.cols is not None and len(v.cols) == width:
+                return list(v.cols)
+        return [str(k) for k in range(1, width + 1)]
 
     def _numeric(self, node: _Node, fn: str) -> np.ndarray:
         v = self.eval(node)
@@ -291,6 +328,8 @@ class _Evaluator:
             return _Value("lgl", np.where(v.na, np.nan, out))
         a = self._numeric(node.lhs, f"'{op}'")
         b = self._numeric(node.rhs, f"'{op}'")
+        if a.ndim != b.ndim:            # a vector recycles down a matrix's columns, as in R
+            a, b = (a[:, None], b) if a.ndim == 1 else (a, b[:, None])
         with np.errstate(all="ignore"):
             if op == "+":
                 return _num(a + b)
@@ -492,6 +531,8 @@ class _Evaluator:
         if "x" not in a:
             raise FormulaError(f"missing argument in '{key}'")
         x = self._numeric(a["x"], "scale()")
+        if x.ndim != 1:
+            raise FormulaError(f"scale() of a matrix is not supported: '{key}'")
         skey = "scale:" + key
         if self.fitting or skey not in self.state:
             center = self._const(a["center"], "center") if "center" in a else True

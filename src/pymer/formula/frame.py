@@ -225,6 +225,11 @@ def _encode_new(design: _Design, values: list[_Value]) -> list[_Value]:
                                      "a factor (strings) in the new data")
             if v.kind == "lgl":
                 v = _num(v.data)
+            width = None if vs.cols is None else len(vs.cols)
+            if (v.data.shape[1] if v.data.ndim == 2 else None) != width:
+                raise PymerDataError(f"variable '{vs.key}' had {width or 1} column(s) in the fitted "
+                                     f"data but has {v.data.shape[1] if v.data.ndim == 2 else 1} "
+                                     "in the new data")
             _check_finite(v.data, vs.key)
             out.append(v)
             continue
@@ -289,8 +294,16 @@ def _as_frame(data) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         return data.to_frame()
     if isinstance(data, dict):
+        data, matrices = _split_matrices(data)
         try:
-            return pd.DataFrame(dict(data))
+            frame = pd.DataFrame(dict(data))
+            if not data and matrices:
+                frame = pd.DataFrame(index=pd.RangeIndex(len(next(iter(matrices.values()))[0])))
+            for k, (rows, colnames) in matrices.items():
+                frame[k] = pd.Series(rows, index=frame.index, dtype=object)
+                if colnames is not None:
+                    frame.attrs.setdefault("matrix_colnames", {})[k] = colnames
+            return frame
         except ValueError as e:
             raise PymerDataError(f"cannot make a data frame from the dict given: {e}") from None
     try:
@@ -298,6 +311,22 @@ def _as_frame(data) -> pd.DataFrame:
     except Exception as e:  # noqa: BLE001
         raise PymerDataError(f"data must be a pandas DataFrame or a dict of arrays, "
                              f"not {type(data).__name__}") from e
+
+
+def _split_matrices(data: dict) -> tuple[dict, dict]:
+    """2-D entries of a dict of columns (R's matrix-valued data columns), as rows."""
+    plain, matrices = {}, {}
+    for k, v in data.items():
+        if isinstance(v, pd.DataFrame) or (isinstance(v, np.ndarray) and v.ndim == 2):
+            colnames = [str(c) for c in v.columns] if isinstance(v, pd.DataFrame) else None
+            M = np.asarray(v, dtype=np.float64) if not isinstance(v, pd.DataFrame) \
+                else v.to_numpy(dtype=np.float64)
+            rows = np.empty(M.shape[0], dtype=object)
+            rows[:] = list(M)
+            matrices[k] = (rows, colnames)
+        else:
+            plain[k] = v
+    return plain, matrices
 
 
 def _vector(arg, n: int, what: str) -> np.ndarray:
