@@ -52,6 +52,8 @@ mats <- list(
   C_poly = list("cake", ~ C(recipe, contr.poly)),
   relevel = list("cake", ~ relevel(recipe, ref = "B")),
   dummy = list("cake", ~ dummy(recipe, "C")),
+  dummy_two = list("cake", ~ dummy(recipe, c("A", "C"))),
+  dummy_default = list("cake", ~ dummy(recipe) + dummy(temp > 200)),
   ctr_sum = list("cake", ~ recipe * temperature, list(recipe = "contr.sum", temperature = "contr.treatment")),
   ctr_helmert = list("cake", ~ recipe + temp, list(recipe = "contr.helmert")),
   ctr_poly = list("cake", ~ recipe, list(recipe = "contr.poly")),

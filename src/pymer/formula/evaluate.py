@@ -662,9 +662,12 @@ class _Evaluator:
     def _dummy(self, node: _Call) -> _Value:
         key = _deparse(node)
         a = self._args(node, ["f", "levelsToKeep"])
-        f = self._fac_arg(a["f"], "dummy")
+        f = _as_factor(self.eval(a["f"]), _deparse(a["f"]))
+        # ?lme4::dummy: all levels but the first unless levelsToKeep says which
         keep = self._const(a["levelsToKeep"], "levelsToKeep") if "levelsToKeep" in a \
-            else list(f.levels)
+            else list(f.levels[1:])
+        if not keep:
+            raise FormulaError(f"'{key}' has no columns: '{_deparse(a['f'])}' has one level")
         keep = keep if isinstance(keep, list) else [keep]
         keep = [k if isinstance(k, str) else r_number_label(k) for k in keep]
         bad = [k for k in keep if k not in f.levels]
