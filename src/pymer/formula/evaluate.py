@@ -8,6 +8,8 @@ levels, ``scale()`` centres and scales) is kept in a state dictionary.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -51,6 +53,15 @@ class _Value:
     def take(self, rows: np.ndarray) -> "_Value":
         return _Value(self.kind, self.data[rows], self.levels, self.ordered, self.cols,
                       self.contrasts)
+
+
+def _user_stacklevel() -> int:
+    """The warnings stacklevel of the first caller outside pymer (for the caller of the caller)."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_code.co_filename.startswith(pkg):
+        f, level = f.f_back, level + 1
+    return level
 
 
 def _num(data) -> _Value:
@@ -241,7 +252,7 @@ class _Evaluator:
             warnings.warn(
                 f"column '{name}' holds text with {len(v.levels)} distinct values in {self.n} "
                 f"rows; it is used as a factor with {len(v.levels)} levels (if these are dates "
-                "or numbers, convert the column first)", UserWarning, stacklevel=5)
+                "or numbers, convert the column first)", UserWarning, stacklevel=_user_stacklevel())
         self.cache[key] = v
         return v
 

@@ -421,7 +421,11 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     formula : str
         ``"y ~ fixed terms + (lhs | group) + ..."`` in lme4's syntax.
     data : pandas.DataFrame or dict of arrays
-        Never modified.
+        Never modified. A dict entry may be a 2-D array or a DataFrame: a matrix-valued
+        variable, as an R data frame's matrix column (columns ``X1``, ``X2`` or named
+        by the DataFrame's columns); so may a column whose cells are equal-length arrays.
+        A datetime column is an error (convert it to numbers or strings first); a text
+        column with more distinct values than half the rows gives a warning.
     weights, offset : None, a column name, or an array-like with one value per row
         Prior weights; an offset added to the formula's ``offset()`` terms.
     require_random : bool
