@@ -444,7 +444,6 @@ def test_dict_data_and_infinite_values():
     ("Reaction ~ Days + (Days || )", r"empty right side of '\|\|'"),
     ("~ Days + (1 | Subject)", "no response"),
     ("Reaction ~ Days", "no random effects terms specified in formula"),
-    ("Reaction ~ Days + Days | Subject", "parentheses"),
     ("Reaction ~ Days)", r"unmatched '\)'"),
     ("Reaction ~ Days^x + (1 | Subject)", "power"),
     ("Reaction ~ foo(Days) + (1 | Subject)", r"unknown function foo\(\)"),

@@ -328,7 +328,7 @@ def _gh_rule(n):
 
 @single_threaded
 def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None,
-          optimizer="bobyqa", start=None, control=None):
+          optimizer="bobyqa", start=None, control=None, contrasts=None):
     """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
 
     Parameters
@@ -352,6 +352,8 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     control : dict, optional
         ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``check_conv``; any other key
         is an error.
+    contrasts : dict, optional
+        R's ``contrasts`` (see :func:`pymer.formula.parse_formula`).
 
     Returns
     -------
@@ -371,10 +373,11 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     if fam.name == "gaussian" and fam.link == "identity":
         warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
                       "deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
-        return lmer(formula, data, weights=weights, offset=offset)
-    mf = parse_formula(formula, data, weights=weights, offset=offset)
+        return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+    mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     call = ModelCall(glmer, formula, data, {"family": fam, "nAGQ": nAGQ, "weights": weights, "offset": offset,
-                                            "optimizer": optimizer, "control": given_control})
+                                            "optimizer": optimizer, "control": given_control,
+                                            "contrasts": contrasts})
     model = GeneralizedLinearMixedModel(mf, fam, call=call)
     check_nagq(nAGQ, model.re)
     start = check_start(start, model.re)
@@ -388,7 +391,7 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 
 
 @single_threaded
-def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
+def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, contrasts=None):
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 
     Alternates: the GLMM at fixed NB theta, then theta maximizing the
@@ -400,7 +403,7 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
     given_control = control
     control = check_control(control, GLMER_CONTROL, "glmer_nb")
     check_conv = bool(control.pop("check_conv", True))
-    mf = parse_formula(formula, data, weights=weights, offset=offset)
+    mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     # the response as the negative binomial family reads it (its messages, each warning
     # once); the Poisson start and the model below repeat these checks quietly
     n = int(np.asarray(mf.y).shape[0])
@@ -421,7 +424,8 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
         model = GeneralizedLinearMixedModel(
             mf, NegativeBinomial(th),
             call=ModelCall(glmer_nb, formula, data, {"nAGQ": nAGQ, "weights": weights, "offset": offset,
-                                                     "control": given_control}))
+                                                     "control": given_control,
+                                                     "contrasts": contrasts}))
     par = np.concatenate([g.theta, g.beta])
     last = None
     for it in range(20):

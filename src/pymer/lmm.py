@@ -208,7 +208,7 @@ class LinearMixedModel:
 
 @single_threaded
 def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa",
-         start=None, control=None):
+         start=None, control=None, contrasts=None):
     """Fit a linear mixed-effects model as lme4's ``lmer()`` does.
 
     Parameters
@@ -229,6 +229,9 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     control : dict, optional
         ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``maxeval``, ``check_conv``;
         any other key is an error.
+    contrasts : dict, optional
+        R's ``contrasts``: factor -> ``"contr.sum"``, ``"contr.treatment(base=2)"``, a matrix, ...
+        (see :func:`pymer.formula.parse_formula`).
 
     Returns
     -------
@@ -239,7 +242,8 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="boby
     given_control = control
     control = check_control(control, LMER_CONTROL, "lmer")
     call = ModelCall(lmer, formula, data, {"REML": REML, "weights": weights, "offset": offset,
-                                           "optimizer": optimizer, "control": given_control})
-    mf = parse_formula(formula, data, weights=weights, offset=offset)
+                                           "optimizer": optimizer, "control": given_control,
+                                           "contrasts": contrasts})
+    mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     model = LinearMixedModel(mf, REML=REML, call=call)
     return model.fit(optimizer=optimizer, start=start, control=control)

@@ -17,16 +17,21 @@ are dropped and unused factor levels dropped (as lme4 does, :mod:`.frame`).
 Random-effects terms are found and expanded as lme4 does (:mod:`.bars`).
 Formulas are edited on the syntax tree (:mod:`.edit`).
 
-The modules depend one way: algebra and evaluate on syntax; design and bars
-on syntax, algebra and evaluate; frame on all of these; edit on syntax and
-algebra only (editing a formula needs no data).
+``poly()``, ``splines::ns()`` and ``bs()`` bases keep their coefficients and
+knots for new data (:mod:`.splines`); factors are coded by R's contrast
+functions or a matrix (:mod:`.contrasts`: ``C()``, the ``contrasts=`` argument).
+
+The modules depend one way: contrasts and splines on no other formula module;
+algebra and evaluate on syntax (evaluate also on contrasts and splines); design
+and bars on syntax, algebra and evaluate (design also on contrasts); frame on
+all of these; edit on syntax and algebra only (editing a formula needs no data).
 
 This follows the documented behaviour of R (``?formula``, ``?terms.object``,
 ``?model.matrix``, ``?update.formula``, Chambers & Hastie 1992, ch. 2) and of
 lme4 (``?lme4::findbars``, ``?lme4::expandDoubleVerts``), checked against R's output.
 """
 from .bars import RandomTerm
-from .design import contr_poly
+from .contrasts import contr_poly
 from .edit import drop_fixed_term, update_formula
 from .frame import ModelFrame, NewData, NewRandomTerm, parse_formula
 from .syntax import deparse_lines, r_number_label

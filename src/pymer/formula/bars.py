@@ -55,9 +55,10 @@ def _split_bars(node: _Node | None, text: str):
         if _is_bar(inner):
             return None, [_expand_double(inner, text[node.pos:node.end])]
     if _is_bar(node):
-        raise FormulaError(
-            f"random-effects term '{_deparse(node)}' must be enclosed in parentheses, e.g. "
-            f"'({_deparse(node)})', in formula {text!r}")
+        # a bar without parentheses ('y ~ x | g', 'Yield ~ 1 | Batch'): R's precedence makes it
+        # the whole right side, which lme4 reads as one random-effects term and no fixed part
+        # but the intercept
+        return None, [_expand_double(node, _deparse(node))]
     if _contains_bar(node):
         raise FormulaError(
             f"random-effects terms must be added at the top level of the formula; "

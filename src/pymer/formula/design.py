@@ -13,36 +13,9 @@ import numpy as np
 
 from ..errors import PymerDataError
 from .algebra import _Terms
+from .contrasts import contr_poly, contrast_matrix, poly_names
 from .evaluate import _Value
 from .syntax import _deparse, _Node
-
-
-# =============================================================================
-# Polynomial contrasts (orthonormal polynomials on 1..n, as R's contr.poly)
-# =============================================================================
-
-
-def contr_poly(n: int) -> np.ndarray:
-    """Orthonormal polynomial contrasts for an ordered factor with `n` levels.
-
-    Column k (k = 1..n-1) holds the degree-k polynomial in the scores 1..n,
-    orthogonal to all lower degrees, with unit length and a positive leading
-    coefficient: the matrix R's ``contr.poly(n)`` gives.
-    """
-    if n < 2:
-        raise ValueError("contr_poly needs at least 2 levels")
-    x = np.arange(1, n + 1, dtype=np.float64)
-    x -= x.mean()
-    V = np.vander(x, n, increasing=True)
-    Q, R = np.linalg.qr(V)
-    Q = Q * np.sign(np.diag(R))
-    Q = Q[:, 1:]
-    return Q / np.sqrt((Q * Q).sum(axis=0))
-
-
-def _poly_names(n: int) -> list[str]:
-    base = [".L", ".Q", ".C"]
-    return [base[k] if k < 3 else f"^{k + 1}" for k in range(n - 1)]
 
 
 def _codings(terms: list[frozenset], is_factor: list[bool], intercept: bool) -> list[list[str]]:
@@ -83,6 +56,9 @@ class _VarSpec:
     kind: str                # "num" or "fac" (logicals are 2-level factors FALSE/TRUE)
     levels: list | None = None
     ordered: bool = False
+    cols: list | None = None        # suffixes of a matrix-valued variable's columns
+    contrasts: object = None        # C()'s contr.* name, or the contrasts= entry
+    by_levels: bool = True          # contrasts= (sees the levels) or C() (their number)
 
 
 @dataclass
@@ -104,8 +80,10 @@ class _Design:
             raise PymerDataError(
                 f"contrasts can be applied only to factors with 2 or more levels: '{v.key}' has "
                 f"only level(s) {v.levels} in the rows used")
+        if v.contrasts is not None:
+            return contrast_matrix(v.contrasts, v.levels, v.key, v.by_levels)
         if v.ordered:
-            return contr_poly(L), _poly_names(L)
+            return contr_poly(L), poly_names(L)
         return np.eye(L)[:, 1:], list(v.levels[1:])
 
     def build(self, values: list[_Value], n: int) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -121,7 +99,10 @@ class _Design:
             bnames = [""]
             for vi, code in zip(term, coding):
                 v = self.vars[vi]
-                if code == "num":
+                if code == "num" and v.cols is not None:
+                    B = values[vi].data
+                    parts = [v.key + c for c in v.cols]
+                elif code == "num":
                     B = values[vi].data[:, None]
                     parts = [v.key]
                 else:
@@ -138,14 +119,24 @@ class _Design:
         return np.ascontiguousarray(X, dtype=np.float64), names, np.asarray(assign, dtype=np.intp)
 
 
-def _design_from_terms(t: _Terms, values: list[_Value]) -> _Design:
+def _design_from_terms(t: _Terms, values: list[_Value], contrasts: dict | None = None) -> _Design:
+    """The design of terms `t`; `contrasts` maps variable names to contrasts (R's
+    ``contrasts.arg``), which override those of C() and the defaults."""
     specs = []
     for node, v in zip(t.vars, values):
         key = _deparse(node)
         if v.kind == "num":
-            specs.append(_VarSpec(key, node, "num"))
+            cols = v.cols
+            if cols is None and v.data.ndim == 2:      # log(X) of a matrix X: R numbers them
+                cols = [str(k) for k in range(1, v.data.shape[1] + 1)]
+            specs.append(_VarSpec(key, node, "num", cols=cols))
         else:
-            specs.append(_VarSpec(key, node, "fac", list(v.levels), bool(v.ordered)))
+            spec = _VarSpec(key, node, "fac", list(v.levels), bool(v.ordered),
+                            contrasts=v.contrasts, by_levels=False)
+            if contrasts and _deparse(node, backtick=False) in contrasts:
+                spec.contrasts = contrasts[_deparse(node, backtick=False)]
+                spec.by_levels = True
+            specs.append(spec)
     terms = [tuple(sorted(x)) for x in t.terms]
     codings = _codings(t.terms, [s.kind == "fac" for s in specs], t.intercept)
     return _Design(specs, terms, codings, t.intercept, [t.label(x) for x in t.terms])
@@ -156,5 +147,7 @@ def _as_model_var(v: _Value, what: str) -> _Value:
     (both, even when one does not occur: R gives an all-zero column then)."""
     if v.kind == "lgl":
         codes = np.where(np.isnan(v.data), -1, v.data != 0).astype(np.intp)
+        if v.data.ndim != 1:
+            raise PymerDataError(f"'{what}' is a logical matrix; pymer needs numbers there")
         return _Value("fac", codes, ["FALSE", "TRUE"])
     return v

@@ -8,12 +8,16 @@ levels, ``scale()`` centres and scales) is kept in a state dictionary.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError, MissingColumnError, PymerDataError
+from .contrasts import CONTRAST_FUNCTIONS
+from .splines import poly_basis, poly_predict, poly_raw, spline_basis, spline_knots
 from .syntax import (_BinOp, _Call, _contains_bar, _deparse, _Name, _Node, _Num, _Paren, _Str,
                      _Unary, _unparen, r_number_label)
 
@@ -25,21 +29,39 @@ from .syntax import (_BinOp, _Call, _contains_bar, _deparse, _Name, _Node, _Num,
 
 class _Value:
     """An evaluated variable: numeric ('num', float64 with NaN as NA), logical
-    ('lgl', float64 0/1/NaN) or factor ('fac', intp codes with -1 as NA)."""
+    ('lgl', float64 0/1/NaN) or factor ('fac', intp codes with -1 as NA).
 
-    __slots__ = ("kind", "data", "levels", "ordered")
+    A matrix-valued numeric variable (``poly(x, 2)``, ``ns(x, 3)``) has 2-D data and
+    `cols`, the suffixes R appends to its name for each column. A factor may carry
+    `contrasts`, the contrasts ``C(f, contr.sum)`` gave it (a contr.* name or a matrix).
+    """
 
-    def __init__(self, kind, data, levels=None, ordered=False):
+    __slots__ = ("kind", "data", "levels", "ordered", "cols", "contrasts")
+
+    def __init__(self, kind, data, levels=None, ordered=False, cols=None, contrasts=None):
         self.kind, self.data, self.levels, self.ordered = kind, data, levels, ordered
+        self.cols, self.contrasts = cols, contrasts
 
     @property
     def na(self) -> np.ndarray:
         if self.kind == "fac":
             return self.data < 0
+        if self.data.ndim == 2:
+            return np.isnan(self.data).any(axis=1)
         return np.isnan(self.data)
 
     def take(self, rows: np.ndarray) -> "_Value":
-        return _Value(self.kind, self.data[rows], self.levels, self.ordered)
+        return _Value(self.kind, self.data[rows], self.levels, self.ordered, self.cols,
+                      self.contrasts)
+
+
+def _user_stacklevel() -> int:
+    """The warnings stacklevel of the first caller outside pymer (for the caller of the caller)."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_code.co_filename.startswith(pkg):
+        f, level = f.f_back, level + 1
+    return level
 
 
 def _num(data) -> _Value:
@@ -76,6 +98,8 @@ def _as_factor(v: _Value, what: str = "") -> _Value:
     if v.kind == "fac":
         return v
     data = v.data
+    if data.ndim != 1:
+        raise PymerDataError(f"'{what}' is a matrix; it cannot be a factor")
     ok = ~np.isnan(data)
     uniq, inv = np.unique(data[ok], return_inverse=True)
     codes = np.full(data.shape, -1, dtype=np.intp)
@@ -98,7 +122,7 @@ def _category_labels(cats: pd.Index) -> list[str]:
     return [str(c) for c in cats.to_numpy(dtype=object)]
 
 
-def _column_value(s: pd.Series, name: str) -> _Value:
+def _column_value(s: pd.Series, name: str, colnames=None) -> _Value:
     """A data column as R would see it after model.frame()."""
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
@@ -118,6 +142,8 @@ def _column_value(s: pd.Series, name: str) -> _Value:
         raise PymerDataError(
             f"column '{name}' holds dates/times ({dt}); convert it to numbers (e.g. days "
             "since a start date) or to strings/categories first")
+    if dt == object and len(s) and isinstance(s.iloc[0], (np.ndarray, list, tuple)):
+        return _matrix_column(s, name, colnames)
     if dt == object:
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind == "boolean":
@@ -125,6 +151,21 @@ def _column_value(s: pd.Series, name: str) -> _Value:
         if kind in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
             return _num(pd.to_numeric(s).to_numpy(dtype=np.float64, na_value=np.nan))
     return _factor_from_strings(s)
+
+
+def _matrix_column(s: pd.Series, name: str, colnames=None) -> _Value:
+    """A column whose cells are rows of a matrix (R's matrix-valued data column): a numeric
+    matrix variable, its columns named by `colnames` or numbered as R numbers them."""
+    try:
+        M = np.array([np.asarray(r, dtype=np.float64) for r in s.to_numpy()], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PymerDataError(f"column '{name}' holds arrays that are not rows of one numeric matrix "
+                             "(every cell needs the same number of numbers)") from None
+    if M.ndim != 2:
+        raise PymerDataError(f"column '{name}' holds arrays that are not rows of one numeric matrix")
+    cols = [str(c) for c in colnames] if colnames is not None and len(colnames) == M.shape[1] \
+        else [str(k) for k in range(1, M.shape[1] + 1)]
+    return _Value("num", M, cols=cols)
 
 
 def _drop_unused(v: _Value) -> _Value:
@@ -137,7 +178,13 @@ def _drop_unused(v: _Value) -> _Value:
         return v
     newcode = np.cumsum(used) - 1
     data = np.where(v.data >= 0, newcode[np.maximum(v.data, 0)], -1).astype(np.intp)
-    return _Value("fac", data, [l for l, u in zip(v.levels, used) if u], v.ordered)
+    contrasts = v.contrasts if isinstance(v.contrasts, str) else None
+    if v.contrasts is not None and contrasts is None:
+        raise PymerDataError(f"levels {[l for l, u in zip(v.levels, used) if not u]} of a factor "
+                             "with a contrast matrix do not occur in the rows used; the matrix "
+                             "no longer fits its levels")
+    return _Value("fac", data, [l for l, u in zip(v.levels, used) if u], v.ordered,
+                  contrasts=contrasts)
 
 
 def _recode(v: _Value, levels: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -162,6 +209,7 @@ _MATH1 = {
     "cosh": np.cosh, "tanh": np.tanh, "floor": np.floor, "ceiling": np.ceil,
     "trunc": np.trunc, "sign": np.sign,
 }
+_PACKAGES = ("base", "stats", "splines", "lme4")
 _CONSTANTS = {"pi": math.pi, "TRUE": True, "T": True, "FALSE": False, "F": False,
               "Inf": math.inf, "NaN": math.nan, "NA": math.nan}
 
@@ -198,7 +246,13 @@ class _Evaluator:
             s = self.data[matches[0]]
         if isinstance(s, pd.DataFrame):
             raise PymerDataError(f"the data has several columns named '{name}'")
-        v = _column_value(s, name)
+        v = _column_value(s, name, self.data.attrs.get("matrix_colnames", {}).get(name))
+        if (self.fitting and v.kind == "fac" and not isinstance(s.dtype, pd.CategoricalDtype)
+                and 2 * len(v.levels) > self.n):
+            warnings.warn(
+                f"column '{name}' holds text with {len(v.levels)} distinct values in {self.n} "
+                f"rows; it is used as a factor with {len(v.levels)} levels (if these are dates "
+                "or numbers, convert the column first)", UserWarning, stacklevel=_user_stacklevel())
         self.cache[key] = v
         return v
 
@@ -209,8 +263,26 @@ class _Evaluator:
             v = self._eval(node)
             if v.kind == "num" and v.data.ndim == 0:
                 v = _num(np.full(self.n, float(v.data)))
+            if v.kind != "fac" and v.data.ndim == 2 and v.cols is None:
+                v.cols = self._matrix_names(node, v.data.shape[1])
             self.cache[key] = v
         return v
+
+    def _matrix_names(self, node: _Node, width: int) -> list[str]:
+        """Column names of a matrix computed from a matrix (log(X), X + 1): R keeps them."""
+        if isinstance(node, _BinOp):
+            children = [node.lhs, node.rhs]
+        elif isinstance(node, (_Paren, _Unary)):
+            children = [node.x]
+        elif isinstance(node, _Call):
+            children = [a for _, a in node.args]
+        else:
+            children = []
+        for c in children:
+            v = self.cache.get(_deparse(c))
+            if v is not None and v.cols is not None and len(v.cols) == width:
+                return list(v.cols)
+        return [str(k) for k in range(1, width + 1)]
 
     def _numeric(self, node: _Node, fn: str) -> np.ndarray:
         v = self.eval(node)
@@ -267,6 +339,8 @@ class _Evaluator:
             return _Value("lgl", np.where(v.na, np.nan, out))
         a = self._numeric(node.lhs, f"'{op}'")
         b = self._numeric(node.rhs, f"'{op}'")
+        if a.ndim != b.ndim:            # a vector recycles down a matrix's columns, as in R
+            a, b = (a[:, None], b) if a.ndim == 1 else (a, b[:, None])
         with np.errstate(all="ignore"):
             if op == "+":
                 return _num(a + b)
@@ -346,6 +420,12 @@ class _Evaluator:
     def _call(self, node: _Call) -> _Value:
         fn = node.fn.name
         key = _deparse(node)
+        if "::" in fn:
+            pkg, _, fn = fn.partition("::")
+            fn = fn.lstrip(":")
+            if pkg not in _PACKAGES:
+                raise FormulaError(f"functions of package '{pkg}' are not available in pymer "
+                                   f"formulas: '{key}'")
         if fn == "I":
             if len(node.args) != 1:
                 raise FormulaError(f"I() takes one argument: '{key}'")
@@ -408,8 +488,16 @@ class _Evaluator:
             return self._scale(node)
         if fn in ("offset", "cbind"):
             raise FormulaError(f"{fn}() cannot be used inside another expression: '{key}'")
-        if fn in ("poly", "ns", "bs", "splines::ns"):
-            raise FormulaError(f"{fn}() is not supported yet in pymer formulas: '{key}'")
+        if fn == "poly":
+            return self._poly(node)
+        if fn in ("ns", "bs"):
+            return self._spline(node, fn)
+        if fn == "C":
+            return self._contrasts(node)
+        if fn == "relevel":
+            return self._relevel(node)
+        if fn == "dummy":
+            return self._dummy(node)
         raise FormulaError(f"unknown function {fn}() in '{key}'")
 
     def _factor(self, node: _Call, fn: str) -> _Value:
@@ -454,6 +542,8 @@ class _Evaluator:
         if "x" not in a:
             raise FormulaError(f"missing argument in '{key}'")
         x = self._numeric(a["x"], "scale()")
+        if x.ndim != 1:
+            raise FormulaError(f"scale() of a matrix is not supported: '{key}'")
         skey = "scale:" + key
         if self.fitting or skey not in self.state:
             center = self._const(a["center"], "center") if "center" in a else True
@@ -478,3 +568,126 @@ class _Evaluator:
             c, s = self.state[skey]
         with np.errstate(all="ignore"):
             return _num((x - c) / s)
+
+    # ---- bases kept for new data: poly(), ns(), bs()
+
+    def _kept(self, key: str, make):
+        """What `make()` computes from the fitted data (knots, coefficients), reused for new data."""
+        skey = "basis:" + key
+        if self.fitting or skey not in self.state:
+            out = make()
+            if self.fitting:
+                self.state[skey] = out
+            return out
+        return self.state[skey]
+
+    def _poly(self, node: _Call) -> _Value:
+        key = _deparse(node)
+        a = self._args(node, ["x", "degree", "coefs", "raw", "simple"])
+        if "coefs" in a:
+            raise FormulaError(f"poly(coefs=) is not supported: '{key}'")
+        x = self._numeric(a["x"], "poly()")
+        if x.ndim != 1:
+            raise FormulaError(f"poly() of a matrix is not supported: '{key}'")
+        degree = self._const(a["degree"], "degree") if "degree" in a else 1
+        raw = self._const(a["raw"], "raw") if "raw" in a else False
+        if not isinstance(degree, (int, float)) or degree != int(degree):
+            raise FormulaError(f"'degree' must be a whole number in '{key}'")
+        degree = int(degree)
+        cols = [str(k) for k in range(1, degree + 1)]
+        if raw:
+            return _Value("num", poly_raw(x, degree, key), cols=cols)
+        if self.fitting or "basis:" + key not in self.state:
+            Z, coefs = poly_basis(x, degree, key)
+            if self.fitting:
+                self.state["basis:" + key] = coefs
+            return _Value("num", Z, cols=cols)
+        if np.isnan(x).any():
+            raise PymerDataError(f"new data have missing values in '{_deparse(a['x'])}' ({key})")
+        return _Value("num", poly_predict(x, self.state["basis:" + key]), cols=cols)
+
+    def _spline(self, node: _Call, fn: str) -> _Value:
+        key = _deparse(node)
+        names = (["x", "df", "knots", "degree", "intercept", "Boundary.knots"] if fn == "bs"
+                 else ["x", "df", "knots", "intercept", "Boundary.knots"])
+        a = self._args(node, names)
+        x = self._numeric(a["x"], f"{fn}()")
+        if x.ndim != 1:
+            raise FormulaError(f"{fn}() of a matrix is not supported: '{key}'")
+        c = {k: self._const(a[k], k) for k in names[1:] if k in a}
+        degree = c.get("degree", 3)
+        if not isinstance(degree, (int, float)) or degree < 1 or degree != int(degree):
+            raise FormulaError(f"'degree' must be a positive whole number in '{key}'")
+        spec = self._kept(key, lambda: spline_knots(
+            x, fn, c.get("df"), c.get("knots"), int(degree), bool(c.get("intercept", False)),
+            c.get("Boundary.knots"), key))
+        B = spline_basis(x, spec)
+        return _Value("num", B, cols=[str(k) for k in range(1, B.shape[1] + 1)])
+
+    # ---- factor codings: C(), relevel(), lme4's dummy()
+
+    def _fac_arg(self, node: _Node, fn: str) -> _Value:
+        v = self.eval(node)
+        if v.kind != "fac":
+            raise FormulaError(f"{fn}() needs a factor; '{_deparse(node)}' is numeric")
+        return v
+
+    def _contrasts(self, node: _Call) -> _Value:
+        key = _deparse(node)
+        a = self._args(node, ["object", "contr", "how.many"], required=["object", "contr"])
+        if "how.many" in a:
+            raise FormulaError(f"C(how.many=) is not supported: '{key}'")
+        f = self._fac_arg(a["object"], "C")
+        spec = _unparen(a["contr"])
+        if isinstance(spec, _Name) and not spec.quoted:
+            name = spec.name
+        elif isinstance(spec, _Str):
+            name = spec.value
+        else:
+            raise FormulaError(f"C() takes a contrast function such as contr.sum: '{key}'")
+        if name not in CONTRAST_FUNCTIONS:
+            raise FormulaError(f"unknown contrasts '{name}' in '{key}'; use one of "
+                               f"{', '.join(CONTRAST_FUNCTIONS)}")
+        return _Value("fac", f.data, f.levels, f.ordered, contrasts=name)
+
+    def _relevel(self, node: _Call) -> _Value:
+        key = _deparse(node)
+        a = self._args(node, ["x", "ref"], required=["x", "ref"])
+        f = self._fac_arg(a["x"], "relevel")
+        if f.ordered:
+            raise FormulaError(f"relevel() is only for unordered factors: '{key}'")
+        ref = self._const(a["ref"], "ref")
+        if isinstance(ref, str):
+            if ref not in f.levels:
+                raise FormulaError(f"'ref' must be an existing level: '{ref}' is not one of "
+                                   f"{f.levels[:10]} in '{key}'")
+            i = f.levels.index(ref)
+        elif isinstance(ref, (int, float)) and not isinstance(ref, bool) and ref == int(ref) \
+                and 1 <= ref <= len(f.levels):
+            i = int(ref) - 1
+        else:
+            raise FormulaError(f"'ref' must be a level or its position in '{key}'")
+        order = [i] + [j for j in range(len(f.levels)) if j != i]
+        return _sorted_factor(f.data, list(f.levels), order)
+
+    def _dummy(self, node: _Call) -> _Value:
+        key = _deparse(node)
+        a = self._args(node, ["f", "levelsToKeep"])
+        f = _as_factor(self.eval(a["f"]), _deparse(a["f"]))
+        # ?lme4::dummy: all levels but the first unless levelsToKeep says which
+        keep = self._const(a["levelsToKeep"], "levelsToKeep") if "levelsToKeep" in a \
+            else list(f.levels[1:])
+        if not keep:
+            raise FormulaError(f"'{key}' has no columns: '{_deparse(a['f'])}' has one level")
+        keep = keep if isinstance(keep, list) else [keep]
+        keep = [k if isinstance(k, str) else r_number_label(k) for k in keep]
+        bad = [k for k in keep if k not in f.levels]
+        if bad:
+            raise FormulaError(f"level(s) {bad} of '{key}' are not levels of "
+                               f"'{_deparse(a['f'])}' ({f.levels[:10]})")
+        idx = np.array([f.levels.index(k) for k in keep])
+        D = (f.data[:, None] == idx[None, :]).astype(np.float64)
+        D[f.data < 0] = np.nan
+        if len(keep) == 1:
+            return _num(D[:, 0])
+        return _Value("num", D, cols=keep)

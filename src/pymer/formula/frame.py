@@ -9,6 +9,7 @@ encodes new data as the fitted data were encoded (:meth:`ModelFrame.new_data`).
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ from .algebra import _Terms
 from .bars import RandomTerm, _expand_nesting, _group_atoms, _group_factor, _split_bars
 from .design import _Design, _as_model_var, _design_from_terms
 from .evaluate import _as_factor, _drop_unused, _Evaluator, _num, _recode, _Value
-from .syntax import _Call, _deparse, _formula_entry, _is_bar, _Node, _split_formula, _unparen
+from .syntax import _BinOp, _Call, _deparse, _Name, _Paren, _Unary, _formula_entry, _is_bar, _Node, _split_formula, _unparen
 
 
 class NewRandomTerm(NamedTuple):
@@ -224,6 +225,11 @@ def _encode_new(design: _Design, values: list[_Value]) -> list[_Value]:
                                      "a factor (strings) in the new data")
             if v.kind == "lgl":
                 v = _num(v.data)
+            width = None if vs.cols is None else len(vs.cols)
+            if (v.data.shape[1] if v.data.ndim == 2 else None) != width:
+                raise PymerDataError(f"variable '{vs.key}' had {width or 1} column(s) in the fitted "
+                                     f"data but has {v.data.shape[1] if v.data.ndim == 2 else 1} "
+                                     "in the new data")
             _check_finite(v.data, vs.key)
             out.append(v)
             continue
@@ -288,8 +294,16 @@ def _as_frame(data) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         return data.to_frame()
     if isinstance(data, dict):
+        data, matrices = _split_matrices(data)
         try:
-            return pd.DataFrame(dict(data))
+            frame = pd.DataFrame(dict(data))
+            if not data and matrices:
+                frame = pd.DataFrame(index=pd.RangeIndex(len(next(iter(matrices.values()))[0])))
+            for k, (rows, colnames) in matrices.items():
+                frame[k] = pd.Series(rows, index=frame.index, dtype=object)
+                if colnames is not None:
+                    frame.attrs.setdefault("matrix_colnames", {})[k] = colnames
+            return frame
         except ValueError as e:
             raise PymerDataError(f"cannot make a data frame from the dict given: {e}") from None
     try:
@@ -297,6 +311,22 @@ def _as_frame(data) -> pd.DataFrame:
     except Exception as e:  # noqa: BLE001
         raise PymerDataError(f"data must be a pandas DataFrame or a dict of arrays, "
                              f"not {type(data).__name__}") from e
+
+
+def _split_matrices(data: dict) -> tuple[dict, dict]:
+    """2-D entries of a dict of columns (R's matrix-valued data columns), as rows."""
+    plain, matrices = {}, {}
+    for k, v in data.items():
+        if isinstance(v, pd.DataFrame) or (isinstance(v, np.ndarray) and v.ndim == 2):
+            colnames = [str(c) for c in v.columns] if isinstance(v, pd.DataFrame) else None
+            M = np.asarray(v, dtype=np.float64) if not isinstance(v, pd.DataFrame) \
+                else v.to_numpy(dtype=np.float64)
+            rows = np.empty(M.shape[0], dtype=object)
+            rows[:] = list(M)
+            matrices[k] = (rows, colnames)
+        else:
+            plain[k] = v
+    return plain, matrices
 
 
 def _vector(arg, n: int, what: str) -> np.ndarray:
@@ -318,6 +348,63 @@ def _vector(arg, n: int, what: str) -> np.ndarray:
     return arr
 
 
+def _check_contrasts(contrasts) -> dict | None:
+    if contrasts is None:
+        return None
+    if not isinstance(contrasts, dict):
+        raise FormulaError(f"contrasts must be a dict (factor name -> contrasts), not "
+                           f"{type(contrasts).__name__}")
+    for k in contrasts:
+        if not isinstance(k, str):
+            raise FormulaError(f"contrasts: the keys must be factor names, not {k!r}")
+    return dict(contrasts)
+
+
+def _expand_dot(rhs: _Node | None, lhs: _Node | None, data: pd.DataFrame) -> _Node | None:
+    """'.' in the right side: every column of the data not used in the response,
+    in the data's order (R's terms(formula, data = ))."""
+    if rhs is None or not any(isinstance(x, _Name) and x.name == "." and not x.quoted
+                              for x in _walk(rhs)):
+        return rhs
+    used = {x.name for x in _walk(lhs)} if lhs is not None else set()
+    cols = [str(c) for c in data.columns if str(c) not in used]
+    if not cols:
+        raise FormulaError("'.' in the formula stands for no column: the data have no other columns")
+    expansion: _Node = _Name(cols[0], quoted=True)
+    for c in cols[1:]:
+        expansion = _BinOp("+", expansion, _Name(c, quoted=True))
+    return _replace_dot(rhs, _Paren(expansion))
+
+
+def _walk(node: _Node):
+    yield node
+    for child in _children(node):
+        yield from _walk(child)
+
+
+def _children(node: _Node) -> list:
+    if isinstance(node, _BinOp):
+        return [node.lhs, node.rhs]
+    if isinstance(node, (_Paren, _Unary)):
+        return [node.x]
+    if isinstance(node, _Call):
+        return [a for _, a in node.args]
+    return []
+
+
+def _replace_dot(node: _Node, expansion: _Node) -> _Node:
+    if isinstance(node, _Name) and node.name == "." and not node.quoted:
+        return expansion
+    if isinstance(node, _BinOp):
+        return _BinOp(node.op, _replace_dot(node.lhs, expansion), _replace_dot(node.rhs, expansion),
+                      node.pos, node.end)
+    if isinstance(node, _Paren):
+        return _Paren(_replace_dot(node.x, expansion), node.pos, node.end)
+    if isinstance(node, _Unary):
+        return _Unary(node.op, _replace_dot(node.x, expansion), node.pos, node.end)
+    return node
+
+
 def _check_finite(a: np.ndarray, name: str):
     if np.isinf(a).any():
         k = int(np.isinf(a).sum())
@@ -326,7 +413,7 @@ def _check_finite(a: np.ndarray, name: str):
 
 @_formula_entry
 def parse_formula(formula: str, data, *, weights=None, offset=None,
-                  require_random: bool = True) -> ModelFrame:
+                  require_random: bool = True, contrasts: dict | None = None) -> ModelFrame:
     """Read an lme4 formula against data.
 
     Parameters
@@ -334,11 +421,20 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     formula : str
         ``"y ~ fixed terms + (lhs | group) + ..."`` in lme4's syntax.
     data : pandas.DataFrame or dict of arrays
-        Never modified.
+        Never modified. A dict entry may be a 2-D array or a DataFrame: a matrix-valued
+        variable, as an R data frame's matrix column (columns ``X1``, ``X2`` or named
+        by the DataFrame's columns); so may a column whose cells are equal-length arrays.
+        A datetime column is an error (convert it to numbers or strings first); a text
+        column with more distinct values than half the rows gives a warning.
     weights, offset : None, a column name, or an array-like with one value per row
         Prior weights; an offset added to the formula's ``offset()`` terms.
     require_random : bool
         Raise a :class:`FormulaError` when the formula has no random-effects term.
+    contrasts : dict, optional
+        R's ``contrasts``: factor name -> ``"contr.sum"``, ``"contr.helmert"``,
+        ``"contr.poly"``, ``"contr.treatment"``, ``"contr.treatment(base=2)"``,
+        ``"contr.SAS"`` or a matrix (one row per level; a DataFrame's column labels
+        name the columns), for the fixed-effects model matrix.
 
     Returns
     -------
@@ -346,7 +442,9 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     """
     data = _as_frame(data)
     n = len(data)
+    contrasts = _check_contrasts(contrasts)
     lhs, rhs = _split_formula(formula)
+    rhs = _expand_dot(rhs, lhs, data)
     fixed_node, bars = _split_bars(rhs, formula)
     bars = [b for group in bars for b in group]
     if require_random and not bars:
@@ -460,7 +558,13 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     for v, node in zip(fsub, fixed_terms.vars):
         if v.kind == "num":
             _check_finite(v.data, _deparse(node))
-    fixed = _design_from_terms(fixed_terms, fsub)
+    if contrasts:
+        present = {_deparse(v, backtick=False) for v in fixed_terms.vars}
+        for name in contrasts:
+            if name not in present:
+                warnings.warn(f"variable '{name}' is absent from the fixed effects; its "
+                              "contrasts are ignored", UserWarning, stacklevel=3)
+    fixed = _design_from_terms(fixed_terms, fsub, contrasts)
     X, names, assign = fixed.build(fsub, m)
     fixed.colnames, fixed.assign = names, assign
 

@@ -295,6 +295,12 @@ class _Parser:
         op = t.text
         if op == "(":
             return self.call(left, t)
+        if op in ("::", ":::") and isinstance(left, _Name) and not left.quoted:
+            nxt = self.next()
+            if nxt.kind != "name":
+                self.error(f"a function name must follow {op!r}", t.pos)
+            # pkg::fun is one name (R's stats::poly, splines::ns)
+            return _Name(left.name + op + nxt.text, left.pos, nxt.pos + len(nxt.text))
         if op in _UNSUPPORTED:
             self.error(f"operator {op!r} is not supported in formulas", t.pos)
         if op in ("|", "||"):
@@ -435,7 +441,8 @@ class _Deparser:
     def leaf(self, node: _Node) -> str:
         if isinstance(node, _Name):
             if self.backtick and not _is_syntactic(node.name) and (
-                    node.quoted or node.name not in _RESERVED):
+                    node.quoted or node.name not in _RESERVED) and (
+                    node.quoted or "::" not in node.name):
                 return "`" + node.name.replace("`", "\\`") + "`"
             return node.name
         if isinstance(node, _Num):
