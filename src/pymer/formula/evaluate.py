@@ -8,12 +8,11 @@ levels, ``scale()`` centres and scales) is kept in a state dictionary.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from ..errors import FormulaError, MissingColumnError, PymerDataError
+from ..errors import FormulaError, MissingColumnError, PymerDataError, warn
 from .syntax import (_BinOp, _Call, _contains_bar, _deparse, _Name, _Node, _Num, _Paren, _Str,
                      _Unary, _unparen, r_number_label)
 
@@ -302,8 +301,8 @@ class _Evaluator:
         for x in inputs:
             new_nan &= ~np.isnan(x)
         if new_nan.any():
-            warnings.warn(f"NaNs produced in '{_deparse(node)}' ({int(new_nan.sum())} rows); "
-                          "those rows are treated as missing", RuntimeWarning, stacklevel=4)
+            warn(f"NaNs produced in '{_deparse(node)}' ({int(new_nan.sum())} rows); "
+                 "those rows are treated as missing", RuntimeWarning)
         return _num(out)
 
     def _args(self, node: _Call, names: list[str], required=None) -> dict:
