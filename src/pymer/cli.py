@@ -144,9 +144,9 @@ def estimates(m, coefficients=None) -> dict:
     vcov = np.asarray(m.vcov, dtype=float)
     se = np.sqrt(np.diag(vcov)) if vcov.size else np.zeros(0)
     vc = m.varcorr
-    varcorr = [{"grp": r.grp,
-                "var1": None if r.var1 is None or r.var1 != r.var1 else str(r.var1),
-                "var2": None if r.var2 is None or r.var2 != r.var2 else str(r.var2),
+    varcorr = [{"grp": r.grp,                  # lme4's NA (NaN in varcorr) is JSON's null
+                "var1": None if r.var1 != r.var1 else str(r.var1),
+                "var2": None if r.var2 != r.var2 else str(r.var2),
                 "vcov": _num(r.vcov), "sdcor": _num(r.sdcor)}
                for r in vc.itertuples(index=False)]
     fam = getattr(getattr(m, "model", None), "family", None)
