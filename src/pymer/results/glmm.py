@@ -9,7 +9,7 @@ from scipy import stats
 
 from ..errors import ConvergenceWarning, warn
 from ..report.rformat import coef_lines, r_round_format
-from ..report.summary import Summary, formula_lines, stats_section
+from ..report.summary import AGQ_LOGLIK_NOTE, Section, Summary, formula_lines, stats_section
 from .base import MixedModelResult
 
 
@@ -249,5 +249,8 @@ class GLMMResult(MixedModelResult):
     def summary(self, correlation=True):
         """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
         table = self._coef_table.copy()
-        return Summary(self._summary_sections(self._header(), self._stats_section(1), table,
-                                              coef_lines(table, digits=4), correlation), table)
+        sections = self._summary_sections(self._header(), self._stats_section(1), table,
+                                          coef_lines(table, digits=4), correlation)
+        if self.nAGQ > 1:
+            sections.append(Section("messages", AGQ_LOGLIK_NOTE))
+        return Summary(sections, table)
