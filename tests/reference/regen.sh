@@ -15,4 +15,5 @@ Rscript inference.R "$DATA" inference.json
 Rscript glmm_profile.R "$DATA" glmm_profile.json
 Rscript summaries.R "$DATA" summaries.json
 Rscript glmm_hard.R glmm_hard.json
+Rscript friction.R ../../src/pymer/datasets/data friction.json
 Rscript versions.R > versions.txt
