@@ -3,52 +3,92 @@
 >>> import pymer
 >>> m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
 >>> print(m.summary())
-"""
-import functools as _functools
 
-from . import datasets
+``import pymer`` is quick: the public names below are imported on first use (PEP 562),
+so SciPy's statistics, matplotlib and the fitting stack load when a model is fitted
+or a plot drawn, and ``pymer --version`` starts at once.
+"""
+import importlib
+import sys
+import types
+
 from .errors import (ConvergenceWarning, FormulaError, MissingColumnError, PerfectFitWarning,
                      PredictorScaleWarning, PymerDataError, RankDeficiencyWarning, ResponseWarning,
                      SingularFitWarning)
-from . import families
-from .glmm import GeneralizedLinearMixedModel, glmer, glmer_nb
-from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
-from .lmm import LinearMixedModel
-from .lmm import lmer as _lmer_in_memory
-from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
-from .predictions import augment, predict_response, predict_se
-from .checking import simulate_residuals
-from .tmb import glmmtmb
-from .contrasts import emmeans, glht
-from .many import ManyFits, lmer_many
-from .profile import profile  # the function (the module stays importable: pymer.profile.Profile via sys.modules)
-from .results import GLMMResult, LMMResult
 
 from ._version import __version__
 
+# public name -> (module, attribute); attribute None: the module itself
+_LAZY = {
+    "datasets": ("datasets", None),
+    "families": ("families", None),
+    "plots": ("plots", None),
+    "tidy": ("tidy", None),
+    "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
+    "glmer": ("glmm", "glmer"),
+    "glmer_nb": ("glmm", "glmer_nb"),
+    "LinearMixedModel": ("lmm", "LinearMixedModel"),
+    "lmer": ("dispatch", "lmer"),                # Dask frames to pymer.dask, the rest to pymer.lmm
+    "lmer_many": ("many", "lmer_many"),
+    "ManyFits": ("many", "ManyFits"),
+    "glmmtmb": ("tmb", "glmmtmb"),
+    "RefitWarning": ("inference", "RefitWarning"),
+    "anova": ("inference", "anova"),
+    "bootstrap": ("inference", "bootstrap"),
+    "confint": ("inference", "confint"),
+    "contest": ("inference", "contest"),
+    "drop1": ("inference", "drop1"),
+    "GLMResult": ("fixed", "GLMResult"),
+    "LMList": ("fixed", "LMList"),
+    "LMResult": ("fixed", "LMResult"),
+    "glm": ("fixed", "glm"),
+    "lm": ("fixed", "lm"),
+    "lmlist": ("fixed", "lmlist"),
+    "augment": ("predictions", "augment"),
+    "predict_response": ("predictions", "predict_response"),
+    "predict_se": ("predictions", "predict_se"),
+    "simulate_residuals": ("checking", "simulate_residuals"),
+    "emmeans": ("contrasts", "emmeans"),
+    "glht": ("contrasts", "glht"),
+    "profile": ("profile", "profile"),      # the function; the module is sys.modules["pymer.profile"]
+    "GLMMResult": ("results", "GLMMResult"),
+    "LMMResult": ("results", "LMMResult"),
+}
 
-@_functools.wraps(_lmer_in_memory)
-def lmer(formula, data, *args, **kwargs):
-    # a Dask DataFrame is fitted from cross-products reduced over its partitions
-    # (pymer.dask, imported only then); anything else in memory (pymer.lmm.lmer)
-    if type(data).__module__.startswith("dask."):
-        from .dask import lmer as lmer_dask
-        return lmer_dask(formula, data, *args, **kwargs)
-    return _lmer_in_memory(formula, data, *args, **kwargs)
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pymer' has no attribute {name!r}") from None
+    mod = importlib.import_module(f".{module}", __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
 
 
-def __getattr__(name):
-    # pymer.plots (matplotlib) and pymer.tidy are imported on first use, so `import pymer` stays quick
-    if name in ("plots", "tidy"):
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'pymer' has no attribute {name!r}")
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
+
+class _Package(types.ModuleType):
+    """pymer's module type: importing the submodule ``pymer.profile`` (``from pymer.profile
+    import Profile``) must not replace the function ``pymer.profile`` with that module, as
+    Python's import system would when it binds a new submodule on its package."""
+
+    def __setattr__(self, name, value):
+        if name == "profile" and isinstance(value, types.ModuleType):
+            value = value.profile
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "lmer",
     "lmer_many",
     "ManyFits",
+    "glmmtmb",
     "glmer",
     "glmer_nb",
     "GeneralizedLinearMixedModel",
@@ -85,5 +125,4 @@ __all__ = [
     "simulate_residuals",
     "emmeans",
     "glht",
-    "glmmtmb",
 ]

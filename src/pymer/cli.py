@@ -4,13 +4,19 @@
 
     pymer fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy.csv
     pymer fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy --ml --json fit.json
+    pymer fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy --ddf Satterthwaite
     pymer fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" --data cbpp --family binomial
     pymer datasets                 # the bundled data sets
     pymer datasets sleepstudy      # what one holds and where it comes from
 
 (``python -m pymer ...`` is the same.) ``--data`` is a CSV/TSV or Parquet file,
 or the name of a bundled data set. ``--json`` writes the estimates as JSON
-(``-`` for standard output).
+(``-`` for standard output: then standard output holds the JSON alone and the
+summary goes to standard error). ``--ddf Satterthwaite`` or ``--ddf Kenward-Roger``
+prints lmerTest's summary (df and p-values of the fixed effects; also in the JSON).
+
+The module imports only the standard library at start, so ``pymer --version`` and
+``pymer --help`` answer at once; the fitting stack loads when a command runs.
 """
 from __future__ import annotations
 
@@ -20,8 +26,6 @@ import math
 import sys
 import warnings
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["main", "read_data", "estimates"]
 
@@ -84,18 +88,16 @@ def _read_parquet(path: Path):
 
 
 def _family(name: str, link: str | None):
-    import pymer
+    from .families import get_family
 
-    fams = getattr(pymer, "families", None)
-    if fams is None or not hasattr(fams, "get_family"):
-        raise CLIError(f"--family {name}: this version of pymer has no GLMM families")
-    fam = fams.get_family(name)
+    fam = get_family(name)
     return type(fam)(link=link) if link else fam
 
 
 def fit(args):
     """Fit the model the arguments describe; returns the result."""
-    import pymer
+    from .glmm import glmer, glmer_nb
+    from .lmm import lmer
 
     data = read_data(args.data)
     kw = {}
@@ -111,18 +113,14 @@ def fit(args):
             raise CLIError("--link needs --family")
         if args.nagq is not None:
             raise CLIError("--nagq applies to GLMMs (--family) only")
-        return pymer.lmer(args.formula, data, REML=args.reml, optimizer=args.optimizer, **kw)
+        return lmer(args.formula, data, REML=args.reml, optimizer=args.optimizer, **kw)
+    if getattr(args, "ddf", None) is not None:
+        raise CLIError("--ddf applies to linear mixed models only (GLMMs use z tests)")
     if args.reml_given:
         raise CLIError("--reml/--ml apply to linear mixed models; GLMMs are fitted by maximum likelihood")
     nagq = 1 if args.nagq is None else args.nagq
     if family.lower() in _NB_NAMES:
-        glmer_nb = getattr(pymer, "glmer_nb", None)
-        if glmer_nb is None:
-            raise CLIError("--family negative.binomial needs pymer.glmer_nb, which this version lacks")
         return glmer_nb(args.formula, data, nAGQ=nagq, **kw)
-    glmer = getattr(pymer, "glmer", None)
-    if glmer is None:
-        raise CLIError(f"--family {family} needs pymer.glmer, which this version lacks")
     try:
         fam = _family(family, args.link)
     except (ValueError, TypeError) as e:
@@ -135,14 +133,20 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
-def estimates(m) -> dict:
-    """The estimates of a fitted model as plain JSON-able Python (NaN becomes null)."""
+def estimates(m, coefficients=None) -> dict:
+    """The estimates of a fitted model as plain JSON-able Python (NaN becomes null).
+
+    `coefficients`, lmerTest's table (a summary's ``coefficients`` with ``df`` and
+    ``Pr(>|t|)``), adds ``df`` and ``p`` of each fixed effect.
+    """
+    import numpy as np
+
     vcov = np.asarray(m.vcov, dtype=float)
     se = np.sqrt(np.diag(vcov)) if vcov.size else np.zeros(0)
     vc = m.varcorr
-    varcorr = [{"grp": r.grp,
-                "var1": None if r.var1 is None or r.var1 != r.var1 else str(r.var1),
-                "var2": None if r.var2 is None or r.var2 != r.var2 else str(r.var2),
+    varcorr = [{"grp": r.grp,                  # lme4's NA (NaN in varcorr) is JSON's null
+                "var1": None if r.var1 != r.var1 else str(r.var1),
+                "var2": None if r.var2 != r.var2 else str(r.var2),
                 "vcov": _num(r.vcov), "sdcor": _num(r.sdcor)}
                for r in vc.itertuples(index=False)]
     fam = getattr(getattr(m, "model", None), "family", None)
@@ -166,6 +170,9 @@ def estimates(m) -> dict:
         "singular": bool(m.is_singular),
         "messages": list(getattr(m, "messages", [])),
     }
+    if coefficients is not None:
+        out["df"] = {k: _num(v) for k, v in coefficients["df"].items()}
+        out["p"] = {k: _num(v) for k, v in coefficients["Pr(>|t|)"].items()}
     return out
 
 
@@ -186,9 +193,15 @@ def _datasets(args):
 
 def _fit_command(args):
     m = fit(args)
-    print(m.summary())
+    if args.ddf is not None:
+        summary = m.summary(ddf=args.ddf)
+        coefficients = summary.coefficients if "df" in summary.coefficients else None
+    else:
+        summary, coefficients = m.summary(), None
+    # with --json -, standard output holds the JSON alone (the summary goes to stderr)
+    print(summary, file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
-        text = json.dumps(estimates(m), indent=2)
+        text = json.dumps(estimates(m, coefficients), indent=2)
         if args.json == "-":
             print(text)
         else:
@@ -223,7 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--weights", help="column of prior weights")
     f.add_argument("--offset", help="column of an offset")
     f.add_argument("--optimizer", default="bobyqa", choices=["bobyqa", "nelder_mead"])
-    f.add_argument("--json", metavar="FILE", help="write the estimates as JSON to FILE ('-': stdout)")
+    f.add_argument("--ddf", metavar="METHOD",
+                   help="linear mixed models: df and p-values of the fixed effects by "
+                        "'Satterthwaite' or 'Kenward-Roger' (lmerTest's summary), or 'lme4' (none)")
+    f.add_argument("--json", metavar="FILE",
+                   help="write the estimates as JSON to FILE ('-': stdout holds the JSON alone, "
+                        "the summary goes to stderr)")
     f.set_defaults(run=_fit_command)
 
     d = sub.add_parser("datasets", help="list the bundled data sets, or describe one")

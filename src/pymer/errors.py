@@ -3,8 +3,10 @@ warnings of a fit (convergence, singular fits, rank deficiency, scales, response
 from __future__ import annotations
 
 import difflib
+import sys
+import warnings
 
-__all__ = ["FormulaError", "PymerDataError", "MissingColumnError", "ConvergenceWarning",
+__all__ = ["warn", "FormulaError", "PymerDataError", "MissingColumnError", "ConvergenceWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning", "PerfectFitWarning",
            "ResponseWarning", "RefitWarning"]
 
@@ -98,3 +100,27 @@ def suggest_names(name: str, candidates, n: int = 3) -> list[str]:
 
 class RefitWarning(UserWarning):
     """lme4's message: REML fits were refitted by maximum likelihood to compare likelihoods."""
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the first line outside pymer: the caller's line.
+
+    Every warning pymer gives goes through here, so a warning raised deep in a fit
+    names the user's ``lmer(...)`` line (script, notebook cell or test), not a pymer file.
+    """
+    warnings.warn(message, category, stacklevel=_stacklevel())
+
+
+def _stacklevel() -> int:
+    """warnings.warn's stacklevel, seen from warn(), of the first frame outside pymer."""
+    level = 2                           # 1 is warn() itself, 2 its caller
+    frame = sys._getframe(2)            # warn()'s caller
+    while frame is not None and _in_pymer(frame):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _in_pymer(frame) -> bool:
+    name = frame.f_globals.get("__name__", "")
+    return name == "pymer" or name.startswith("pymer.")

@@ -10,7 +10,7 @@ from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
 from .call import ModelCall
-from .errors import PymerDataError, ResponseWarning, SingularFitWarning
+from .errors import PymerDataError, ResponseWarning, SingularFitWarning, warn
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .lmm import lmer
@@ -125,10 +125,10 @@ class GeneralizedLinearMixedModel:
             raise PymerDataError(f"response '{name}' is {what}; the {fam.name} family needs one "
                                  "numeric column")
         if fam.name == "binomial" and levels is not None and len(levels) > 2:
-            warnings.warn(f"factor response '{name}' has {len(levels)} levels: as R does, the first "
-                          f"('{levels[0]}') counts as failure and all others "
-                          f"({', '.join(repr(x) for x in list(levels)[1:4])}{', ...' if len(levels) > 4 else ''})"
-                          " as success", ResponseWarning, stacklevel=5)
+            warn(f"factor response '{name}' has {len(levels)} levels: as R does, the first "
+                 f"('{levels[0]}') counts as failure and all others "
+                 f"({', '.join(repr(x) for x in list(levels)[1:4])}{', ...' if len(levels) > 4 else ''})"
+                 " as success", ResponseWarning)
         check_family_response(fam.name, y, weights if fam.name == "binomial" and y.ndim == 1 else None,
                               name=name)
         check_response_not_constant(y, name=name)
@@ -288,10 +288,10 @@ class GeneralizedLinearMixedModel:
                     conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
                 messages += conv
         fun(par)       # leave the PIRLS state at the optimum
-        warn_all(messages, stacklevel=4)
+        warn_all(messages)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
         if res.is_singular:
-            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
+            warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
         return res
 
 
@@ -371,8 +371,8 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
                              "or family=pymer.families.NegativeBinomial(theta) for a known theta")
     fam = get_family(family)
     if fam.name == "gaussian" and fam.link == "identity":
-        warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
-                      "deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
+        warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
+             "deprecated; please call lmer() directly", DeprecationWarning)
         return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     call = ModelCall(glmer, formula, data, {"family": fam, "nAGQ": nAGQ, "weights": weights, "offset": offset,

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 
 from ._core._blas_threads import single_threaded
 from ._core._pls import PLS, crossprod_ztwz
 from .call import ModelCall
-from .errors import PymerDataError, SingularFitWarning
+from .errors import PymerDataError, SingularFitWarning, warn
 from .formula import parse_formula
 from .optimize import check_convergence, minimize, warn_all
 from .results.lmm import LMMResult
@@ -198,9 +197,9 @@ class LinearMixedModel:
         if check_conv and control.get("check_conv", True):
             msgs, _, _ = check_convergence(objective, np.asarray(theta, dtype=np.float64), lower)
             messages += msgs
-        warn_all(messages, stacklevel=4)
+        warn_all(messages)
         if singular:
-            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
+            warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
         res = LMMResult(self, theta, opt, messages)
         check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
         return res

@@ -9,12 +9,11 @@ Hessian's eigenvalues.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConvergenceWarning, SingularFitWarning  # noqa: F401  (their home before errors.py)
+from .errors import ConvergenceWarning, SingularFitWarning, warn  # noqa: F401  (their home before errors.py)
 from .numdiff import finite_diff_derivs
 
 
@@ -153,6 +152,6 @@ def _g(v: float) -> str:
     return f"{v:.6g}"
 
 
-def warn_all(messages, category=ConvergenceWarning, stacklevel=3):
+def warn_all(messages, category=ConvergenceWarning):
     for m in messages:
-        warnings.warn(m, category, stacklevel=stacklevel)
+        warn(m, category)

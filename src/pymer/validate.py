@@ -10,7 +10,6 @@ same way.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,7 +17,7 @@ import scipy.linalg
 import scipy.linalg.lapack
 
 from .errors import (ConvergenceWarning, PerfectFitWarning, PredictorScaleWarning, PymerDataError,  # noqa: F401
-                     RankDeficiencyWarning, ResponseWarning, suggest_names)
+                     RankDeficiencyWarning, ResponseWarning, suggest_names, warn)
 from .families import FAMILY_LINKS, check_link  # noqa: F401  (check_link: validate's API)
 
 
@@ -158,11 +157,11 @@ def check_residual_scale(sigma, r, weights=None, *, name="response", tol=1e-6):
     npos = max(int(np.sum(w > 0)), 1)
     scale = float(np.sqrt(np.sum(w * r * r) / npos))
     if not np.isfinite(sigma) or sigma <= tol * scale:
-        warnings.warn(
+        warn(
             f"residual standard deviation is essentially 0 (sigma = {sigma:.3g}, against "
             f"{scale:.3g} for the fixed effects alone): the fixed and random effects fit "
             f"response '{name}' exactly, so the variance parameters are not estimable",
-            PerfectFitWarning, stacklevel=4)
+            PerfectFitWarning)
         return False
     return True
 
@@ -279,10 +278,10 @@ def drop_aliased_columns(X, names, tol=1e-7):
     dropped = [names[j] for j in range(p) if j not in keep]
     if dropped:
         k = len(dropped)
-        warnings.warn(
+        warn(
             f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
             f" / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
-            RankDeficiencyWarning, stacklevel=4)
+            RankDeficiencyWarning)
     return keep, dropped
 
 
@@ -335,8 +334,8 @@ def check_scale_x(X, names, tol=1e3):
     bad = list(dict.fromkeys(bad))
     if bad:
         shown = ", ".join(f"{nm} (sd {s:.3g})" for nm, s in zip(cnames, sd) if nm in bad)
-        warnings.warn("Some predictor variables are on very different scales: consider rescaling"
-                      f" ({shown})", PredictorScaleWarning, stacklevel=4)
+        warn("Some predictor variables are on very different scales: consider rescaling"
+             f" ({shown})", PredictorScaleWarning)
     return bad
 
 
@@ -402,8 +401,8 @@ def check_binomial_response(y, weights=None, *, name="response"):
             raise PymerDataError(f"negative counts in the binomial response '{name}' "
                                  f"({int(neg.sum())} rows, first at row {i}: {y[i, 0]:g}, {y[i, 1]:g})")
         if np.any(y != np.round(y)):
-            warnings.warn(f"non-integer counts in a binomial glm! (response '{name}')",
-                          ResponseWarning, stacklevel=3)
+            warn(f"non-integer counts in a binomial glm! (response '{name}')",
+                 ResponseWarning)
         return
     if y.ndim != 1:
         raise PymerDataError(f"binomial response '{name}' must be one column or cbind(successes, failures)")
@@ -416,8 +415,8 @@ def check_binomial_response(y, weights=None, *, name="response"):
     if weights is not None:
         s = y * np.asarray(weights, dtype=np.float64)
         if np.any(np.abs(s - np.round(s)) > 1e-3):
-            warnings.warn(f"non-integer #successes in a binomial glm! (response '{name}')",
-                          ResponseWarning, stacklevel=3)
+            warn(f"non-integer #successes in a binomial glm! (response '{name}')",
+                 ResponseWarning)
 
 
 def check_count_response(y, *, family="poisson", name="response"):
@@ -433,8 +432,8 @@ def check_count_response(y, *, family="poisson", name="response"):
                              f"{_first(neg, y)})")
     frac = y != np.round(y)
     if frac.any():
-        warnings.warn(f"non-integer values in the {label} response '{name}' (first at "
-                      f"{_first(frac, y)})", ResponseWarning, stacklevel=3)
+        warn(f"non-integer values in the {label} response '{name}' (first at "
+             f"{_first(frac, y)})", ResponseWarning)
 
 
 def check_positive_response(y, *, family="Gamma", name="response"):
@@ -513,10 +512,10 @@ def check_fitted_boundary(family, mu, prior_weights):
         what = "fitted rates numerically 0 occurred"
     k = int(edge.sum())
     if k:
-        warnings.warn(
+        warn(
             f"{what} ({k} of {int(pos.sum())} observations): complete or quasi-complete separation: "
             "some fixed effects (or variance parameters) have no finite estimate, and their estimates "
-            "and standard errors are arbitrarily large", ConvergenceWarning, stacklevel=3)
+            "and standard errors are arbitrarily large", ConvergenceWarning)
     return k
 
 

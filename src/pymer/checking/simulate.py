@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import warn
+
 # families whose response is discrete (counts, or binomial proportions of counts)
 DISCRETE_FAMILIES = ("binomial", "poisson", "negative.binomial")
 
@@ -139,8 +141,8 @@ def refit_residuals(parts: ModelParts, simulated: np.ndarray):
         ss.append(float(np.sum(np.asarray(f.residuals("pearson")) ** 2)))
         kept.append(j)
     if failed:
-        warnings.warn(f"{len(failed)} of {simulated.shape[1]} refits to simulated responses failed and are "
-                      f"left out (first: {failed[0]})", RuntimeWarning, stacklevel=4)
+        warn(f"{len(failed)} of {simulated.shape[1]} refits to simulated responses failed and are "
+             f"left out (first: {failed[0]})", RuntimeWarning)
     if len(kept) < 2:
         raise RuntimeError("fewer than 2 refits to simulated responses succeeded: cannot compute "
                            "parametric-bootstrap residuals")

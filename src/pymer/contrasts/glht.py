@@ -8,12 +8,12 @@ max |T_j| (or max T_j for one-sided hypotheses).
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import warn
 from ..formula.syntax import _Name
 from . import adjust as adj
 from .printing import glht_confint_lines, glht_lines
@@ -58,9 +58,9 @@ def _mcp_matrix(m, factor: str, kind: str):
         rows.append(w @ C)
         labels.append(f"{levels[a]} - {levels[b]}")
     if interacts:
-        warnings.warn(f"mcp: {factor!r} is in interactions with other terms; the contrasts compare "
-                      "its levels at the reference levels (zero) of the others and might be inappropriate",
-                      UserWarning, stacklevel=4)
+        warn(f"mcp: {factor!r} is in interactions with other terms; the contrasts compare "
+             "its levels at the reference levels (zero) of the others and might be inappropriate",
+             UserWarning)
     fixef = list(m.fixef_names)
     K = np.zeros((len(rows), len(fixef)))
     for j, nm in enumerate(names):

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..call import ModelCall
 from .._core._blas_threads import single_threaded
+from ..errors import warn
 from ..inference.ddf import _ddf_method
 from ..lmm import LinearMixedModel, _PLS
 from ..results import LMMResult
@@ -291,7 +292,7 @@ def _reduce_design(formula, data, weights, offset, split_every):
         warnings.simplefilter("always", RankDeficiencyWarning)
         keep, dropped = drop_aliased_columns(_gram_root(XtWX), names)
     for w in caught:
-        warnings.warn(w.message, w.category, stacklevel=4)
+        warn(str(w.message), w.category)
     design.keep = keep
     k = np.asarray(keep, dtype=int)
     G = XtWX[np.ix_(k, k)]

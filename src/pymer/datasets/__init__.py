@@ -8,8 +8,9 @@
 The lme4 data sets get lme4's column types back (the CSV files lose them):
 factors become pandas Categoricals with lme4's level order (ordered ones are
 ordered), so e.g. ``sleepstudy.Subject`` and ``InstEval.dept`` are factors
-although their values look like numbers. The other data sets are read as
-they are (strings stay strings). ``load`` records the name in
+although their values look like numbers. ``lamprey_adult_lab_DNA`` is typed the same
+way: ``stock`` is a factor with the lecture's level order (0L, 2L, 20L, 200L). The other data sets
+are read as they are (strings stay strings). ``load`` records the name in
 ``df.attrs["name"]``, so a model's summary says ``Data: sleepstudy``.
 
 :func:`describe` tells what a data set holds and where it comes from:
@@ -259,8 +260,8 @@ _DOCS = {
          "stock": "lamprey stocking level: 0L, 2L, 20L or 200L"},
         "Erickson R. (USGS), OSDC-East 2019 course data (eDNA detection lecture). Used with "
         "Copies_2 = log10(Copies + 1), missing copies counted as 0, and stock a factor with "
-        "levels 0L, 2L, 20L, 200L.",
-        'pymer.lmer("Copies_2 ~ stock + (1 | Sample)", data)'),
+        "levels 0L, 2L, 20L, 200L (as load() gives it).",
+        'pymer.lmer("log10(Copies + 1) ~ stock + (1 | Sample)", data.fillna({"Copies": 0}))'),
     "lamprey_lab_DNA": (
         "environmental DNA of juvenile lamprey: detection (0/1) by DNA level and fluorophore",
         {"Sample": "tank-level sample label, e.g. tank2_0",
@@ -307,7 +308,8 @@ def describe(name: str) -> str:
     Returns
     -------
     str
-        Title and size, one line per column, the source, and a model it is used with.
+        Title and size, one line per column, the source, and a model it is used with
+        (the Example lines run as printed, after ``import pymer``).
     """
     _check_name(name)
     title, columns, source, example = _DOCS[name]
@@ -317,5 +319,5 @@ def describe(name: str) -> str:
     lines = [f"{name}: {title} ({nrow} rows)", "", "Columns:"]
     lines += [f"  {c.ljust(w)}  {d}" for c, d in columns.items()]
     lines += ["", "Source:"] + ["  " + s for s in textwrap.wrap(source, 76)]
-    lines += ["", "Example:", f"  {example}"]
+    lines += ["", "Example:", f'  data = pymer.datasets.load("{name}")', f"  {example}"]
     return "\n".join(lines)

@@ -140,7 +140,7 @@ class FixedResult:
 
     @property
     def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df
+        return float(-2.0 * self.loglik + np.log(self.nobs) * self.df)
 
     def _X_new(self, newdata):
         """(rows with complete data, model matrix of those rows (kept columns), offset)."""

@@ -1,7 +1,6 @@
 """Generalized linear models by iteratively reweighted least squares, as R's ``glm()``."""
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 
 import numpy as np
@@ -10,7 +9,7 @@ from scipy import stats
 
 from ..errors import PymerDataError
 from ..families import _valid, binomial_response, get_family
-from ..errors import ConvergenceWarning
+from ..errors import ConvergenceWarning, warn
 from ..validate import check_family_object, check_family_response, check_fitted_boundary
 from .base import FixedResult, aliased_columns, check_response, fixed_model, wls
 
@@ -83,7 +82,7 @@ class GLMResult(FixedResult):
         (self.beta, self.Rinv, self.working_weights, self.linear_predictors, self.deviance,
          self.iter, self.converged) = irls(family, X, y, w, self.offset)
         if not self.converged:
-            warnings.warn("glm.fit: algorithm did not converge", ConvergenceWarning, stacklevel=3)
+            warn("glm.fit: algorithm did not converge", ConvergenceWarning)
         check_fitted_boundary(family, self.fitted, w)
 
     @property

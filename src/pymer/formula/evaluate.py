@@ -8,14 +8,11 @@ levels, ``scale()`` centres and scales) is kept in a state dictionary.
 from __future__ import annotations
 
 import math
-import os
-import sys
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from ..errors import FormulaError, MissingColumnError, PymerDataError
+from ..errors import FormulaError, MissingColumnError, PymerDataError, warn
 from .contrasts import CONTRAST_FUNCTIONS
 from .splines import poly_basis, poly_predict, poly_raw, spline_basis, spline_knots
 from .syntax import (_BinOp, _Call, _contains_bar, _deparse, _Name, _Node, _Num, _Paren, _Str,
@@ -53,15 +50,6 @@ class _Value:
     def take(self, rows: np.ndarray) -> "_Value":
         return _Value(self.kind, self.data[rows], self.levels, self.ordered, self.cols,
                       self.contrasts)
-
-
-def _user_stacklevel() -> int:
-    """The warnings stacklevel of the first caller outside pymer (for the caller of the caller)."""
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    f, level = sys._getframe(1), 1
-    while f is not None and f.f_code.co_filename.startswith(pkg):
-        f, level = f.f_back, level + 1
-    return level
 
 
 def _num(data) -> _Value:
@@ -249,10 +237,10 @@ class _Evaluator:
         v = _column_value(s, name, self.data.attrs.get("matrix_colnames", {}).get(name))
         if (self.fitting and v.kind == "fac" and not isinstance(s.dtype, pd.CategoricalDtype)
                 and 2 * len(v.levels) > self.n):
-            warnings.warn(
+            warn(
                 f"column '{name}' holds text with {len(v.levels)} distinct values in {self.n} "
                 f"rows; it is used as a factor with {len(v.levels)} levels (if these are dates "
-                "or numbers, convert the column first)", UserWarning, stacklevel=_user_stacklevel())
+                "or numbers, convert the column first)", UserWarning)
         self.cache[key] = v
         return v
 
@@ -376,8 +364,8 @@ class _Evaluator:
         for x in inputs:
             new_nan &= ~np.isnan(x)
         if new_nan.any():
-            warnings.warn(f"NaNs produced in '{_deparse(node)}' ({int(new_nan.sum())} rows); "
-                          "those rows are treated as missing", RuntimeWarning, stacklevel=4)
+            warn(f"NaNs produced in '{_deparse(node)}' ({int(new_nan.sum())} rows); "
+                 "those rows are treated as missing", RuntimeWarning)
         return _num(out)
 
     def _args(self, node: _Call, names: list[str], required=None) -> dict:

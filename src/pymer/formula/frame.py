@@ -9,14 +9,13 @@ encodes new data as the fitted data were encoded (:meth:`ModelFrame.new_data`).
 from __future__ import annotations
 
 import numbers
-import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ..errors import FormulaError, MissingColumnError, PymerDataError
+from ..errors import FormulaError, MissingColumnError, PymerDataError, warn
 from .algebra import _Terms
 from .bars import RandomTerm, _expand_nesting, _group_atoms, _group_factor, _split_bars
 from .design import _Design, _as_model_var, _design_from_terms
@@ -562,8 +561,8 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
         present = {_deparse(v, backtick=False) for v in fixed_terms.vars}
         for name in contrasts:
             if name not in present:
-                warnings.warn(f"variable '{name}' is absent from the fixed effects; its "
-                              "contrasts are ignored", UserWarning, stacklevel=3)
+                warn(f"variable '{name}' is absent from the fixed effects; its "
+                     "contrasts are ignored", UserWarning)
     fixed = _design_from_terms(fixed_terms, fsub, contrasts)
     X, names, assign = fixed.build(fsub, m)
     fixed.colnames, fixed.assign = names, assign

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from .._progress import progress as _progress
+from ..errors import warn
 from .params import _ci_labels
 
 __all__ = ["bootstrap", "BootstrapResult"]
@@ -191,8 +192,8 @@ def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=
     if n_failed == nsim:
         raise RuntimeError(f"all {nsim} bootstrap replicates failed; first error: {errors[0]}")
     if n_failed:
-        warnings.warn(f"{n_failed} of {nsim} bootstrap replicates failed; first error: {errors[0]}",
-                      UserWarning, stacklevel=2)
+        warn(f"{n_failed} of {nsim} bootstrap replicates failed; first error: {errors[0]}",
+             UserWarning)
     seed_out = seed if not isinstance(seed, np.random.SeedSequence) else seed.entropy
     return BootstrapResult(t0, t, names, seed_out, n_failed, n_warned, errors)
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +23,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
+from ..errors import warn
 from ..numdiff import richardson_hessian, richardson_jacobian
 from ..terms import lower_tri_pairs
 from .params import _require_lmm
@@ -176,8 +176,8 @@ def _kenward_roger(res) -> _KenwardRoger:
                 f"{n} observations (limit pymer.inference.ddf.KR_MAX_NOBS = {KR_MAX_NOBS}). "
                 "Use ddf='Satterthwaite', or raise the limit if memory allows.")
         if not res.REML:
-            warnings.warn("the Kenward-Roger method is defined for REML estimates; this model "
-                          "was fitted by maximum likelihood", UserWarning, stacklevel=4)
+            warn("the Kenward-Roger method is defined for REML estimates; this model "
+                 "was fitted by maximum likelihood", UserWarning)
         X = model.X
         G, s = _variance_components(res)
         V = np.zeros((n, n))

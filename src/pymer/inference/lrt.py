@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import RefitWarning
+from ..errors import RefitWarning, warn
 from ..formula import _deparse, _parse, deparse_lines, drop_fixed_term
 from .hypotheses import _term_structure
 from .table import AnovaTable
@@ -69,7 +69,7 @@ def anova(*models, refit: bool = True, names=None) -> AnovaTable:
                          f"(numbers of observations: {dict(zip(names, nobs))})")
     models = list(models)
     if refit and any(_is_reml(m) for m in models):
-        warnings.warn("refitting model(s) with ML (instead of REML)", RefitWarning, stacklevel=2)
+        warn("refitting model(s) with ML (instead of REML)", RefitWarning)
         models = [_refit_ml(m) if _is_reml(m) else m for m in models]
     npar = np.array([float(m.df) for m in models])
     order = np.argsort(npar, kind="stable")
@@ -139,7 +139,7 @@ def drop1(m, test: str = "Chisq", k: float = 2.0) -> AnovaTable:
         raise ValueError(f"test={test!r}: use 'Chisq' or 'none'")
     base = m
     if _is_reml(m):
-        warnings.warn("refitting model(s) with ML (instead of REML)", RefitWarning, stacklevel=2)
+        warn("refitting model(s) with ML (instead of REML)", RefitWarning)
         base = _refit_ml(m)
     if not hasattr(base, "update"):
         raise TypeError(f"drop1() refits the model without each term: it needs the fitted model's "

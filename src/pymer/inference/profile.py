@@ -33,7 +33,6 @@ NotImplementedError.
 """
 from __future__ import annotations
 
-import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -41,6 +40,7 @@ import pandas as pd
 from scipy import optimize as sopt
 from scipy import stats
 
+from ..errors import warn
 from .params import _ci_labels, _select_parms, param_names
 from .profile_glmm import _GLMMDeviance, _GLMMParamProfile
 from .profile_lmm import _LMMDeviance, _ParamProfile
@@ -205,9 +205,9 @@ def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
             up = _walk(prof, +1, h0, cutoff, maxpts, delta, maxmult, rows, name)
             profiles[name] = (prof, (down, up))
             if prof.new_minimum is not None:
-                warnings.warn(f"profiling {name} found a lower deviance ({prof.new_minimum[1]:.6g} "
-                              f"at {prof.new_minimum[0]:.6g}, estimate {D.dev0:.6g}): the fit may "
-                              "not have converged", UserWarning, stacklevel=2)
+                warn(f"profiling {name} found a lower deviance ({prof.new_minimum[1]:.6g} "
+                     f"at {prof.new_minimum[0]:.6g}, estimate {D.dev0:.6g}): the fit may "
+                     "not have converged", UserWarning)
     recs = []
     for name, v, zv, psi, beta in rows:
         recs.append([name, v, zv] + list(psi) + list(beta))

@@ -62,7 +62,9 @@ def ranef_plot(m, group=None, *, level=0.95, terms=None, sort=True, max_labels=4
     terms : list of str, optional
         Random-effects terms to show (e.g. ``["(Intercept)"]``); default all.
     sort : bool, default True
-        Order the levels by their conditional mode (of each panel's term).
+        Order the levels by their conditional mode on the grouping factor's first
+        shown term (the intercept, usually); every panel of that factor keeps this one
+        order, as lattice's dotplot of lme4's ranef does, so a row is one level.
     max_labels : int, default 40
         Label the levels on the y axis when a factor has at most this many.
 
@@ -95,13 +97,19 @@ def ranef_plot(m, group=None, *, level=0.95, terms=None, sort=True, max_labels=4
     used = set()
     for g_i, g in enumerate(groups):
         cols = [p for p in panels if p[0] == g]
+        # one level order for all panels of the factor: by the first shown term's modes
+        first = cols[0][2]
+        first_labels = first["grp"].astype(str).to_numpy()
+        if sort:
+            first_labels = first_labels[np.argsort(first["condval"].to_numpy(dtype=float), kind="stable")]
+        row_of = {lab: i for i, lab in enumerate(first_labels)}
         for c_i, (_, t, d) in enumerate(cols):
             ax = axes[g_i, c_i]
             used.add((g_i, c_i))
             est = d["condval"].to_numpy(dtype=float)
             sd = d["condsd"].to_numpy(dtype=float)
             labels = d["grp"].astype(str).to_numpy()
-            order = np.argsort(est, kind="stable") if sort else np.arange(est.size)
+            order = np.argsort([row_of[lab] for lab in labels], kind="stable")
             y = np.arange(est.size)
             ax.axvline(0.0, color="0.6", lw=0.8, zorder=0)
             ax.hlines(y, (est - z * sd)[order], (est + z * sd)[order], color="C0", lw=1.2)

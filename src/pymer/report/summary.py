@@ -134,3 +134,12 @@ def message_lines(res, printed=False) -> list:
         n_opt, n_check = _warning_counts(res)
         return [f"{head} ; {n_opt} optimizer warnings; {n_check} lme4 warnings "]
     return [head] + [ln for m in msgs for ln in str(m).split("\n")] + [""]
+
+
+# the footnote of a summary of an adaptive Gauss-Hermite (nAGQ > 1) fit
+AGQ_LOGLIK_NOTE = (
+    "",
+    "Note: logLik (and AIC, BIC, deviance) is the full log-likelihood, comparable with",
+    "nAGQ = 1 fits; lme4 leaves out a constant at nAGQ > 1 (the saturated model's",
+    "log-likelihood; lme4 issue #161), so its values differ by that constant.",
+)

@@ -7,8 +7,8 @@ line up::
     >>> m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
     >>> m.tidy()                       # fixed effects and variance parameters
          effect     group                   term    estimate  std.error  statistic
-    0     fixed      None            (Intercept)  251.405105   6.824597  36.838090
-    1     fixed      None                   Days   10.467286   1.545790   6.771481
+    0     fixed       NaN            (Intercept)  251.405105   6.824597  36.838090
+    1     fixed       NaN                   Days   10.467286   1.545790   6.771481
     2  ran_pars   Subject        sd__(Intercept)   24.740658        NaN        NaN
     3  ran_pars   Subject  cor__(Intercept).Days    0.065551        NaN        NaN
     4  ran_pars   Subject               sd__Days    5.922138        NaN        NaN
@@ -96,7 +96,8 @@ def tidy(m, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, *,
     out = out[cols].reset_index(drop=True)
     for c in ("group", "level"):
         if c in out.columns:
-            out[c] = out[c].astype(object).where(out[c].notna(), None)
+            # broom.mixed's NA: NaN in an object column, as varcorr's var2
+            out[c] = out[c].astype(object).where(out[c].notna(), np.nan)
     return out
 
 
@@ -145,7 +146,7 @@ def _fixed(m, conf_int, level, ddf):
         se = np.sqrt(np.diag(np.asarray(m.vcov, dtype=float)))
     stat_col = next((c for c in tab.columns if c in ("t value", "z value")), None)
     stat = tab[stat_col].to_numpy(dtype=float) if stat_col else est / se
-    out = pd.DataFrame({"effect": "fixed", "group": None, "term": list(fe.index),
+    out = pd.DataFrame({"effect": "fixed", "group": np.nan, "term": list(fe.index),
                         "estimate": est, "std.error": se, "statistic": stat})
     df = tab["df"].to_numpy(dtype=float) if "df" in tab.columns else None
     if df is not None:

@@ -62,7 +62,7 @@ class MixedModelResult:
 
     @property
     def bic(self) -> float:
-        return self.objective + np.log(self.nobs) * self.df
+        return float(self.objective + np.log(self.nobs) * self.df)
 
     @cached_property
     def ngrps(self) -> dict:
@@ -182,19 +182,23 @@ class MixedModelResult:
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
-        """Variance components as lme4's as.data.frame(VarCorr()): grp, var1, var2, vcov, sdcor."""
+        """Variance components as lme4's as.data.frame(VarCorr()): grp, var1, var2, vcov, sdcor.
+
+        Where lme4 has NA (``var2`` of a variance, ``var1``/``var2`` of the residual) the
+        table has NaN, in object columns whatever the model (so ``isna()`` finds them)."""
         rows = []
         for name, t, S in zip(self._vc_group_names(), self.re.terms, self._covariances()):
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
-                rows.append((name, t.colnames[i], None, S[i, i], sd[i]))
+                rows.append((name, t.colnames[i], np.nan, S[i, i], sd[i]))
             for i in range(t.k):
                 for j in range(i + 1, t.k):
                     corr = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append((name, t.colnames[i], t.colnames[j], S[i, j], corr))
         if self.has_dispersion:
-            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+            rows.append(("Residual", np.nan, np.nan, self.sigma ** 2, self.sigma))
+        out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return out.astype({"grp": object, "var1": object, "var2": object})
 
     def condvar(self) -> dict:
         """Conditional covariances of the random effects: group -> array (nlev, k, k).

@@ -1,16 +1,15 @@
 """A fitted generalized linear mixed model (lme4's glmerMod)."""
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import ConvergenceWarning
+from ..errors import ConvergenceWarning, warn
 from ..report.rformat import coef_lines, r_round_format
-from ..report.summary import Summary, formula_lines, stats_section
+from ..report.summary import AGQ_LOGLIK_NOTE, Section, Summary, formula_lines, stats_section
 from .base import MixedModelResult
 
 
@@ -83,9 +82,9 @@ class GLMMResult(MixedModelResult):
                     V = None
             if V is not None and np.all(np.linalg.eigvalsh((V + V.T) / 2) > 0):
                 return (V + V.T) / 2
-            warnings.warn("variance-covariance matrix computed from finite-difference Hessian is\n"
-                          "not positive definite or contains NA values: falling back to var-cov estimated from RX",
-                          ConvergenceWarning, stacklevel=3)
+            warn("variance-covariance matrix computed from finite-difference Hessian is\n"
+                 "not positive definite or contains NA values: falling back to var-cov estimated from RX",
+                 ConvergenceWarning)
         RX = self._RX if self._RX is not None else self.model.RX_at(self.theta, self.beta, self.u)
         return self._vcov_from_RX(RX)
 
@@ -250,5 +249,8 @@ class GLMMResult(MixedModelResult):
     def summary(self, correlation=True):
         """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
         table = self._coef_table.copy()
-        return Summary(self._summary_sections(self._header(), self._stats_section(1), table,
-                                              coef_lines(table, digits=4), correlation), table)
+        sections = self._summary_sections(self._header(), self._stats_section(1), table,
+                                          coef_lines(table, digits=4), correlation)
+        if self.nAGQ > 1:
+            sections.append(Section("messages", AGQ_LOGLIK_NOTE))
+        return Summary(sections, table)

@@ -14,7 +14,6 @@ central-difference Hessian, which also gives the standard errors.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from .._core._tmb import TMBLaplace
 from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
-from ..errors import ConvergenceWarning
+from ..errors import ConvergenceWarning, warn
 from ..numdiff import finite_diff_derivs
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
@@ -435,5 +434,5 @@ def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", 
         messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
                                      "identified, their standard errors are not reliable"]
     if messages:
-        warnings.warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning, stacklevel=2)
+        warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning)
     return TMBResult(model, x, f, g, H, messages)
