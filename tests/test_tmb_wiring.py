@@ -1,0 +1,133 @@
+"""glmmtmb fits wherever a pymer fit goes: the call record (update, refit, drop1),
+simulated residuals, tidy, anova's model lines, the CLI, predictions and emmeans."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pymer
+from pymer.call import ModelCall
+
+REF = Path(__file__).parent / "reference" / "tmb_wiring.json"
+
+
+def _zi_counts(seed=7, n=300, g=20, pzero=0.3):
+    rng = np.random.default_rng(seed)
+    site = np.repeat(np.arange(g), n // g)
+    x = rng.normal(size=n)
+    b = rng.normal(0, 0.5, g)
+    y = rng.poisson(np.exp(0.8 + 0.4 * x + b[site])) * (rng.uniform(size=n) > pzero)
+    return pd.DataFrame({"y": y.astype(float), "x": x, "site": [f"s{i:02d}" for i in site]})
+
+
+@pytest.fixture(scope="module")
+def zi_fits():
+    d = _zi_counts()
+    m0 = pymer.glmmtmb("y ~ x + (1|site)", d, family="poisson")
+    return d, m0, m0.update(ziformula="~1")
+
+
+# ---- 1. the call record ------------------------------------------------------------
+def test_call_is_recorded_and_update_edits_it(zi_fits):
+    d, m0, m1 = zi_fits
+    assert isinstance(m0.call, ModelCall) and m0.call.fn is pymer.glmmtmb
+    assert m0.call.args["family"] == "poisson" and m1.call.args["ziformula"] == "~1"
+    assert m1.model.has_zi and m1.zi_fixef.index.tolist() == ["(Intercept)"]
+    direct = pymer.glmmtmb("y ~ x + (1|site)", d, family="poisson", ziformula="~1")
+    assert m1.loglik == pytest.approx(direct.loglik, rel=1e-9)
+    m2 = m1.update(". ~ . - x")
+    assert m2.fixef.index.tolist() == ["(Intercept)"] and m2.model.has_zi
+    with pytest.warns(pymer.errors.ConvergenceWarning):   # no overdispersion: phi runs to infinity
+        nb = m1.update(family="nbinom2")
+    assert nb.family.name == "nbinom2" and nb.loglik >= m1.loglik - 1e-6
+
+
+def test_update_data_and_no_change_to_callers_data(zi_fits):
+    d, m0, _ = zi_fits
+    before = d.copy()
+    half = m0.update(data=d.iloc[:150])
+    assert half.nobs == 150
+    pd.testing.assert_frame_equal(d, before)
+
+
+def test_refit_through_the_model(zi_fits):
+    d, m0, m1 = zi_fits
+    same = m1.refit(d["y"].to_numpy())
+    assert same.loglik == pytest.approx(m1.loglik, rel=1e-7)
+    np.testing.assert_allclose(same.fixef, m1.fixef, rtol=1e-4, atol=1e-6)
+    y2 = m1.simulate(1, seed=3)["sim_1"].to_numpy()
+    other = m1.refit(y2)
+    assert np.array_equal(other.model.y, y2) and not np.array_equal(m1.model.y, y2)
+    assert m1.model.y is not other.model.y and np.array_equal(m1.model.y, d["y"].to_numpy())
+    with pytest.raises(ValueError, match="new response has 3 values"):
+        m1.refit(np.ones(3))
+    with pytest.raises(pymer.errors.PymerDataError, match="row 2"):
+        m1.refit(np.r_[1.0, np.nan, np.ones(298)])
+
+
+def test_drop1_is_the_edited_formula(zi_fits):
+    d, m0, m1 = zi_fits
+    t = m1.drop1()
+    sub = m1.update(". ~ . - x")
+    assert t.loc["x", "AIC"] == pytest.approx(sub.aic, rel=1e-9)
+    assert t.loc["x", "LRT"] == pytest.approx(2 * (m1.loglik - sub.loglik), rel=1e-9)
+
+
+def test_binomial_refit_takes_proportions():
+    cbpp = pymer.datasets.load("cbpp")
+    m = pymer.glmmtmb("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    r = m.refit(cbpp["incidence"].to_numpy() / cbpp["size"].to_numpy())
+    assert r.loglik == pytest.approx(m.loglik, rel=1e-7)
+    with pytest.raises(pymer.errors.PymerDataError, match=r"proportions in \[0, 1\]"):
+        m.refit(cbpp["incidence"].to_numpy().astype(float))
+
+
+# ---- 2. simulated residuals -----------------------------------------------------------
+def test_zero_inflation_test_calibration(zi_fits):
+    _, m0, m1 = zi_fits
+    r0 = pymer.simulate_residuals(m0, n_sim=100)
+    r1 = m1.simulate_residuals(n_sim=100)
+    assert r0.integer_response and r0.simulated.shape == (300, 100)
+    assert r0.test_zero_inflation().p_value < 0.01           # Poisson misses the zeros
+    assert r1.test_zero_inflation().p_value > 0.1            # ziformula = ~1 has them
+    assert r1.test_uniformity().p_value > 0.05
+    np.testing.assert_allclose(r1.fitted, m1.fitted)
+
+
+def test_simulated_residuals_options(zi_fits):
+    _, _, m1 = zi_fits
+    r = pymer.simulate_residuals(m1, n_sim=30, conditional=False)
+    np.testing.assert_allclose(r.fitted, m1.predict(type="response", re_form="NA"))
+    assert np.all((r.residuals >= 0) & (r.residuals <= 1))
+    a = pymer.simulate_residuals(m1, n_sim=20, seed=5).residuals
+    np.testing.assert_array_equal(a, pymer.simulate_residuals(m1, n_sim=20, seed=5).residuals)
+    rb = pymer.simulate_residuals(m1, n_sim=4, refit=True)
+    assert rb.refit and rb.simulated.shape[1] == 4
+
+
+def test_simulated_residuals_binomial_are_proportions():
+    cbpp = pymer.datasets.load("cbpp")
+    m = pymer.glmmtmb("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="betabinomial")
+    r = pymer.simulate_residuals(m, n_sim=40)
+    assert r.integer_response
+    assert np.all((r.simulated >= 0) & (r.simulated <= 1))
+    np.testing.assert_allclose(r.observed, cbpp["incidence"] / cbpp["size"])
+
+
+def test_simulated_residuals_continuous_family():
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(10), 12)
+    y = rng.gamma(3.0, np.exp(0.5 + rng.normal(0, 0.3, 10)[g]) / 3.0)
+    d = pd.DataFrame({"y": y, "g": g.astype(str)})
+    m = pymer.glmmtmb("y ~ 1 + (1|g)", d, family="Gamma")
+    r = pymer.simulate_residuals(m, n_sim=50)
+    assert not r.integer_response and np.all(r.simulated > 0)
+
+
+def test_simulated_residuals_reject_genpois_clearly():
+    d = _zi_counts(pzero=0.0, n=120, g=12)
+    m = pymer.glmmtmb("y ~ x + (1|site)", d, family="genpois")
+    with pytest.raises(NotImplementedError, match="genpois"):
+        pymer.simulate_residuals(m, n_sim=10)
