@@ -131,3 +131,92 @@ def test_simulated_residuals_reject_genpois_clearly():
     m = pymer.glmmtmb("y ~ x + (1|site)", d, family="genpois")
     with pytest.raises(NotImplementedError, match="genpois"):
         pymer.simulate_residuals(m, n_sim=10)
+
+
+# ---- 3. tidy, anova, the CLI ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sal():
+    from tmbdata import load
+    d = load("Salamanders")
+    d.attrs["name"] = "d"
+    m1 = pymer.glmmtmb("count ~ mined + (1 | site)", d, family="poisson", ziformula="~mined")
+    m0 = pymer.glmmtmb("count ~ 1 + (1 | site)", d, family="poisson", ziformula="~mined")
+    return d, m0, m1, json.loads(REF.read_text())
+
+
+def test_tidy_has_broom_mixed_component_column(sal):
+    _, _, m1, ref = sal
+    t = pymer.tidy.tidy(m1)
+    r = ref["tidy"]
+    assert t.columns.tolist() == ["effect", "component", "group", "term", "estimate", "std.error",
+                                  "statistic", "p.value"]
+    for c in ("effect", "component", "group", "term"):
+        assert t[c].tolist() == r[c]
+    np.testing.assert_allclose(t["estimate"], r["estimate"], rtol=1e-4)
+    np.testing.assert_allclose(t["std.error"].to_numpy()[:4], r["std.error"][:4], rtol=1e-3)
+    np.testing.assert_allclose(t["p.value"].to_numpy()[:4], r["p.value"][:4], rtol=1e-2)
+    pd.testing.assert_frame_equal(m1.tidy(), t)
+    ci = m1.tidy(conf_int=True, effects="fixed")
+    assert "group" not in ci.columns
+    np.testing.assert_allclose(ci["conf.high"] - ci["estimate"], 1.959964 * ci["std.error"], rtol=1e-6)
+    with pytest.raises(ValueError, match="ran_vals"):
+        m1.tidy(effects="ran_vals")
+
+
+def test_anova_prints_glmmtmb_model_lines(sal):
+    _, m0, m1, ref = sal
+    a = pymer.anova(m0, m1, names=["m0", "m1"])
+    text = str(a)
+    for line in ref["anova_heading"]:
+        assert line in text
+    assert a.table["Chisq"].iloc[1] == pytest.approx(ref["anova_chisq"], rel=1e-4)
+    assert a.table["Pr(>Chisq)"].iloc[1] == pytest.approx(ref["anova_p"], rel=1e-3)
+
+
+def test_cli_fits_glmmtmb(capsys, tmp_path):
+    from pymer import cli
+    d = _zi_counts(n=120, g=12)
+    csv = tmp_path / "zi.csv"
+    d.to_csv(csv, index=False)
+    js = tmp_path / "zi.json"
+    code = cli.main(["fit", "y ~ x + (1|site)", "--data", str(csv), "--family", "poisson", "--zi", "~1",
+                     "--json", str(js)])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "Zero-inflation model:" in out
+    m = pymer.glmmtmb("y ~ x + (1|site)", d, family="poisson", ziformula="~1")
+    got = json.loads(js.read_text())
+    assert got["loglik"] == pytest.approx(m.loglik, rel=1e-9) and got["family"] == "poisson"
+    code = cli.main(["fit", "y ~ x + (1|site)", "--data", str(csv), "--family", "nbinom9"])
+    _, err = capsys.readouterr()
+    assert code != 0 and "nbinom9" in err
+    code = cli.main(["fit", "y ~ x + (1|site)", "--data", str(csv), "--family", "nbinom2", "--nagq", "2"])
+    _, err = capsys.readouterr()
+    assert code != 0 and "--nagq" in err
+
+
+# ---- 4. predictions and emmeans (the conditional model, as ggeffects and emmeans) -------
+def test_predict_response_matches_ggeffects(sal):
+    _, _, m1, ref = sal
+    p = pymer.predict_response(m1, "mined")
+    r = ref["predict_response"]
+    assert p["x"].astype(str).tolist() == r["x"]
+    for c in ("predicted", "std.error", "conf.low", "conf.high"):
+        np.testing.assert_allclose(p[c], r[c], rtol=1e-3)
+
+
+def test_emmeans_match_r(sal):
+    _, _, m1, ref = sal
+    e = pymer.emmeans(m1, "mined", contrasts="pairwise")
+    r = ref["emmeans"]
+    em = e.emmeans
+    assert em["mined"].astype(str).tolist() == r["mined"]
+    for c in ("emmean", "SE", "df", "lower.CL", "upper.CL"):
+        np.testing.assert_allclose(em[c], r[c], rtol=1e-3)
+    ct, rc = e.contrasts, ref["contrasts"]
+    assert ct["contrast"].tolist() == [rc["contrast"]]
+    np.testing.assert_allclose(ct["estimate"], rc["estimate"], rtol=1e-3)
+    np.testing.assert_allclose(ct["SE"], rc["SE"], rtol=1e-3)
+    np.testing.assert_allclose(ct["p.value"], rc["p.value"], rtol=1e-2)
+    resp = pymer.emmeans(m1, "mined", type="response").emmeans
+    np.testing.assert_allclose(resp["rate"], ref["emmeans_response"]["rate"], rtol=1e-3)
+    np.testing.assert_allclose(resp["SE"], ref["emmeans_response"]["SE"], rtol=1e-3)

@@ -24,4 +24,5 @@ Rscript contrasts_models.R "$DATA" contrasts.json
 Rscript tmb_data.R "$DATA" ../data
 Rscript tmb_models.R ../data tmb.json
 Rscript tmb_inference.R ../data tmb_inference.json
+Rscript tmb_wiring.R ../data tmb_wiring.json
 Rscript versions.R > versions.txt

@@ -12,6 +12,7 @@ from scipy import special, stats
 from ..checking import simulate_residuals
 from ..checking.simulate import ModelParts
 from ..formula import drop_fixed_term
+from ..report.tidy import tidy
 from .summary import summary_text
 
 _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
@@ -99,6 +100,16 @@ class TMBResult:
     @property
     def fixef(self) -> pd.Series:
         return pd.Series(self.beta, index=self.model.fixef_names, dtype=float)
+
+    @property
+    def fixef_names(self) -> list:
+        """Names of the conditional model's fixed effects (R's)."""
+        return list(self.model.fixef_names)
+
+    @property
+    def emmeans_df(self) -> int:
+        """The degrees of freedom emmeans uses for a glmmTMB fit: df.residual."""
+        return self.df_residual
 
     @property
     def zi_fixef(self) -> pd.Series:
@@ -189,16 +200,48 @@ class TMBResult:
             out.append("disp")
         return out
 
-    def tidy(self) -> pd.DataFrame:
-        """broom.mixed's ``tidy()``: effect, component, group, term, estimate, std.error,
-        statistic, p.value; random-effect SDs and correlations as ``ran_pars`` rows
-        ("sd__(Intercept)", "cor__(Intercept).x")."""
+    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95,
+             **kwargs) -> pd.DataFrame:
+        """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
+
+    def tidy_table(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95,
+                   **kwargs) -> pd.DataFrame:
+        """broom.mixed's ``tidy()`` of a glmmTMB fit (what :func:`pymer.tidy.tidy` asks
+        for): effect, component, group, term, estimate, std.error, statistic, p.value
+        (and Wald conf.low, conf.high for fixed effects); random-effect SDs and
+        correlations as ``ran_pars`` rows ("sd__(Intercept)", "cor__(Intercept).x")."""
+        if isinstance(effects, str):
+            effects = (effects,)
+        bad = [e for e in effects if e not in ("fixed", "ran_pars")]
+        if bad or not effects:
+            raise ValueError(f"effects for a glmmtmb fit must be among 'fixed', 'ran_pars'; got {effects!r}")
+        if kwargs:
+            raise TypeError(f"tidy() of a glmmtmb fit takes no {', '.join(sorted(kwargs))} argument")
+        if not 0 < conf_level < 1:
+            raise ValueError(f"conf_level must be between 0 and 1, not {conf_level!r}")
         rows = []
-        for comp in self._components_present():
+        z = stats.norm.ppf(0.5 + conf_level / 2)
+        for comp in self._components_present() if "fixed" in effects else ():
             t = self.coef_table(comp)
             for term, r in t.iterrows():
                 rows.append(("fixed", comp, None, term, r["Estimate"], r["Std. Error"], r["z value"],
-                             r["Pr(>|z|)"]))
+                             r["Pr(>|z|)"], r["Estimate"] - z * r["Std. Error"],
+                             r["Estimate"] + z * r["Std. Error"]))
+        if "ran_pars" in effects:
+            rows += [r + (np.nan, np.nan) for r in self._ran_pars_rows()]
+        cols = ["effect", "component", "group", "term", "estimate", "std.error", "statistic", "p.value",
+                "conf.low", "conf.high"]
+        out = pd.DataFrame(rows, columns=cols)
+        out["group"] = out["group"].astype(object).where(out["group"].notna(), None)
+        if not conf_int:
+            out = out.drop(columns=["conf.low", "conf.high"])
+        if tuple(effects) == ("fixed",):
+            out = out.drop(columns=["group"])
+        return out
+
+    def _ran_pars_rows(self):
+        rows = []
         for t, S in zip(self.model.re.terms, self._covariances()):
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
@@ -210,8 +253,18 @@ class TMBResult:
                                  np.nan, np.nan, np.nan))
         if self.family.base == "gaussian" and np.isfinite(self.sigma):
             rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
-        return pd.DataFrame(rows, columns=["effect", "component", "group", "term", "estimate", "std.error",
-                                           "statistic", "p.value"])
+        return rows
+
+    @property
+    def anova_model_line(self) -> str:
+        """What anova() prints after the formula of a glmmTMB model: ", zi=~x, disp=~1"."""
+        m = self.model
+        return f", zi={m.ziformula if m.has_zi else '~0'}, disp={m.dispformula}"
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether a random-effects covariance is on its boundary (an SD below 1e-4)."""
+        return bool(np.any(np.abs(self.theta[self.model.re.lower_bounds() == 0]) < 1e-4))
 
     def anova(self, other) -> pd.DataFrame:
         """Likelihood-ratio test against another glmmTMB fit of the same data, as
