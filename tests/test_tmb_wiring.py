@@ -220,3 +220,27 @@ def test_emmeans_match_r(sal):
     resp = pymer.emmeans(m1, "mined", type="response").emmeans
     np.testing.assert_allclose(resp["rate"], ref["emmeans_response"]["rate"], rtol=1e-3)
     np.testing.assert_allclose(resp["SE"], ref["emmeans_response"]["SE"], rtol=1e-3)
+
+
+def test_pymer_drop1_and_reml_refit(sal):
+    d, m0, m1, ref = sal
+    t = pymer.drop1(m1).table
+    assert t.loc["mined", "LRT"] == pytest.approx(ref["anova_chisq"], rel=1e-4)
+    sleep = pymer.datasets.load("sleepstudy")
+    r1 = pymer.glmmtmb("Reaction ~ Days + (1 | Subject)", sleep, REML=True)
+    r0 = pymer.glmmtmb("Reaction ~ 1 + (1 | Subject)", sleep, REML=True)
+    with pytest.warns(pymer.RefitWarning):
+        a = pymer.anova(r0, r1)
+    ml1 = r1.update(REML=False)
+    assert not ml1.REML and a.table["logLik"].iloc[1] == pytest.approx(ml1.loglik, rel=1e-8)
+    lm_ml = pymer.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
+    assert ml1.loglik == pytest.approx(lm_ml.loglik, rel=1e-6)
+
+
+def test_predict_response_random_nbinom2(sal):
+    d, _, _, ref = sal
+    nb = pymer.glmmtmb("count ~ mined + (1 | site)", d, family="nbinom2")
+    p = pymer.predict_response(nb, "mined", type="random")
+    r = ref["predict_response_nb2_random"]
+    for c in ("predicted", "std.error", "conf.low", "conf.high"):
+        np.testing.assert_allclose(p[c], r[c], rtol=1e-3)

@@ -247,9 +247,10 @@ class TMBModel:
         Xd = self.Xd if Xd is None else Xd
         if not self.family.has_dispersion:
             return np.ones(Xd.shape[0])
-        if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
-            return np.full(Xd.shape[0], np.exp(betad[0]))
-        return np.exp(Xd @ betad)
+        with np.errstate(over="ignore"):     # the optimizer may try a huge phi: the objective says inf
+            if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
+                return np.full(Xd.shape[0], np.exp(betad[0]))
+            return np.exp(Xd @ betad)
 
     @property
     def _disp_constant(self):

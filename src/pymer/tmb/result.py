@@ -102,6 +102,11 @@ class TMBResult:
         return pd.Series(self.beta, index=self.model.fixef_names, dtype=float)
 
     @property
+    def REML(self) -> bool:
+        """Whether fitted by REML (pymer.anova and drop1 refit such fits by ML first)."""
+        return self.model.REML
+
+    @property
     def fixef_names(self) -> list:
         """Names of the conditional model's fixed effects (R's)."""
         return list(self.model.fixef_names)
