@@ -106,6 +106,8 @@ def fit(args):
     if args.offset:
         kw["offset"] = args.offset
     family = args.family
+    if args.zi is not None or args.disp is not None or (family or "") in _TMB_ONLY:
+        return _fit_tmb(args, data, kw)
     if family is not None and family.lower() in ("gaussian",) and args.link in (None, "identity"):
         family = None                       # lme4: glmer(family=gaussian) is lmer
     if family is None:
@@ -126,6 +128,31 @@ def fit(args):
     except (ValueError, TypeError) as e:
         raise CLIError(str(e)) from None
     return glmer(args.formula, data, family=fam, nAGQ=nagq, optimizer=args.optimizer, **kw)
+
+
+# glmmTMB's families that lme4 lacks: --family with one of them fits pymer.glmmtmb
+_TMB_ONLY = ("nbinom2", "nbinom1", "truncated_poisson", "truncated_nbinom1", "truncated_nbinom2",
+             "beta", "beta_family", "betabinomial", "tweedie", "genpois")
+
+
+def _fit_tmb(args, data, kw):
+    """glmmTMB's model (--zi, --disp or a glmmTMB family): pymer.glmmtmb."""
+    import pymer
+    from .tmb import family as tmb_family
+
+    if args.nagq is not None:
+        raise CLIError("--nagq applies to glmer fits; glmmTMB's models use the Laplace approximation")
+    if args.optimizer != "bobyqa":
+        raise CLIError("--optimizer applies to lmer/glmer fits, not to glmmTMB's models (--zi, --disp)")
+    try:
+        fam = tmb_family(args.family or "gaussian", args.link)
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"--family {args.family}: {e}") from None
+    reml = bool(args.reml_given and args.reml)     # glmmTMB fits by ML unless told
+    if reml and fam.base != "gaussian":
+        raise CLIError(f"--reml applies to the gaussian family only, not {fam.name}")
+    return pymer.glmmtmb(args.formula, data, family=fam, ziformula=args.zi or "~0",
+                         dispformula=args.disp or "~1", REML=reml, **kw)
 
 
 def _num(x):
@@ -224,8 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data", "-d", required=True,
                    help="CSV/TSV or Parquet file, or a bundled data set name (see 'pymer datasets')")
     f.add_argument("--family", "-f",
-                   help="GLMM family: binomial, poisson, Gamma, inverse.gaussian, negative.binomial")
+                   help="GLMM family: binomial, poisson, Gamma, inverse.gaussian, negative.binomial; "
+                        "glmmTMB's nbinom2, nbinom1, beta, betabinomial, tweedie, genpois, "
+                        "truncated_poisson, ... fit pymer.glmmtmb")
     f.add_argument("--link", help="link function of the family (e.g. probit, cloglog, log)")
+    f.add_argument("--zi", help='zero-inflation formula, e.g. "~1" (fits glmmTMB\'s model: pymer.glmmtmb)')
+    f.add_argument("--disp", help='dispersion formula, e.g. "~x" (fits glmmTMB\'s model: pymer.glmmtmb)')
     crit = f.add_mutually_exclusive_group()
     crit.add_argument("--reml", dest="reml", action="store_true", default=None,
                       help="fit by REML (default for linear mixed models)")

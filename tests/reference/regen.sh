@@ -25,4 +25,5 @@ Rscript tmb_data.R "$DATA" ../data
 Rscript tmb_models.R ../data tmb.json
 Rscript tmb_inference.R ../data tmb_inference.json
 Rscript friction.R ../../src/pymer/datasets/data friction.json
+Rscript tmb_wiring.R ../data tmb_wiring.json
 Rscript versions.R > versions.txt

@@ -275,9 +275,10 @@ def simulate_residuals(m, n_sim: int = 250, seed=123, refit: bool = False,
 
     Parameters
     ----------
-    m : LMMResult or GLMMResult
-        A fit of :func:`pymer.lmer`, :func:`pymer.glmer` (any family) or
-        :func:`pymer.glmer_nb`.
+    m : LMMResult, GLMMResult or TMBResult
+        A fit of :func:`pymer.lmer`, :func:`pymer.glmer` (any family),
+        :func:`pymer.glmer_nb` or :func:`pymer.glmmtmb` (with its zero inflation
+        and dispersion model; not the genpois family).
     n_sim : int, default 250
         Number of simulated responses.
     seed : int or None, default 123

@@ -2,12 +2,17 @@
 
 Everything this package needs from a fit goes through :func:`model_parts`: the
 observed response, the fitted means, the family, prior weights, sigma, and for new
-random effects X beta + offset, Z and Lambda(theta).
+random effects X beta + offset, Z and Lambda(theta). A result with a likelihood of
+its own (glmmTMB's families, zero inflation, dispersion per row) answers instead
+through its ``simulation_parts()`` method: a :class:`ModelParts` whose ``sampler``
+draws the responses (given the fitted random effects, or new ones) and whose
+``population`` holds the means with the random effects at zero.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -28,9 +33,16 @@ class ModelParts:
     scaled_re: bool               # random effects on the sigma scale (b = sigma Lambda u): LMMs
     nb_theta: float | None
     result: object
+    # a fit that simulates itself: sampler(rng, n_sim, conditional) -> (n, n_sim) responses
+    # on the scale of `observed`; population: means with the random effects at zero
+    sampler: Callable[[np.random.Generator, int, bool], np.ndarray] | None = None
+    population: np.ndarray | None = None
+    discrete: bool | None = None
 
     @property
     def integer_response(self) -> bool:
+        if self.discrete is not None:
+            return self.discrete
         return self.family in DISCRETE_FAMILIES
 
     def population_eta(self):
@@ -39,6 +51,8 @@ class ModelParts:
 
     def population_fitted(self):
         """Means with all random effects at zero (lme4's predict(re.form = NA))."""
+        if self.population is not None:
+            return self.population
         eta = self.population_eta()
         if self.fam is None:
             return eta
@@ -46,7 +60,11 @@ class ModelParts:
 
 
 def model_parts(m) -> ModelParts:
-    """What the simulations need from a fitted lmer, glmer or glmer_nb result."""
+    """What the simulations need from a fitted lmer, glmer, glmer_nb or glmmtmb result
+    (the last through its ``simulation_parts()``)."""
+    own = getattr(m, "simulation_parts", None)
+    if callable(own) and not isinstance(m, type):
+        return _check_weights(own())
     needed = ("fitted", "model", "re", "theta", "beta", "sigma", "refit", "residuals")
     if isinstance(m, type) or not all(hasattr(m, a) for a in needed) or not hasattr(m.model, "X"):
         raise TypeError("simulate_residuals() needs a fitted pymer model (the result of lmer, glmer or "
@@ -62,6 +80,10 @@ def model_parts(m) -> ModelParts:
         parts = ModelParts(np.asarray(m.model.y, dtype=np.float64), np.asarray(m.fitted, dtype=np.float64),
                            fam.name, fam, np.asarray(m.model.pw, dtype=np.float64), float(m.sigma),
                            False, fam.theta if fam.name == "negative.binomial" else None, m)
+    return _check_weights(parts)
+
+
+def _check_weights(parts: ModelParts) -> ModelParts:
     zero = np.flatnonzero(~(parts.weights > 0))
     if zero.size:
         what = "numbers of trials" if parts.family == "binomial" else "prior weights"
@@ -81,6 +103,8 @@ def simulate_responses(parts: ModelParts, n_sim: int, rng, conditional: bool) ->
     simulate() draws them (checked against R: the between-group variance of its
     simulations is that of Lambda(theta) u).
     """
+    if parts.sampler is not None:
+        return np.asarray(parts.sampler(rng, n_sim, conditional), dtype=np.float64)
     if conditional:
         mu = np.repeat(parts.fitted[:, None], n_sim, axis=1)
     else:

@@ -33,6 +33,10 @@ def _is_glmm(m) -> bool:
 
 def _ddf(m, ddf):
     """(method label, covariance of beta-hat, df function of a row l)."""
+    resid_df = getattr(m, "emmeans_df", None)
+    if resid_df is not None and ddf is None:
+        # a fit that names its own degrees of freedom (glmmTMB's: df.residual, as emmeans)
+        return "df.residual", m.vcov.to_numpy(), lambda l: float(resid_df)
     if _is_glmm(m):
         if ddf is not None and str(ddf).lower() not in ("asymptotic", "asymp"):
             raise ValueError(f"ddf={ddf!r}: GLMM fits use asymptotic (z) inference; "
@@ -50,6 +54,14 @@ def _ddf(m, ddf):
     if key in ("asymptotic", "asymp"):
         return "asymptotic", m.vcov.to_numpy(), lambda l: np.inf
     raise ValueError(f"ddf={ddf!r}: use 'Kenward-Roger', 'Satterthwaite' or 'asymptotic'")
+
+
+def _mu_eta(fam, eta):
+    """The mean and d mu / d eta at eta (the delta method's factor), from the family's
+    inverse link (lme4's and glmmTMB's families alike)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    h = 1e-6 * np.maximum(1.0, np.abs(eta))
+    return fam.linkinv(eta), (fam.linkinv(eta + h) - fam.linkinv(eta - h)) / (2 * h)
 
 
 def _estimate(m, L, off, V, dffun):
@@ -258,8 +270,8 @@ def emmeans(m, specs, contrasts=None, *, by=None, at=None, type="link", adjust=N
     col = "emmean"
     if response:
         fam = m.family
-        mu, dmu = fam.eval(est, np.zeros_like(est), np.ones_like(est))[:2]
-        lo, hi = (fam.eval(x, np.zeros_like(x), np.ones_like(x))[0] for x in (lo, hi))
+        mu, dmu = _mu_eta(fam, est)
+        lo, hi = fam.linkinv(lo), fam.linkinv(hi)
         lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
         est, se = mu, se * np.abs(dmu)
         col = {"binomial": "prob", "poisson": "rate"}.get(fam.name, "response")

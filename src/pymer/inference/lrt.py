@@ -90,7 +90,9 @@ def anova(*models, refit: bool = True, names=None) -> AnovaTable:
     if len(data_names) == 1 and None not in data_names:
         heading.append(f"Data: {data_names.pop()}")
     heading.append("Models:")
-    heading += [f"{nm}: {_one_line_formula(getattr(m, 'formula', ''))}" for nm, m in zip(names, models)]
+    # a model with more formulas says what follows its formula (glmmTMB's ", zi=~0, disp=~1")
+    heading += [f"{nm}: {_one_line_formula(getattr(m, 'formula', ''))}{getattr(m, 'anova_model_line', '')}"
+                for nm, m in zip(names, models)]
     return AnovaTable(table, heading, models)
 
 

@@ -67,6 +67,13 @@ def tidy(m, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, *,
         effects have (as broom.mixed, there is no ``group`` column when only
         fixed effects are asked for, and p.value only where the model gives one).
     """
+    own = getattr(m, "tidy_table", None)
+    if callable(own):
+        # a fit with components of its own (glmmTMB's: broom.mixed's component column)
+        kw = {"scales": scales} if scales != "sdcor" else {}
+        if ddf is not None:
+            kw["ddf"] = ddf
+        return own(effects=effects, conf_int=conf_int, conf_level=conf_level, **kw)
     if isinstance(effects, str):
         effects = (effects,)
     effects = tuple(effects)

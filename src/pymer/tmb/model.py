@@ -14,6 +14,7 @@ central-difference Hessian, which also gives the standard errors.
 """
 from __future__ import annotations
 
+import copy
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from scipy import special
 from .._core._blas_threads import single_threaded
 from .._core._pls import PLS
 from .._core._tmb import TMBLaplace
+from ..call import ModelCall
 from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
@@ -49,7 +51,8 @@ class TMBModel:
     PLS core and the compiled Laplace state."""
 
     def __init__(self, formula, data, family, ziformula="~0", dispformula="~1", REML=False,
-                 weights=None, offset=None):
+                 weights=None, offset=None, call=None):
+        self.call = call
         fam = get_tmb_family(family)
         self.family = fam
         self.formula = formula
@@ -97,7 +100,8 @@ class TMBModel:
             return self.__init__(formula, sub, fam, "~" + zi_rhs if self.has_zi else "~0",
                                  dispformula, REML, weights if isinstance(weights, (str, type(None)))
                                  else np.asarray(weights)[rows],
-                                 offset if isinstance(offset, (str, type(None))) else np.asarray(offset)[rows])
+                                 offset if isinstance(offset, (str, type(None))) else np.asarray(offset)[rows],
+                                 call=call)
         self.mf, self.zf, self.df = mf, zf, df
         self.n = n = int(mf.X.shape[0])
         self._response(mf, fam, weights)
@@ -121,18 +125,9 @@ class TMBModel:
         self.offset = np.zeros(n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
         self.re = RandomEffects.from_formula_terms(mf.random, n)
         self.zcols, self.zvals = self.re.zrows()
-        colptr, rowind = self.re.pattern(self.zcols)
-        col_term, col_off = self.re.column_structure()
-        q, p = self.re.q, self.X.shape[1]
-        m = p + 1 if self.REML else 1
-        self.pls = PLS(colptr, rowind, np.zeros(rowind.shape[0]), np.zeros((q, m)), np.eye(m),
-                       col_term, col_off, self.re.term_k, n)
-        self.lap = TMBLaplace(self.pls, self.y, self.size, self.pw, self.X, self.zcols, self.zvals,
-                              colptr, rowind, fam.code, fam.link_code, fam.truncated, self.has_zi)
-        self.p, self.pz, self.pd, self.nt = p, self.Xzi.shape[1], self.Xd.shape[1], self.re.ntheta
+        self._build_core()
+        self.p, self.pz, self.pd, self.nt = self.X.shape[1], self.Xzi.shape[1], self.Xd.shape[1], self.re.ntheta
         self.n_extra = 1 if fam.base == "tweedie" else 0
-        self._u_warm = None
-        self._beta_warm = None
         # the hot path of objective(): slices of the parameter vector, the positions of
         # theta's diagonal, and whether each linear predictor has anything to add
         sizes = [0 if self.REML else self.p, self.pz, self.pd, self.nt, self.n_extra]
@@ -142,7 +137,60 @@ class TMBModel:
         self._logged = o + np.flatnonzero(self.re.lower_bounds() == 0)
         self._zeros = np.zeros(n)
         self._ones = np.ones(n)
+
+    def _build_core(self):
+        """The PLS factorization and the compiled Laplace state for this response."""
+        colptr, rowind = self.re.pattern(self.zcols)
+        col_term, col_off = self.re.column_structure()
+        q, p = self.re.q, self.X.shape[1]
+        m = p + 1 if self.REML else 1
+        fam = self.family
+        self.pls = PLS(colptr, rowind, np.zeros(rowind.shape[0]), np.zeros((q, m)), np.eye(m),
+                       col_term, col_off, self.re.term_k, self.n)
+        self.lap = TMBLaplace(self.pls, self.y, self.size, self.pw, self.X, self.zcols, self.zvals,
+                              colptr, rowind, fam.code, fam.link_code, fam.truncated, self.has_zi)
+        self._u_warm = None
+        self._beta_warm = None
         self._rest = None
+
+    @property
+    def data_name(self) -> str | None:
+        """The data's name (summary's "Data:" line), from the call."""
+        return self.call.data_name if self.call is not None else None
+
+    @property
+    def weights_name(self) -> str:
+        w = self.call.args.get("weights") if self.call is not None else None
+        return w if isinstance(w, str) else "weights"
+
+    def with_response(self, y) -> "TMBModel":
+        """The same model (rows, designs, family) with another response: for binomial
+        families proportions of the trials, as :attr:`TMBResult.fitted` gives them (a
+        simulated response, a refit)."""
+        fam = self.family
+        y = np.array(y, dtype=np.float64).ravel()
+        if y.shape[0] != self.n:
+            raise ValueError(f"the new response has {y.shape[0]} values; the model has {self.n} rows")
+        if not np.all(np.isfinite(y)):
+            bad = int(np.flatnonzero(~np.isfinite(y))[0])
+            raise PymerDataError(f"the new response has a missing or infinite value (row {bad + 1})")
+        if fam.binomial_like:
+            if ((y < 0) | (y > 1)).any():
+                raise PymerDataError(f"the new response must be proportions in [0, 1] for the {fam.name} "
+                                     "family")
+            y = y * self.size
+        check_response(fam, y, self.size, self.mf.response_name, self.has_zi)
+        new = copy.copy(self)
+        new.y = y
+        new._build_core()
+        return new
+
+    def updated_call(self, formula=None, data=None, **args) -> ModelCall:
+        """This model's call with a changed formula, data or arguments (glmmTMB's update();
+        ``ziformula``, ``dispformula`` and ``family`` are replaced as given)."""
+        if self.call is None:
+            raise ValueError("update() needs the call that made the fit: fit with pymer.glmmtmb()")
+        return self.call.update(formula, data, **args)
 
     def _response(self, mf, fam: TMBFamily, weights):
         y = np.asarray(mf.y, dtype=np.float64)
@@ -198,9 +246,10 @@ class TMBModel:
         Xd = self.Xd if Xd is None else Xd
         if not self.family.has_dispersion:
             return np.ones(Xd.shape[0])
-        if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
-            return np.full(Xd.shape[0], np.exp(betad[0]))
-        return np.exp(Xd @ betad)
+        with np.errstate(over="ignore"):     # the optimizer may try a huge phi: the objective says inf
+            if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
+                return np.full(Xd.shape[0], np.exp(betad[0]))
+            return np.exp(Xd @ betad)
 
     @property
     def _disp_constant(self):
@@ -285,8 +334,20 @@ class TMBModel:
         self._u_warm = u0
         return f0, g
 
+    def fit(self, start=None, control=None) -> TMBResult:
+        """Fit: minimize the objective from `start` (all parameters, see
+        :func:`glmmtmb`); warns when the optimizer or the Hessian says the fit is
+        not reliable."""
+        x, f, g, H, messages = self.optimize(start=start, control=control)
+        if not np.all(np.linalg.eigvalsh(0.5 * (H + H.T)) > 0):
+            messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
+                                         "identified, their standard errors are not reliable"]
+        if messages:
+            warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning)
+        return TMBResult(self, x, f, g, H, messages)
+
     @single_threaded
-    def fit(self, start=None, control=None):
+    def optimize(self, start=None, control=None):
         """Minimize the objective; returns (x on the optimizer's scale, objective,
         gradient, Hessian, messages).
 
@@ -370,12 +431,6 @@ class TMBModel:
         self.objective_z(x)
         return g, H
 
-    def refit(self, formula):
-        """The same call with another conditional formula (for drop1)."""
-        c = self.call
-        return glmmtmb(formula, c["data"], c["family"], c["ziformula"], c["dispformula"], c["REML"],
-                       c["weights"], c["offset"], control=c["control"])
-
     def _check_start(self, start):
         s = np.asarray(start, dtype=np.float64).ravel()
         if s.shape[0] != self.npar or not np.all(np.isfinite(s)):
@@ -423,16 +478,8 @@ def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", 
     -------
     TMBResult
     """
-    model = TMBModel(formula, data, family, ziformula, dispformula, REML, weights, offset)
-    # the call, for refits (drop1); the caller's data is kept, never modified
-    model.call = {"data": data, "family": family, "ziformula": ziformula, "dispformula": dispformula,
-                  "REML": REML, "weights": weights, "offset": offset, "control": control}
-    model.data_name = data.attrs.get("name") if hasattr(data, "attrs") else None
-    model.weights_name = weights if isinstance(weights, str) else "weights"
-    x, f, g, H, messages = model.fit(start=start, control=control)
-    if not np.all(np.linalg.eigvalsh(0.5 * (H + H.T)) > 0):
-        messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
-                                     "identified, their standard errors are not reliable"]
-    if messages:
-        warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning)
-    return TMBResult(model, x, f, g, H, messages)
+    call = ModelCall(glmmtmb, formula, data, {"family": family, "ziformula": ziformula,
+                                              "dispformula": dispformula, "REML": REML, "weights": weights,
+                                              "offset": offset, "control": control})
+    model = TMBModel(formula, data, family, ziformula, dispformula, REML, weights, offset, call=call)
+    return model.fit(start=start, control=control)

@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ..checking import simulate_residuals
+from ..checking.simulate import ModelParts
 from ..formula import drop_fixed_term
+from ..report.tidy import tidy
 from .summary import summary_text
 
 _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
@@ -97,6 +100,21 @@ class TMBResult:
     @property
     def fixef(self) -> pd.Series:
         return pd.Series(self.beta, index=self.model.fixef_names, dtype=float)
+
+    @property
+    def REML(self) -> bool:
+        """Whether fitted by REML (pymer.anova and drop1 refit such fits by ML first)."""
+        return self.model.REML
+
+    @property
+    def fixef_names(self) -> list:
+        """Names of the conditional model's fixed effects (R's)."""
+        return list(self.model.fixef_names)
+
+    @property
+    def emmeans_df(self) -> int:
+        """The degrees of freedom emmeans uses for a glmmTMB fit: df.residual."""
+        return self.df_residual
 
     @property
     def zi_fixef(self) -> pd.Series:
@@ -187,16 +205,48 @@ class TMBResult:
             out.append("disp")
         return out
 
-    def tidy(self) -> pd.DataFrame:
-        """broom.mixed's ``tidy()``: effect, component, group, term, estimate, std.error,
-        statistic, p.value; random-effect SDs and correlations as ``ran_pars`` rows
-        ("sd__(Intercept)", "cor__(Intercept).x")."""
+    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95,
+             **kwargs) -> pd.DataFrame:
+        """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
+
+    def tidy_table(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95,
+                   **kwargs) -> pd.DataFrame:
+        """broom.mixed's ``tidy()`` of a glmmTMB fit (what :func:`pymer.tidy.tidy` asks
+        for): effect, component, group, term, estimate, std.error, statistic, p.value
+        (and Wald conf.low, conf.high for fixed effects); random-effect SDs and
+        correlations as ``ran_pars`` rows ("sd__(Intercept)", "cor__(Intercept).x")."""
+        if isinstance(effects, str):
+            effects = (effects,)
+        bad = [e for e in effects if e not in ("fixed", "ran_pars")]
+        if bad or not effects:
+            raise ValueError(f"effects for a glmmtmb fit must be among 'fixed', 'ran_pars'; got {effects!r}")
+        if kwargs:
+            raise TypeError(f"tidy() of a glmmtmb fit takes no {', '.join(sorted(kwargs))} argument")
+        if not 0 < conf_level < 1:
+            raise ValueError(f"conf_level must be between 0 and 1, not {conf_level!r}")
         rows = []
-        for comp in self._components_present():
+        z = stats.norm.ppf(0.5 + conf_level / 2)
+        for comp in self._components_present() if "fixed" in effects else ():
             t = self.coef_table(comp)
             for term, r in t.iterrows():
                 rows.append(("fixed", comp, None, term, r["Estimate"], r["Std. Error"], r["z value"],
-                             r["Pr(>|z|)"]))
+                             r["Pr(>|z|)"], r["Estimate"] - z * r["Std. Error"],
+                             r["Estimate"] + z * r["Std. Error"]))
+        if "ran_pars" in effects:
+            rows += [r + (np.nan, np.nan) for r in self._ran_pars_rows()]
+        cols = ["effect", "component", "group", "term", "estimate", "std.error", "statistic", "p.value",
+                "conf.low", "conf.high"]
+        out = pd.DataFrame(rows, columns=cols)
+        out["group"] = out["group"].astype(object).where(out["group"].notna(), None)
+        if not conf_int:
+            out = out.drop(columns=["conf.low", "conf.high"])
+        if tuple(effects) == ("fixed",):
+            out = out.drop(columns=["group"])
+        return out
+
+    def _ran_pars_rows(self):
+        rows = []
         for t, S in zip(self.model.re.terms, self._covariances()):
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
@@ -208,8 +258,18 @@ class TMBResult:
                                  np.nan, np.nan, np.nan))
         if self.family.base == "gaussian" and np.isfinite(self.sigma):
             rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
-        return pd.DataFrame(rows, columns=["effect", "component", "group", "term", "estimate", "std.error",
-                                           "statistic", "p.value"])
+        return rows
+
+    @property
+    def anova_model_line(self) -> str:
+        """What anova() prints after the formula of a glmmTMB model: ", zi=~x, disp=~1"."""
+        m = self.model
+        return f", zi={m.ziformula if m.has_zi else '~0'}, disp={m.dispformula}"
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether a random-effects covariance is on its boundary (an SD below 1e-4)."""
+        return bool(np.any(np.abs(self.theta[self.model.re.lower_bounds() == 0]) < 1e-4))
 
     def anova(self, other) -> pd.DataFrame:
         """Likelihood-ratio test against another glmmTMB fit of the same data, as
@@ -242,13 +302,31 @@ class TMBResult:
         scope = [t for t, v in zip(labels, parts) if not any(v < w for w in parts)]
         rows = [("<none>", np.nan, self.aic, np.nan, np.nan)]
         for term in scope:
-            sub = self.model.refit(drop_fixed_term(self.model.formula, term))
+            sub = self.update(formula=drop_fixed_term(self.model.formula, term))
             lrt = max(0.0, 2.0 * (self.loglik - sub.loglik))
             ddf = self.df - sub.df
             rows.append((term, ddf, sub.aic, lrt, stats.chi2.sf(lrt, ddf)))
         out = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows],
                            columns=["Df", "AIC", "LRT", "Pr(>Chi)"])
         return out if test == "Chisq" else out[["Df", "AIC"]]
+
+    # ---- refits ---------------------------------------------------------------------------
+    @property
+    def call(self):
+        """The call that made the fit (:class:`pymer.call.ModelCall`)."""
+        return self.model.call
+
+    def update(self, formula=None, data=None, **kwargs) -> "TMBResult":
+        """Refit with a changed formula (R's ``. ~ . - x`` forms), data or arguments
+        (``ziformula``, ``dispformula``, ``family``, ``REML``, ...), as glmmTMB's
+        ``update()`` re-evaluates the call."""
+        return self.model.updated_call(formula, data, **kwargs)()
+
+    def refit(self, newresp, **kwargs) -> "TMBResult":
+        """Refit the same model to a new response (same rows; binomial families:
+        proportions), started from this fit's parameters, as glmmTMB's ``refit()``."""
+        kwargs.setdefault("start", self.par)
+        return self.model.with_response(newresp).fit(**kwargs)
 
     # ---- random effects ---------------------------------------------------------------
     def _covariances(self):
@@ -407,6 +485,45 @@ class TMBResult:
             return (1.0 - pz) * m2 - mean ** 2
         return (1.0 - pz) * (V + pz * mu ** 2)
 
+    def _draw_many(self, rng, n_sim: int, conditional: bool) -> np.ndarray:
+        """(n, n_sim) responses (binomial families: successes): given the random effects'
+        conditional modes, or with new random effects b = Lambda(theta) u."""
+        m = self.model
+        eta, etaz, phi, size = self._components()
+        pz = np.zeros(m.n) if etaz is None else special.expit(etaz)
+        if not conditional:
+            base = m.offset + m.X @ self.beta
+            Zl = m.re.Z() @ m.re.Lambda(self.theta)
+        out = np.empty((m.n, n_sim))
+        for s in range(n_sim):
+            e = eta if conditional else base + Zl @ rng.standard_normal(m.re.q)
+            out[:, s] = self._draw(rng, self.family.linkinv(e), phi, size, pz)
+        return out
+
+    def simulation_parts(self):
+        """What :func:`pymer.simulate_residuals` needs from this fit: the response and
+        fitted means (binomial families: proportions), the means with the random effects
+        at zero, and the sampler of the family with its zero inflation and dispersion
+        per row."""
+        if self.family.base == "genpois":
+            raise NotImplementedError("simulated residuals are not available for the genpois family "
+                                      "(pymer cannot simulate from it)")
+        m = self.model
+        scale = m.size[:, None] if self.family.binomial_like else 1.0
+
+        def sampler(rng, n_sim, conditional):
+            return self._draw_many(rng, n_sim, conditional) / scale
+
+        fam = self.family
+        return ModelParts(self._y_scale(), self.fitted, fam.name, fam,
+                          m.size.copy() if fam.binomial_like else m.pw.copy(), self.sigma, False, None, self,
+                          sampler=sampler, population=self.predict(type="response", re_form="NA"),
+                          discrete=fam.base not in ("gaussian", "Gamma", "beta", "tweedie"))
+
+    def simulate_residuals(self, n_sim=250, seed=123, refit=False, conditional=True):
+        """DHARMa's scaled (quantile) residuals from simulations: see :func:`pymer.simulate_residuals`."""
+        return simulate_residuals(self, n_sim=n_sim, seed=seed, refit=refit, conditional=conditional)
+
     def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
         """Responses simulated from the fitted model, with new random effects drawn from
         their fitted distribution (binomial families: numbers of successes).
@@ -419,19 +536,8 @@ class TMBResult:
             raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
         if self.family.base == "genpois":
             raise NotImplementedError("simulate() is not available for the genpois family")
-        rng = np.random.default_rng(seed)
-        m = self.model
-        Z = m.re.Z()
-        Lam = m.re.Lambda(self.theta)
-        base = m.offset + m.X @ self.beta
-        _, etaz, phi, size = self._components()
-        pz = np.zeros(m.n) if etaz is None else special.expit(etaz)
-        out = {}
-        for s in range(nsim):
-            u = rng.standard_normal(m.re.q)
-            mu = self.family.linkinv(base + Z @ (Lam @ u))
-            out[f"sim_{s + 1}"] = self._draw(rng, mu, phi, size, pz)
-        return pd.DataFrame(out)
+        sims = self._draw_many(np.random.default_rng(seed), nsim, conditional=False)
+        return pd.DataFrame(sims, columns=[f"sim_{s + 1}" for s in range(nsim)])
 
     def _draw(self, rng, mu, phi, size, pz):
         b = self.family.base
