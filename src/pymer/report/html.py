@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .rformat import abbreviate, format_pvalues, format_real, signif_stars
+from .rformat import abbreviate, coef_cells, format_real, signif_stars
 
 __all__ = ["render_html"]
 
@@ -117,22 +117,8 @@ def _varcorr_html(vc, with_variance: bool, groups_line: str | None) -> str:
 
 def _coef_html(table, signif_lines) -> str:
     n = len(table)
-    est_se = [c for c in ("Estimate", "Std. Error") if c in table.columns]
-    cols = {}
-    if est_se:
-        fmt = format_real(table[est_se].to_numpy(dtype=float).ravel(order="F"), 4)
-        for k, c in enumerate(est_se):
-            cols[c] = [s.strip() for s in fmt[k * n:(k + 1) * n]]
-    pcol = None
-    for c in table.columns:
-        if c in cols:
-            continue
-        v = table[c].to_numpy(dtype=float)
-        if str(c).startswith("Pr("):
-            pcol = c
-            cols[c] = format_pvalues(v, 3)
-        else:
-            cols[c] = [s.strip() for s in format_real(np.round(v, 3), 4)]
+    cols, pcol = coef_cells(table, 4)                 # the text table's cells
+    cols = {c: [x.strip() for x in v] for c, v in cols.items()}
     header = [""] + [str(c) for c in table.columns]
     rows = [[str(table.index[i])] + [cols[c][i] for c in table.columns] for i in range(n)]
     if pcol is not None:

@@ -153,13 +153,14 @@ def add_signif_stars(lines, pvalues):
     return out + ["---", SIGNIF_LEGEND]
 
 
-def coef_lines(table, digits=4) -> list:
-    """The fixed-effects table as R's printCoefmat prints it in lme4's summary.
+def coef_cells(table, digits=4):
+    """The cells of a coefficient table as R's printCoefmat formats them: (column -> list of
+    strings with their common width, the p-value column or None).
 
-    Estimates and standard errors (and lmerTest's df) share one layout with
-    `digits` significant digits; test statistics are rounded to ``digits - 1``
-    decimals first; p-values as :func:`format_pvalues` with ``digits - 1``;
-    significance stars when some p-value is below 0.1.
+    Estimates and standard errors (and lmerTest's df) share one layout with `digits`
+    significant digits; test statistics are rounded to ``digits - 1`` decimals first;
+    p-values as :func:`format_pvalues` with ``digits - 1``. The text table and the HTML
+    table of a summary are built from these same cells.
     """
     n = len(table)
     dig_tst = max(1, min(5, digits - 1))
@@ -176,14 +177,33 @@ def coef_lines(table, digits=4) -> list:
             cols[c] = format_pvalues(v, dig_tst)
         else:
             cols[c] = format_real(np.round(v, dig_tst), digits)
+    return cols, pcol
+
+
+def coef_lines(table, digits=4) -> list:
+    """The fixed-effects table as R's printCoefmat prints it in lme4's summary (cells from
+    :func:`coef_cells`), with significance stars when some p-value is below 0.1."""
+    cols, pcol = coef_cells(table, digits)
     header = [""] + [str(c) for c in table.columns]
     # the numbers keep their common width (R pads them), so a column narrower than its
     # values' layout ("df" over " 17.000") is as wide as the layout
-    rows = [[str(table.index[i])] + [cols[c][i] for c in table.columns] for i in range(n)]
+    rows = [[str(table.index[i])] + [cols[c][i] for c in table.columns] for i in range(len(table))]
     lines = format_table(rows, header)
     if pcol is not None:
         lines = add_signif_stars(lines, table[pcol].to_numpy(dtype=float))
     return lines
+
+
+def varcorr_lines(header, rows, end="") -> list:
+    """lme4's VarCorr table laid out as R prints it: a last cell that is a list holds the
+    correlations (one right-aligned column per earlier effect, a common width); every
+    column is left-aligned; each line starts with a blank and ends with `end`."""
+    if any(isinstance(r[-1], list) for r in rows):
+        cw = max([len(c) for r in rows if isinstance(r[-1], list) for c in r[-1]] + [4])
+        rows = [r[:-1] + [" ".join(c.rjust(cw) for c in r[-1])] if isinstance(r[-1], list) else r
+                for r in rows]
+    widths = [max(len(x[j]) for x in [header] + rows) for j in range(len(header))]
+    return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) + end for r in [header] + rows]
 
 
 def zapsmall(x, digits):

@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..report.rformat import abbreviate, format_real, zapsmall
+from ..report.rformat import abbreviate, format_real, varcorr_lines, zapsmall
 from ..report.summary import Section, Summary, fixef_print_lines, message_lines
 
 
@@ -330,15 +330,7 @@ class MixedModelResult:
             if kmax > 1:
                 r.append("")
             rows.append(r)
-        if kmax > 1:
-            # correlations: one right-aligned column per earlier effect, common width
-            cw = max([len(c) for r in rows if isinstance(r[-1], list) for c in r[-1]] + [4])
-            for r in rows:
-                if isinstance(r[-1], list):
-                    r[-1] = " ".join(c.rjust(cw) for c in r[-1])
-        # R left-aligns every column (numbers keep their common right-aligned layout)
-        widths = [max(len(x[j]) for x in [header] + rows) for j in range(len(header))]
-        return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
+        return varcorr_lines(header, rows)
 
     def _groups_line(self):
         parts = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..report.rformat import coef_lines, format_real, zapsmall
+from ..report.rformat import coef_lines, format_real, varcorr_lines, zapsmall
 from ..report.summary import aic_lines
 
 
@@ -38,15 +38,8 @@ def _vc_lines(res):
             i += 1
     if resid:
         rows.append(["Residual", "", vtxt[i], stxt[i]] + ([""] if kmax > 1 else []))
-    if kmax > 1:
-        cw = max([len(c) for r in rows if isinstance(r[-1], list) for c in r[-1]] + [4])
-        for r in rows:
-            if isinstance(r[-1], list):
-                r[-1] = " ".join(c.rjust(cw) for c in r[-1])
-    widths = [max(len(x[j]) for x in [header] + rows) for j in range(len(header))]
     # with a Corr column glmmTMB's table ends in a blank
-    end = " " if kmax > 1 else ""
-    return [" " + " ".join(c.ljust(w) for c, w in zip(r, widths)) + end for r in [header] + rows]
+    return varcorr_lines(header, rows, end=" " if kmax > 1 else "")
 
 
 def _dispersion_line(res):
