@@ -466,19 +466,23 @@ def _start_beta(family, X, y, pw, offset):
     IRLS breaks down (a Gamma with shape 0.1, y down to 1e-26: the log link's steps
     overflow), the intercept-only start, linkfun(mean y) projected on X. PIRLS at
     nAGQ = 0 then finds beta from there, with step halving."""
-    with np.errstate(all="ignore"):
+    # an overflow stops the GLM at once (before LAPACK meets the NaNs it would make)
+    with np.errstate(over="raise", invalid="raise", divide="ignore", under="ignore"):
         try:
             beta = glm_start(family, X, y, pw, offset)
         except (np.linalg.LinAlgError, FloatingPointError):
             beta = None
+    with np.errstate(all="ignore"):
         if beta is not None and np.all(np.isfinite(beta)) and np.all(np.isfinite(X @ beta)):
             return beta
         ybar = float(np.sum(pw * y) / np.sum(pw)) if np.sum(pw) > 0 else float(np.mean(y))
         eta0 = np.asarray(family.linkfun(np.asarray([ybar])), dtype=np.float64)[0]
-        try:
-            beta, *_ = np.linalg.lstsq(X, np.full(X.shape[0], eta0) - offset, rcond=None)
-        except np.linalg.LinAlgError:
-            beta = None
+        beta = None
+        if np.isfinite(eta0) and np.all(np.isfinite(X)) and np.all(np.isfinite(offset)):
+            try:
+                beta, *_ = np.linalg.lstsq(X, np.full(X.shape[0], eta0) - offset, rcond=None)
+            except np.linalg.LinAlgError:
+                beta = None
     if beta is None or not np.all(np.isfinite(beta)):
         raise PymerDataError(f"no starting values for the fixed effects: the {family.name}({family.link}) GLM "
                              "fit to the response breaks down (check the response's scale and the "
