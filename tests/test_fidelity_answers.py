@@ -87,12 +87,31 @@ def assert_estimates(m, ref, rtol=1e-4):
 # (1) the reported state reproduces the reported optimum
 # =============================================================================
 
-@pytest.mark.parametrize("case", INVERSE)
+CONVERGED = [k for k in INVERSE if not REF[k]["conv_messages"]]
+
+
+@pytest.mark.parametrize("case", sorted(set(INVERSE) - set(CONVERGED)))
+def test_gaussian_inverse_where_lme4_does_not_converge(case):
+    # 1301: R's glm (the start) diverges, pymer's start ran off to |beta| ~ 1e14 and the fit
+    # stayed there (557.18 against lme4's 330.58); 1338: lme4 stops with a convergence
+    # message on a mode with fitted means below 0 (424.33)
+    ref = REF[case]
+    m, conv = fit(case, record=True)
+    assert ref["conv_messages"]
+    assert conv == []
+    assert_not_worse(m, ref)
+    if "tight" in ref:
+        assert m.objective <= ref["tight"]["objective"] + 1e-6 * abs(ref["tight"]["objective"])
+    assert m.model.pirls_u.laplace(m.theta, m.beta, m.u) == pytest.approx(m.objective, rel=1e-8)
+    assert m.fitted.min() > 0.2 and np.all(np.isfinite(m.fixef))
+
+
+@pytest.mark.parametrize("case", CONVERGED)
 def test_gaussian_inverse_reports_the_state_of_its_optimum(case):
     ref = REF[case]
     m, conv = fit(case, record=True)
     # lme4: the mode with positive fitted means, no convergence message
-    assert ref["conv_messages"] == [] and ref["fitted_min"] > 0.1
+    assert ref["fitted_min"] > 0.1
     assert conv == []
     assert_not_worse(m, ref)
     # the objective recomputed from the stored state (theta, beta, u) is the reported one
@@ -107,8 +126,7 @@ def test_gaussian_inverse_reports_the_state_of_its_optimum(case):
 def test_a_state_off_the_optimum_is_restored_from_the_best_point():
     # the fit's last PIRLS state moved to another mode (u far off): settling at the
     # optimum goes back to the best evaluation's u and reproduces its deviance
-    case = INVERSE[0]
-    m = fit(case)
+    m = fit(CONVERGED[0])
     model = m.model
     par = np.concatenate([m.theta, m.beta])
     best = _Incumbent(lambda x: model.objective(x, 1), model.pirls_u)
@@ -122,7 +140,7 @@ def test_a_state_off_the_optimum_is_restored_from_the_best_point():
 
 def test_a_state_that_cannot_be_restored_is_reported():
     # an optimizer "best" that no PIRLS state reproduces: the fit says so, with both numbers
-    m = fit(INVERSE[0])
+    m = fit(CONVERGED[0])
     model = m.model
     par = np.concatenate([m.theta, m.beta])
     best = _Incumbent(lambda x: model.objective(x, 1), model.pirls_u)

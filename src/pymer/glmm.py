@@ -462,32 +462,45 @@ def _boundary_check(fun, x, lower, fval, tol=1e-5):
 
 
 def _start_beta(family, X, y, pw, offset):
-    """The fixed-effects start from the GLM (pymer.families.glm_start); where that GLM's
-    IRLS breaks down (a Gamma with shape 0.1, y down to 1e-26: the log link's steps
-    overflow), the intercept-only start, linkfun(mean y) projected on X. PIRLS at
-    nAGQ = 0 then finds beta from there, with step halving."""
+    """The fixed-effects start: the GLM's (pymer.families.glm_start), or the intercept-only
+    start, linkfun(mean y) projected on X, where that has the lower deviance.
+
+    The GLM's IRLS can break down: a Gamma(log) with shape 0.1 (y down to 1e-26)
+    overflows; with gaussian(inverse) it can run off to |beta| ~ 1e14, from where
+    PIRLS never returns (as R's glm, which reports "algorithm did not converge"). PIRLS
+    at nAGQ = 0 finds beta from either start, with step halving."""
+    candidates = []
     # an overflow stops the GLM at once (before LAPACK meets the NaNs it would make)
     with np.errstate(over="raise", invalid="raise", divide="ignore", under="ignore"):
         try:
-            beta = glm_start(family, X, y, pw, offset)
+            candidates.append(glm_start(family, X, y, pw, offset))
         except (np.linalg.LinAlgError, FloatingPointError):
-            beta = None
+            pass
     with np.errstate(all="ignore"):
-        if beta is not None and np.all(np.isfinite(beta)) and np.all(np.isfinite(X @ beta)):
-            return beta
         ybar = float(np.sum(pw * y) / np.sum(pw)) if np.sum(pw) > 0 else float(np.mean(y))
         eta0 = np.asarray(family.linkfun(np.asarray([ybar])), dtype=np.float64)[0]
-        beta = None
         if np.isfinite(eta0) and np.all(np.isfinite(X)) and np.all(np.isfinite(offset)):
             try:
-                beta, *_ = np.linalg.lstsq(X, np.full(X.shape[0], eta0) - offset, rcond=None)
+                candidates.append(np.linalg.lstsq(X, np.full(X.shape[0], eta0) - offset, rcond=None)[0])
             except np.linalg.LinAlgError:
-                beta = None
-    if beta is None or not np.all(np.isfinite(beta)):
+                pass
+        devs = [_glm_deviance(family, X, b, y, pw, offset) for b in candidates]
+    if not devs or not np.isfinite(min(devs)):
         raise PymerDataError(f"no starting values for the fixed effects: the {family.name}({family.link}) GLM "
                              "fit to the response breaks down (check the response's scale and the "
                              "predictors for extreme values)")
-    return beta
+    return candidates[int(np.argmin(devs))]
+
+
+def _glm_deviance(family, X, beta, y, pw, offset):
+    """The GLM's deviance at beta (inf if not finite)."""
+    if not np.all(np.isfinite(beta)):
+        return np.inf
+    eta = X @ beta + offset
+    if not np.all(np.isfinite(eta)):
+        return np.inf
+    dev = float(np.sum(family.eval(eta, y, pw)[3]))
+    return dev if np.isfinite(dev) else np.inf
 
 
 def _newton_step(fun, par, lower, grad, hess, fval):
