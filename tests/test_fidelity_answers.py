@@ -257,3 +257,22 @@ def test_converging_glm_start_unchanged():
     y = rng.poisson(np.exp(0.3 + 0.5 * X[:, 1])).astype(float)
     beta = _start_beta(Poisson(), X, y, np.ones(50), np.zeros(50))
     np.testing.assert_allclose(beta, glm_start(Poisson(), X, y, np.ones(50), np.zeros(50)))
+
+
+# =============================================================================
+# lme4's boundary check
+# =============================================================================
+
+def test_boundary_check_moves_a_variance_within_tol_to_zero():
+    from pymer.glmm import _boundary_check
+    lower = np.array([0.0, -np.inf, 0.0])
+    f = lambda x: float(np.sum((x - np.array([0.0, 1.0, 0.5])) ** 2))      # noqa: E731
+    x = np.array([4e-6, 1.0, 0.5])
+    got, val = _boundary_check(f, x, lower, f(x))
+    np.testing.assert_array_equal(got, [0.0, 1.0, 0.5])
+    assert val == 0.0
+    # kept where the bound is worse, or where the value is beyond boundary.tol
+    g = lambda x: float((x[0] - 4e-6) ** 2)                                  # noqa: E731
+    assert _boundary_check(g, x, lower, g(x))[0][0] == 4e-6
+    far = np.array([2e-5, 1.0, 0.5])
+    assert _boundary_check(f, far, lower, f(far))[0][0] == 2e-5

@@ -273,6 +273,7 @@ class GeneralizedLinearMixedModel:
             par0 = np.concatenate([opt0.x, beta])
             lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
             opt = self._optimize_joint(fun, par0, lower, self._beta_transform(), optimizer, control)
+            opt.x, opt.fun = _boundary_check(fun, opt.x, lower, opt.fun)
             messages += opt.messages
             par = opt.x
         hess = None
@@ -449,8 +450,9 @@ def _hessian_transform(hess, nt):
 
 
 def _boundary_check(fun, x, lower, fval, tol=1e-5):
-    """lme4's boundary check: a variance parameter within tol of its bound 0 is set to 0
-    if that does not raise the objective."""
+    """lme4's boundary check (glmerControl's boundary.tol, 1e-5; restart_edge is for lmer
+    only): the variance parameters within tol of their bound 0 are set to 0 if that does
+    not raise the objective."""
     near = (lower == 0) & (x > 0) & (x < tol)
     if not np.any(near):
         return x, fval
