@@ -28,8 +28,17 @@ def term_columns(d, cols):
     return np.column_stack([np.ones(len(d)) if c == "1" else d[c].to_numpy(float) for c in cols])
 
 
+def lme4_term_order(nlevs):
+    """lme4's order of the random-effects terms (written here from the rule, not from
+    pymer): formula order unless some term has more levels than the one before it,
+    else R's rev(order(nlevs)): decreasing, ties in reverse formula order."""
+    if not any(b > a for a, b in zip(nlevs, nlevs[1:])):
+        return list(range(len(nlevs)))
+    return sorted(range(len(nlevs)), key=lambda i: nlevs[i])[::-1]
+
+
 def dense_terms(d, terms):
-    """(columns matrix, codes, nlev) per term, in lme4's order (decreasing levels, stable)."""
+    """(columns matrix, codes, nlev) per term, in lme4's order (:func:`lme4_term_order`)."""
     out = [(term_columns(d, cols), *group_codes(d, g)) for cols, g in terms]
-    order = sorted(range(len(out)), key=lambda i: -out[i][2])
+    order = lme4_term_order([o[2] for o in out])
     return [out[i] for i in order]

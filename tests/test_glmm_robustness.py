@@ -26,7 +26,7 @@ from pymer.glmm import GeneralizedLinearMixedModel
 from pymer.optimize import check_convergence
 
 from conftest import load_reference, raises_naming, rss_mb
-from designs import RE_KINDS, dense_terms, group_codes
+from designs import RE_KINDS, dense_terms, group_codes, lme4_term_order
 
 HARD = load_reference("glmm_hard.json")
 SEPARATION = "fitted probabilities numerically 0 or 1 occurred"
@@ -250,9 +250,10 @@ def test_failed_convergence_check_warns_with_lme4_text():
     # lme4 (optimizer stopped after 15 evaluations): "Model failed to converge with max|grad| = ..."
     assert [w for w in e["warnings"] if re.fullmatch(GRAD, w)]
     d = hard_data("convergence_maxfun")
-    # pymer: BOBYQA stopped early by a coarse tolerance on the parameters
+    # pymer: BOBYQA stopped early by coarse tolerances (the parameters' alone no longer
+    # stops it short: it moves beta in standard-error units, decorrelated)
     m, se, rec = fit_recording("cbind(s, m - s) ~ x + (x | g)", d, family="binomial",
-                               control={"xtol_abs": 0.3})
+                               control={"xtol_abs": 0.3, "ftol_abs": 0.5})
     msgs = [s for s in texts(rec, ConvergenceWarning) if re.fullmatch(GRAD, s)]
     assert len(msgs) == 1
     assert float(re.search(r"= ([0-9.e+-]+) ", msgs[0]).group(1)) > 0.002
@@ -366,7 +367,7 @@ def glmm_designs(draw, identifiable=False):
 
 
 def dense_Z_Lambda(d, terms, theta):
-    """Z and Lambda densely; terms in lme4's order (decreasing number of levels, stable)."""
+    """Z and Lambda densely; terms in lme4's order (designs.lme4_term_order)."""
     n = len(d)
     Zs, Ls, pos = [], [], 0
     for Xt, codes, nlev in dense_terms(d, terms):
@@ -472,7 +473,7 @@ def dense_laplace(d, terms, fixed, resp, link, theta, beta):
 
 def _theta_lme4_order(d, terms, per_term):
     nlevs = [group_codes(d, g)[1] for _, g in terms]
-    order = sorted(range(len(terms)), key=lambda i: -nlevs[i])
+    order = lme4_term_order(nlevs)
     return np.concatenate([per_term[i] for i in order])
 
 

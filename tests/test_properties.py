@@ -18,7 +18,7 @@ from pymer.errors import FormulaError, PymerDataError
 from pymer.formula import parse_formula
 from pymer.lmm import LinearMixedModel
 
-from designs import RE_KINDS, dense_terms, group_codes
+from designs import RE_KINDS, dense_terms, group_codes, lme4_term_order
 
 FAST = settings(max_examples=100, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -150,6 +150,11 @@ def build_model(d, formula, weights, reml=True):
 
 def _identifiable(d, terms):
     n = len(d)
+    # one column in two terms of one grouping factor ((0 + x | g) + (x | g)): its variance
+    # splits between them arbitrarily, so theta depends on the optimizer's path
+    seen = [(c, g) for cols, g in terms for c in cols]
+    if len(seen) != len(set(seen)):
+        return False
     for Xt, codes, nlev in dense_terms(d, terms):
         if nlev < 2 or nlev >= n or nlev * Xt.shape[1] >= n:
             return False
@@ -177,7 +182,7 @@ def _theta_for_model(terms, d, theta_formula_order):
     sizes = [len(c) * (len(c) + 1) // 2 for c, _ in terms]
     parts = np.split(theta_formula_order, np.cumsum(sizes)[:-1])
     nlevs = [group_codes(d, g)[1] for _, g in terms]
-    order = sorted(range(len(terms)), key=lambda i: -nlevs[i])
+    order = lme4_term_order(nlevs)
     return np.concatenate([parts[i] for i in order]), [terms[i] for i in order]
 
 

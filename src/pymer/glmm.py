@@ -62,7 +62,7 @@ class GeneralizedLinearMixedModel:
         # one BLAS thread: OpenBLAS threads woken for these n-row products stay spinning
         # through the fit (VerbAgg on two busy cores: 0.35 s against 0.27 s)
         with single_blas_thread():
-            self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
+            self.beta_start = _start_beta(fam, self.X, y, pw, self.offset)
 
     @property
     def data_name(self):
@@ -195,12 +195,34 @@ class GeneralizedLinearMixedModel:
         predict = (fam.name, fam.link) in _CONCAVE_LINKS
         if nAGQ <= 1:
             val = self.pirls_u.laplace(theta, beta, u0, predict)
+            if not predict and np.any(u0 != 0):
+                val = self._lowest_mode(theta, beta, val)
         else:
             nodes, weights = _gh_rule(nAGQ)
             val = self.pirls_u.agq(theta, beta, nodes, weights, u0, predict)
         if np.isfinite(val):
             self._u_warm = self.pirls_u.u_vec
         return val
+
+    def _lowest_mode(self, theta, beta, val):
+        """Laplace deviance at the conditional mode of lowest penalized deviance, of the
+        modes PIRLS reaches from where it is now (val, a warm start) and from u = 0.
+
+        Where the log-likelihood is not concave in eta (gaussian(inverse), identity and
+        sqrt links) PIRLS can reach several modes, and a warm start carried from one
+        evaluation to the next can leave the optimizer on a mode that is not the
+        conditional mode (fitted means below 0 with the inverse link). The
+        conditional mode minimizes the penalized deviance: the lower one wins, u = 0
+        on ties, so the deviance does not depend on the optimizer's path.
+        """
+        pir = self.pirls_u
+        pdev_warm = pir.pdev if np.isfinite(val) else np.inf
+        u_warm = pir.u_vec
+        val0 = pir.laplace(theta, beta, np.zeros(self.re.q))
+        pdev0 = pir.pdev if np.isfinite(val0) else np.inf
+        if not np.isfinite(pdev_warm) or pdev0 <= pdev_warm + 1e-10 * abs(pdev_warm):
+            return val0
+        return pir.laplace(theta, beta, u_warm)
 
     def derivatives(self, par, nAGQ=1):
         """Gradient and Hessian of the deviance in (theta, beta) by central differences.
@@ -234,38 +256,24 @@ class GeneralizedLinearMixedModel:
         lower_t = self.re.lower_bounds()
         th0 = self.re.theta_start() if start is None else np.asarray(start, dtype=float)[:nt]
         self._joint_warm = self._u_warm = None
-        opt0 = minimize(self.objective_nAGQ0, th0, lower_t, optimizer=optimizer,
+        # stage 1 (lme4's nAGQ = 0): theta, with beta inside PIRLS
+        best0 = _Incumbent(self.objective_nAGQ0, self.pirls_joint)
+        opt0 = minimize(best0, th0, lower_t, optimizer=optimizer,
                         ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8))
-        theta = opt0.x
-        self.objective_nAGQ0(theta)
-        beta = self.pirls_joint.beta_vec
-        u_joint = self.pirls_joint.u_vec
+        opt0.x, opt0.fun = _boundary_check(best0, opt0.x, lower_t, opt0.fun)
         messages = list(opt0.messages)
-        opt = opt0
         if nAGQ == 0:
-            fun = self.objective_nAGQ0
-            par = theta
-            lower = lower_t
+            fun, par, lower, opt, best = best0, opt0.x, lower_t, opt0, best0
         else:
-            fun = lambda x: self.objective(x, nAGQ)
-            par0 = np.concatenate([theta, beta])
+            self._restore(best0, opt0.x, 0)
+            beta = self.pirls_joint.beta_vec
+            self._u_warm = self.pirls_joint.u_vec
+            fun = _Incumbent(lambda x: self.objective(x, nAGQ), self.pirls_u)
+            best = fun
+            par0 = np.concatenate([opt0.x, beta])
             lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
-            self._u_warm = u_joint
-            # first steps as lme4's second stage takes them: 0.02 in theta, a fifth of a
-            # standard error (R_X of the nAGQ = 0 fit) in beta. NLopt's default would be
-            # 3/4 of the distance to the bound: nothing for a theta near 0 after stage 1.
-            with np.errstate(all="ignore"):
-                try:
-                    se0 = np.sqrt(np.sum(np.linalg.inv(self.core_joint.RX) ** 2, axis=1))
-                except np.linalg.LinAlgError:
-                    se0 = np.ones(self.p)
-            step = np.concatenate([np.full(nt, 0.02), 0.2 * np.where(np.isfinite(se0) & (se0 > 0), se0, 1.0)])
-            # stop on the step size only: in a flat, correlated (theta, beta) valley BOBYQA
-            # makes steps that change the deviance by < 1e-10 long before the optimum
-            # (VerbAgg: ftol_abs = 1e-8 or 1e-10 stopped it at a scaled gradient of 6e-3)
-            opt = minimize(fun, par0, lower, optimizer=optimizer,
-                           ftol_abs=control.get("ftol_abs", 0.0), xtol_abs=control.get("xtol_abs", 1e-6),
-                           ftol_rel=control.get("ftol_rel", 0.0), initial_step=step)
+            opt = self._optimize_joint(fun, par0, lower, self._beta_transform(), optimizer, control)
+            opt.x, opt.fun = _boundary_check(fun, opt.x, lower, opt.fun)
             messages += opt.messages
             par = opt.x
         hess = None
@@ -273,6 +281,17 @@ class GeneralizedLinearMixedModel:
             grad, hess = self.derivatives(par, nAGQ)
             if check_conv:
                 conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                if conv and _gradient_failed(conv) and not _TOLERANCES & control.keys():
+                    # a second optimizer run from the best point, in the coordinates the
+                    # Hessian there gives (BOBYQA restarts its trust region and model);
+                    # kept only if it lowers the deviance. Not where the caller set the
+                    # optimizer's tolerances: those stop it where asked.
+                    again = self._optimize_joint(fun, par, lower, _hessian_transform(hess, nt), optimizer,
+                                                 control)
+                    if again.fun < opt.fun - 1e-10 * abs(opt.fun):
+                        par, opt = again.x, again
+                        grad, hess = self.derivatives(par, nAGQ)
+                        conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
                 # Where the check fails, the optimizer stopped short (BOBYQA's step tolerance
                 # on parameters of very different scales): Newton steps on the derivatives
                 # the check computed finish the job; kept only if the deviance decreases.
@@ -287,12 +306,203 @@ class GeneralizedLinearMixedModel:
                     grad, hess = self.derivatives(par, nAGQ)
                     conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
                 messages += conv
-        fun(par)       # leave the PIRLS state at the optimum
+        opt.fun, failed = self._settle(best, par, opt.fun, nAGQ)
+        messages += failed
         warn_all(messages)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
         if res.is_singular:
             warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
         return res
+
+    def _beta_transform(self):
+        """beta = beta0 + R_X^-1 z: fixed effects in units of their (nAGQ = 0) standard
+        errors and decorrelated, so that one trust region suits them all (predictors
+        scaled by 1e4, or far from 0, make R_X's columns differ by orders of magnitude)."""
+        RX = np.asarray(self.core_joint.RX, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            try:
+                T = np.linalg.solve(RX, np.eye(self.p)) if self.p else np.zeros((0, 0))
+            except np.linalg.LinAlgError:
+                T = None
+        if T is None or not np.all(np.isfinite(T)) or (self.p and np.max(np.abs(T)) == 0):
+            T = np.eye(self.p)
+        nt = self.re.ntheta
+        M = np.eye(nt + self.p)
+        M[nt:, nt:] = T
+        return M
+
+    def _optimize_joint(self, fun, par0, lower, T, optimizer, control):
+        """Minimize fun over par = par0 + T z from z = 0, T = blockdiag(I, B): theta as it
+        is (its bounds stay bounds on z), beta through B. First steps as lme4's second
+        stage takes them: 0.02 in theta, a fifth of a unit in z."""
+        nt = self.re.ntheta
+        par0 = np.asarray(par0, dtype=np.float64)
+        lower_z = np.concatenate([lower[:nt] - par0[:nt], np.full(self.p, -np.inf)])
+        step = np.concatenate([np.full(nt, 0.02), np.full(self.p, 0.2)])
+
+        def fz(z):
+            return fun(par0 + T @ z)
+
+        # stop on the step size only: in a flat, correlated (theta, beta) valley BOBYQA
+        # makes steps that change the deviance by < 1e-10 long before the optimum
+        # (VerbAgg: ftol_abs = 1e-8 or 1e-10 stopped it at a scaled gradient of 6e-3).
+        # By default 1e-6 in z (standard errors); an xtol_abs the caller gives is in the
+        # parameters' own units, as NLopt's
+        xtol = 1e-6
+        if "xtol_abs" in control:
+            reach = np.max(np.abs(T), axis=0)
+            xtol = float(control["xtol_abs"]) / np.where(reach > 0, reach, 1.0)
+        opt = minimize(fz, np.zeros(nt + self.p), lower_z, optimizer=optimizer,
+                       ftol_abs=control.get("ftol_abs", 0.0), xtol_abs=xtol,
+                       ftol_rel=control.get("ftol_rel", 0.0), initial_step=step)
+        opt.x = par0 + T @ opt.x
+        opt.x[:nt] = np.maximum(opt.x[:nt], lower[:nt])
+        return opt
+
+    def _restore(self, best, par, nAGQ):
+        """PIRLS at par from the state (beta, u) the optimizer's best evaluation reached
+        there (not from wherever the last evaluation left it); the deviance."""
+        nt = self.re.ntheta
+        par = np.asarray(par, dtype=np.float64)
+        use = best.x is not None and np.array_equal(best.x, par)
+        if nAGQ == 0:
+            pj = self.pirls_joint
+            beta0 = best.beta if use else self.beta_start
+            u0 = best.u if use else np.zeros(self.re.q)
+            val = pj.laplace(par, beta0, u0)
+            if np.isfinite(val):
+                self._joint_warm = (pj.beta_vec, pj.u_vec)
+            return val
+        u0 = best.u if use else self._u_warm
+        u0 = np.zeros(self.re.q) if u0 is None else u0
+        if nAGQ == 1:
+            val = self.pirls_u.laplace(par[:nt], par[nt:], u0)
+        else:
+            nodes, weights = _gh_rule(nAGQ)
+            val = self.pirls_u.agq(par[:nt], par[nt:], nodes, weights, u0)
+        if np.isfinite(val):
+            self._u_warm = self.pirls_u.u_vec
+        return val
+
+    def _settle(self, best, par, value, nAGQ):
+        """Leave PIRLS at the optimum and check that the state reported reproduces the
+        optimizer's best deviance (1e-8 relative); else PIRLS again from the best
+        evaluation's u and beta. Returns the deviance of the state and, if it still
+        differs, a message saying so (the estimates are then not at the optimum)."""
+        got = best.fun(par)
+        if _same(got, value):
+            return value, []
+        got = self._restore(best, par, nAGQ)
+        if _same(got, value):
+            return value, []
+        return float(got), [f"the fitted state does not reproduce the optimizer's deviance ({got:.10g} "
+                            f"against {value:.10g}): PIRLS reached another conditional mode at the optimum, "
+                            "so the estimates may be wrong"]
+
+
+class _Incumbent:
+    """An objective that remembers its best evaluation and the PIRLS state (beta, u)
+    reached there, so the fit can come back to that state."""
+
+    def __init__(self, fun, pirls):
+        self.fun = fun
+        self.pirls = pirls
+        self.val = np.inf
+        self.x = self.u = self.beta = None
+
+    def __call__(self, x):
+        v = float(self.fun(x))
+        if v < self.val:
+            self.val = v
+            self.x = np.array(x, dtype=np.float64, copy=True)
+            self.u = self.pirls.u_vec
+            self.beta = self.pirls.beta_vec
+        return v
+
+
+_TOLERANCES = {"xtol_abs", "ftol_abs", "ftol_rel"}
+
+
+def _same(a, b, rtol=1e-8):
+    return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= rtol * max(1.0, abs(b)))
+
+
+def _gradient_failed(messages):
+    return any("failed to converge" in m or "scaled gradient" in m for m in messages)
+
+
+def _hessian_transform(hess, nt):
+    """blockdiag(I, B) with B'H_bb B = I where the beta block of the Hessian is positive
+    definite (the optimizer then sees a round valley in beta); None otherwise."""
+    H = np.asarray(hess, dtype=np.float64)
+    p = H.shape[0] - nt
+    M = np.eye(nt + p)
+    Hb = (H[nt:, nt:] + H[nt:, nt:].T) / 2
+    try:
+        L = np.linalg.cholesky(Hb)
+        B = np.linalg.solve(L.T, np.eye(p))
+    except np.linalg.LinAlgError:
+        d = np.abs(np.diag(Hb))
+        B = np.diag(np.where(np.isfinite(d) & (d > 0), 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0))
+    if np.all(np.isfinite(B)):
+        M[nt:, nt:] = B * np.sqrt(2.0)           # H is of the deviance: 2 x the information
+    return M
+
+
+def _boundary_check(fun, x, lower, fval, tol=1e-5):
+    """lme4's boundary check (glmerControl's boundary.tol, 1e-5; restart_edge is for lmer
+    only): the variance parameters within tol of their bound 0 are set to 0 if that does
+    not raise the objective."""
+    near = (lower == 0) & (x > 0) & (x < tol)
+    if not np.any(near):
+        return x, fval
+    x0 = np.where(near, 0.0, x)
+    v = float(fun(x0))
+    if np.isfinite(v) and v <= fval:
+        return x0, v
+    return x, fval
+
+
+def _start_beta(family, X, y, pw, offset):
+    """The fixed-effects start: the GLM's (pymer.families.glm_start), or the intercept-only
+    start, linkfun(mean y) projected on X, where that has the lower deviance.
+
+    The GLM's IRLS can break down: a Gamma(log) with shape 0.1 (y down to 1e-26)
+    overflows; with gaussian(inverse) it can run off to |beta| ~ 1e14, from where
+    PIRLS never returns (as R's glm, which reports "algorithm did not converge"). PIRLS
+    at nAGQ = 0 finds beta from either start, with step halving."""
+    candidates = []
+    # an overflow stops the GLM at once (before LAPACK meets the NaNs it would make)
+    with np.errstate(over="raise", invalid="raise", divide="ignore", under="ignore"):
+        try:
+            candidates.append(glm_start(family, X, y, pw, offset))
+        except (np.linalg.LinAlgError, FloatingPointError):
+            pass
+    with np.errstate(all="ignore"):
+        ybar = float(np.sum(pw * y) / np.sum(pw)) if np.sum(pw) > 0 else float(np.mean(y))
+        eta0 = np.asarray(family.linkfun(np.asarray([ybar])), dtype=np.float64)[0]
+        if np.isfinite(eta0) and np.all(np.isfinite(X)) and np.all(np.isfinite(offset)):
+            try:
+                candidates.append(np.linalg.lstsq(X, np.full(X.shape[0], eta0) - offset, rcond=None)[0])
+            except np.linalg.LinAlgError:
+                pass
+        devs = [_glm_deviance(family, X, b, y, pw, offset) for b in candidates]
+    if not devs or not np.isfinite(min(devs)):
+        raise PymerDataError(f"no starting values for the fixed effects: the {family.name}({family.link}) GLM "
+                             "fit to the response breaks down (check the response's scale and the "
+                             "predictors for extreme values)")
+    return candidates[int(np.argmin(devs))]
+
+
+def _glm_deviance(family, X, beta, y, pw, offset):
+    """The GLM's deviance at beta (inf if not finite)."""
+    if not np.all(np.isfinite(beta)):
+        return np.inf
+    eta = X @ beta + offset
+    if not np.all(np.isfinite(eta)):
+        return np.inf
+    dev = float(np.sum(family.eval(eta, y, pw)[3]))
+    return dev if np.isfinite(dev) else np.inf
 
 
 def _newton_step(fun, par, lower, grad, hess, fval):

@@ -1,7 +1,8 @@
 """Random-effects terms: Z (row-wise), the theta -> Lambda map, bounds and names.
 
-The terms are ordered as lme4 orders them: by decreasing number of levels of
-their grouping factors, ties keeping formula order. Within a term the columns
+The terms are ordered as lme4 orders them: only when some term has more levels
+than the term before it, and then by R's ``rev(order(nlevels))``: decreasing
+number of levels, ties in reverse formula order. Within a term the columns
 of Z are level-major: level l of a term with k columns owns columns
 offset + l*k ... offset + l*k + k - 1.
 """
@@ -54,15 +55,14 @@ class RandomEffects:
 
     @classmethod
     def from_formula_terms(cls, random_terms, n: int) -> "RandomEffects":
-        """Order the parsed bar terms as lme4 does (decreasing levels, stable)."""
+        """Order the parsed bar terms as lme4 does (see :func:`term_order`)."""
         terms = [
             ReTerm(group=r.group, colnames=list(r.colnames), levels=list(r.levels),
                    codes=np.asarray(r.codes, dtype=np.int64),
                    X=np.asarray(r.X, dtype=np.float64), lhs=getattr(r, "lhs", ""))
             for r in random_terms
         ]
-        order = sorted(range(len(terms)), key=lambda i: -terms[i].nlev)
-        return cls([terms[i] for i in order], n)
+        return cls([terms[i] for i in term_order([t.nlev for t in terms])], n)
 
     # ---- sizes -------------------------------------------------------------
     @property
@@ -185,6 +185,19 @@ class RandomEffects:
         lb = self.lower_bounds()
         diag = lb == 0
         return bool(np.any(np.asarray(theta)[diag] < tol))
+
+
+def term_order(nlevels) -> list:
+    """The order lme4 gives the random-effects terms, from their numbers of levels in
+    formula order: formula order unless some term has more levels than the one before
+    it, else R's ``rev(order(nlevels))`` (decreasing, ties in reverse formula order:
+    ``(1|Part) + (1|Operator) + (1|Part:Operator)`` with 10 parts and 10 operators
+    gives Part:Operator, Operator, Part)."""
+    nl = [int(v) for v in nlevels]
+    if not any(b > a for a, b in zip(nl, nl[1:])):
+        return list(range(len(nl)))
+    ascending = sorted(range(len(nl)), key=lambda i: nl[i])     # stable, as R's order()
+    return ascending[::-1]
 
 
 def lower_tri_pairs(k: int) -> list:
