@@ -27,5 +27,5 @@ Rscript tmb_inference.R ../data tmb_inference.json
 Rscript friction.R ../../src/pymer/datasets/data friction.json
 Rscript tmb_wiring.R ../data tmb_wiring.json
 Rscript fidelity_answers.R fidelity_answers.json ../data
-Rscript formula_language.R formula_language.json
+Rscript formula_language.R "$DATA" formula_language.json
 Rscript versions.R > versions.txt
