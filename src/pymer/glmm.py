@@ -10,32 +10,33 @@ from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
 from .call import ModelCall
-from .errors import PymerDataError, ResponseWarning, SingularFitWarning
+from .errors import PymerDataError, ResponseWarning
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .lmm import lmer
+from .lmm import DevFun, lmer, warn_singular
 from .numdiff import finite_diff_derivs
-from .optimize import check_convergence, minimize, warn_all
+from .optimize import OptResult, check_convergence, minimize, warn_all
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
-from .validate import (GLMER_CONTROL, check_control, check_family,
-                       check_family_object, check_family_response, check_fitted_boundary,
-                       check_grouping_factors, check_nagq, check_response_not_constant, check_start,
-                       check_weights, fixed_effects_design)
+from .validate import (_optimizer_name, check_control, check_family, check_family_object,
+                       check_family_response, check_fitted_boundary, check_grouping_factors, check_nagq,
+                       check_response_not_constant, check_weights, filter_conv_messages,
+                       fixed_effects_design, split_start)
 
 
 class GeneralizedLinearMixedModel:
     """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
 
-    def __init__(self, mf, family, call=None):
+    def __init__(self, mf, family, call=None, control=None, mustart=None, etastart=None):
         self.mf = mf
         self.call = call
+        self.control = control
         self.family = get_family(family)
         fam = self.family
         check_family_object(fam)
         self.n = int(np.asarray(mf.y).shape[0])
         w = check_weights(mf.weights, self.n)
-        self._check_response(mf, fam, w)
+        self._check_response(mf, fam, w, control)
         if fam.name == "binomial":
             y, pw = binomial_response(mf, w)
         else:
@@ -45,10 +46,10 @@ class GeneralizedLinearMixedModel:
         self.pw = pw
         self.weights = w
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, w)
+        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, w, control)
         self.p = self.X.shape[1]
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
-        check_grouping_factors(self.re, self.n, lmm=False)
+        check_grouping_factors(self.re, self.n, lmm=False, control=control)
         self.zcols, self.zvals = self.re.zrows()
         self.colptr, self.rowind = self.re.pattern(self.zcols)
         col_term, col_off = self.re.column_structure()
@@ -62,7 +63,7 @@ class GeneralizedLinearMixedModel:
         # one BLAS thread: OpenBLAS threads woken for these n-row products stay spinning
         # through the fit (VerbAgg on two busy cores: 0.35 s against 0.27 s)
         with single_blas_thread():
-            self.beta_start = glm_start(fam, self.X, y, pw, self.offset)
+            self.beta_start = glm_start(fam, self.X, y, pw, self.offset, mustart=mustart, etastart=etastart)
 
     @property
     def data_name(self):
@@ -96,7 +97,7 @@ class GeneralizedLinearMixedModel:
             y = np.column_stack([s, m - s])
         mf.y = y
         mf.response_levels = None
-        return GeneralizedLinearMixedModel(mf, fam, call=old.call)
+        return GeneralizedLinearMixedModel(mf, fam, call=old.call, control=old.control)
 
     def updated_call(self, formula=None, data=None, *, family=None, nAGQ=None, **args) -> ModelCall:
         """This model's call with a changed formula, data, family, nAGQ or arguments (lme4's
@@ -112,7 +113,7 @@ class GeneralizedLinearMixedModel:
         return self.call.update(formula, data, fn=fn, **args)
 
     @staticmethod
-    def _check_response(mf, fam, weights):
+    def _check_response(mf, fam, weights, control=None):
         """The response as R's family reads it (see :mod:`pymer.validate`): binomial
         values in [0, 1] or non-negative counts, Poisson and negative binomial counts
         >= 0 (non-integer ones warn, as R does), Gamma and inverse Gaussian values > 0,
@@ -131,7 +132,8 @@ class GeneralizedLinearMixedModel:
                           " as success", ResponseWarning, stacklevel=5)
         check_family_response(fam.name, y, weights if fam.name == "binomial" and y.ndim == 1 else None,
                               name=name)
-        check_response_not_constant(y, name=name)
+        check_response_not_constant(y, name=name,
+                                    action=(control or {}).get("check_response_not_const", "stop"))
 
     def _make_pirls(self):
         fam = self.family
@@ -156,6 +158,19 @@ class GeneralizedLinearMixedModel:
         self.family = NegativeBinomial(theta, link=self.family.link)
         self.pirls_joint.nb_theta = theta
         self.pirls_u.nb_theta = theta
+
+    def dev_fun(self, nAGQ=1, theta=None, fixef=None):
+        """lme4's devFunOnly = TRUE for glmer (a :class:`pymer.lmm.DevFun`): the deviance
+        of concat(theta, beta), or of theta with beta inside PIRLS at nAGQ = 0."""
+        th = self.re.theta_start() if theta is None else np.asarray(theta, dtype=np.float64)
+        if nAGQ == 0:
+            self._joint_warm = None
+            return DevFun(self.objective_nAGQ0, self, self.re.lower_bounds(), th, self.re.theta_names())
+        beta = self.beta_start if fixef is None else np.asarray(fixef, dtype=np.float64)
+        self._u_warm = None
+        lower = np.concatenate([self.re.lower_bounds(), np.full(self.p, -np.inf)])
+        return DevFun(lambda par: self.objective(par, nAGQ), self, lower, np.concatenate([th, beta]),
+                      self.re.theta_names() + list(self.fixef_names))
 
     # ---- objectives ---------------------------------------------------------------
     def objective_nAGQ0(self, theta):
@@ -224,8 +239,13 @@ class GeneralizedLinearMixedModel:
         return grad, hess
 
     @single_threaded
-    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, calc_derivs=True):
-        control = dict(control or {})
+    def fit(self, nAGQ=1, *, optimizer=None, control=None, start=None, check_conv=True, calc_derivs=True,
+            start_fixef=None):
+        control = check_control(self.control if control is None else control, fun="glmer")
+        stages = control["optimizer"] if optimizer is None else (_optimizer_name(optimizer),) * 2
+        check_conv = check_conv and control["check_conv"]
+        calc_derivs = calc_derivs and control["calc_derivs"]
+        self.pirls_joint.tol = self.pirls_u.tol = control["tolPwrss"]
         if nAGQ > 1 and not (len(self.re.terms) == 1 and self.re.terms[0].k == 1):
             raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
         if nAGQ > 1 and self.family.has_dispersion:
@@ -234,12 +254,22 @@ class GeneralizedLinearMixedModel:
         lower_t = self.re.lower_bounds()
         th0 = self.re.theta_start() if start is None else np.asarray(start, dtype=float)[:nt]
         self._joint_warm = self._u_warm = None
-        opt0 = minimize(self.objective_nAGQ0, th0, lower_t, optimizer=optimizer,
-                        ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8))
-        theta = opt0.x
-        self.objective_nAGQ0(theta)
-        beta = self.pirls_joint.beta_vec
-        u_joint = self.pirls_joint.u_vec
+        if start_fixef is not None:
+            self.beta_start = np.asarray(start_fixef, dtype=np.float64)
+        if nAGQ == 0 or control["nAGQ0initStep"]:
+            opt0 = minimize(self.objective_nAGQ0, th0, lower_t, optimizer=stages[0],
+                            ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
+                            maxeval=control["maxeval"])
+            theta = opt0.x
+            self.objective_nAGQ0(theta)
+            beta = self.pirls_joint.beta_vec
+            u_joint = self.pirls_joint.u_vec
+        else:
+            # no nAGQ = 0 stage (lme4's nAGQ0initStep = FALSE): from the start theta and the
+            # GLM's (or start's) fixed effects, with PIRLS in u from 0
+            theta, beta, u_joint = np.asarray(th0, dtype=float), self.beta_start, np.zeros(self.re.q)
+            opt0 = OptResult(theta, np.nan, 0, stages[0], 0)
+            self.pirls_joint.laplace(theta, beta, u_joint)
         messages = list(opt0.messages)
         opt = opt0
         if nAGQ == 0:
@@ -263,16 +293,17 @@ class GeneralizedLinearMixedModel:
             # stop on the step size only: in a flat, correlated (theta, beta) valley BOBYQA
             # makes steps that change the deviance by < 1e-10 long before the optimum
             # (VerbAgg: ftol_abs = 1e-8 or 1e-10 stopped it at a scaled gradient of 6e-3)
-            opt = minimize(fun, par0, lower, optimizer=optimizer,
+            opt = minimize(fun, par0, lower, optimizer=stages[1],
                            ftol_abs=control.get("ftol_abs", 0.0), xtol_abs=control.get("xtol_abs", 1e-6),
-                           ftol_rel=control.get("ftol_rel", 0.0), initial_step=step)
+                           ftol_rel=control.get("ftol_rel", 0.0), maxeval=control["maxeval"], initial_step=step)
             messages += opt.messages
             par = opt.x
         hess = None
-        if nAGQ > 0 and (check_conv or calc_derivs):
+        tols = {"tol_grad": control["check_conv_grad"]["tol"], "tol_hess": control["check_conv_hess"]["tol"]}
+        if nAGQ > 0 and calc_derivs:
             grad, hess = self.derivatives(par, nAGQ)
             if check_conv:
-                conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
                 # Where the check fails, the optimizer stopped short (BOBYQA's step tolerance
                 # on parameters of very different scales): Newton steps on the derivatives
                 # the check computed finish the job; kept only if the deviance decreases.
@@ -285,13 +316,12 @@ class GeneralizedLinearMixedModel:
                     par, opt.fun = polished
                     opt.x = par
                     grad, hess = self.derivatives(par, nAGQ)
-                    conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
-                messages += conv
+                    conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
+                messages += filter_conv_messages(conv, control)
         fun(par)       # leave the PIRLS state at the optimum
         warn_all(messages, stacklevel=4)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
-        if res.is_singular:
-            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=4)
+        warn_singular(self.re, res.theta, control)
         return res
 
 
@@ -327,8 +357,9 @@ def _gh_rule(n):
 
 
 @single_threaded
-def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None,
-          optimizer="bobyqa", start=None, control=None):
+def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, subset=None,
+          na_action="na.omit", optimizer=None, start=None, mustart=None, etastart=None, control=None,
+          dev_fun_only=False):
     """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
 
     Parameters
@@ -339,28 +370,47 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     data : pandas.DataFrame or dict of arrays
     family : str or pymer.families.Family
         ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
-        ``"gaussian"`` or e.g. ``pymer.families.Binomial(link="probit")``.
+        ``"gaussian"`` or e.g. ``pymer.families.Binomial(link="probit")`` (any link
+        R's make.link() knows). Left out: gaussian, as lme4, which fits :func:`lmer`
+        and warns that this shortcut is deprecated.
     nAGQ : int
         0 (beta inside PIRLS), 1 (Laplace, default) or > 1 (adaptive
         Gauss-Hermite, a single scalar random-effects term only).
     weights, offset : str or array_like, optional
         Prior weights (for binomial proportions: the numbers of trials) and an
         offset: a column name or one value per row.
-    optimizer : {"bobyqa", "nelder_mead"}
-    start : array_like, optional
-        Starting theta (lme4's order).
+    subset : str or array_like of bool, optional
+        The rows to fit: an R expression (``"herd != '1'"``) or one boolean per row.
+    na_action : {"na.omit", "na.exclude", "na.fail"}
+        As in :func:`pymer.lmer`.
+    optimizer : {"bobyqa", "nelder_mead", "lbfgsb"}, optional
+        For both stages; overrides ``control["optimizer"]``.
+    start : array_like or dict, optional
+        Starting theta (lme4's order), or ``{"theta": ..., "fixef": ...}``.
+    mustart, etastart : array_like, optional
+        Starting means or linear predictor for the GLM that gives the starting
+        fixed effects, one value per row of `data` (or per observation used).
     control : dict, optional
-        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``check_conv``; any other key
-        is an error.
+        lme4's ``glmerControl()`` settings with underscores for dots: the
+        ``check_*`` actions, ``optimizer`` (one name, or one per stage, e.g.
+        ``("bobyqa", "nelder_mead")``), ``calc_derivs``, ``boundary_tol``,
+        ``tolPwrss``, ``nAGQ0initStep``, ``optCtrl``, ...; see
+        ``pymer.validate.CONTROL``. Any other key is an error.
+    dev_fun_only : bool
+        Return the deviance as a function (a :class:`pymer.lmm.DevFun`) of
+        ``concat(theta, beta)`` (nAGQ >= 1) or of theta (nAGQ = 0), as lme4's
+        ``devFunOnly = TRUE``.
 
     Returns
     -------
-    GLMMResult
+    GLMMResult (an LMMResult for the gaussian family with the identity link), or DevFun
     """
     nAGQ = check_nagq(nAGQ)
-    given_control = control
-    control = check_control(control, GLMER_CONTROL, "glmer")
-    check_conv = bool(control.pop("check_conv", True))
+    args = {"family": family, "nAGQ": nAGQ, "weights": weights, "offset": offset, "subset": subset,
+            "na_action": na_action, "optimizer": optimizer, "start": start, "mustart": mustart,
+            "etastart": etastart, "control": control}
+    if family is None:
+        family = "gaussian"
     if isinstance(family, str):
         family = check_family(family, known=list(_FAMILY_NAMES))
         if family == "negative.binomial":
@@ -371,16 +421,41 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     if fam.name == "gaussian" and fam.link == "identity":
         warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
                       "deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
-        return lmer(formula, data, weights=weights, offset=offset)
-    mf = parse_formula(formula, data, weights=weights, offset=offset)
-    call = ModelCall(glmer, formula, data, {"family": fam, "nAGQ": nAGQ, "weights": weights, "offset": offset,
-                                            "optimizer": optimizer, "control": given_control})
-    model = GeneralizedLinearMixedModel(mf, fam, call=call)
+        return lmer(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action,
+                    optimizer=optimizer, start=start, control=control, dev_fun_only=dev_fun_only)
+    ctl = check_control(control, fun="glmer")
+    if optimizer is not None:
+        ctl["optimizer"] = (_optimizer_name(optimizer),) * 2
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action)
+    call = ModelCall(glmer, formula, data, {**args, "family": fam})
+    model = GeneralizedLinearMixedModel(mf, fam, call=call, control=ctl,
+                                        mustart=_per_row(mustart, mf, "mustart"),
+                                        etastart=_per_row(etastart, mf, "etastart"))
     check_nagq(nAGQ, model.re)
-    start = check_start(start, model.re)
-    res = model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start, check_conv=check_conv)
+    theta0, fixef0 = split_start(start, model.re, model.fixef_names)
+    if dev_fun_only:
+        return model.dev_fun(nAGQ, theta0, fixef0)
+    res = model.fit(nAGQ=nAGQ, control=ctl, start=theta0, start_fixef=fixef0)
     check_fitted_boundary(model.family, res.mu, model.pw)
     return res
+
+
+def _per_row(values, mf, what):
+    """mustart / etastart: one finite value per row of the data (or per observation used)."""
+    if values is None:
+        return None
+    try:
+        v = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise PymerDataError(f"{what} must be numbers, one per row of the data") from None
+    if v.shape[0] == mf.data_nrow:
+        v = v[mf.rows]
+    elif v.shape[0] != mf.n:
+        raise PymerDataError(f"{what} has {v.shape[0]} values; the data have {mf.data_nrow} rows "
+                             f"({mf.n} used)")
+    if not np.all(np.isfinite(v)):
+        raise PymerDataError(f"{what} has missing or non-finite values")
+    return v
 
 
 # the family names glmer() accepts as strings (pymer.families.get_family's)
@@ -388,7 +463,8 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 
 
 @single_threaded
-def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
+def glmer_nb(formula, data, *, weights=None, offset=None, subset=None, na_action="na.omit", nAGQ=1,
+             control=None):
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 
     Alternates: the GLMM at fixed NB theta, then theta maximizing the
@@ -398,9 +474,9 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
 
     nAGQ = check_nagq(nAGQ)
     given_control = control
-    control = check_control(control, GLMER_CONTROL, "glmer_nb")
-    check_conv = bool(control.pop("check_conv", True))
-    mf = parse_formula(formula, data, weights=weights, offset=offset)
+    control = check_control(control, fun="glmer_nb")
+    check_conv = control["check_conv"]
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action)
     # the response as the negative binomial family reads it (its messages, each warning
     # once); the Poisson start and the model below repeat these checks quietly
     n = int(np.asarray(mf.y).shape[0])
@@ -421,7 +497,8 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None):
         model = GeneralizedLinearMixedModel(
             mf, NegativeBinomial(th),
             call=ModelCall(glmer_nb, formula, data, {"nAGQ": nAGQ, "weights": weights, "offset": offset,
-                                                     "control": given_control}))
+                                                     "subset": subset, "na_action": na_action,
+                                                     "control": given_control}), control=control)
     par = np.concatenate([g.theta, g.beta])
     last = None
     for it in range(20):

@@ -140,7 +140,7 @@ bl <- rnorm(20, sd = 0.4)[as.integer(gl)]
 yl <- plogis(-0.5 + 1.2 * xl + bl) + rnorm(nl, sd = 0.05)
 yl <- pmin(pmax(yl, 0.01), 0.99)
 links_data <- data.frame(y = yl, x = xl, g = gl)
-res$links_data <- links_data
+res$links_data <- list(y = I(yl), x = I(xl), g = I(as.character(gl)))
 res$link_gaussian_logit <- run(glmer(y ~ x + (1 | g), links_data, gaussian(link = "logit")))
 res$link_binomial_identity <- run(glmer(f_cb, cbpp, binomial(link = "identity")))
 res$link_binomial_sqrt <- run(glmer(f_cb, cbpp, binomial(link = "sqrt")))
