@@ -125,7 +125,7 @@ def test_na_exclude_pads_lmer(sleep_na):
     # na.omit (the default): no padding
     m0 = pymer.lmer(SS, sleep_na)
     np.testing.assert_allclose(m0.fitted, arr(ref["fitted_omit"]), rtol=1e-5)
-    assert m0.model.call.args["na_action"] == "na.omit"
+    assert m0.model.call.args["na_action"] is None      # not given: R's default, na.omit
     assert m.update().fitted.shape == (180,)
 
 
@@ -444,3 +444,6 @@ def test_glmer_without_family_is_gaussian(sleep):
     with pytest.warns(DeprecationWarning):
         m = pymer.glmer(SS, sleep, subset="Days >= 2")
     assert m.nobs == 144
+    # never a binomial fit in silence: a cbind() response without family= is an error
+    with pytest.warns(DeprecationWarning), pytest.raises(PymerDataError, match="pass family="):
+        pymer.glmer(CB, pymer.datasets.load("cbpp"))

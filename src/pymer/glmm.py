@@ -358,7 +358,7 @@ def _gh_rule(n):
 
 @single_threaded
 def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, subset=None,
-          na_action="na.omit", optimizer=None, start=None, mustart=None, etastart=None, control=None,
+          na_action=None, optimizer=None, start=None, mustart=None, etastart=None, control=None,
           dev_fun_only=False):
     """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
 
@@ -409,7 +409,8 @@ def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, subs
     args = {"family": family, "nAGQ": nAGQ, "weights": weights, "offset": offset, "subset": subset,
             "na_action": na_action, "optimizer": optimizer, "start": start, "mustart": mustart,
             "etastart": etastart, "control": control}
-    if family is None:
+    no_family = family is None
+    if no_family:
         family = "gaussian"
     if isinstance(family, str):
         family = check_family(family, known=list(_FAMILY_NAMES))
@@ -421,12 +422,19 @@ def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, subs
     if fam.name == "gaussian" and fam.link == "identity":
         warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
                       "deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
-        return lmer(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action,
-                    optimizer=optimizer, start=start, control=control, dev_fun_only=dev_fun_only)
+        try:
+            return lmer(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action,
+                        optimizer=optimizer, start=start, control=control, dev_fun_only=dev_fun_only)
+        except PymerDataError as e:
+            if not no_family:
+                raise
+            raise PymerDataError(f"{e}; glmer() without family= fits a gaussian model (lme4's default, "
+                                 "as lmer()): pass family= (e.g. family='binomial')") from None
     ctl = check_control(control, fun="glmer")
     if optimizer is not None:
         ctl["optimizer"] = (_optimizer_name(optimizer),) * 2
-    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action)
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset,
+                      na_action=na_action or "na.omit")
     call = ModelCall(glmer, formula, data, {**args, "family": fam})
     model = GeneralizedLinearMixedModel(mf, fam, call=call, control=ctl,
                                         mustart=_per_row(mustart, mf, "mustart"),
@@ -463,7 +471,7 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 
 
 @single_threaded
-def glmer_nb(formula, data, *, weights=None, offset=None, subset=None, na_action="na.omit", nAGQ=1,
+def glmer_nb(formula, data, *, weights=None, offset=None, subset=None, na_action=None, nAGQ=1,
              control=None):
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 
@@ -476,7 +484,8 @@ def glmer_nb(formula, data, *, weights=None, offset=None, subset=None, na_action
     given_control = control
     control = check_control(control, fun="glmer_nb")
     check_conv = control["check_conv"]
-    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action)
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset,
+                      na_action=na_action or "na.omit")
     # the response as the negative binomial family reads it (its messages, each warning
     # once); the Poisson start and the model below repeat these checks quietly
     n = int(np.asarray(mf.y).shape[0])

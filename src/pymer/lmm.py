@@ -283,7 +283,7 @@ class DevFun:
 
 
 @single_threaded
-def lmer(formula, data, REML=True, *, weights=None, offset=None, subset=None, na_action="na.omit",
+def lmer(formula, data, REML=True, *, weights=None, offset=None, subset=None, na_action=None,
          optimizer=None, start=None, control=None, dev_fun_only=False):
     """Fit a linear mixed-effects model as lme4's ``lmer()`` does.
 
@@ -299,8 +299,8 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, subset=None, na
         Prior weights and an offset: a column name or a vector of len(data).
     subset : str or array_like of bool, optional
         The rows to fit: an R expression (``"Days >= 2"``) or one boolean per row.
-    na_action : {"na.omit", "na.exclude", "na.fail"}
-        Rows with missing values are dropped (``"na.exclude"``: ``fitted``,
+    na_action : {"na.omit", "na.exclude", "na.fail"}, optional
+        Rows with missing values are dropped (None: ``"na.omit"``) (``"na.exclude"``: ``fitted``,
         ``residuals()`` and ``predict()`` are padded with NaN at them) or an error.
     optimizer : {"bobyqa", "nelder_mead", "lbfgsb"}, optional
         Overrides ``control["optimizer"]`` (BOBYQA, lme4's default ``nloptwrap``).
@@ -328,7 +328,8 @@ def lmer(formula, data, REML=True, *, weights=None, offset=None, subset=None, na
     ctl = check_control(control, fun="lmer")
     if optimizer is not None:
         ctl["optimizer"] = _optimizer_name(optimizer)
-    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action)
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset,
+                      na_action=na_action or "na.omit")
     model = LinearMixedModel(mf, REML=REML, call=call, control=ctl)
     if dev_fun_only:
         return model.dev_fun(start)
