@@ -447,3 +447,39 @@ def test_glmer_without_family_is_gaussian(sleep):
     # never a binomial fit in silence: a cbind() response without family= is an error
     with pytest.warns(DeprecationWarning), pytest.raises(PymerDataError, match="pass family="):
         pymer.glmer(CB, pymer.datasets.load("cbpp"))
+
+
+# ---- boundary handling (restart_edge, boundary_tol) ----------------------------------------
+
+def test_check_boundary_restarts_and_snaps():
+    from pymer.optimize import check_boundary, minimize
+
+    f = lambda x: float((x[0] - 1.0) ** 2 + x[1] ** 2)     # noqa: E731
+    lower = np.array([0.0, -np.inf])
+    # an optimizer that stopped on the bound although moving off it helps: restarted
+    x, fx, rerun = check_boundary(f, np.array([0.0, 0.0]), 1.0, lower,
+                                  restart=lambda y: minimize(f, y, lower))
+    assert rerun is not None and x[0] == pytest.approx(1.0, abs=1e-4) and fx < 1e-7
+    # without restart_edge it stays
+    x, fx, rerun = check_boundary(f, np.array([0.0, 0.0]), 1.0, lower, restart=None)
+    assert rerun is None and x[0] == 0.0
+    # within boundary_tol of the bound, and no worse there: set on the bound
+    g = lambda x: float(x[0] + x[1] ** 2)                  # noqa: E731
+    x, fx, _ = check_boundary(g, np.array([3e-6, 0.0]), 3e-6, lower, boundary_tol=1e-5)
+    assert x[0] == 0.0 and fx == 0.0
+    x, _, _ = check_boundary(g, np.array([3e-6, 0.0]), 3e-6, lower, boundary_tol=0.0)
+    assert x[0] == 3e-6
+
+
+def test_the_call_keeps_every_argument(sleep, cbpp):
+    ctl = {"optimizer": "nelder_mead", "check_conv_singular": "ignore"}
+    m = pymer.lmer(SS, sleep, subset="Days >= 2", start=[1, 0, 1], control=ctl, REML=False)
+    u = m.update()
+    assert u.opt.optimizer == "nelder_mead" and u.nobs == 144 and not u.REML
+    assert u.objective == pytest.approx(m.objective, rel=1e-12)
+    g = pymer.glmer(CB, cbpp, "binomial", subset="period != '4'", etastart=np.full(56, -1.5),
+                    control={"optimizer": ("bobyqa", "nelder_mead"), "tolPwrss": 1e-9})
+    h = g.update(nAGQ=2)
+    assert h.nobs == g.nobs == 43 and h.nAGQ == 2
+    assert h.opt.optimizer == "nelder_mead"
+    assert dict(h.model.call.args)["control"] == {"optimizer": ("bobyqa", "nelder_mead"), "tolPwrss": 1e-9}

@@ -632,8 +632,8 @@ def _check_value(key, value, glmer):
     if key == "optimizer":
         if isinstance(value, (tuple, list)):
             if not glmer and len(value) != 1 or glmer and len(value) not in (1, 2):
-                raise ValueError(f"control['optimizer'] takes {'one or two names (one per stage)' if glmer else 'one name'}"
-                                 f", not {len(value)}: {value!r}")
+                what = "one or two names (one per stage)" if glmer else "one name"
+                raise ValueError(f"control['optimizer'] takes {what}, not {len(value)}: {value!r}")
             names = tuple(_optimizer_name(v) for v in value)
         else:
             names = (_optimizer_name(value),)

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ..errors import suggest_names
 from ..report.rformat import abbreviate, format_real, zapsmall
 from ..report.summary import Section, Summary, fixef_print_lines, message_lines
 
@@ -267,16 +268,17 @@ class MixedModelResult:
             ``"Tlist"``/``"ST"`` (per term: T, and lme4's ST form), ``"theta"``,
             ``"beta"``/``"fixef"``, ``"lower"`` (theta's lower bounds), ``"u"``
             (spherical random effects), ``"b"`` (= Lambda u), ``"RX"`` (upper triangular,
-            R_X'R_X = X'WX - R_ZX'R_ZX), ``"RZX"``, ``"y"``, ``"mu"``, ``"offset"``, ``"weights"``, ``"sigma"``, ``"flist"``
-            (grouping factors), ``"cnms"`` (column names per term), ``"Gp"`` (group
-            pointers into b), ``"n_rtrms"``, ``"n_rfacs"``, ``"n"``/``"N"``, ``"p"``, ``"q"``,
+            R_X'R_X = X'WX - R_ZX'R_ZX), ``"RZX"``, ``"y"``, ``"mu"``, ``"offset"``,
+            ``"weights"``, ``"sigma"``, ``"flist"`` (grouping factors), ``"cnms"`` (column
+            names per term), ``"Gp"`` (group pointers into b), ``"n_rtrms"``, ``"n_rfacs"``, ``"n"``/``"N"``, ``"p"``, ``"q"``,
             ``"p_i"``, ``"l_i"``, ``"q_i"``, ``"k"``, ``"m_i"``, ``"m"``, ``"REML"``,
             ``"is_REML"``, ``"devfun"`` (the objective as a function, as
-            ``dev_fun_only=True`` returns it), ``"glmer_nb_theta"``.
+            ``dev_fun_only=True`` returns it), ``"glmer_nb_theta"``. Per-term pieces
+            (Tlist, ST, cnms, Ztlist) are keyed by VarCorr's group names (a factor with
+            several terms: "Subject", "Subject.1").
         """
         key = str(name).replace(".", "_") if isinstance(name, str) else name
         if key not in self.GETME_NAMES:
-            from ..errors import suggest_names
             sugg = suggest_names(str(name), list(self.GETME_NAMES))
             raise ValueError(f"unknown getme name {name!r}" + (f"; did you mean {sugg[0]!r}?" if sugg else "")
                              + f" (known: {', '.join(self.GETME_NAMES)})")
@@ -293,8 +295,8 @@ class MixedModelResult:
             return re.Z().T.tocsc()
         if key == "Ztlist":
             Zt = re.Z().T.tocsr()
-            return {f"{t.group}.({' + '.join(t.colnames)})": Zt[re.col_offsets[i]:re.col_offsets[i + 1]]
-                    for i, t in enumerate(terms)}
+            return {g: Zt[re.col_offsets[i]:re.col_offsets[i + 1]]
+                    for i, g in enumerate(self._vc_group_names())}
         if key == "Lambda":
             return re.Lambda(self.theta)
         if key == "Lambdat":
@@ -304,15 +306,15 @@ class MixedModelResult:
             Lt.sort_indices()
             return np.asarray(Lt.data, dtype=np.int64)
         if key == "Tlist":
-            return {t.group: T for t, T in zip(terms, re.factors(self.theta))}
+            return dict(zip(self._vc_group_names(), re.factors(self.theta)))
         if key == "ST":
             out = {}
-            for t, T in zip(terms, re.factors(self.theta)):
+            for g, T in zip(self._vc_group_names(), re.factors(self.theta)):
                 d = np.diag(T).copy()
                 with np.errstate(divide="ignore", invalid="ignore"):
                     S = np.where(d[None, :] != 0, T / d[None, :], 0.0)
                 np.fill_diagonal(S, d)
-                out[t.group] = S
+                out[g] = S
             return out
         if key in ("theta",):
             return pd.Series(self.theta, index=self.theta_names)
@@ -340,7 +342,7 @@ class MixedModelResult:
         if key == "flist":
             return {t.group: pd.Categorical.from_codes(t.codes, categories=t.levels) for t in terms}
         if key == "cnms":
-            return {t.group: list(t.colnames) for t in terms}
+            return {g: list(t.colnames) for g, t in zip(self._vc_group_names(), terms)}
         if key == "Gp":
             return np.asarray(re.col_offsets, dtype=np.int64).copy()
         if key == "n_rtrms":
