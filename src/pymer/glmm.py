@@ -15,7 +15,7 @@ from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .lmm import DevFun, lmer, warn_singular
 from .numdiff import finite_diff_derivs
-from .optimize import OptResult, check_convergence, minimize, warn_all
+from .optimize import OptResult, check_boundary, check_convergence, minimize, warn_all
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
 from .validate import (_optimizer_name, check_control, check_family, check_family_object,
@@ -298,6 +298,9 @@ class GeneralizedLinearMixedModel:
                            ftol_rel=control.get("ftol_rel", 0.0), maxeval=control["maxeval"], initial_step=step)
             messages += opt.messages
             par = opt.x
+        # lme4's boundary.tol: theta elements this close to 0 are tried at 0
+        par, opt.fun, _ = check_boundary(fun, par, opt.fun, lower, boundary_tol=control["boundary_tol"])
+        opt.x = par
         hess = None
         tols = {"tol_grad": control["check_conv_grad"]["tol"], "tol_hess": control["check_conv_hess"]["tol"]}
         if nAGQ > 0 and calc_derivs:
