@@ -112,7 +112,7 @@ def test_not_implemented_cases():
     d = pymer.datasets.load("cbpp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m0 = pymer.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d, nAGQ=0)
+        m0 = pymer.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d, "binomial", nAGQ=0)
     with pytest.raises(NotImplementedError, match="nAGQ = 0"):
         m0.confint()
     with pytest.raises(NotImplementedError, match="nAGQ = 0"):

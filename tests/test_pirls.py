@@ -102,9 +102,9 @@ def test_aic_is_r_family_aic(weights):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if weights is None:
-            m = pymer.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d)
+            m = pymer.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d, "binomial")
         else:
-            m = pymer.glmer("prop ~ period + (1 | herd)", d, weights="w")
+            m = pymer.glmer("prop ~ period + (1 | herd)", d, "binomial", weights="w")
     pu = m.model.pirls_u
     fam = m.family
     _, _, _, dr, aic = fam.eval(pu.eta_vec, m.model.y, m.model.pw)

@@ -37,8 +37,11 @@ LINKS = {ln.name: ln for ln in (
     Link("1/mu^2", 8, lambda mu: 1.0 / mu ** 2, lambda e: 1.0 / np.sqrt(e)),
 )}
 
-#: R's families, each with the links it accepts in R's order (?family); the first is the default.
-FAMILY_LINKS = {
+#: the links R's make.link() knows, in its order
+MAKE_LINK = ("logit", "probit", "cauchit", "cloglog", "identity", "log", "sqrt", "1/mu^2", "inverse")
+
+#: R's families, each with the links it lists (its okLinks in ?family; the first is the default)
+FAMILY_LISTED_LINKS = {
     "binomial": ("logit", "probit", "cauchit", "log", "cloglog"),
     "poisson": ("log", "identity", "sqrt"),
     "gaussian": ("identity", "log", "inverse"),
@@ -46,6 +49,9 @@ FAMILY_LINKS = {
     "inverse.gaussian": ("1/mu^2", "inverse", "identity", "log"),
     "negative.binomial": ("log", "sqrt", "identity"),
 }
+#: every link each family accepts: its listed links, then every other link of make.link()
+#: (R's family functions accept any of them, e.g. binomial("identity"), gaussian("logit"))
+FAMILY_LINKS = {fam: ok + tuple(ln for ln in MAKE_LINK if ln not in ok) for fam, ok in FAMILY_LISTED_LINKS.items()}
 
 
 def check_link(family: str, link, available=None) -> str:
@@ -206,16 +212,26 @@ def _valid(family, eta):
     return family.name == "gaussian" or bool(np.all(mu > 0))
 
 
-def glm_start(family, X, y, w, offset, maxit=50):
+def glm_start(family, X, y, w, offset, maxit=50, mustart=None, etastart=None):
     """Fixed-effects starting values from a plain GLM (IRLS from the family's mustart).
 
     As R's glm.fit, a step that leaves the valid domain of eta or mu (a
     non-canonical link: sqrt, inverse) is halved back into it. If already the
     first step leaves it, that step is kept (R's glm stops there): going on
     would reach the mirror image of the fit that a sqrt link allows (eta < 0).
+    `etastart` (or `mustart`, on the response scale) replaces the family's starting
+    values, as in R's glm.fit; they must lie in the family's and the link's domain.
     """
-    mu = family.initial_mu(y, w)
-    eta = family.linkfun(mu)
+    if etastart is not None:
+        eta = np.asarray(etastart, dtype=np.float64)
+        what = "etastart"
+    else:
+        with np.errstate(all="ignore"):
+            eta = family.linkfun(family.initial_mu(y, w) if mustart is None else np.asarray(mustart, float))
+        what = "mustart" if mustart is not None else None
+    if what is not None and not _valid(family, eta):
+        raise PymerDataError(f"cannot find valid starting values: {what} is outside the domain of the "
+                             f"{family.name} family with the {family.link} link")
     beta = None
     for _ in range(maxit):
         mu, me, var, dr, _ = family.eval(eta, y, w)

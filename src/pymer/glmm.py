@@ -10,32 +10,33 @@ from ._core._blas_threads import single_blas_thread, single_threaded
 from ._core._pirls import PIRLS
 from ._core._pls import PLS
 from .call import ModelCall
-from .errors import PymerDataError, ResponseWarning, SingularFitWarning, warn
+from .errors import PymerDataError, ResponseWarning, warn
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .lmm import lmer
+from .lmm import DevFun, lmer, warn_singular
 from .numdiff import finite_diff_derivs
-from .optimize import check_convergence, minimize, warn_all
+from .optimize import OptResult, check_boundary, check_convergence, minimize, warn_all
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
-from .validate import (GLMER_CONTROL, check_control, check_family,
-                       check_family_object, check_family_response, check_fitted_boundary,
-                       check_grouping_factors, check_nagq, check_response_not_constant, check_start,
-                       check_weights, fixed_effects_design)
+from .validate import (_optimizer_name, check_control, check_family, check_family_object,
+                       check_family_response, check_fitted_boundary, check_grouping_factors, check_nagq,
+                       check_response_not_constant, check_weights, filter_conv_messages,
+                       fixed_effects_design, split_start)
 
 
 class GeneralizedLinearMixedModel:
     """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
 
-    def __init__(self, mf, family, call=None):
+    def __init__(self, mf, family, call=None, control=None, mustart=None, etastart=None):
         self.mf = mf
         self.call = call
+        self.control = control
         self.family = get_family(family)
         fam = self.family
         check_family_object(fam)
         self.n = int(np.asarray(mf.y).shape[0])
         w = check_weights(mf.weights, self.n)
-        self._check_response(mf, fam, w)
+        self._check_response(mf, fam, w, control)
         if fam.name == "binomial":
             y, pw = binomial_response(mf, w)
         else:
@@ -45,10 +46,10 @@ class GeneralizedLinearMixedModel:
         self.pw = pw
         self.weights = w
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, w)
+        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, w, control)
         self.p = self.X.shape[1]
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
-        check_grouping_factors(self.re, self.n, lmm=False)
+        check_grouping_factors(self.re, self.n, lmm=False, control=control)
         self.zcols, self.zvals = self.re.zrows()
         self.colptr, self.rowind = self.re.pattern(self.zcols)
         col_term, col_off = self.re.column_structure()
@@ -62,7 +63,10 @@ class GeneralizedLinearMixedModel:
         # one BLAS thread: OpenBLAS threads woken for these n-row products stay spinning
         # through the fit (VerbAgg on two busy cores: 0.35 s against 0.27 s)
         with single_blas_thread():
-            self.beta_start = _start_beta(fam, self.X, y, pw, self.offset)
+            if mustart is None and etastart is None:
+                self.beta_start = _start_beta(fam, self.X, y, pw, self.offset)
+            else:
+                self.beta_start = glm_start(fam, self.X, y, pw, self.offset, mustart=mustart, etastart=etastart)
 
     @property
     def data_name(self):
@@ -96,7 +100,7 @@ class GeneralizedLinearMixedModel:
             y = np.column_stack([s, m - s])
         mf.y = y
         mf.response_levels = None
-        return GeneralizedLinearMixedModel(mf, fam, call=old.call)
+        return GeneralizedLinearMixedModel(mf, fam, call=old.call, control=old.control)
 
     def updated_call(self, formula=None, data=None, *, family=None, nAGQ=None, **args) -> ModelCall:
         """This model's call with a changed formula, data, family, nAGQ or arguments (lme4's
@@ -112,7 +116,7 @@ class GeneralizedLinearMixedModel:
         return self.call.update(formula, data, fn=fn, **args)
 
     @staticmethod
-    def _check_response(mf, fam, weights):
+    def _check_response(mf, fam, weights, control=None):
         """The response as R's family reads it (see :mod:`pymer.validate`): binomial
         values in [0, 1] or non-negative counts, Poisson and negative binomial counts
         >= 0 (non-integer ones warn, as R does), Gamma and inverse Gaussian values > 0,
@@ -131,7 +135,8 @@ class GeneralizedLinearMixedModel:
                  " as success", ResponseWarning)
         check_family_response(fam.name, y, weights if fam.name == "binomial" and y.ndim == 1 else None,
                               name=name)
-        check_response_not_constant(y, name=name)
+        check_response_not_constant(y, name=name,
+                                    action=(control or {}).get("check_response_not_const", "stop"))
 
     def _make_pirls(self):
         fam = self.family
@@ -156,6 +161,19 @@ class GeneralizedLinearMixedModel:
         self.family = NegativeBinomial(theta, link=self.family.link)
         self.pirls_joint.nb_theta = theta
         self.pirls_u.nb_theta = theta
+
+    def dev_fun(self, nAGQ=1, theta=None, fixef=None):
+        """lme4's devFunOnly = TRUE for glmer (a :class:`pymer.lmm.DevFun`): the deviance
+        of concat(theta, beta), or of theta with beta inside PIRLS at nAGQ = 0."""
+        th = self.re.theta_start() if theta is None else np.asarray(theta, dtype=np.float64)
+        if nAGQ == 0:
+            self._joint_warm = None
+            return DevFun(self.objective_nAGQ0, self, self.re.lower_bounds(), th, self.re.theta_names())
+        beta = self.beta_start if fixef is None else np.asarray(fixef, dtype=np.float64)
+        self._u_warm = None
+        lower = np.concatenate([self.re.lower_bounds(), np.full(self.p, -np.inf)])
+        return DevFun(lambda par: self.objective(par, nAGQ), self, lower, np.concatenate([th, beta]),
+                      self.re.theta_names() + list(self.fixef_names))
 
     # ---- objectives ---------------------------------------------------------------
     def objective_nAGQ0(self, theta):
@@ -246,8 +264,13 @@ class GeneralizedLinearMixedModel:
         return grad, hess
 
     @single_threaded
-    def fit(self, nAGQ=1, *, optimizer="bobyqa", control=None, start=None, check_conv=True, calc_derivs=True):
-        control = dict(control or {})
+    def fit(self, nAGQ=1, *, optimizer=None, control=None, start=None, check_conv=True, calc_derivs=True,
+            start_fixef=None):
+        control = check_control(self.control if control is None else control, fun="glmer")
+        stages = control["optimizer"] if optimizer is None else (_optimizer_name(optimizer),) * 2
+        check_conv = check_conv and control["check_conv"]
+        calc_derivs = calc_derivs and control["calc_derivs"]
+        self.pirls_joint.tol = self.pirls_u.tol = control["tolPwrss"]
         if nAGQ > 1 and not (len(self.re.terms) == 1 and self.re.terms[0].k == 1):
             raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
         if nAGQ > 1 and self.family.has_dispersion:
@@ -256,11 +279,20 @@ class GeneralizedLinearMixedModel:
         lower_t = self.re.lower_bounds()
         th0 = self.re.theta_start() if start is None else np.asarray(start, dtype=float)[:nt]
         self._joint_warm = self._u_warm = None
+        if start_fixef is not None:
+            self.beta_start = np.asarray(start_fixef, dtype=np.float64)
         # stage 1 (lme4's nAGQ = 0): theta, with beta inside PIRLS
         best0 = _Incumbent(self.objective_nAGQ0, self.pirls_joint)
-        opt0 = minimize(best0, th0, lower_t, optimizer=optimizer,
-                        ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8))
-        opt0.x, opt0.fun = _boundary_check(best0, opt0.x, lower_t, opt0.fun)
+        if nAGQ == 0 or control["nAGQ0initStep"]:
+            opt0 = minimize(best0, th0, lower_t, optimizer=stages[0],
+                            ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
+                            maxeval=control["maxeval"])
+            opt0.x, opt0.fun, _ = check_boundary(best0, opt0.x, opt0.fun, lower_t,
+                                                 boundary_tol=control["boundary_tol"])
+        else:
+            # no nAGQ = 0 stage (lme4's nAGQ0initStep = FALSE): from the start theta and the
+            # GLM's (or start's) fixed effects, with PIRLS in u from 0
+            opt0 = OptResult(np.asarray(th0, dtype=float), np.nan, 0, stages[0], 0)
         messages = list(opt0.messages)
         if nAGQ == 0:
             fun, par, lower, opt, best = best0, opt0.x, lower_t, opt0, best0
@@ -272,26 +304,29 @@ class GeneralizedLinearMixedModel:
             best = fun
             par0 = np.concatenate([opt0.x, beta])
             lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
-            opt = self._optimize_joint(fun, par0, lower, self._beta_transform(), optimizer, control)
-            opt.x, opt.fun = _boundary_check(fun, opt.x, lower, opt.fun)
+            opt = self._optimize_joint(fun, par0, lower, self._beta_transform(), stages[1], control)
             messages += opt.messages
             par = opt.x
+        # lme4's boundary.tol: theta elements this close to 0 are tried at 0
+        par, opt.fun, _ = check_boundary(fun, par, opt.fun, lower, boundary_tol=control["boundary_tol"])
+        opt.x = par
         hess = None
-        if nAGQ > 0 and (check_conv or calc_derivs):
+        tols = {"tol_grad": control["check_conv_grad"]["tol"], "tol_hess": control["check_conv_hess"]["tol"]}
+        if nAGQ > 0 and calc_derivs:
             grad, hess = self.derivatives(par, nAGQ)
             if check_conv:
-                conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
                 if conv and _gradient_failed(conv) and not _TOLERANCES & control.keys():
                     # a second optimizer run from the best point, in the coordinates the
                     # Hessian there gives (BOBYQA restarts its trust region and model);
                     # kept only if it lowers the deviance. Not where the caller set the
                     # optimizer's tolerances: those stop it where asked.
-                    again = self._optimize_joint(fun, par, lower, _hessian_transform(hess, nt), optimizer,
+                    again = self._optimize_joint(fun, par, lower, _hessian_transform(hess, nt), stages[1],
                                                  control)
                     if again.fun < opt.fun - 1e-10 * abs(opt.fun):
                         par, opt = again.x, again
                         grad, hess = self.derivatives(par, nAGQ)
-                        conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
+                        conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
                 # Where the check fails, the optimizer stopped short (BOBYQA's step tolerance
                 # on parameters of very different scales): Newton steps on the derivatives
                 # the check computed finish the job; kept only if the deviance decreases.
@@ -304,14 +339,13 @@ class GeneralizedLinearMixedModel:
                     par, opt.fun = polished
                     opt.x = par
                     grad, hess = self.derivatives(par, nAGQ)
-                    conv = check_convergence(fun, par, lower, derivs=(grad, hess))[0]
-                messages += conv
+                    conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
+                messages += filter_conv_messages(conv, control)
         opt.fun, failed = self._settle(best, par, opt.fun, nAGQ)
         messages += failed
         warn_all(messages)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
-        if res.is_singular:
-            warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+        warn_singular(self.re, res.theta, control)
         return res
 
     def _beta_transform(self):
@@ -354,7 +388,8 @@ class GeneralizedLinearMixedModel:
             xtol = float(control["xtol_abs"]) / np.where(reach > 0, reach, 1.0)
         opt = minimize(fz, np.zeros(nt + self.p), lower_z, optimizer=optimizer,
                        ftol_abs=control.get("ftol_abs", 0.0), xtol_abs=xtol,
-                       ftol_rel=control.get("ftol_rel", 0.0), initial_step=step)
+                       ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000),
+                       initial_step=step)
         opt.x = par0 + T @ opt.x
         opt.x[:nt] = np.maximum(opt.x[:nt], lower[:nt])
         return opt
@@ -449,20 +484,6 @@ def _hessian_transform(hess, nt):
     return M
 
 
-def _boundary_check(fun, x, lower, fval, tol=1e-5):
-    """lme4's boundary check (glmerControl's boundary.tol, 1e-5; restart_edge is for lmer
-    only): the variance parameters within tol of their bound 0 are set to 0 if that does
-    not raise the objective."""
-    near = (lower == 0) & (x > 0) & (x < tol)
-    if not np.any(near):
-        return x, fval
-    x0 = np.where(near, 0.0, x)
-    v = float(fun(x0))
-    if np.isfinite(v) and v <= fval:
-        return x0, v
-    return x, fval
-
-
 def _start_beta(family, X, y, pw, offset):
     """The fixed-effects start: the GLM's (pymer.families.glm_start), or the intercept-only
     start, linkfun(mean y) projected on X, where that has the lower deviance.
@@ -537,8 +558,9 @@ def _gh_rule(n):
 
 
 @single_threaded
-def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None,
-          optimizer="bobyqa", start=None, control=None, contrasts=None):
+def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, subset=None,
+          na_action=None, optimizer=None, start=None, mustart=None, etastart=None, control=None,
+          contrasts=None, dev_fun_only=False):
     """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
 
     Parameters
@@ -549,30 +571,50 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     data : pandas.DataFrame or dict of arrays
     family : str or pymer.families.Family
         ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
-        ``"gaussian"`` or e.g. ``pymer.families.Binomial(link="probit")``.
+        ``"gaussian"`` or e.g. ``pymer.families.Binomial(link="probit")`` (any link
+        R's make.link() knows). Left out: gaussian, as lme4, which fits :func:`lmer`
+        and warns that this shortcut is deprecated.
     nAGQ : int
         0 (beta inside PIRLS), 1 (Laplace, default) or > 1 (adaptive
         Gauss-Hermite, a single scalar random-effects term only).
     weights, offset : str or array_like, optional
         Prior weights (for binomial proportions: the numbers of trials) and an
         offset: a column name or one value per row.
-    optimizer : {"bobyqa", "nelder_mead"}
-    start : array_like, optional
-        Starting theta (lme4's order).
+    subset : str or array_like of bool, optional
+        The rows to fit: an R expression (``"herd != '1'"``) or one boolean per row.
+    na_action : {"na.omit", "na.exclude", "na.fail"}
+        As in :func:`pymer.lmer`.
+    optimizer : {"bobyqa", "nelder_mead", "lbfgsb"}, optional
+        For both stages; overrides ``control["optimizer"]``.
+    start : array_like or dict, optional
+        Starting theta (lme4's order), or ``{"theta": ..., "fixef": ...}``.
+    mustart, etastart : array_like, optional
+        Starting means or linear predictor for the GLM that gives the starting
+        fixed effects, one value per row of `data` (or per observation used).
     control : dict, optional
-        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``check_conv``; any other key
-        is an error.
+        lme4's ``glmerControl()`` settings with underscores for dots: the
+        ``check_*`` actions, ``optimizer`` (one name, or one per stage, e.g.
+        ``("bobyqa", "nelder_mead")``), ``calc_derivs``, ``boundary_tol``,
+        ``tolPwrss``, ``nAGQ0initStep``, ``optCtrl``, ...; see
+        ``pymer.validate.CONTROL``. Any other key is an error.
     contrasts : dict, optional
         R's ``contrasts`` (see :func:`pymer.formula.parse_formula`).
+    dev_fun_only : bool
+        Return the deviance as a function (a :class:`pymer.lmm.DevFun`) of
+        ``concat(theta, beta)`` (nAGQ >= 1) or of theta (nAGQ = 0), as lme4's
+        ``devFunOnly = TRUE``.
 
     Returns
     -------
-    GLMMResult
+    GLMMResult (an LMMResult for the gaussian family with the identity link), or DevFun
     """
     nAGQ = check_nagq(nAGQ)
-    given_control = control
-    control = check_control(control, GLMER_CONTROL, "glmer")
-    check_conv = bool(control.pop("check_conv", True))
+    args = {"family": family, "nAGQ": nAGQ, "weights": weights, "offset": offset, "subset": subset,
+            "na_action": na_action, "optimizer": optimizer, "start": start, "mustart": mustart,
+            "etastart": etastart, "control": control, "contrasts": contrasts}
+    no_family = family is None
+    if no_family:
+        family = "gaussian"
     if isinstance(family, str):
         family = check_family(family, known=list(_FAMILY_NAMES))
         if family == "negative.binomial":
@@ -583,17 +625,49 @@ def glmer(formula, data, family="binomial", *, nAGQ=1, weights=None, offset=None
     if fam.name == "gaussian" and fam.link == "identity":
         warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
              "deprecated; please call lmer() directly", DeprecationWarning)
-        return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts)
-    mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
-    call = ModelCall(glmer, formula, data, {"family": fam, "nAGQ": nAGQ, "weights": weights, "offset": offset,
-                                            "optimizer": optimizer, "control": given_control,
-                                            "contrasts": contrasts})
-    model = GeneralizedLinearMixedModel(mf, fam, call=call)
+        try:
+            return lmer(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action,
+                        optimizer=optimizer, start=start, control=control, contrasts=contrasts,
+                        dev_fun_only=dev_fun_only)
+        except PymerDataError as e:
+            if not no_family:
+                raise
+            raise PymerDataError(f"{e}; glmer() without family= fits a gaussian model (lme4's default, "
+                                 "as lmer()): pass family= (e.g. family='binomial')") from None
+    ctl = check_control(control, fun="glmer")
+    if optimizer is not None:
+        ctl["optimizer"] = (_optimizer_name(optimizer),) * 2
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset,
+                       na_action=na_action or "na.omit", contrasts=contrasts)
+    call = ModelCall(glmer, formula, data, {**args, "family": fam})
+    model = GeneralizedLinearMixedModel(mf, fam, call=call, control=ctl,
+                                        mustart=_per_row(mustart, mf, "mustart"),
+                                        etastart=_per_row(etastart, mf, "etastart"))
     check_nagq(nAGQ, model.re)
-    start = check_start(start, model.re)
-    res = model.fit(nAGQ=nAGQ, optimizer=optimizer, control=control, start=start, check_conv=check_conv)
+    theta0, fixef0 = split_start(start, model.re, model.fixef_names)
+    if dev_fun_only:
+        return model.dev_fun(nAGQ, theta0, fixef0)
+    res = model.fit(nAGQ=nAGQ, control=ctl, start=theta0, start_fixef=fixef0)
     check_fitted_boundary(model.family, res.mu, model.pw)
     return res
+
+
+def _per_row(values, mf, what):
+    """mustart / etastart: one finite value per row of the data (or per observation used)."""
+    if values is None:
+        return None
+    try:
+        v = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise PymerDataError(f"{what} must be numbers, one per row of the data") from None
+    if v.shape[0] == mf.data_nrow:
+        v = v[mf.rows]
+    elif v.shape[0] != mf.n:
+        raise PymerDataError(f"{what} has {v.shape[0]} values; the data have {mf.data_nrow} rows "
+                             f"({mf.n} used)")
+    if not np.all(np.isfinite(v)):
+        raise PymerDataError(f"{what} has missing or non-finite values")
+    return v
 
 
 # the family names glmer() accepts as strings (pymer.families.get_family's)
@@ -601,7 +675,8 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 
 
 @single_threaded
-def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, contrasts=None):
+def glmer_nb(formula, data, *, weights=None, offset=None, subset=None, na_action=None, nAGQ=1,
+             control=None, contrasts=None):
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 
     Alternates: the GLMM at fixed NB theta, then theta maximizing the
@@ -611,9 +686,10 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
 
     nAGQ = check_nagq(nAGQ)
     given_control = control
-    control = check_control(control, GLMER_CONTROL, "glmer_nb")
-    check_conv = bool(control.pop("check_conv", True))
-    mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+    control = check_control(control, fun="glmer_nb")
+    check_conv = control["check_conv"]
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset,
+                       na_action=na_action or "na.omit", contrasts=contrasts)
     # the response as the negative binomial family reads it (its messages, each warning
     # once); the Poisson start and the model below repeat these checks quietly
     n = int(np.asarray(mf.y).shape[0])
@@ -634,8 +710,9 @@ def glmer_nb(formula, data, *, weights=None, offset=None, nAGQ=1, control=None, 
         model = GeneralizedLinearMixedModel(
             mf, NegativeBinomial(th),
             call=ModelCall(glmer_nb, formula, data, {"nAGQ": nAGQ, "weights": weights, "offset": offset,
+                                                     "subset": subset, "na_action": na_action,
                                                      "control": given_control,
-                                                     "contrasts": contrasts}))
+                                                     "contrasts": contrasts}), control=control)
     par = np.concatenate([g.theta, g.beta])
     last = None
     for it in range(20):

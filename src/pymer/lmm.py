@@ -8,14 +8,14 @@ import numpy as np
 from ._core._blas_threads import single_threaded
 from ._core._pls import PLS, crossprod_ztwz
 from .call import ModelCall
-from .errors import PymerDataError, SingularFitWarning, warn
+from .errors import PymerDataError, SingularFitWarning
 from .formula import parse_formula
-from .optimize import check_convergence, minimize, warn_all
+from .optimize import check_boundary, check_convergence, minimize, warn_all
 from .results.lmm import LMMResult
 from .terms import RandomEffects
-from .validate import (LMER_CONTROL, check_control, check_grouping_factors, check_residual_scale,
-                       check_response_numeric, check_start, check_weights, fixed_effects_design,
-                       residualize_response)
+from .validate import (_optimizer_name, check_action, check_control, check_grouping_factors,
+                       check_residual_scale, check_response_numeric, check_start, check_weights,
+                       filter_conv_messages, fixed_effects_design, residualize_response)
 
 
 class _PLS(PLS):
@@ -41,27 +41,32 @@ class LinearMixedModel:
         Parsed formula and data (see :func:`pymer.formula.parse_formula`).
     REML : bool
         Optimize the REML criterion (True) or the deviance (False).
+    call : ModelCall, optional
+        The call that made it (for update()).
+    control : dict, optional
+        Checked control settings (their check_* actions apply while building).
     """
 
-    def __init__(self, mf, REML=True, call=None):
+    def __init__(self, mf, REML=True, call=None, control=None):
         self.mf = mf
         self.call = call
+        self.control = control
         self.REML = bool(REML)
         check_response_numeric(mf)
         self.y = np.asarray(mf.y, dtype=np.float64)
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights)
+        X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control)
         self.X = np.ascontiguousarray(X)
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
-        check_grouping_factors(self.re, self.n, lmm=True)
+        check_grouping_factors(self.re, self.n, lmm=True, control=control)
         self.p = self.X.shape[1]
         self._build_core()
 
     def __reduce__(self):
         # the compiled core holds no state a new one built from the model frame lacks
-        return (type(self), (self.mf, self.REML, self.call))
+        return (type(self), (self.mf, self.REML, self.call, self.control))
 
     @property
     def data_name(self):
@@ -165,8 +170,16 @@ class LinearMixedModel:
         # pwrss <= 0 (-inf) is rounding, not a perfect fit: never a minimum
         return val if val > -np.inf else np.inf
 
-    def fit(self, *, optimizer="bobyqa", start=None, control=None, check_conv=True):
-        control = dict(control or {})
+    def dev_fun(self, start=None):
+        """The objective as a function of theta (lme4's ``devFunOnly = TRUE``), a :class:`DevFun`."""
+        x0 = self.start_theta()[0] if start is None else check_start(start, self.re)
+        return DevFun(self.objective, self, self.re.lower_bounds(), x0, self.re.theta_names())
+
+    def fit(self, *, optimizer=None, start=None, control=None, check_conv=True):
+        """Fit: optimize theta from `start` (or pymer's start) with the control settings
+        (see :func:`pymer.validate.check_control`); `optimizer` overrides control's."""
+        ctl = check_control(self.control if control is None else control, fun="lmer")
+        optimizer = ctl["optimizer"] if optimizer is None else _optimizer_name(optimizer)
         step = None
         if start is None:
             x0, step = self.start_theta()
@@ -187,62 +200,141 @@ class LinearMixedModel:
                 "the model cannot be evaluated at the starting theta (CHOLMOD status "
                 f"{self.core.status}): the fixed-effects model matrix is not of full rank for the "
                 "weighted data, or the data hold values too large to square")
-        opt = minimize(objective, x0, lower, optimizer=optimizer,
-                       ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
-                       ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000),
-                       initial_step=step)
-        theta = opt.x
+
+        def run(x, initial_step=None):
+            return minimize(objective, x, lower, optimizer=optimizer, ftol_abs=ctl["ftol_abs"],
+                            xtol_abs=ctl["xtol_abs"], ftol_rel=ctl["ftol_rel"], maxeval=ctl["maxeval"],
+                            initial_step=initial_step)
+
+        opt = run(x0, step)
+        theta, opt.fun, rerun = check_boundary(objective, opt.x, opt.fun, lower, boundary_tol=ctl["boundary_tol"],
+                                               restart=run if ctl["restart_edge"] else None)
+        if rerun is not None:
+            opt = rerun
+        opt.x = theta
         messages = list(opt.messages)
-        singular = self.re.is_singular(theta)
-        if check_conv and control.get("check_conv", True):
-            msgs, _, _ = check_convergence(objective, np.asarray(theta, dtype=np.float64), lower)
-            messages += msgs
+        if check_conv and ctl["check_conv"] and ctl["calc_derivs"]:
+            msgs, _, _ = check_convergence(objective, np.asarray(theta, dtype=np.float64), lower,
+                                           tol_grad=ctl["check_conv_grad"]["tol"],
+                                           tol_hess=ctl["check_conv_hess"]["tol"])
+            messages += filter_conv_messages(msgs, ctl)
         warn_all(messages)
-        if singular:
-            warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+        warn_singular(self.re, theta, ctl)
         res = LMMResult(self, theta, opt, messages)
         check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
         return res
 
 
+def warn_singular(re, theta, ctl):
+    """lme4's check.conv.singular: a singular fit is reported (a SingularFitWarning for
+    lme4's message), ignored or an error, as the control says."""
+    sing = ctl.get("check_conv_singular", {"action": "message", "tol": 1e-4})
+    if ctl.get("check_conv", True) and sing["action"] != "ignore" and re.is_singular(theta, tol=sing["tol"]):
+        check_action(sing["action"], "boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+
+
+class DevFun:
+    """A model's objective as a function, for optimizing it yourself (lme4's
+    ``devFunOnly = TRUE``).
+
+    ``f(par)`` is the profiled REML criterion or deviance at theta (``lmer``), the
+    Laplace / adaptive Gauss-Hermite deviance at ``concat(theta, beta)`` (``glmer``,
+    nAGQ >= 1), or the deviance at theta with beta inside PIRLS (``glmer``, nAGQ = 0).
+
+    Attributes
+    ----------
+    model : LinearMixedModel or GeneralizedLinearMixedModel
+        The model (design, response, random-effects structure).
+    lower, upper : ndarray
+        Box bounds of the parameters (0 for the diagonal elements of theta).
+    start : ndarray
+        pymer's starting point.
+    names : list of str
+        The parameters' names (theta in lme4's order, then the fixed effects).
+
+    Examples
+    --------
+    >>> f = pymer.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy, dev_fun_only=True)
+    >>> from scipy.optimize import minimize
+    >>> r = minimize(f, f.start, bounds=list(zip(f.lower, f.upper)), method="L-BFGS-B")
+    """
+
+    def __init__(self, fun, model, lower, start, names):
+        self._fun = fun
+        self.model = model
+        self.lower = np.asarray(lower, dtype=np.float64)
+        self.upper = np.full(self.lower.shape, np.inf)
+        self.start = np.asarray(start, dtype=np.float64)
+        self.names = list(names)
+
+    def __call__(self, par) -> float:
+        par = np.atleast_1d(np.asarray(par, dtype=np.float64)).ravel()
+        if par.shape != self.lower.shape:
+            raise ValueError(f"the deviance function takes {self.lower.size} parameters "
+                             f"({', '.join(self.names)}), not {par.size}")
+        if np.any(par < self.lower):
+            i = int(np.flatnonzero(par < self.lower)[0])
+            raise ValueError(f"parameter {self.names[i]} = {par[i]:g} is below its lower bound 0")
+        return float(self._fun(par))
+
+    def __repr__(self):
+        return f"<deviance function of ({', '.join(self.names)})>"
+
+
 @single_threaded
-def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa",
-         start=None, control=None, contrasts=None):
+def lmer(formula, data, REML=True, *, weights=None, offset=None, subset=None, na_action=None,
+         optimizer=None, start=None, control=None, contrasts=None, dev_fun_only=False):
     """Fit a linear mixed-effects model as lme4's ``lmer()`` does.
 
     Parameters
     ----------
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame, dict of arrays or dask.dataframe.DataFrame
-        The data; never modified. A Dask DataFrame is fitted from cross-products
-        reduced over its partitions (:func:`pymer.dask.lmer`, ``pymer[dask]``).
+    data : pandas.DataFrame or dict of arrays
+        The data; never modified. (``pymer.lmer`` also takes a Dask DataFrame and
+        fits it from cross-products reduced over its partitions: :func:`pymer.dask.lmer`.)
     REML : bool, default True
         REML (default) or maximum likelihood.
     weights, offset : str or array_like, optional
         Prior weights and an offset: a column name or a vector of len(data).
-    optimizer : {"bobyqa", "nelder_mead"}
-        BOBYQA from NLopt (lme4's default ``nloptwrap``) or Nelder-Mead.
-    start : array_like, optional
-        Starting theta (lme4's order).
+    subset : str or array_like of bool, optional
+        The rows to fit: an R expression (``"Days >= 2"``) or one boolean per row.
+    na_action : {"na.omit", "na.exclude", "na.fail"}, optional
+        Rows with missing values are dropped (None: ``"na.omit"``) (``"na.exclude"``: ``fitted``,
+        ``residuals()`` and ``predict()`` are padded with NaN at them) or an error.
+    optimizer : {"bobyqa", "nelder_mead", "lbfgsb"}, optional
+        Overrides ``control["optimizer"]`` (BOBYQA, lme4's default ``nloptwrap``).
+    start : array_like or dict, optional
+        Starting theta (lme4's order), or ``{"theta": ...}``.
     control : dict, optional
-        ``ftol_abs``, ``xtol_abs``, ``ftol_rel``, ``maxeval``, ``check_conv``;
-        any other key is an error.
+        lme4's ``lmerControl()`` settings with underscores for dots
+        (``check_nobs_vs_nlev="ignore"``, ``check_conv_singular="ignore"``,
+        ``calc_derivs``, ``restart_edge``, ``boundary_tol``, ``check_rankX``,
+        ``check_scaleX``, ``optimizer``, ``optCtrl={"maxeval": ...}``, ...; see
+        ``pymer.validate.CONTROL``); any other key is an error.
     contrasts : dict, optional
         R's ``contrasts``: factor -> ``"contr.sum"``, ``"contr.treatment(base=2)"``, a matrix, ...
         (see :func:`pymer.formula.parse_formula`).
+    dev_fun_only : bool
+        Return the objective as a function of theta (a :class:`DevFun`) instead of
+        fitting, as lme4's ``devFunOnly = TRUE``.
 
     Returns
     -------
-    LMMResult
+    LMMResult, or DevFun with ``dev_fun_only=True``
     """
     if not isinstance(REML, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"REML must be True or False, not {REML!r}")
-    given_control = control
-    control = check_control(control, LMER_CONTROL, "lmer")
     call = ModelCall(lmer, formula, data, {"REML": REML, "weights": weights, "offset": offset,
-                                           "optimizer": optimizer, "control": given_control,
+                                           "subset": subset, "na_action": na_action,
+                                           "optimizer": optimizer, "start": start, "control": control,
                                            "contrasts": contrasts})
-    mf = parse_formula(formula, data, weights=weights, offset=offset, contrasts=contrasts)
-    model = LinearMixedModel(mf, REML=REML, call=call)
-    return model.fit(optimizer=optimizer, start=start, control=control)
+    ctl = check_control(control, fun="lmer")
+    if optimizer is not None:
+        ctl["optimizer"] = _optimizer_name(optimizer)
+    mf = parse_formula(formula, data, weights=weights, offset=offset, subset=subset,
+                       na_action=na_action or "na.omit", contrasts=contrasts)
+    model = LinearMixedModel(mf, REML=REML, call=call, control=ctl)
+    if dev_fun_only:
+        return model.dev_fun(start)
+    return model.fit(start=start, control=ctl)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConvergenceWarning, SingularFitWarning, warn  # noqa: F401  (their home before errors.py)
+from .errors import ConvergenceWarning, SingularFitWarning, warn  # noqa: F401  (ConvergenceWarning, SingularFitWarning: their home before errors.py)
 from .numdiff import finite_diff_derivs
 
 
@@ -40,17 +40,20 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
         Objective of a 1-d float array.
     x0, lower, upper : array_like
         Start and bounds (``-inf``/``inf`` for none).
-    optimizer : {"bobyqa", "nelder_mead"}
+    optimizer : {"bobyqa", "nelder_mead", "lbfgsb"}
+        "lbfgsb" is SciPy's L-BFGS-B on finite-difference gradients.
     """
     import nlopt
 
     key = str(optimizer).lower().replace("-", "_")
-    if key not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of 'bobyqa', 'nelder_mead'")
+    if key not in _OPTIMIZERS and key not in ("lbfgsb", "l_bfgs_b"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of 'bobyqa', 'nelder_mead', 'lbfgsb'")
     x0 = np.asarray(x0, dtype=np.float64)
     m = x0.shape[0]
     if m == 0:
         return OptResult(x0.copy(), float(fun(x0)), 1, key, 0)
+    if key in ("lbfgsb", "l_bfgs_b"):
+        return _lbfgsb(fun, x0, lower, upper, maxeval)
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.full(m, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     count = [0]
@@ -93,6 +96,59 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     if best[0] < val:
         x, val = best[1], best[0]
     return OptResult(x, val, count[0], key, int(status), messages)
+
+
+def _lbfgsb(fun, x0, lower, upper, maxeval) -> OptResult:
+    """SciPy's L-BFGS-B within the bounds (gradients by finite differences)."""
+    from scipy.optimize import minimize as sp_minimize
+
+    m = x0.shape[0]
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.full(m, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+    bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
+
+    def f(x):
+        v = float(fun(x))
+        return v if math.isfinite(v) else 1e300
+
+    r = sp_minimize(f, np.clip(x0, lower, upper), method="L-BFGS-B", bounds=bounds,
+                    options={"maxfun": int(maxeval), "ftol": 1e-12, "gtol": 1e-8})
+    messages = [] if r.success else [f"convergence code {r.status} from L-BFGS-B: {r.message}"]
+    x = np.asarray(r.x, dtype=np.float64)
+    return OptResult(x, float(fun(x)), int(r.nfev), "lbfgsb", int(r.status), messages)
+
+
+def check_boundary(fun, x, fx, lower, *, boundary_tol=1e-5, restart=None):
+    """lme4's boundary handling after the fit (?lmerControl boundary.tol, restart_edge).
+
+    Elements within `boundary_tol` of their (finite) lower bound are set on it when that
+    does not raise the objective. With `restart` (a function x0 -> OptResult), elements
+    on their bound are nudged off it; where that lowers the objective the optimizer is
+    restarted from there. Returns (x, fx, restarted OptResult or None).
+    """
+    x = np.array(x, dtype=np.float64, copy=True)
+    lower = np.asarray(lower, dtype=np.float64)
+    bounded = np.isfinite(lower)
+    if boundary_tol > 0:
+        near = bounded & (x > lower) & (x - lower < boundary_tol)
+        if near.any():
+            y = x.copy()
+            y[near] = lower[near]
+            fy = float(fun(y))
+            if fy <= fx:
+                x, fx = y, fy
+    rerun = None
+    if restart is not None:
+        on = np.flatnonzero(bounded & (x <= lower))
+        for i in on:
+            y = x.copy()
+            y[i] = lower[i] + 1e-4
+            if float(fun(y)) < fx:
+                r = restart(y)
+                if r.fun < fx:
+                    x, fx, rerun = np.asarray(r.x, dtype=np.float64), float(r.fun), r
+                break
+    return x, fx, rerun
 
 
 def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundary=None, derivs=None):

@@ -176,9 +176,10 @@ def _term_label(t) -> str:
     return f"({lhs} | {t.group})"
 
 
-def check_grouping_factors(re, n, lmm=True):
+def check_grouping_factors(re, n, lmm=True, control=None):
     """lme4's checks on the grouping factors (?lmerControl, check.nlev.gtr.1,
-    check.nobs.vs.nlev, check.nobs.vs.nRE).
+    check.nobs.vs.nlev, check.nobs.vs.nRE), each with its control action
+    ("stop", the default, "warning" or "ignore").
 
     Every grouping factor needs more than one level. In a model with an
     estimated residual scale (``lmm=True``: LMMs, and GLMMs of the gaussian,
@@ -186,47 +187,42 @@ def check_grouping_factors(re, n, lmm=True):
     number of observations, and so must the number of random effects of each
     term; with a fixed scale (binomial, Poisson) equality is allowed.
     """
+    act = {k: (control or {}).get(k, "stop")
+           for k in ("check_nlev_gtr_1", "check_nobs_vs_nlev", "check_nobs_vs_nRE")}
     for t in re.terms:
         if t.nlev < 2:
-            raise PymerDataError(
-                f"grouping factors must have > 1 sampled level (problem: '{t.group}' has {t.nlev}"
-                f"{': ' + repr(t.levels[0]) if t.nlev == 1 else ''})")
-    if lmm:
-        bad = [t.group for t in re.terms if t.nlev >= n]
-        if bad:
-            raise PymerDataError(
-                "number of levels of each grouping factor must be < number of observations "
-                f"(problems: {', '.join(dict.fromkeys(bad))})")
-        for t in re.terms:
-            if t.nlev * t.k >= n:
-                raise PymerDataError(
-                    f"number of observations (={n}) <= number of random effects (={t.nlev * t.k}) "
-                    f"for term {_term_label(t)}; the random-effects parameters and the residual "
-                    "variance (or scale parameter) are probably unidentifiable")
-    else:
-        bad = [t.group for t in re.terms if t.nlev > n]
-        if bad:
-            raise PymerDataError(
-                "number of levels of each grouping factor must be <= number of observations "
-                f"(problems: {', '.join(dict.fromkeys(bad))})")
-        for t in re.terms:
-            if t.nlev * t.k > n:
-                raise PymerDataError(
-                    f"number of observations (={n}) < number of random effects (={t.nlev * t.k}) "
-                    f"for term {_term_label(t)}; the random-effects parameters are probably "
-                    "unidentifiable")
+            check_action(act["check_nlev_gtr_1"],
+                         f"grouping factors must have > 1 sampled level (problem: '{t.group}' has {t.nlev}"
+                         f"{': ' + repr(t.levels[0]) if t.nlev == 1 else ''})")
+    too_many = (lambda m: m >= n) if lmm else (lambda m: m > n)
+    bad = [t.group for t in re.terms if too_many(t.nlev)]
+    if bad:
+        check_action(act["check_nobs_vs_nlev"],
+                     f"number of levels of each grouping factor must be {'<' if lmm else '<='} number of "
+                     f"observations (problems: {', '.join(dict.fromkeys(bad))})")
+    for t in re.terms:
+        if too_many(t.nlev * t.k):
+            check_action(act["check_nobs_vs_nRE"],
+                         f"number of observations (={n}) {'<=' if lmm else '<'} number of random effects "
+                         f"(={t.nlev * t.k}) for term {_term_label(t)}; the random-effects parameters"
+                         + (" and the residual variance (or scale parameter)" if lmm else "")
+                         + " are probably unidentifiable")
 
 
 def check_start(start, re):
-    """A starting theta: one finite value per theta element, in lme4's order.
+    """A starting theta: one finite value per theta element, in lme4's order, given as a
+    vector or as ``{"theta": ...}`` (a ``"fixef"`` entry is glmer's: see :func:`split_start`).
 
     Returns it as a float array (None stays None)."""
     if start is None:
         return None
-    if isinstance(start, dict):
+    if isinstance(start, Mapping):
         if set(start) - {"theta"}:
-            raise TypeError(f"start as a dict takes the key 'theta' only, not {sorted(start)}")
+            raise TypeError(f"start as a dict takes the key 'theta' only (glmer also 'fixef'), "
+                            f"not {sorted(start)}")
         start = start.get("theta")
+        if start is None:
+            return None
     try:
         th = np.asarray(start, dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -246,12 +242,36 @@ def check_start(start, re):
     return th
 
 
+def split_start(start, re, fixef_names):
+    """glmer's ``start=``: theta alone (a vector), or ``{"theta": ..., "fixef": ...}``
+    (either may be left out). Returns (theta or None, fixef or None), checked."""
+    if not isinstance(start, Mapping):
+        return check_start(start, re), None
+    extra = set(start) - {"theta", "fixef"}
+    if extra:
+        raise TypeError(f"start as a dict takes the keys 'theta' and 'fixef', not {sorted(extra)}")
+    theta = check_start({"theta": start.get("theta")}, re)
+    fixef = start.get("fixef")
+    if fixef is None:
+        return theta, None
+    try:
+        fe = np.asarray(fixef, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"start['fixef'] must be a vector of numbers, not {type(fixef).__name__}") from None
+    if fe.shape[0] != len(fixef_names):
+        raise ValueError(f"start['fixef'] has {fe.shape[0]} values; the model has {len(fixef_names)} "
+                         f"fixed effects ({', '.join(fixef_names)})")
+    if not np.all(np.isfinite(fe)):
+        raise ValueError("start['fixef'] has non-finite values")
+    return theta, fe
+
+
 # =============================================================================
 # Fixed-effects model matrix
 # =============================================================================
 
 
-def drop_aliased_columns(X, names, tol=1e-7):
+def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
     """Keep the columns of X that are not linear combinations of earlier ones.
 
     Like R's pivoted QR with limited pivoting (dqrdc2), columns are examined in
@@ -276,7 +296,12 @@ def drop_aliased_columns(X, names, tol=1e-7):
         Qall[len(keep)] = r / rn
         keep.append(j)
     dropped = [names[j] for j in range(p) if j not in keep]
-    if dropped:
+    if dropped and action == "stop.deficient":
+        raise PymerDataError(
+            f"the fixed-effects model matrix is column rank deficient (rank(X) = {len(keep)} < {p} = p): "
+            f"the fixed effects will be jointly unidentifiable ({', '.join(dropped)}; control "
+            "check_rankX='stop.deficient')")
+    if dropped and action != "silent.drop.cols":
         k = len(dropped)
         warn(
             f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
@@ -285,19 +310,21 @@ def drop_aliased_columns(X, names, tol=1e-7):
     return keep, dropped
 
 
-def fixed_effects_design(mf, weights=None):
+def fixed_effects_design(mf, weights=None, control=None):
     """The fixed-effects model matrix every model fits: aliased columns dropped (judged
-    on the rows with positive prior weight, as lme4 judges them) and lme4's scale check.
-    Returns (X, kept names, dropped names)."""
+    on the rows with positive prior weight, as lme4 judges them) and lme4's scale check,
+    with control's check_rankX and check_scaleX actions. Returns (X, kept names, dropped names)."""
+    control = control or {}
     Xw = mf.X if weights is None else mf.X[np.asarray(weights) > 0]
-    keep, dropped = drop_aliased_columns(Xw, mf.fixef_names)
+    keep, dropped = drop_aliased_columns(Xw, mf.fixef_names,
+                                         action=control.get("check_rankX", "message+drop.cols"))
     X = np.asfortranarray(mf.X[:, keep])
     names = [mf.fixef_names[i] for i in keep]
-    check_scale_x(X, names)
+    check_scale_x(X, names, action=control.get("check_scaleX", "warning"))
     return X, names, dropped
 
 
-def check_scale_x(X, names, tol=1e3):
+def check_scale_x(X, names, tol=1e3, action="warning"):
     """lme4's check.scaleX: warn when predictors are on very different scales.
 
     The check looks at the columns of the fixed-effects model matrix that are
@@ -332,8 +359,11 @@ def check_scale_x(X, names, tol=1e3):
     if np.all(np.isfinite(logsd)) and logsd.max() - logsd.min() > lt:
         bad += [cnames[int(np.argmax(logsd))], cnames[int(np.argmin(logsd))]]
     bad = list(dict.fromkeys(bad))
-    if bad:
+    if bad and action != "ignore":
         shown = ", ".join(f"{nm} (sd {s:.3g})" for nm, s in zip(cnames, sd) if nm in bad)
+        if action == "stop":
+            raise PymerDataError("Some predictor variables are on very different scales: consider "
+                                 f"rescaling ({shown}; control check_scaleX='stop')")
         warn("Some predictor variables are on very different scales: consider rescaling"
              f" ({shown})", PredictorScaleWarning)
     return bad
@@ -369,8 +399,9 @@ def check_family(family, known=None) -> str:
     raise ValueError(msg)
 
 
-def check_response_not_constant(y, *, name="response"):
-    """lme4's check.response.not.const (glmer): a constant response is an error."""
+def check_response_not_constant(y, *, name="response", action="stop"):
+    """lme4's check.response.not.const (glmer): a constant response is an error (or,
+    as control's action says, a warning or nothing)."""
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 2:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -378,7 +409,7 @@ def check_response_not_constant(y, *, name="response"):
             y = np.where(tot > 0, y[:, 0] / np.where(tot > 0, tot, 1), np.nan)
         y = y[np.isfinite(y)]
     if y.size and np.ptp(y) == 0:
-        raise PymerDataError(f"Response is constant: every value of '{name}' is {y[0]:g}")
+        check_action(action, f"Response is constant: every value of '{name}' is {y[0]:g}", ResponseWarning)
 
 
 def check_binomial_response(y, weights=None, *, name="response"):
@@ -523,42 +554,170 @@ def check_fitted_boundary(family, mu, prior_weights):
 # control= settings
 # =============================================================================
 
-#: the optimizer settings lmer() and glmer() read from ``control=`` (what each does)
-LMER_CONTROL = {
-    "ftol_abs": "absolute tolerance on the criterion (NLopt's ftol_abs)",
-    "xtol_abs": "absolute tolerance on theta (NLopt's xtol_abs)",
-    "ftol_rel": "relative tolerance on the criterion (NLopt's ftol_rel)",
-    "maxeval": "maximum number of criterion evaluations",
-    "check_conv": "run lme4's convergence checks after the fit (True/False)",
+# lme4's lmerControl()/glmerControl() with its dots as underscores (check.nobs.vs.nlev ->
+# check_nobs_vs_nlev); pymer's own optimizer tolerances sit beside them (and in optCtrl).
+
+_ACTIONS = ("ignore", "warning", "message", "stop")
+_RANKX = ("message+drop.cols", "silent.drop.cols", "warn+drop.cols", "stop.deficient")
+#: optimizer names: lme4's (and NLopt's) spellings -> pymer.optimize's
+OPTIMIZER_NAMES = {"bobyqa": "bobyqa", "nloptwrap": "bobyqa", "nelder_mead": "nelder_mead",
+                   "neldermead": "nelder_mead", "lbfgsb": "lbfgsb", "l_bfgs_b": "lbfgsb"}
+
+#: every control setting: name -> (default for lmer, default for glmer, what it does);
+#: None as a default: the setting does not exist for that function (as in lme4)
+CONTROL = {
+    "optimizer": ("bobyqa", ("bobyqa", "bobyqa"),
+                  "'bobyqa' (lme4's nloptwrap), 'nelder_mead' or 'lbfgsb' (SciPy's L-BFGS-B); "
+                  "glmer: one name or one per stage, e.g. ('bobyqa', 'nelder_mead')"),
+    "restart_edge": (True, False, "restart the optimizer when theta ends on its boundary and "
+                     "moving off it lowers the objective"),
+    "boundary_tol": (1e-5, 1e-5, "theta elements this close to their bound are tried on it "
+                     "(0: no boundary check)"),
+    "calc_derivs": (True, True, "compute the gradient and Hessian at the optimum (for the "
+                    "convergence checks and, glmer, vcov)"),
+    "check_nlev_gtr_1": ("stop", "stop", "every grouping factor has > 1 level"),
+    "check_nobs_vs_nlev": ("stop", "stop", "levels of a grouping factor < observations (glmer: <=)"),
+    "check_nobs_vs_nRE": ("stop", "stop", "random effects of a term < observations (glmer: <=)"),
+    "check_rankX": ("message+drop.cols", "message+drop.cols",
+                    "rank-deficient X: " + ", ".join(_RANKX)),
+    "check_scaleX": ("warning", "warning", "predictors on very different scales"),
+    "check_response_not_const": (None, "stop", "a constant response"),
+    "check_conv_grad": ({"action": "warning", "tol": 2e-3}, {"action": "warning", "tol": 2e-3},
+                        "scaled gradient at the optimum: an action, or {'action':, 'tol':}"),
+    "check_conv_singular": ({"action": "message", "tol": 1e-4}, {"action": "message", "tol": 1e-4},
+                            "singular fit: an action, or {'action':, 'tol':}"),
+    "check_conv_hess": ({"action": "warning", "tol": 1e-6}, {"action": "warning", "tol": 1e-6},
+                        "Hessian's eigenvalues at the optimum: an action, or {'action':, 'tol':}"),
+    "check_conv": (True, True, "False: none of the check_conv_* checks"),
+    "tolPwrss": (None, 1e-10, "PIRLS convergence tolerance (on the step in u; lme4's is on pwrss)"),
+    "nAGQ0initStep": (None, True, "glmer: a first optimization with nAGQ = 0 to start from"),
+    "optCtrl": ({}, {}, "optimizer settings: maxeval (or maxfun), ftol_abs, xtol_abs, ftol_rel"),
+    "ftol_abs": (1e-8, None, "absolute tolerance on the criterion (NLopt's ftol_abs)"),
+    "xtol_abs": (1e-8, None, "absolute tolerance on the parameters (NLopt's xtol_abs)"),
+    "ftol_rel": (0.0, None, "relative tolerance on the criterion (NLopt's ftol_rel)"),
+    "maxeval": (100000, 100000, "maximum number of criterion evaluations"),
 }
-GLMER_CONTROL = {k: v for k, v in LMER_CONTROL.items() if k != "maxeval"}
+_OPTCTRL = {"maxeval": "maxeval", "maxfun": "maxeval", "ftol_abs": "ftol_abs",
+            "xtol_abs": "xtol_abs", "ftol_rel": "ftol_rel"}
+#: the settings each function reads (kept for messages and the docs)
+LMER_CONTROL = {k: v[2] for k, v in CONTROL.items() if v[0] is not None}
+GLMER_CONTROL = {k: v[2] for k, v in CONTROL.items() if v[1] is not None or k in ("ftol_abs", "xtol_abs", "ftol_rel")}
 
 
-def check_control(control, allowed, fun="lmer") -> dict:
-    """``control=``: a dict whose keys are among `allowed`, with sensible values.
+def _action(key, value, allowed=_ACTIONS):
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"control['{key}'] must be one of {', '.join(repr(a) for a in allowed)}, "
+                         f"not {value!r}")
+    return value
 
-    lme4 stops on an unknown setting ("unused argument"); so does pymer, naming
-    the key and the keys it knows, rather than ignoring it.
+
+def _number(key, value, integer=False):
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Integral if integer else numbers.Real)
+    if not ok or not np.isfinite(value) or value < (1 if integer else 0):
+        raise ValueError(f"control['{key}'] must be a {'whole number >= 1' if integer else 'finite number >= 0'}"
+                         f", not {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _optimizer_name(value, key="optimizer") -> str:
+    name = str(value).lower().replace("-", "_") if isinstance(value, str) else None
+    if name not in OPTIMIZER_NAMES:
+        raise ValueError(f"unknown optimizer {value!r} in {key}; choose 'bobyqa' (or 'nloptwrap'), "
+                         "'nelder_mead' or 'lbfgsb'")
+    return OPTIMIZER_NAMES[name]
+
+
+def _check_value(key, value, glmer):
+    if key == "optimizer":
+        if isinstance(value, (tuple, list)):
+            if not glmer and len(value) != 1 or glmer and len(value) not in (1, 2):
+                what = "one or two names (one per stage)" if glmer else "one name"
+                raise ValueError(f"control['optimizer'] takes {what}, not {len(value)}: {value!r}")
+            names = tuple(_optimizer_name(v) for v in value)
+        else:
+            names = (_optimizer_name(value),)
+        if glmer:
+            return names * 2 if len(names) == 1 else names
+        return names[0]
+    if key in ("restart_edge", "calc_derivs", "check_conv", "nAGQ0initStep"):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"control['{key}'] must be True or False, not {value!r}")
+        return bool(value)
+    if key in ("boundary_tol", "tolPwrss", "ftol_abs", "xtol_abs", "ftol_rel"):
+        return _number(key, value)
+    if key == "maxeval":
+        return _number(key, value, integer=True)
+    if key == "check_rankX":
+        return _action(key, value, _RANKX)
+    if key.startswith("check_conv_"):
+        if isinstance(value, Mapping):
+            extra = set(value) - {"action", "tol"}
+            if extra:
+                raise ValueError(f"control['{key}'] takes 'action' and 'tol', not {sorted(extra)}")
+            out = dict(CONTROL[key][0])
+            out.update(value)
+            return {"action": _action(key, out["action"]), "tol": _number(key, out["tol"])}
+        return {"action": _action(key, value), "tol": CONTROL[key][0]["tol"]}
+    if key == "optCtrl":
+        if not isinstance(value, Mapping):
+            raise TypeError(f"control['optCtrl'] must be a dict, not {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            if k not in _OPTCTRL:
+                raise ValueError(f"unknown optCtrl setting '{k}' (known: {', '.join(_OPTCTRL)})")
+            out[_OPTCTRL[k]] = _check_value(_OPTCTRL[k], v, glmer)
+        return out
+    return _action(key, value)
+
+
+def check_control(control, allowed=None, fun="lmer") -> dict:
+    """``control=`` as lme4's lmerControl()/glmerControl(): every setting checked and the
+    others filled with their defaults (see :data:`CONTROL`).
+
+    lme4 stops on an unknown setting ("unused argument"); so does pymer, naming the
+    key and suggesting close names. optCtrl's settings are merged into the top level.
     """
+    glmer = fun != "lmer"
+    allowed = (GLMER_CONTROL if glmer else LMER_CONTROL) if allowed is None else allowed
     if control is None:
-        return {}
+        control = {}
     if not isinstance(control, Mapping):
         raise TypeError(f"control must be a dict of settings ({', '.join(allowed)}), "
                         f"not {type(control).__name__}")
+    out = {k: CONTROL[k][1 if glmer else 0] for k in allowed}
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in out.items() if v is not None}
     for key, value in control.items():
         if key not in allowed:
-            sugg = suggest_names(str(key), list(allowed))
+            alias = str(key).replace(".", "_")
+            sugg = [alias] if alias in allowed else suggest_names(str(key), list(allowed))
             hint = ("; did you mean " + " or ".join(f"'{x}'" for x in sugg) + "?") if sugg else ""
             raise ValueError(f"unknown control setting '{key}' for {fun}(){hint} "
                              f"(known settings: {', '.join(allowed)})")
-        if key == "check_conv":
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"control['check_conv'] must be True or False, not {value!r}")
-        elif key == "maxeval":
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"control['maxeval'] must be a whole number >= 1, not {value!r}")
-        else:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not np.isfinite(value) or value < 0:
-                raise ValueError(f"control['{key}'] must be a finite number >= 0, not {value!r}")
-    return dict(control)
+        out[key] = _check_value(key, value, glmer)
+    out.update(out.pop("optCtrl", {}))
+    return out
+
+
+def check_action(action, message, category=UserWarning, *, error=PymerDataError):
+    """Carry out a check's action: "stop" raises `error`, "warning"/"message" warn (at the
+    caller's line), "ignore" does nothing."""
+    if action == "stop":
+        raise error(message)
+    if action in ("warning", "message"):
+        warn(message, category)
+
+
+def filter_conv_messages(messages, control):
+    """The convergence messages that the check_conv_grad / check_conv_hess actions keep
+    ("stop" raises a ConvergenceError-like PymerDataError on the first)."""
+    if not control.get("check_conv", True):
+        return []
+    out = []
+    for m in messages:
+        key = "check_conv_grad" if ("grad" in m and "Hessian" not in m) else "check_conv_hess"
+        action = control.get(key, {"action": "warning"})["action"]
+        if action == "stop":
+            raise PymerDataError(f"{m} (control {key}='stop')")
+        if action != "ignore":
+            out.append(m)
+    return out

@@ -20,7 +20,8 @@ from .algebra import _Terms
 from .bars import RandomTerm, _expand_nesting, _group_atoms, _group_factor, _split_bars
 from .design import _Design, _as_model_var, _design_from_terms
 from .evaluate import _as_factor, _drop_unused, _Evaluator, _num, _recode, _Value
-from .syntax import _BinOp, _Call, _deparse, _Name, _Paren, _Unary, _formula_entry, _is_bar, _Node, _split_formula, _unparen
+from .syntax import (_BinOp, _Call, _deparse, _formula_entry, _is_bar, _Name, _Node, _Paren, _parse,
+                     _split_formula, _Unary, _unparen)
 
 
 class NewRandomTerm(NamedTuple):
@@ -95,6 +96,13 @@ class ModelFrame:
         Positions (0-based) of the rows of the data that were used.
     nobs_dropped : int
         Rows dropped for missing values.
+    na_action : str
+        ``"na.omit"``, ``"na.exclude"`` or ``"na.fail"`` (R's na.action).
+    frame_rows : ndarray or None
+        Positions of the rows ``subset=`` kept, before rows with missing values
+        were dropped: ``na.exclude`` pads per-observation results to these rows.
+    data_nrow : int
+        The number of rows of the data.
     """
 
     formula: str
@@ -111,6 +119,19 @@ class ModelFrame:
     rows: np.ndarray
     nobs_dropped: int
     _spec: _Spec | None = field(default=None, repr=False, compare=False)
+    na_action: str = "na.omit"
+    frame_rows: np.ndarray | None = None
+    data_nrow: int = 0
+
+    def napredict(self, values) -> np.ndarray:
+        """Per-observation values padded with NaN at the rows dropped for missing values
+        when ``na_action="na.exclude"`` (R's napredict/naresid); unchanged otherwise."""
+        values = np.asarray(values)
+        if self.na_action != "na.exclude" or self.frame_rows is None or self.nobs_dropped == 0:
+            return values
+        out = np.full((self.frame_rows.shape[0],) + values.shape[1:], np.nan)
+        out[np.searchsorted(self.frame_rows, self.rows)] = values
+        return out
 
     @property
     def n(self) -> int:
@@ -412,7 +433,8 @@ def _check_finite(a: np.ndarray, name: str):
 
 @_formula_entry
 def parse_formula(formula: str, data, *, weights=None, offset=None,
-                  require_random: bool = True, contrasts: dict | None = None) -> ModelFrame:
+                  require_random: bool = True, contrasts: dict | None = None, subset=None,
+                  na_action: str = "na.omit") -> ModelFrame:
     """Read an lme4 formula against data.
 
     Parameters
@@ -434,6 +456,14 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
         ``"contr.poly"``, ``"contr.treatment"``, ``"contr.treatment(base=2)"``,
         ``"contr.SAS"`` or a matrix (one row per level; a DataFrame's column labels
         name the columns), for the fixed-effects model matrix.
+    subset : str or array_like of bool, optional
+        The rows to use (R's ``subset=``): an R expression on the data's columns
+        (``"Days >= 2 & Subject != '308'"``; a missing value counts as FALSE) or one
+        boolean per row. Variables are evaluated on all rows first, as R's model.frame.
+    na_action : {"na.omit", "na.exclude", "na.fail"}
+        Rows with missing values in a variable the model uses are dropped
+        (``"na.omit"``, ``"na.exclude"``: per-observation results are padded back with
+        NaN) or are an error (``"na.fail"``).
 
     Returns
     -------
@@ -442,6 +472,7 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     data = _as_frame(data)
     n = len(data)
     contrasts = _check_contrasts(contrasts)
+    na_action = _check_na_action(na_action)
     lhs, rhs = _split_formula(formula)
     rhs = _expand_dot(rhs, lhs, data)
     fixed_node, bars = _split_bars(rhs, formula)
@@ -516,21 +547,30 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
             extra[what] = arr
             used.append((what, _num(arr)))
 
-    # ---- rows with no missing value in any variable used (na.omit)
+    # ---- subset=, then rows with no missing value in any variable used (na.action)
+    keep = _subset_mask(subset, ev, n)
     na = np.zeros(n, dtype=bool)
     for _, v in used:
         na |= v.na
-    rows = np.flatnonzero(~na)
-    if rows.size == 0:
+    na &= keep
+
+    def missing_cols():
         cols, seen = [], set()
         for k, v in used:
-            if k not in seen and v.na.any():
+            if k not in seen and (v.na & keep).any():
                 seen.add(k)
-                cols.append(f"'{k}' ({int(v.na.sum())} missing)")
+                cols.append(f"'{k}' ({int((v.na & keep).sum())} missing)")
+        return ", ".join(cols)
+
+    if na_action == "na.fail" and na.any():
+        raise PymerDataError(f"missing values in object (na_action='na.fail'): {missing_cols()}")
+    rows = np.flatnonzero(keep & ~na)
+    if rows.size == 0:
         if n == 0:
             raise PymerDataError("the data have no rows")
-        raise PymerDataError("no complete rows: every row has a missing value in "
-                             + ", ".join(cols))
+        if not keep.any():
+            raise PymerDataError("subset= selects no rows of the data")
+        raise PymerDataError("no complete rows: every row has a missing value in " + missing_cols())
     all_rows = rows.size == n
 
     def sub(v: _Value) -> _Value:
@@ -608,4 +648,44 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     return ModelFrame(
         formula=formula, response_name=response_name, y=y, response_levels=response_levels,
         X=X, fixef_names=names, term_labels=list(fixed.term_labels), assign=assign,
-        random=random, offset=off, weights=w, rows=rows, nobs_dropped=int(n - m), _spec=spec)
+        random=random, offset=off, weights=w, rows=rows, nobs_dropped=int(keep.sum() - m), _spec=spec,
+        na_action=na_action, frame_rows=np.flatnonzero(keep), data_nrow=n)
+
+
+_NA_ACTIONS = ("na.omit", "na.exclude", "na.fail")
+
+
+def _check_na_action(na_action) -> str:
+    """R's na.action by name ("na.omit", "na.exclude", "na.fail"; "omit" etc. also)."""
+    if isinstance(na_action, str):
+        key = na_action if na_action.startswith("na.") else "na." + na_action
+        key = key.replace("_", ".")
+        if key in _NA_ACTIONS:
+            return key
+    raise ValueError(f"na_action must be one of {', '.join(repr(a) for a in _NA_ACTIONS)}, "
+                     f"not {na_action!r}")
+
+
+def _subset_mask(subset, ev: _Evaluator, n: int) -> np.ndarray:
+    """R's ``subset=``: an expression on the data or one boolean per row -> row mask."""
+    if subset is None:
+        return np.ones(n, dtype=bool)
+    if isinstance(subset, str):
+        try:
+            node = _parse(subset)
+        except FormulaError as e:
+            raise FormulaError(f"subset expression {subset!r} cannot be read: {e}") from None
+        v = ev.eval(node)
+        if v.kind != "lgl":
+            raise PymerDataError(f"subset {subset!r} must be a logical (TRUE/FALSE) expression "
+                                 f"such as 'Days >= 2', not a {'factor' if v.kind == 'fac' else 'number'}")
+        return np.nan_to_num(v.data, nan=0.0) != 0
+    if isinstance(subset, pd.Series):
+        subset = subset.to_numpy()
+    arr = np.asarray(subset)
+    if arr.dtype != bool:
+        raise PymerDataError(f"subset must be an expression string or one boolean per row, "
+                             f"not an array of {arr.dtype}")
+    if arr.shape != (n,):
+        raise PymerDataError(f"subset has shape {arr.shape}; the data have {n} rows")
+    return arr.copy()

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ..errors import suggest_names
 from ..report.rformat import abbreviate, format_real, varcorr_lines, zapsmall
 from ..report.summary import Section, Summary, fixef_print_lines, message_lines
 
@@ -167,7 +168,8 @@ class MixedModelResult:
         return self.nobs - self.df
 
     def _residual_quantiles(self) -> np.ndarray:
-        return np.quantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
+        # nan: the rows na_action="na.exclude" pads back
+        return np.nanquantile(self.residuals("pearson", scaled=True), [0, 0.25, 0.5, 0.75, 1])
 
     def _residuals_section(self) -> Section:
         """The summary's 'Scaled residuals' block: quantiles of the scaled Pearson residuals."""
@@ -248,6 +250,155 @@ class MixedModelResult:
                     d["condsd"] = np.sqrt(cv[g][:, j, j])
                 frames.append(d)
         return pd.concat(frames, ignore_index=True)
+
+    def _napredict(self, values):
+        """Per-observation values, padded with NaN at the rows dropped for missing values
+        when the fit used ``na_action="na.exclude"`` (R's naresid/napredict)."""
+        return self.model.mf.napredict(values)
+
+    # ---- lme4's getME ------------------------------------------------------------
+    #: the names :meth:`getme` knows (lme4's getME names; "glmer.nb.theta" as glmer_nb_theta)
+    GETME_NAMES = ("X", "Z", "Zt", "Ztlist", "y", "mu", "u", "b", "Gp", "Lambda", "Lambdat", "Lind",
+                   "Tlist", "ST", "RX", "RZX", "sigma", "flist", "fixef", "beta", "theta", "REML",
+                   "is_REML", "n_rtrms", "n_rfacs", "N", "n", "p", "q", "p_i", "l_i", "q_i", "k", "m_i",
+                   "m", "cnms", "offset", "lower", "devfun", "weights", "glmer_nb_theta")
+
+    def getme(self, name: str):
+        """A piece of the fitted model by lme4's ``getME()`` name.
+
+        Parameters
+        ----------
+        name : str
+            ``"X"`` (fixed-effects model matrix, n x p), ``"Z"``/``"Zt"`` (random-effects
+            model matrix and its transpose, sparse), ``"Ztlist"`` (Zt per term),
+            ``"Lambda"``/``"Lambdat"`` (relative covariance factor at theta, sparse),
+            ``"Lind"`` (1-based index of theta for each non-zero of Lambdat),
+            ``"Tlist"``/``"ST"`` (per term: T, and lme4's ST form), ``"theta"``,
+            ``"beta"``/``"fixef"``, ``"lower"`` (theta's lower bounds), ``"u"``
+            (spherical random effects), ``"b"`` (= Lambda u), ``"RX"`` (upper triangular,
+            R_X'R_X = X'WX - R_ZX'R_ZX), ``"RZX"``, ``"y"``, ``"mu"``, ``"offset"``,
+            ``"weights"``, ``"sigma"``, ``"flist"`` (grouping factors), ``"cnms"`` (column
+            names per term), ``"Gp"`` (group pointers into b), ``"n_rtrms"``, ``"n_rfacs"``, ``"n"``/``"N"``, ``"p"``, ``"q"``,
+            ``"p_i"``, ``"l_i"``, ``"q_i"``, ``"k"``, ``"m_i"``, ``"m"``, ``"REML"``,
+            ``"is_REML"``, ``"devfun"`` (the objective as a function, as
+            ``dev_fun_only=True`` returns it), ``"glmer_nb_theta"``. Per-term pieces
+            (Tlist, ST, cnms, Ztlist) are keyed by VarCorr's group names (a factor with
+            several terms: "Subject", "Subject.1").
+        """
+        key = str(name).replace(".", "_") if isinstance(name, str) else name
+        if key not in self.GETME_NAMES:
+            sugg = suggest_names(str(name), list(self.GETME_NAMES))
+            raise ValueError(f"unknown getme name {name!r}" + (f"; did you mean {sugg[0]!r}?" if sugg else "")
+                             + f" (known: {', '.join(self.GETME_NAMES)})")
+        return self._getme(key)
+
+    def _getme(self, key):
+        re, model = self.re, self.model
+        terms = re.terms
+        if key == "X":
+            return pd.DataFrame(np.asarray(model.X), columns=self.fixef_names)
+        if key == "Z":
+            return re.Z().tocsc()
+        if key == "Zt":
+            return re.Z().T.tocsc()
+        if key == "Ztlist":
+            Zt = re.Z().T.tocsr()
+            return {g: Zt[re.col_offsets[i]:re.col_offsets[i + 1]]
+                    for i, g in enumerate(self._vc_group_names())}
+        if key == "Lambda":
+            return re.Lambda(self.theta)
+        if key == "Lambdat":
+            return re.Lambda(self.theta).T.tocsc()
+        if key == "Lind":
+            Lt = re.Lambda(np.arange(1.0, re.ntheta + 1)).T.tocsc()
+            Lt.sort_indices()
+            return np.asarray(Lt.data, dtype=np.int64)
+        if key == "Tlist":
+            return dict(zip(self._vc_group_names(), re.factors(self.theta)))
+        if key == "ST":
+            out = {}
+            for g, T in zip(self._vc_group_names(), re.factors(self.theta)):
+                d = np.diag(T).copy()
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    S = np.where(d[None, :] != 0, T / d[None, :], 0.0)
+                np.fill_diagonal(S, d)
+                out[g] = S
+            return out
+        if key in ("theta",):
+            return pd.Series(self.theta, index=self.theta_names)
+        if key in ("beta", "fixef"):
+            return np.asarray(self.beta).copy() if key == "beta" else self.fixef.copy()
+        if key == "lower":
+            return re.lower_bounds()
+        if key == "u":
+            return np.asarray(self.u).copy()
+        if key == "b":
+            return np.asarray(self.b).copy()
+        if key in ("RX", "RZX"):
+            return self._getme_factor(key)
+        if key == "y":
+            return np.asarray(model.y).copy()
+        if key == "mu":
+            return np.asarray(getattr(self, "mu", None) if not self.is_linear else self._eta).copy()
+        if key == "offset":
+            return np.asarray(model.offset).copy()
+        if key == "weights":
+            w = getattr(model, "pw", None) if not self.is_linear else model.weights
+            return np.ones(self.nobs) if w is None else np.asarray(w).copy()
+        if key == "sigma":
+            return float(self.sigma)
+        if key == "flist":
+            return {t.group: pd.Categorical.from_codes(t.codes, categories=t.levels) for t in terms}
+        if key == "cnms":
+            return {g: list(t.colnames) for g, t in zip(self._vc_group_names(), terms)}
+        if key == "Gp":
+            return np.asarray(re.col_offsets, dtype=np.int64).copy()
+        if key == "n_rtrms":
+            return len(terms)
+        if key == "n_rfacs":
+            return len({t.group for t in terms})
+        if key in ("n", "N"):
+            return self.nobs
+        if key == "p":
+            return int(model.p)
+        if key == "q":
+            return int(re.q)
+        if key == "p_i":
+            return np.array([t.k for t in terms], dtype=np.int64)
+        if key == "l_i":
+            return np.array([t.nlev for t in terms], dtype=np.int64)
+        if key == "q_i":
+            return np.array([t.k * t.nlev for t in terms], dtype=np.int64)
+        if key == "k":
+            return len(terms)
+        if key == "m_i":
+            return np.array([t.ntheta for t in terms], dtype=np.int64)
+        if key == "m":
+            return int(re.ntheta)
+        if key in ("REML", "is_REML"):
+            reml = bool(getattr(self, "REML", False))
+            return reml if key == "is_REML" else int(model.p if reml else 0)
+        if key == "devfun":
+            return self._devfun()
+        if key == "glmer_nb_theta":
+            fam = getattr(self, "family", None)
+            if fam is None or fam.name != "negative.binomial":
+                raise ValueError("glmer_nb_theta is only defined for a negative binomial fit")
+            return float(fam.theta)
+        raise AssertionError(key)       # every name in GETME_NAMES is handled above
+
+    def _getme_factor(self, key):
+        """R_X or R_ZX at the fit (a GLMM's at the working weights of its mode)."""
+        if self.is_linear:
+            core = self._core_at_optimum()
+            return np.array(core.RX if key == "RX" else core.RZX)
+        RX = self.model.RX_at(self.theta, self.beta, self.u)
+        return np.array(RX if key == "RX" else self.model.core_joint.RZX)
+
+    def _devfun(self):
+        """The model's objective as a function (lme4's getME(m, "devfun"))."""
+        nagq = getattr(self, "nAGQ", None)
+        return self.model.dev_fun() if nagq is None else self.model.dev_fun(nagq)
 
     # ---- linear predictor -------------------------------------------------------
     @cached_property

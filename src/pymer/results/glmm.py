@@ -101,8 +101,9 @@ class GLMMResult(MixedModelResult):
 
     @cached_property
     def fitted(self) -> np.ndarray:
-        """Fitted means mu (the response scale), as lme4's fitted()."""
-        return self.mu.copy()
+        """Fitted means mu (the response scale), as lme4's fitted() (NaN at rows
+        na_action="na.exclude" dropped)."""
+        return self._napredict(self.mu.copy())
 
     def residuals(self, type="deviance", scaled=False):
         """Residuals: "deviance" (default), "pearson", "working" or "response"."""
@@ -118,7 +119,7 @@ class GLMMResult(MixedModelResult):
             r = np.sign(y - mu) * np.sqrt(np.maximum(dr, 0))
         else:
             raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
-        return r / self.sigma if scaled else r
+        return self._napredict(r / self.sigma if scaled else r)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link", *, se_fit=False,
                 interval=None, level=0.95):
@@ -130,10 +131,11 @@ class GLMMResult(MixedModelResult):
             return predict_se(self, newdata, re_form, allow_new_levels, interval=interval or "confidence",
                               level=level, type=type)
         eta = self._linear_predictor(newdata, re_form, allow_new_levels)
+        pad = self._napredict if newdata is None else (lambda v: v)
         if type == "link":
-            return eta
+            return pad(eta)
         if type == "response":
-            return self.family.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
+            return pad(self.family.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0])
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
 
     def simulate(self, nsim=1, seed=None, use_u=False):

@@ -78,17 +78,17 @@ class LMMResult(MixedModelResult):
 
     @cached_property
     def fitted(self) -> np.ndarray:
-        """Fitted values X beta + Z b + offset."""
-        return self._eta.copy()
+        """Fitted values X beta + Z b + offset (NaN at rows na_action="na.exclude" dropped)."""
+        return self._napredict(self._eta.copy())
 
     def residuals(self, type="response", scaled=False) -> np.ndarray:
         """Residuals: ``"response"`` (default), ``"pearson"``, ``"working"``, ``"deviance"``; scaled divides by sigma."""
-        r = self.model.y - self.fitted
+        r = self.model.y - self._eta
         if type in ("pearson", "deviance") and self.model.weights is not None:
             r = r * np.sqrt(self.model.weights)
         elif type not in ("response", "working", "pearson", "deviance"):
             raise ValueError(f"unknown residual type {type!r}; use 'response', 'pearson', 'working' or 'deviance'")
-        return r / self.sigma if scaled else r
+        return self._napredict(r / self.sigma if scaled else r)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels=False, *, se_fit=False,
                 interval=None, level=0.95):
@@ -102,7 +102,8 @@ class LMMResult(MixedModelResult):
         if se_fit or interval is not None:
             from ..predictions import predict_se
             return predict_se(self, newdata, re_form, allow_new_levels, interval=interval, level=level)
-        return self._linear_predictor(newdata, re_form, allow_new_levels)
+        eta = self._linear_predictor(newdata, re_form, allow_new_levels)
+        return self._napredict(eta) if newdata is None else eta
 
     def simulate(self, nsim=1, seed=None, use_u=False) -> pd.DataFrame:
         """Simulate responses from the fitted model (lme4's simulate): columns sim_1 ... sim_nsim."""
