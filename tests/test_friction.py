@@ -7,6 +7,7 @@ broom.mixed)."""
 import ast
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -29,10 +30,12 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 
 
 def fresh_modules(code: str) -> dict:
-    """Run `code` in a new interpreter (pymer from this checkout); returns the JSON it prints."""
-    env_path = str(SRC)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    """Run `code` in a new interpreter (the pymer under test: the installed one in CI, the
+    checkout's with PYTHONPATH=src); returns the JSON it prints."""
+    env_path = str(Path(pymer.__file__).resolve().parents[1])
+    env = {"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -26,7 +26,7 @@ from .lmm import LinearMixedModel, lmer
 from .optimize import OptResult
 from .results import LMMResult
 from .report.tidy import tidy as _tidy_one
-from .validate import LMER_CONTROL, check_control, residualize_response
+from .validate import check_control, residualize_response
 
 __all__ = ["lmer_many", "ManyFits"]
 
@@ -289,7 +289,7 @@ def lmer_many(formula_rhs, responses, data, REML=True, ddf=None, client=None, *,
     if not isinstance(REML, (bool, np.bool_, int, np.integer)):
         raise TypeError(f"REML must be True or False, not {REML!r}")
     rhs = _check_rhs(formula_rhs)
-    control = check_control(control, LMER_CONTROL, "lmer_many")
+    control = check_control(control, fun="lmer")
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(data)
     Y, names = _response_matrix(responses, len(data))
