@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .._core._selinv import diag_blocks_inverse
 from ..report.rformat import abbreviate, format_real, zapsmall
 from ..report.summary import Section, Summary, fixef_print_lines, message_lines
 
@@ -199,23 +200,16 @@ class MixedModelResult:
         lme4's ``condVar``/``postVar``: the diagonal blocks of
         sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^-1 Lambda'.
         """
-        out = []
         s2 = self.sigma ** 2 if self.has_dispersion else 1.0
-        core = self._core_at_optimum()
-        for t, off, T in zip(self.re.terms, self.re.col_offsets, self.re.factors(self.theta)):
+        # only the level blocks of A^-1, from the factor (selected inversion): work and
+        # memory of the factor, not of q dense right-hand sides
+        flat = diag_blocks_inverse(self._core_at_optimum())
+        out, pos = [], 0
+        for t, T in zip(self.re.terms, self.re.factors(self.theta)):
             k, nl = t.k, t.nlev
-            res = np.empty((nl, k, k))
-            chunk = max(1, 2048 // k)
-            for l0 in range(0, nl, chunk):
-                l1 = min(nl, l0 + chunk)
-                cols = np.arange(off + l0 * k, off + l1 * k)
-                E = np.zeros((self.re.q, cols.size), order="F")
-                E[cols, np.arange(cols.size)] = 1.0
-                S = core.solve_A(E)[cols, :]          # (m*k, m*k) block rows of A^-1
-                for li in range(l1 - l0):
-                    blk = S[li * k:(li + 1) * k, li * k:(li + 1) * k]
-                    res[l0 + li] = s2 * T @ blk @ T.T
-            out.append(res)
+            blk = flat[pos:pos + nl * k * k].reshape(nl, k, k)
+            pos += nl * k * k
+            out.append(s2 * (T @ blk @ T.T) if k > 1 else (s2 * T[0, 0] ** 2) * blk)
         merged = {}
         for t, r in zip(self.re.terms, out):
             if t.group in merged:
