@@ -80,7 +80,12 @@ class MixedModelResult:
     @cached_property
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates, with R's coefficient names."""
-        return pd.Series(np.asarray(self.beta), index=self.fixef_names, name="fixef")
+        # one Index per model, shared by its refits (with_response copies the model's
+        # attributes): building it from the names costs more than the rest of a small refit
+        index = self.model.__dict__.get("_fixef_index")
+        if index is None or list(index) != self.fixef_names:
+            index = self.model._fixef_index = pd.Index(self.fixef_names)
+        return pd.Series(np.asarray(self.beta), index=index, name="fixef")
 
     @cached_property
     def theta_names(self) -> list:
@@ -245,6 +250,11 @@ class MixedModelResult:
     def _eta(self):
         """Linear predictor X beta + Z b + offset of the fitted data."""
         return self.model.X @ self.beta + self._Zb + self.model.offset
+
+    @cached_property
+    def _ZLambda(self):
+        """Z Lambda at this fit's theta (CSR), built once: simulations draw Z Lambda u."""
+        return (self.re.Z() @ self.re.Lambda(self.theta)).tocsr()
 
     def _linear_predictor(self, newdata=None, re_form=None, allow_new_levels=False):
         use_re = not _no_random(re_form)
