@@ -10,7 +10,7 @@ Jobs (each in a fresh process, one after another):
   medians over repeats; peak resident memory (VmHWM) after the fit and after the
   conditional variances. Designs: (1 | g) with 50,000 levels on 200,000 rows (the
   blocked factorization: per level), three nested factors (CHOLMOD, simplicial
-  factor) and two crossed factors (CHOLMOD forced by size, supernodal factor).
+  factor) and two crossed factors of 8,000 and 6,500 levels (CHOLMOD by the cost model, supernodal factor).
 * bootstrap: ``m.bootstrap(fixef, nsim)`` against ``bootMer(m, fixef, nsim)`` on
   sleepstudy and cbpp: time per replicate, median over repeats.
 
@@ -40,10 +40,11 @@ REPO = BENCH.parent
 CONDVAR = {
     "ranint_50k": dict(formula="y ~ x + (1 | g)", rows=200_000, levels=50_000, kind="ranint"),
     "nested_3": dict(formula="y ~ x + (1 | c) + (1 | a) + (1 | b)", rows=60_000, levels=20_000, kind="nested"),
-    "crossed_2": dict(formula="y ~ x + (1 | g) + (1 | h)", rows=100_000, levels=20_000, kind="crossed"),
+    "crossed_2": dict(formula="y ~ x + (1 | g) + (1 | h)", rows=40_000, levels=8_000, levels2=6_500,
+                      kind="crossed"),
 }
 QUICK = {"ranint_50k": dict(rows=40_000, levels=10_000), "nested_3": dict(rows=20_000, levels=6_000),
-         "crossed_2": dict(rows=30_000, levels=6_000)}
+         "crossed_2": dict(rows=30_000, levels=6_000, levels2=400)}
 
 
 def make_data(name, spec):
@@ -61,9 +62,10 @@ def make_data(name, spec):
             + rng.standard_normal(L // 20 + 1)[c // 20]
     else:
         g = rng.integers(0, L, n)
-        h = rng.integers(0, 400, n)
+        L2 = spec["levels2"]
+        h = rng.integers(0, L2, n)
         d.update(g=g, h=h)
-        y = 0.5 * d["x"] + rng.standard_normal(L)[g] + 0.5 * rng.standard_normal(400)[h]
+        y = 0.5 * d["x"] + rng.standard_normal(L)[g] + 0.5 * rng.standard_normal(L2)[h]
     d["y"] = 1.0 + y + rng.standard_normal(n)
     path = OUT / f"condvar_{name}.csv"
     pd.DataFrame(d).to_csv(path, index=False)

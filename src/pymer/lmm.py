@@ -1,6 +1,7 @@
 """Linear mixed models: the model (predictor + response), its profiled objective, lmer()."""
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -81,6 +82,8 @@ class LinearMixedModel:
             raise ValueError("newresp contains missing or non-finite values")
         model = object.__new__(type(self))
         model.__dict__.update(self.__dict__)
+        model.mf = copy.copy(self.mf)       # its own response: a pickled refit rebuilds with y
+        model.mf.y = y
         model.core = self.core.copy()
         model.set_response(y)
         return model
