@@ -10,7 +10,8 @@ Jobs (each in a fresh process, one after another):
   medians over repeats; peak resident memory (VmHWM) after the fit and after the
   conditional variances. Designs: (1 | g) with 50,000 levels on 200,000 rows (the
   blocked factorization: per level), three nested factors (CHOLMOD, simplicial
-  factor) and two crossed factors of 8,000 and 6,500 levels (CHOLMOD by the cost model, supernodal factor).
+  factor) and two crossed factors of 8,000 and 300 levels with the CHOLMOD factorization forced (the
+  cost model would pick the blocked one): CHOLMOD's supernodal factor.
 * bootstrap: ``m.bootstrap(fixef, nsim)`` against ``bootMer(m, fixef, nsim)`` on
   sleepstudy and cbpp: time per replicate, median over repeats.
 
@@ -40,11 +41,11 @@ REPO = BENCH.parent
 CONDVAR = {
     "ranint_50k": dict(formula="y ~ x + (1 | g)", rows=200_000, levels=50_000, kind="ranint"),
     "nested_3": dict(formula="y ~ x + (1 | c) + (1 | a) + (1 | b)", rows=60_000, levels=20_000, kind="nested"),
-    "crossed_2": dict(formula="y ~ x + (1 | g) + (1 | h)", rows=40_000, levels=8_000, levels2=6_500,
-                      kind="crossed"),
+    "crossed_2": dict(formula="y ~ x + (1 | g) + (1 | h)", rows=40_000, levels=8_000, levels2=300,
+                      kind="crossed", method="cholmod"),
 }
 QUICK = {"ranint_50k": dict(rows=40_000, levels=10_000), "nested_3": dict(rows=20_000, levels=6_000),
-         "crossed_2": dict(rows=30_000, levels=6_000, levels2=400)}
+         "crossed_2": dict(rows=20_000, levels=4_000, levels2=300)}
 
 
 def make_data(name, spec):
@@ -81,7 +82,7 @@ def _vmhwm_mb():
                 return int(line.split()[1]) / 1024
 
 
-def pymer_condvar(path, formula, repeats):
+def pymer_condvar(path, formula, repeats, method=None):
     import time
     import warnings
     import pymer
@@ -91,7 +92,14 @@ def pymer_condvar(path, formula, repeats):
             d[col] = pd.Categorical(d[col])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = pymer.lmer(formula, d)
+        if method is None:
+            m = pymer.lmer(formula, d)
+        else:
+            from pymer.formula import parse_formula
+            from pymer.lmm import LinearMixedModel
+            model = LinearMixedModel(parse_formula(formula, d))
+            model.core.choose_factorization(method)
+            m = model.fit()
     mem_fit = _vmhwm_mb()
     times = []
     for _ in range(repeats):
@@ -204,7 +212,8 @@ def main():
     for name, spec in CONDVAR.items():
         spec = dict(spec, **(QUICK[name] if args.quick else {}))
         path = make_data(name, spec)
-        p = run_python(f"pymer_condvar({str(path)!r}, {spec['formula']!r}, {args.repeats})")
+        p = run_python(f"pymer_condvar({str(path)!r}, {spec['formula']!r}, {args.repeats}, "
+                       f"{spec.get('method')!r})")
         r = run_r(R_CONDVAR, path, spec["formula"], args.repeats)
         rows_cv.append((name, spec, p, r))
         print(name, "pymer", p, "lme4", r, flush=True)
