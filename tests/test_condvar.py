@@ -182,3 +182,59 @@ def test_failed_factorization_is_an_error():
         diag_blocks_inverse(core)
     with pytest.raises(TypeError):
         diag_blocks_inverse("not a core")
+
+
+# ---- refit on a copied core (with_response): what the bootstrap runs per replicate ----------
+
+def test_lmm_refit_equals_fresh_fit_and_leaves_the_original(nested_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pymer.lmer("y ~ x + (1 | c) + (1 | a) + (1 | b)", nested_data)
+        assert m.model.core.factorization == "cholmod"
+        cv0, obj0 = m.condvar()["c"].copy(), m.objective
+        y = m.simulate(1, seed=5)["sim_1"].to_numpy()
+        r = m.refit(y)
+        d = nested_data.copy()
+        d["y"] = y
+        fresh = pymer.lmer("y ~ x + (1 | c) + (1 | a) + (1 | b)", d, start=m.theta)
+    assert r.model.core is not m.model.core
+    np.testing.assert_allclose(r.theta, fresh.theta, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(r.fixef.values, fresh.fixef.values, rtol=1e-8)
+    assert r.objective == pytest.approx(fresh.objective, rel=1e-10)
+    np.testing.assert_allclose(r.condvar()["c"], fresh.condvar()["c"], rtol=1e-6)
+    # the original fit still answers from its own response
+    np.testing.assert_array_equal(m.condvar()["c"], cv0)
+    assert m.model.objective(m.theta) == pytest.approx(obj0, rel=1e-12)
+    assert list(r.model.mf.y) == list(y) and list(m.model.mf.y) == list(nested_data["y"])
+
+
+def test_core_copy_is_independent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
+    core = m.model.core
+    twin = core.copy()
+    assert type(twin) is type(core) and twin.factorization == core.factorization
+    np.testing.assert_array_equal(twin.solve_fixed(), core.solve_fixed())
+    assert twin.objective(m.theta) == core.objective(m.theta)
+    twin.set_crossprods(np.asarray(twin.ztz) * 2, np.asarray(twin.ZtXy) * 2, np.asarray(twin.XytXy) * 2)
+    assert twin.objective(m.theta) != core.objective(m.theta)
+    assert m.model.objective(m.theta) == pytest.approx(m.objective, rel=1e-12)
+
+
+def test_glmm_refit_equals_fresh_fit():
+    cbpp = pymer.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = pymer.glmer(f, cbpp, family="binomial")
+        y = g.simulate(1, seed=2)["sim_1"].to_numpy()
+        r = g.refit(y)
+        d = cbpp.copy()
+        d["incidence"] = np.round(y * d["size"]).astype(int)
+        fresh = pymer.glmer(f, d, family="binomial", start=g.theta)
+    assert r.objective == pytest.approx(fresh.objective, rel=1e-8)
+    np.testing.assert_allclose(r.fixef.values, fresh.fixef.values, rtol=1e-5, atol=1e-7)
+    assert g.model.core_u is not r.model.core_u
+    with pytest.raises(ValueError, match="newresp"):
+        g.refit(y[:-1])
