@@ -36,12 +36,7 @@ class GeneralizedLinearMixedModel:
         check_family_object(fam)
         self.n = int(np.asarray(mf.y).shape[0])
         w = check_weights(mf.weights, self.n)
-        self._check_response(mf, fam, w, control)
-        if fam.name == "binomial":
-            y, pw = binomial_response(mf, w)
-        else:
-            y = np.asarray(mf.y, dtype=np.float64)
-            pw = np.ones(self.n) if w is None else w
+        y, pw = self._read_response(mf, fam, w)
         self.y = y
         self.pw = pw
         self.weights = w
@@ -100,7 +95,26 @@ class GeneralizedLinearMixedModel:
             y = np.column_stack([s, m - s])
         mf.y = y
         mf.response_levels = None
-        return GeneralizedLinearMixedModel(mf, fam, call=old.call, control=old.control)
+        # only what depends on y is new: the design, the random-effects terms and the
+        # cores' set-up (pattern, symbolic factorization) are this model's
+        y, pw = old._read_response(mf, fam, old.weights)
+        model = object.__new__(type(old))
+        model.__dict__.update(old.__dict__)
+        model.mf, model.y, model.pw = mf, y, pw
+        model.core_joint = old.core_joint.copy()
+        model.core_u = old.core_u.copy()
+        model._make_pirls()
+        model._joint_warm = model._u_warm = None
+        with single_blas_thread():
+            model.beta_start = _start_beta(fam, model.X, y, pw, model.offset)
+        return model
+
+    def _read_response(self, mf, fam, w):
+        """(y, prior weights) of the model frame's response, checked for the family."""
+        self._check_response(mf, fam, w, self.control)
+        if fam.name == "binomial":
+            return binomial_response(mf, w)
+        return np.asarray(mf.y, dtype=np.float64), (np.ones(self.n) if w is None else w)
 
     def updated_call(self, formula=None, data=None, *, family=None, nAGQ=None, **args) -> ModelCall:
         """This model's call with a changed formula, data, family, nAGQ or arguments (lme4's

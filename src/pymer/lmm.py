@@ -73,14 +73,22 @@ class LinearMixedModel:
         return self.call.data_name if self.call is not None else None
 
     def with_response(self, y):
-        """The same model (rows, design, weights) with response y, on a core of its own."""
+        """The same model (rows, design, weights) with response y, on a core of its own.
+
+        Only what depends on y is computed: the core is a copy of this model's (its
+        pattern, Z'WZ and the symbolic factorization are reused) whose cross-products
+        with y are replaced; the design and the random-effects terms are shared.
+        """
         y = np.asarray(y, dtype=np.float64).ravel()
         if y.shape[0] != self.n:
             raise ValueError(f"newresp has {y.shape[0]} values; the model has {self.n} observations")
         if not np.all(np.isfinite(y)):
             raise ValueError("newresp contains missing or non-finite values")
-        model = copy.copy(self)
-        model._build_core()
+        model = object.__new__(type(self))
+        model.__dict__.update(self.__dict__)
+        model.mf = copy.copy(self.mf)       # its own response: a pickled refit rebuilds with y
+        model.mf.y = y
+        model.core = self.core.copy()
         model.set_response(y)
         return model
 
@@ -104,25 +112,38 @@ class LinearMixedModel:
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
         Xy = np.column_stack([self.X, y])
         WXy = Xy * w[:, None]
-        if WXy.shape[1] <= 4:
-            # few columns: bincounts beat building a sparse Z
-            ZtXy = np.zeros((self.re.q, WXy.shape[1]))
-            for a in range(self.zcols.shape[1]):
-                for j in range(WXy.shape[1]):
-                    ZtXy[:, j] += np.bincount(self.zcols[:, a], weights=self.zvals[:, a] * WXy[:, j],
-                                              minlength=self.re.q)
-        else:
-            ZtXy = np.asarray(self.re.Z().T @ WXy)
+        ZtXy = self._zt(WXy)
         XytXy = Xy.T @ WXy
         return ztz, ZtXy, XytXy
 
+    def _zt(self, M):
+        """Z'M for M (n x c)."""
+        if M.shape[1] <= 4:
+            # few columns: bincounts beat building a sparse Z
+            out = np.zeros((self.re.q, M.shape[1]))
+            for a in range(self.zcols.shape[1]):
+                for j in range(M.shape[1]):
+                    out[:, j] += np.bincount(self.zcols[:, a], weights=self.zvals[:, a] * M[:, j],
+                                             minlength=self.re.q)
+            return out
+        return np.asarray(self.re.Z().T @ M)
+
     def set_response(self, y):
-        """Replace the response (refit, simulation): only the cross-products change."""
+        """Replace the response (refit, simulation): only the cross-products with y change
+        (Z'WZ, Z'WX and X'WX do not depend on y)."""
         y = np.asarray(y, dtype=np.float64)
-        w = self.weights if self.weights is not None else np.ones(self.n)
         resid0, beta0 = residualize_response(self.X, y - self.offset, self.weights,
                                              name=self.mf.response_name)
-        self.core.set_crossprods(*self.crossprods(resid0, w))
+        wr = (resid0 if self.weights is None else resid0 * self.weights)[:, None]
+        p = self.p
+        # the last column of Z'W[X y] and the last row and column of [X y]'W[X y]
+        ZtXy = np.asarray(self.core.ZtXy)
+        XytXy = np.asarray(self.core.XytXy)
+        ZtXy[:, p] = self._zt(wr)[:, 0]
+        xty = self.X.T @ wr[:, 0]
+        XytXy[:p, p] = xty
+        XytXy[p, :p] = xty
+        XytXy[p, p] = resid0 @ wr[:, 0]
         self.core.beta0 = beta0
         self.resid0 = resid0
         self.y = y

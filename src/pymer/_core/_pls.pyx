@@ -30,6 +30,9 @@ from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 from pymer._core._blas_threads import _setters
 
+cdef extern from "cholmod.h" nogil:
+    cholmod_factor *cholmod_l_copy_factor(cholmod_factor *L, cholmod_common *c)
+
 
 # OpenBLAS's per-thread thread count (see _blas_threads.py): every dense kernel of
 # the core runs on the calling thread alone, set and restored around each update.
@@ -173,6 +176,52 @@ cdef class PLS:
             self.S = np.zeros((max(q2, 1), max(q2, 1)), dtype=np.float64, order="F")
         elif self.L == NULL:
             self.analyze()
+
+    def copy(self):
+        """A core of its own on the same model: the pattern, the column structure and the
+        factorization's set-up (CHOLMOD's symbolic analysis) are shared or copied, not
+        recomputed; values (cross-products, factor) are copies, changed independently.
+        For a new response (refit, bootstrap): copy, then replace the cross-products."""
+        cls = type(self)
+        cdef PLS new = cls.__new__(cls)
+        if hasattr(self, "__dict__"):
+            new.__dict__.update(self.__dict__)
+        # read-only after construction: shared
+        new.colptr, new.rowind = self.colptr, self.rowind
+        new.ucolptr, new.urowind = self.ucolptr, self.urowind
+        new.col_term, new.col_off = self.col_term, self.col_off
+        new.term_k, new.term_toff, new.term_thoff = self.term_k, self.term_toff, self.term_thoff
+        new.n, new.p, new.q, new.m, new.nterms, new.ntheta = self.n, self.p, self.q, self.m, self.nterms, self.ntheta
+        new.blocked, new.q1, new.q2, new.k1 = self.blocked, self.q1, self.q2, self.k1
+        new.cholmod_flops = self.cholmod_flops
+        new.logdetL, new.logdetRX, new.pwrss, new.status = self.logdetL, self.logdetRX, self.pwrss, self.status
+        # written by updates and set_crossprods: copies
+        new.ztz = np.array(self.ztz)
+        new.ZtXy = np.array(self.ZtXy, order="F")
+        new.XytXy = np.array(self.XytXy, order="F")
+        new.uvals = np.array(self.uvals)
+        new.Tbuf = np.array(self.Tbuf)
+        new.work = np.array(self.work)
+        new.RZXy = np.array(self.RZXy, order="F")
+        new.U = np.array(self.U, order="F")
+        if self.blocked:
+            new.avals = np.array(self.avals)
+            new.l21 = np.array(self.l21)
+            new.L11 = np.array(self.L11)
+            new.S = np.array(self.S, order="F")
+        new.c.final_asis = self.c.final_asis
+        new.c.final_ll = self.c.final_ll
+        new.c.final_super = self.c.final_super
+        new.c.final_pack = self.c.final_pack
+        new.c.final_monotonic = self.c.final_monotonic
+        new.c.final_resymbol = self.c.final_resymbol
+        new.c.quick_return_if_not_posdef = self.c.quick_return_if_not_posdef
+        new.c.print = self.c.print
+        if self.L != NULL:
+            new.L = cholmod_l_copy_factor(self.L, &new.c)
+            if new.L == NULL:
+                raise MemoryError(f"CHOLMOD could not copy the factor (status {new.c.status})")
+        return new
 
     def _blocked_structure(self):
         """(ok, q1, k1, flops of the L21 L21' update) for the first term as the blocked part.

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .._core._selinv import diag_blocks_inverse
 from ..errors import suggest_names
 from ..report.rformat import abbreviate, format_real, varcorr_lines, zapsmall
 from ..report.summary import Section, Summary, fixef_print_lines, message_lines
@@ -80,7 +81,12 @@ class MixedModelResult:
     @cached_property
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates, with R's coefficient names."""
-        return pd.Series(np.asarray(self.beta), index=self.fixef_names, name="fixef")
+        # one Index per model, shared by its refits (with_response copies the model's
+        # attributes): building it from the names costs more than the rest of a small refit
+        index = self.model.__dict__.get("_fixef_index")
+        if index is None or list(index) != self.fixef_names:
+            index = self.model._fixef_index = pd.Index(self.fixef_names)
+        return pd.Series(np.asarray(self.beta), index=index, name="fixef")
 
     @cached_property
     def theta_names(self) -> list:
@@ -208,23 +214,16 @@ class MixedModelResult:
         lme4's ``condVar``/``postVar``: the diagonal blocks of
         sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^-1 Lambda'.
         """
-        out = []
         s2 = self.sigma ** 2 if self.has_dispersion else 1.0
-        core = self._core_at_optimum()
-        for t, off, T in zip(self.re.terms, self.re.col_offsets, self.re.factors(self.theta)):
+        # only the level blocks of A^-1, from the factor (selected inversion): work and
+        # memory of the factor, not of q dense right-hand sides
+        flat = diag_blocks_inverse(self._core_at_optimum())
+        out, pos = [], 0
+        for t, T in zip(self.re.terms, self.re.factors(self.theta)):
             k, nl = t.k, t.nlev
-            res = np.empty((nl, k, k))
-            chunk = max(1, 2048 // k)
-            for l0 in range(0, nl, chunk):
-                l1 = min(nl, l0 + chunk)
-                cols = np.arange(off + l0 * k, off + l1 * k)
-                E = np.zeros((self.re.q, cols.size), order="F")
-                E[cols, np.arange(cols.size)] = 1.0
-                S = core.solve_A(E)[cols, :]          # (m*k, m*k) block rows of A^-1
-                for li in range(l1 - l0):
-                    blk = S[li * k:(li + 1) * k, li * k:(li + 1) * k]
-                    res[l0 + li] = s2 * T @ blk @ T.T
-            out.append(res)
+            blk = flat[pos:pos + nl * k * k].reshape(nl, k, k)
+            pos += nl * k * k
+            out.append(s2 * (T @ blk @ T.T) if k > 1 else (s2 * T[0, 0] ** 2) * blk)
         merged = {}
         for t, r in zip(self.re.terms, out):
             if t.group in merged:
@@ -409,6 +408,11 @@ class MixedModelResult:
     def _eta(self):
         """Linear predictor X beta + Z b + offset of the fitted data."""
         return self.model.X @ self.beta + self._Zb + self.model.offset
+
+    @cached_property
+    def _ZLambda(self):
+        """Z Lambda at this fit's theta (CSR), built once: simulations draw Z Lambda u."""
+        return (self.re.Z() @ self.re.Lambda(self.theta)).tocsr()
 
     def _linear_predictor(self, newdata=None, re_form=None, allow_new_levels=False):
         use_re = not _no_random(re_form)

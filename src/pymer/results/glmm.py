@@ -143,14 +143,11 @@ class GLMMResult(MixedModelResult):
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
         rng = np.random.default_rng(seed)
-        Z = self.re.Z()
-        Lam = self.re.Lambda(self.theta)
         base = self.model.X @ self.beta + self.model.offset
         out = np.empty((self.nobs, nsim))
         fam = self.family
         for s in range(nsim):
-            b = self.b if use_u else Lam @ rng.standard_normal(self.re.q)
-            eta = base + Z @ b
+            eta = base + (self._Zb if use_u else self._ZLambda @ rng.standard_normal(self.re.q))
             mu = fam.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
             if fam.name == "binomial":
                 n = np.round(self.model.pw).astype(int)

@@ -114,14 +114,11 @@ class LMMResult(MixedModelResult):
         base = self.model.X @ self.beta + self.model.offset
         w = self.model.weights if self.model.weights is not None else np.ones(n)
         out = np.empty((n, nsim))
-        Z = self.re.Z()
-        Lam = self.re.Lambda(self.theta)
         for s in range(nsim):
             if use_u:
                 zb = self._Zb
             else:
-                u = rng.standard_normal(self.re.q)
-                zb = Z @ (Lam @ u) * self.sigma
+                zb = self._ZLambda @ rng.standard_normal(self.re.q) * self.sigma
             out[:, s] = base + zb + self.sigma * rng.standard_normal(n) / np.sqrt(w)
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
