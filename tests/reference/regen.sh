@@ -28,4 +28,5 @@ Rscript friction.R ../../src/pymer/datasets/data friction.json
 Rscript tmb_wiring.R ../data tmb_wiring.json
 Rscript fidelity_answers.R fidelity_answers.json ../data
 Rscript formula_language.R "$DATA" formula_language.json
+Rscript fidelity_args.R "$DATA" fidelity_args.json
 Rscript versions.R > versions.txt
