@@ -22,6 +22,7 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm
 from pymer._core._pls cimport PLS, blas_single, blas_restore
+from pymer._core._zwz cimport locate_ztz
 from pymer._core._families cimport (linkinv, mu_eta, variance, dev_resid, loglik_obs,
                                     aic_total, has_dispersion, valid_mu,
                                     FAM_BINOMIAL, FAM_POISSON, LINK_LOGIT, LINK_LOG)
@@ -115,7 +116,7 @@ cdef class PIRLS:
         self.maxit = 100
         self.zpos = np.empty((self.n, self.K * self.K), dtype=np.int64)
         with nogil:
-            self.locate_ztz()
+            locate_ztz(self.zcols, self.colptr, self.rowind, self.zpos)
         self.tol = 1e-10       # on the proposed step, relative to 1 + max |u| (see run)
         self.tol_here = 1e-13
         self.kind = 0
@@ -274,24 +275,6 @@ cdef class PIRLS:
             acc += ca
         self.aic_const = acc
         self.aic_const_ok = True
-
-    cdef void locate_ztz(self) noexcept nogil:
-        """Once per model: the position in Z'WZ's CSC values of every row's products."""
-        cdef Py_ssize_t i, a, bb, c, r, lo, hi, mid
-        for i in range(self.n):
-            for bb in range(self.K):
-                c = self.zcols[i, bb]
-                for a in range(self.K):
-                    r = self.zcols[i, a]
-                    lo = self.colptr[c]
-                    hi = self.colptr[c + 1] - 1
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if self.rowind[mid] < r:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    self.zpos[i, bb * self.K + a] = lo
 
     cdef void build_crossprods(self) noexcept nogil:
         """Z'WZ, Z'W[X z], [X z]'W[X z] into the PLS core, at the working weights and

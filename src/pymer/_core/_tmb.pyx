@@ -29,6 +29,7 @@ from libc.string cimport memset
 from libc.stdint cimport int64_t
 from scipy.special.cython_special cimport psi
 from pymer._core._pls cimport PLS
+from pymer._core._zwz cimport locate_ztz
 from pymer._core._families cimport (LINK_LOGIT, LINK_PROBIT, LINK_CLOGLOG, LINK_LOG,
                                     LINK_IDENTITY, LINK_INVERSE, LINK_SQRT)
 
@@ -412,25 +413,8 @@ cdef class TMBLaplace:
         self.maxit = 200
         self.zpos = np.empty((n, self.K * self.K), dtype=np.int64)
         with nogil:
-            self.locate_ztz()
+            locate_ztz(self.zcols, self.colptr, self.rowind, self.zpos)
 
-    cdef void locate_ztz(self) noexcept nogil:
-        """Once per model: the position in Z'WZ's CSC values of every row's products."""
-        cdef Py_ssize_t i, a, bb, c, r, lo, hi, mid
-        for i in range(self.n):
-            for bb in range(self.K):
-                c = self.zcols[i, bb]
-                for a in range(self.K):
-                    r = self.zcols[i, a]
-                    lo = self.colptr[c]
-                    hi = self.colptr[c + 1] - 1
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if self.rowind[mid] < r:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    self.zpos[i, bb * self.K + a] = lo
 
     cdef double evaluate(self) noexcept nogil:
         """eta, the log-density and its derivatives at the current (beta,) u; returns
