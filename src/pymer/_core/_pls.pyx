@@ -28,6 +28,7 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
+from pymer._core._zwz cimport sorted_position
 from pymer._core._blas_threads import _setters
 
 cdef extern from "cholmod.h" nogil:
@@ -842,8 +843,8 @@ def crossprod_ztwz(const int64_t[::1] colptr, const int64_t[::1] rowind,
                    const double[::1] w, double[::1] out):
     """out += Z'WZ on the CSC pattern (colptr, rowind); Z given row-wise by
     zcols/zvals (n x K, one entry per random-effects column of each row)."""
-    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, lo, hi, mid
-    cdef int64_t r, c
+    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, pos
+    cdef int64_t c
     cdef double wi
     with nogil:
         for i in range(n):
@@ -851,13 +852,5 @@ def crossprod_ztwz(const int64_t[::1] colptr, const int64_t[::1] rowind,
             for b in range(K):
                 c = zcols[i, b]
                 for a in range(K):
-                    r = zcols[i, a]
-                    lo = colptr[c]
-                    hi = colptr[c + 1] - 1
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if rowind[mid] < r:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    out[lo] += wi * zvals[i, a] * zvals[i, b]
+                    pos = sorted_position(&rowind[0], colptr[c], colptr[c + 1] - 1, zcols[i, a])
+                    out[pos] += wi * zvals[i, a] * zvals[i, b]

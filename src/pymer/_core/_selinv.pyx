@@ -35,6 +35,7 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsymm, dtrsm
 from scipy.linalg.cython_lapack cimport dlauum, dpotri, dtrtri
 from pymer._core._pls cimport PLS, blas_single, blas_restore
+from pymer._core._zwz cimport sorted_position
 
 
 # the fields of CHOLMOD's factor the recurrences read (cholmod.pxd declares the others)
@@ -336,7 +337,7 @@ cdef int _takahashi(_Supernodes *S, double *G, double *W, double *D, int64_t *po
 cdef int _extract(PLS core, _Supernodes *S, const int64_t *pinv, double *out) noexcept nogil:
     """A^-1's level blocks: A^-1[i, j] = Z[Pinv[i], Pinv[j]], looked up in the lower
     triangle of Z (the supernode of the smaller index, its rows by bisection)."""
-    cdef Py_ssize_t q = core.q, j0 = 0, k, a, c, o = 0, K, lo, hi, mid, nrK
+    cdef Py_ssize_t q = core.q, j0 = 0, k, a, c, o = 0, K, lo, nrK
     cdef int64_t pa, pc, r, col
     cdef int64_t *rowsK
     while j0 < q:
@@ -350,14 +351,7 @@ cdef int _extract(PLS core, _Supernodes *S, const int64_t *pinv, double *out) no
                 K = S.col2sup[col]
                 rowsK = S.rows + S.rstart[K]
                 nrK = S.nrow[K]
-                lo = col - S.first[K]
-                hi = nrK - 1
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if rowsK[mid] < r:
-                        lo = mid + 1
-                    else:
-                        hi = mid
+                lo = sorted_position(rowsK, col - S.first[K], nrK - 1, r)
                 if rowsK[lo] != r:
                     return 4
                 out[o + a + c * k] = S.Z[S.xstart[K] + lo + (col - S.first[K]) * nrK]
