@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..call import fitted_rows
 from ..families import LINKS
 
 __all__ = ["ranef_plot", "residual_plot", "effects_plot", "profile_plot", "qq_points"]
@@ -216,16 +217,6 @@ def _linkinv(m):
     return LINKS[link].linkinv, link
 
 
-def _model_data(m) -> pd.DataFrame:
-    from ..formula import _as_frame
-
-    call = getattr(getattr(m, "model", None), "call", None)
-    data = call.data if call is not None else None
-    if data is None:
-        raise ValueError("the model does not keep its data; effects_plot needs it")
-    return _as_frame(data)
-
-
 def _is_numeric(s: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
             and not isinstance(s.dtype, pd.CategoricalDtype))
@@ -288,12 +279,10 @@ def effects_plot(m, term, *, at=None, level=0.95, n=100, partial_residuals=False
     matplotlib.figure.Figure
     """
     z = _z(level)
-    data = _model_data(m)
-    if term not in data.columns:
-        raise ValueError(f"{term!r} is not a column of the model's data ({list(data.columns)})")
+    used = fitted_rows(getattr(m, "model", None), "effects_plot")
+    if term not in used.columns:
+        raise ValueError(f"{term!r} is not a column of the model's data ({list(used.columns)})")
     at = dict(at or {})
-    rows = getattr(m.model.mf, "rows", None)
-    used = data.iloc[np.asarray(rows)] if rows is not None else data
     base = {c: (at[c] if c in at else _typical(used[c], _used_as_factor(m, c)))
             for c in used.columns if c != term}
     x_obs = used[term]
