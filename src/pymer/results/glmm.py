@@ -5,7 +5,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ConvergenceWarning, warn
 from ..report.rformat import coef_lines, r_round_format
@@ -212,6 +211,7 @@ class GLMMResult(MixedModelResult):
     # ---- text -----------------------------------------------------------------
     @cached_property
     def _coef_table(self):
+        from scipy import stats      # here: the first fit does not import scipy.stats
         se = np.sqrt(np.diag(self._vcov_matrix()))
         z = self.beta / se
         if self.family.has_dispersion:
