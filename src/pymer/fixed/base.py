@@ -57,7 +57,7 @@ class FixedModel:
     """What a fixed-effects fit was made from: the model frame and the call
     (``call.data`` is the caller's data, never modified)."""
 
-    mf: object
+    mf: Any
     call: ModelCall
 
     @property

@@ -337,7 +337,7 @@ class TMBModel:
         self._u_warm = u0
         return f0, g
 
-    def fit(self, start: ArrayLike | dict | None = None, control: dict | None = None) -> TMBResult:
+    def fit(self, start: ArrayLike | None = None, control: dict | None = None) -> TMBResult:
         """Fit: minimize the objective from `start` (all parameters, see
         :func:`glmmtmb`); warns when the optimizer or the Hessian says the fit is
         not reliable."""
@@ -445,7 +445,7 @@ class TMBModel:
 
 def glmmtmb(formula: str, data: Any, family: str | TMBFamily = "gaussian", ziformula: str = "~0",
             dispformula: str = "~1", REML: bool = False, weights: str | ArrayLike | None = None,
-            offset: str | ArrayLike | None = None, start: ArrayLike | dict | None = None,
+            offset: str | ArrayLike | None = None, start: ArrayLike | None = None,
             control: dict | None = None) -> TMBResult:
     """Fit a generalized linear mixed model with glmmTMB's families, zero inflation
     and dispersion models, as R's ``glmmTMB::glmmTMB()`` does.
