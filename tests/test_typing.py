@@ -101,7 +101,7 @@ def test_mypy_checks_user_code_against_the_hints(mypy_cache, tmp_path):
         text: int = m.summary()
         f = pymer.lmer("Reaction ~ Days + (Days | Subject)", data, dev_fun_only=True)
         f.summary()
-        pymer.glmer("y ~ x + (1 | g)", data, family="binomial", na_action="drop")
+        r = m.residuals(type="raw")
         ok: float = m.aic + pymer.lm("Reaction ~ Days", data).aic + f(f.start)
         """))
     out, status = run_mypy(mypy_cache, str(user))
@@ -109,7 +109,7 @@ def test_mypy_checks_user_code_against_the_hints(mypy_cache, tmp_path):
     assert status == 1 and errors == ["4", "6", "7"], out
     assert '"Summary", variable has type "int"' in out
     assert '"DevFun" has no attribute "summary"' in out
-    assert "Literal['drop']" in out and "na_action" in out
+    assert "Literal['raw']" in out and '"type" to "residuals"' in out
 
 
 def test_public_functions_methods_and_properties_are_annotated():

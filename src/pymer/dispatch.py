@@ -17,15 +17,15 @@ __all__ = ["lmer"]
 @overload
 def lmer(formula: str, data: Any, REML: bool = ..., *, weights: str | ArrayLike | None = ...,
          offset: str | ArrayLike | None = ..., subset: str | ArrayLike | None = ...,
-         na_action: Literal["na.omit", "na.exclude", "na.fail"] | None = ...,
-         optimizer: Literal["bobyqa", "nelder_mead", "lbfgsb"] | None = ...,
+         na_action: str | None = ...,
+         optimizer: str | None = ...,
          start: ArrayLike | dict | None = ..., control: dict | None = ...,
          contrasts: dict | None = ..., dev_fun_only: Literal[False] = ...) -> LMMResult: ...
 @overload
 def lmer(formula: str, data: Any, REML: bool = ..., *, weights: str | ArrayLike | None = ...,
          offset: str | ArrayLike | None = ..., subset: str | ArrayLike | None = ...,
-         na_action: Literal["na.omit", "na.exclude", "na.fail"] | None = ...,
-         optimizer: Literal["bobyqa", "nelder_mead", "lbfgsb"] | None = ...,
+         na_action: str | None = ...,
+         optimizer: str | None = ...,
          start: ArrayLike | dict | None = ..., control: dict | None = ...,
          contrasts: dict | None = ..., dev_fun_only: Literal[True]) -> DevFun: ...
 @functools.wraps(_lmer_in_memory)

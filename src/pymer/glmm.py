@@ -1,7 +1,7 @@
 """Generalized linear mixed models: glmer() and glmer_nb(), on the compiled PIRLS core."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from numpy.typing import ArrayLike
 if TYPE_CHECKING:
     from .results.lmm import LMMResult
@@ -582,8 +582,8 @@ def _gh_rule(n):
 def glmer(formula: str, data: Any, family: Any = None, *, nAGQ: int = 1,
           weights: str | ArrayLike | None = None, offset: str | ArrayLike | None = None,
           subset: str | ArrayLike | None = None,
-          na_action: Literal["na.omit", "na.exclude", "na.fail"] | None = None,
-          optimizer: Literal["bobyqa", "nelder_mead", "lbfgsb"] | None = None,
+          na_action: str | None = None,
+          optimizer: str | None = None,
           start: ArrayLike | dict | None = None, mustart: ArrayLike | None = None,
           etastart: ArrayLike | None = None, control: dict | None = None, contrasts: dict | None = None,
           dev_fun_only: bool = False) -> GLMMResult | LMMResult | DevFun:
@@ -703,7 +703,7 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 @single_threaded
 def glmer_nb(formula: str, data: Any, *, weights: str | ArrayLike | None = None,
              offset: str | ArrayLike | None = None, subset: str | ArrayLike | None = None,
-             na_action: Literal["na.omit", "na.exclude", "na.fail"] | None = None, nAGQ: int = 1,
+             na_action: str | None = None, nAGQ: int = 1,
              control: dict | None = None, contrasts: dict | None = None) -> GLMMResult:
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 

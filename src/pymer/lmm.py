@@ -1,7 +1,7 @@
 """Linear mixed models: the model (predictor + response), its profiled objective, lmer()."""
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 from numpy.typing import ArrayLike
 import copy
 
@@ -310,8 +310,8 @@ class DevFun:
 @single_threaded
 def lmer(formula: str, data: Any, REML: bool = True, *, weights: str | ArrayLike | None = None,
          offset: str | ArrayLike | None = None, subset: str | ArrayLike | None = None,
-         na_action: Literal["na.omit", "na.exclude", "na.fail"] | None = None,
-         optimizer: Literal["bobyqa", "nelder_mead", "lbfgsb"] | None = None,
+         na_action: str | None = None,
+         optimizer: str | None = None,
          start: ArrayLike | dict | None = None, control: dict | None = None,
          contrasts: dict | None = None, dev_fun_only: bool = False) -> LMMResult | DevFun:
     """Fit a linear mixed-effects model as lme4's ``lmer()`` does.

@@ -260,7 +260,7 @@ def _blocks(R: int, nblocks: int):
 
 
 def lmer_many(formula_rhs: str, responses: Any, data: pd.DataFrame, REML: bool = True,
-              ddf: Literal["Satterthwaite", "Kenward-Roger"] | None = None, client: Any = None, *,
+              ddf: str | None = None, client: Any = None, *,
               control: dict | None = None, blocks_per_worker: int = 4) -> "ManyFits":
     """Fit one linear mixed model to many responses sharing a design (dream's loop, at once).
 

@@ -214,7 +214,7 @@ class EmmeansResult:
 def emmeans(m: Any, specs: str | list[str], contrasts: str | dict | None = None, *,
             by: str | list[str] | None = None, at: dict | None = None,
             type: Literal["link", "response"] = "link", adjust: str | None = None,
-            ddf: Literal["Kenward-Roger", "Satterthwaite", "asymptotic"] | None = None,
+            ddf: str | None = None,
             level: float = 0.95) -> EmmeansResult:
     """Estimated marginal means, and contrasts among them (R's ``emmeans::emmeans``).
 

@@ -16,7 +16,7 @@ __all__ = ["confint"]
 
 
 def confint(res: Any, parm: str | list[str] | None = None, level: float = 0.95,
-            method: Literal["profile", "wald", "Wald", "boot"] = "profile", *, nsim: int = 500,
+            method: str = "profile", *, nsim: int = 500,
             seed: int | None = None, boot_type: Literal["perc", "basic", "norm"] = "perc", n_jobs: int = 1,
             progress: Any = None, old_names: bool = True) -> pd.DataFrame:
     """Confidence intervals for the variance parameters and fixed effects, as lme4's confint().

@@ -572,7 +572,7 @@ class MixedModelResult:
         return drop1(self, test=test, k=k)
 
     def confint(self, parm: str | list[str] | None = None, level: float = 0.95,
-                method: Literal["profile", "wald", "Wald", "boot"] = "profile", **kwargs: Any) -> pd.DataFrame:
+                method: str = "profile", **kwargs: Any) -> pd.DataFrame:
         """Confidence intervals ("profile", the default as in lme4, "wald" or "boot"):
         see :func:`pymer.confint`. GLMM profile intervals re-optimize the Laplace
         deviance over all other parameters; they are not available for nAGQ = 0 fits

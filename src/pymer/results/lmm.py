@@ -144,7 +144,7 @@ class LMMResult(MixedModelResult):
 
     # ---- inference (pymer.inference, pymer.profile) ------------------------------
     def anova(self, *others: MixedModelResult, type: int | str = 3,
-              ddf: Literal["Satterthwaite", "Kenward-Roger", "lme4"] = "Satterthwaite", refit: bool = True,
+              ddf: str = "Satterthwaite", refit: bool = True,
               names: list[str] | None = None) -> AnovaTable:
         """F tests of the fixed-effect terms (lmerTest's anova), or with other models
         given, likelihood-ratio tests (lme4's anova): see :func:`pymer.inference.anova_ddf`
