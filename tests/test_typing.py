@@ -82,8 +82,9 @@ def run_mypy(cache_dir: Path, *targets: str) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def mypy_cache(request) -> Path:
-    return Path(request.config.cache.mkdir("mypy"))
+def mypy_cache(request, tmp_path_factory) -> Path:
+    cache = getattr(request.config, "cache", None)        # None with -p no:cacheprovider
+    return Path(cache.mkdir("mypy")) if cache is not None else tmp_path_factory.mktemp("mypy")
 
 
 def test_mypy_finds_no_errors_in_pymer(mypy_cache):
