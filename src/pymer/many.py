@@ -11,7 +11,7 @@ model once per block. Dask is imported only then.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from numpy.typing import ArrayLike
 import warnings
 from functools import cached_property

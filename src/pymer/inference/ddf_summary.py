@@ -3,7 +3,6 @@ p-values in the fixed-effects table."""
 from __future__ import annotations
 
 from typing import Any
-from ..report.summary import Summary
 import numpy as np
 import pandas as pd
 

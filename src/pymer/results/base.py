@@ -3,7 +3,7 @@ variances, prediction from new data, the print skeleton, the inference delegator
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..checking.residuals import SimulatedResiduals
     from ..inference.bootmer import BootstrapResult
