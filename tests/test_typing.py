@@ -1,6 +1,6 @@
 """Issue 16: type hints on every public function and result property, checked by mypy.
 
-- mypy (configured in pyproject.toml's [tool.mypy]) finds no errors in src/pymer;
+- mypy (>= 2.4, configured in pyproject.toml's [tool.mypy]) finds no errors in src/pymer;
 - user code is checked against pymer's hints (a snippet with planted mistakes gets exactly
   those errors), so the hints are not ``Any`` in disguise;
 - every public function, method and property of the public modules is fully annotated
