@@ -93,7 +93,7 @@ def test_mypy_finds_no_errors_in_pymer(mypy_cache):
 
 
 def test_mypy_checks_user_code_against_the_hints(mypy_cache, tmp_path):
-    # planted mistakes a user could make; the last line is correct and must pass
+    # planted mistakes a user could make; the last two lines are correct and must pass
     user = tmp_path / "user_code.py"
     user.write_text(textwrap.dedent("""\
         import pymer
@@ -104,6 +104,7 @@ def test_mypy_checks_user_code_against_the_hints(mypy_cache, tmp_path):
         f.summary()
         r = m.residuals(type="raw")
         ok: float = m.aic + pymer.lm("Reaction ~ Days", data).aic + f(f.start)
+        either = pymer.lmer("Reaction ~ Days + (Days | Subject)", data, dev_fun_only=ok > 0)
         """))
     out, status = run_mypy(mypy_cache, str(user))
     errors = sorted(line.split(":")[1] for line in out.splitlines() if ": error:" in line)

@@ -17,17 +17,21 @@ __all__ = ["lmer"]
 @overload
 def lmer(formula: str, data: Any, REML: bool = ..., *, weights: str | ArrayLike | None = ...,
          offset: str | ArrayLike | None = ..., subset: str | ArrayLike | None = ...,
-         na_action: str | None = ...,
-         optimizer: str | None = ...,
+         na_action: str | None = ..., optimizer: str | None = ...,
          start: ArrayLike | dict | None = ..., control: dict | None = ...,
          contrasts: dict | None = ..., dev_fun_only: Literal[False] = ...) -> LMMResult: ...
 @overload
 def lmer(formula: str, data: Any, REML: bool = ..., *, weights: str | ArrayLike | None = ...,
          offset: str | ArrayLike | None = ..., subset: str | ArrayLike | None = ...,
-         na_action: str | None = ...,
-         optimizer: str | None = ...,
+         na_action: str | None = ..., optimizer: str | None = ...,
          start: ArrayLike | dict | None = ..., control: dict | None = ...,
          contrasts: dict | None = ..., dev_fun_only: Literal[True]) -> DevFun: ...
+@overload
+def lmer(formula: str, data: Any, REML: bool = ..., *, weights: str | ArrayLike | None = ...,
+         offset: str | ArrayLike | None = ..., subset: str | ArrayLike | None = ...,
+         na_action: str | None = ..., optimizer: str | None = ...,
+         start: ArrayLike | dict | None = ..., control: dict | None = ...,
+         contrasts: dict | None = ..., dev_fun_only: bool = ...) -> LMMResult | DevFun: ...
 @functools.wraps(_lmer_in_memory)
 def lmer(formula: str, data: Any, *args: Any, **kwargs: Any) -> LMMResult | DevFun:
     if type(data).__module__.startswith("dask."):
