@@ -11,12 +11,28 @@ or a plot drawn, and ``pymer --version`` starts at once.
 import importlib
 import sys
 import types
+from typing import TYPE_CHECKING
 
 from .errors import (ConvergenceWarning, FormulaError, MissingColumnError, PerfectFitWarning,
                      PredictorScaleWarning, PymerDataError, RankDeficiencyWarning, ResponseWarning,
                      SingularFitWarning)
 
 from ._version import __version__
+
+if TYPE_CHECKING:       # what the lazy table below loads, for type checkers (never imported here)
+    from . import datasets, families, plots, tidy
+    from .checking import simulate_residuals
+    from .contrasts import emmeans, glht
+    from .dispatch import lmer
+    from .fixed import GLMResult, LMList, LMResult, glm, lm, lmlist
+    from .glmm import GeneralizedLinearMixedModel, glmer, glmer_nb
+    from .inference import RefitWarning, anova, bootstrap, confint, contest, drop1
+    from .lmm import LinearMixedModel
+    from .many import ManyFits, lmer_many
+    from .predictions import augment, predict_response, predict_se
+    from .profile import profile
+    from .results import GLMMResult, LMMResult
+    from .tmb import glmmtmb
 
 # public name -> (module, attribute); attribute None: the module itself
 _LAZY = {
@@ -56,7 +72,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     try:
         module, attr = _LAZY[name]
     except KeyError:
@@ -67,7 +83,7 @@ def __getattr__(name: str):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 

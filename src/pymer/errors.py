@@ -2,6 +2,7 @@
 warnings of a fit (convergence, singular fits, rank deficiency, scales, responses)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 import difflib
 import sys
 import warnings
@@ -62,7 +63,7 @@ class MissingColumnError(KeyError, PymerDataError):
         Columns of the data with close names (possibly empty).
     """
 
-    def __init__(self, column: str, available=(), *, what: str = "variable"):
+    def __init__(self, column: str, available: Iterable[str] = (), *, what: str = "variable") -> None:
         self.column = str(column)
         names = [str(c) for c in available]
         self.suggestions = suggest_names(self.column, names)
@@ -80,7 +81,7 @@ class MissingColumnError(KeyError, PymerDataError):
         return self.message
 
 
-def suggest_names(name: str, candidates, n: int = 3) -> list[str]:
+def suggest_names(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Up to `n` names in `candidates` close to `name` (case-insensitive matches first)."""
     candidates = [str(c) for c in candidates]
     low = name.lower()

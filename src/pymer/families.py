@@ -1,9 +1,10 @@
 """GLM families and links, named as R names them, with the codes of the compiled core."""
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
 import numpy as np
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from scipy import special
 
@@ -54,7 +55,7 @@ FAMILY_LISTED_LINKS = {
 FAMILY_LINKS = {fam: ok + tuple(ln for ln in MAKE_LINK if ln not in ok) for fam, ok in FAMILY_LISTED_LINKS.items()}
 
 
-def check_link(family: str, link, available=None) -> str:
+def check_link(family: str, link: Any, available: Any = None) -> str:
     """A link the family accepts, with R's message otherwise
     (``link "foo" not available for binomial family; available links are ...``)."""
     avail = FAMILY_LINKS.get(family, ()) if available is None else tuple(available)
@@ -71,7 +72,7 @@ class Family:
 
     name = "gaussian"
 
-    def __init__(self, link=None, theta=None):
+    def __init__(self, link: str | None = None, theta: float | None = None) -> None:
         self.link = FAMILY_LINKS[self.name][0] if link is None else check_link(self.name, link)
         self.theta = theta
 
@@ -93,15 +94,15 @@ class Family:
             return f"Negative Binomial({self.theta:.4f})"
         return self.name
 
-    def linkfun(self, mu):
+    def linkfun(self, mu: ArrayLike) -> np.ndarray:
         """eta = g(mu)."""
         return LINKS[self.link].linkfun(np.asarray(mu, dtype=np.float64))
 
-    def linkinv(self, eta):
+    def linkinv(self, eta: ArrayLike) -> np.ndarray:
         """mu = g^-1(eta)."""
         return LINKS[self.link].linkinv(np.asarray(eta, dtype=np.float64))
 
-    def initial_mu(self, y, weights):
+    def initial_mu(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """R's family()$initialize starting values of mu."""
         if self.name == "binomial":
             return (weights * y + 0.5) / (weights + 1.0)
@@ -120,7 +121,8 @@ class Family:
                     f"(first at row {i + 1}: {y[i]:g})")
         return np.where(y == 0, 0.1, y) if self.name == "Gamma" else y.astype(float)
 
-    def eval(self, eta, y, wt):
+    def eval(self, eta: np.ndarray, y: np.ndarray,
+             wt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
         """mu, dmu/deta, variance, deviance residuals, -2 log-lik (R's aic) at eta."""
         from ._core._families import family_eval
         return family_eval(self.code, self.link_code, eta, y, wt, self.theta or 1.0)
@@ -154,7 +156,7 @@ class NegativeBinomial(Family):
 
     name = "negative.binomial"
 
-    def __init__(self, theta=1.0, link="log"):
+    def __init__(self, theta: float = 1.0, link: str = "log") -> None:
         super().__init__(link=link, theta=float(theta))
 
 
@@ -163,7 +165,7 @@ _BY_NAME = {"binomial": Binomial, "poisson": Poisson, "gamma": Gamma, "Gamma": G
             "gaussian": Gaussian, "negative.binomial": NegativeBinomial}
 
 
-def get_family(family) -> Family:
+def get_family(family: str | Family | type[Family]) -> Family:
     """A Family from a name ("binomial"), a Family class or instance."""
     if isinstance(family, Family):
         return family
@@ -177,7 +179,7 @@ def get_family(family) -> Family:
     raise TypeError(f"family must be a name or a pymer.families.Family, not {type(family).__name__}")
 
 
-def binomial_response(mf, weights):
+def binomial_response(mf: Any, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """R's binomial response rules: (y as proportions, prior weights = trials x weights)."""
     y = np.asarray(mf.y, dtype=np.float64)
     w = np.ones(y.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -212,7 +214,8 @@ def _valid(family, eta):
     return family.name == "gaussian" or bool(np.all(mu > 0))
 
 
-def glm_start(family, X, y, w, offset, maxit=50, mustart=None, etastart=None):
+def glm_start(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray, maxit: int = 50,
+              mustart: ArrayLike | None = None, etastart: ArrayLike | None = None) -> np.ndarray:
     """Fixed-effects starting values from a plain GLM (IRLS from the family's mustart).
 
     As R's glm.fit, a step that leaves the valid domain of eta or mu (a

@@ -1,6 +1,10 @@
 """Generalized linear mixed models: glmer() and glmer_nb(), on the compiled PIRLS core."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from .results.lmm import LMMResult
 import copy
 import warnings
 
@@ -27,7 +31,8 @@ from .validate import (_optimizer_name, check_control, check_family, check_famil
 class GeneralizedLinearMixedModel:
     """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
 
-    def __init__(self, mf, family, call=None, control=None, mustart=None, etastart=None):
+    def __init__(self, mf: Any, family: Any, call: ModelCall | None = None, control: dict | None = None,
+                 mustart: ArrayLike | None = None, etastart: ArrayLike | None = None) -> None:
         self.mf = mf
         self.call = call
         self.control = control
@@ -64,10 +69,10 @@ class GeneralizedLinearMixedModel:
                 self.beta_start = glm_start(fam, self.X, y, pw, self.offset, mustart=mustart, etastart=etastart)
 
     @property
-    def data_name(self):
+    def data_name(self) -> str | None:
         return self.call.data_name if self.call is not None else None
 
-    def with_response(self, y):
+    def with_response(self, y: ArrayLike) -> GeneralizedLinearMixedModel:
         """The same model (rows, design, family, weights) with response y.
 
         Binomial: y as proportions (what :meth:`simulate` gives) with the model's
@@ -116,7 +121,8 @@ class GeneralizedLinearMixedModel:
             return binomial_response(mf, w)
         return np.asarray(mf.y, dtype=np.float64), (np.ones(self.n) if w is None else w)
 
-    def updated_call(self, formula=None, data=None, *, family=None, nAGQ=None, **args) -> ModelCall:
+    def updated_call(self, formula: str | None = None, data: Any = None, *, family: Any = None,
+                     nAGQ: int | None = None, **args: Any) -> ModelCall:
         """This model's call with a changed formula, data, family, nAGQ or arguments (lme4's
         update()); a glmer_nb fit given a family becomes a glmer call."""
         if self.call is None:
@@ -160,7 +166,7 @@ class GeneralizedLinearMixedModel:
         self.pirls_joint = PIRLS(self.core_joint, *args)
         self.pirls_u = PIRLS(self.core_u, *args)
 
-    def RX_at(self, theta, beta, u):
+    def RX_at(self, theta: np.ndarray, beta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """R_X (R_X'R_X = X'WX - R_ZX'R_ZX) at the working weights of (theta, beta, u)."""
         pj = self.pirls_joint
         maxit = pj.maxit
@@ -171,12 +177,12 @@ class GeneralizedLinearMixedModel:
             pj.maxit = maxit
         return self.core_joint.RX
 
-    def set_nb_theta(self, theta):
+    def set_nb_theta(self, theta: float) -> None:
         self.family = NegativeBinomial(theta, link=self.family.link)
         self.pirls_joint.nb_theta = theta
         self.pirls_u.nb_theta = theta
 
-    def dev_fun(self, nAGQ=1, theta=None, fixef=None):
+    def dev_fun(self, nAGQ: int = 1, theta: ArrayLike | None = None, fixef: ArrayLike | None = None) -> DevFun:
         """lme4's devFunOnly = TRUE for glmer (a :class:`pymer.lmm.DevFun`): the deviance
         of concat(theta, beta), or of theta with beta inside PIRLS at nAGQ = 0."""
         th = self.re.theta_start() if theta is None else np.asarray(theta, dtype=np.float64)
@@ -190,7 +196,7 @@ class GeneralizedLinearMixedModel:
                       self.re.theta_names() + list(self.fixef_names))
 
     # ---- objectives ---------------------------------------------------------------
-    def objective_nAGQ0(self, theta):
+    def objective_nAGQ0(self, theta: np.ndarray) -> float:
         """Laplace deviance with beta optimized inside PIRLS (lme4's nAGQ = 0 stage).
 
         PIRLS starts from the GLM's beta and u = 0, or, where the log-likelihood is
@@ -213,7 +219,7 @@ class GeneralizedLinearMixedModel:
             self._joint_warm = (pj.beta_vec, pj.u_vec)
         return val
 
-    def objective(self, par, nAGQ=1):
+    def objective(self, par: np.ndarray, nAGQ: int = 1) -> float:
         """Laplace (nAGQ=1) or adaptive Gauss-Hermite deviance at (theta, beta)."""
         nt = self.re.ntheta
         theta, beta = par[:nt], par[nt:]
@@ -256,7 +262,7 @@ class GeneralizedLinearMixedModel:
             return val0
         return pir.laplace(theta, beta, u_warm)
 
-    def derivatives(self, par, nAGQ=1):
+    def derivatives(self, par: np.ndarray, nAGQ: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian of the deviance in (theta, beta) by central differences.
 
         As lme4's (its deriv12, step 1e-4), and central also for a theta on its
@@ -278,8 +284,9 @@ class GeneralizedLinearMixedModel:
         return grad, hess
 
     @single_threaded
-    def fit(self, nAGQ=1, *, optimizer=None, control=None, start=None, check_conv=True, calc_derivs=True,
-            start_fixef=None):
+    def fit(self, nAGQ: int = 1, *, optimizer: str | None = None, control: dict | None = None,
+            start: ArrayLike | dict | None = None, check_conv: bool = True, calc_derivs: bool = True,
+            start_fixef: ArrayLike | None = None) -> GLMMResult:
         control = check_control(self.control if control is None else control, fun="glmer")
         stages = control["optimizer"] if optimizer is None else (_optimizer_name(optimizer),) * 2
         check_conv = check_conv and control["check_conv"]
@@ -572,9 +579,14 @@ def _gh_rule(n):
 
 
 @single_threaded
-def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, subset=None,
-          na_action=None, optimizer=None, start=None, mustart=None, etastart=None, control=None,
-          contrasts=None, dev_fun_only=False):
+def glmer(formula: str, data: Any, family: Any = None, *, nAGQ: int = 1,
+          weights: str | ArrayLike | None = None, offset: str | ArrayLike | None = None,
+          subset: str | ArrayLike | None = None,
+          na_action: str | None = None,
+          optimizer: str | None = None,
+          start: ArrayLike | dict | None = None, mustart: ArrayLike | None = None,
+          etastart: ArrayLike | None = None, control: dict | None = None, contrasts: dict | None = None,
+          dev_fun_only: bool = False) -> GLMMResult | LMMResult | DevFun:
     """Fit a generalized linear mixed model as lme4's ``glmer()`` does.
 
     Parameters
@@ -689,8 +701,10 @@ _FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian",
 
 
 @single_threaded
-def glmer_nb(formula, data, *, weights=None, offset=None, subset=None, na_action=None, nAGQ=1,
-             control=None, contrasts=None):
+def glmer_nb(formula: str, data: Any, *, weights: str | ArrayLike | None = None,
+             offset: str | ArrayLike | None = None, subset: str | ArrayLike | None = None,
+             na_action: str | None = None, nAGQ: int = 1,
+             control: dict | None = None, contrasts: dict | None = None) -> GLMMResult:
     """Negative binomial GLMM with its theta estimated, as lme4's ``glmer.nb()``.
 
     Alternates: the GLMM at fixed NB theta, then theta maximizing the

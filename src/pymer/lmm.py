@@ -1,6 +1,8 @@
 """Linear mixed models: the model (predictor + response), its profiled objective, lmer()."""
 from __future__ import annotations
 
+from typing import Any, Callable
+from numpy.typing import ArrayLike
 import copy
 
 import numpy as np
@@ -47,7 +49,8 @@ class LinearMixedModel:
         Checked control settings (their check_* actions apply while building).
     """
 
-    def __init__(self, mf, REML=True, call=None, control=None):
+    def __init__(self, mf: Any, REML: bool = True, call: ModelCall | None = None,
+                 control: dict | None = None) -> None:
         self.mf = mf
         self.call = call
         self.control = control
@@ -69,10 +72,10 @@ class LinearMixedModel:
         return (type(self), (self.mf, self.REML, self.call, self.control))
 
     @property
-    def data_name(self):
+    def data_name(self) -> str | None:
         return self.call.data_name if self.call is not None else None
 
-    def with_response(self, y):
+    def with_response(self, y: ArrayLike) -> LinearMixedModel:
         """The same model (rows, design, weights) with response y, on a core of its own.
 
         Only what depends on y is computed: the core is a copy of this model's (its
@@ -106,7 +109,7 @@ class LinearMixedModel:
         # lme4's criterion includes -sum(log w) for prior weights
         self.log_w = float(np.sum(np.log(w[w > 0]))) if self.weights is not None else 0.0
 
-    def crossprods(self, y, w):
+    def crossprods(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
         ztz = np.zeros(self.rowind.shape[0])
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
@@ -128,7 +131,7 @@ class LinearMixedModel:
             return out
         return np.asarray(self.re.Z().T @ M)
 
-    def set_response(self, y):
+    def set_response(self, y: ArrayLike) -> None:
         """Replace the response (refit, simulation): only the cross-products with y change
         (Z'WZ, Z'WX and X'WX do not depend on y)."""
         y = np.asarray(y, dtype=np.float64)
@@ -148,7 +151,7 @@ class LinearMixedModel:
         self.resid0 = resid0
         self.y = y
 
-    def start_theta(self):
+    def start_theta(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Starting theta and BOBYQA's initial step.
 
         lme4's identity start (relative covariance factors I, default step), except
@@ -184,19 +187,20 @@ class LinearMixedModel:
             return x0, None
         return theta, np.full(theta.size, 0.25)
 
-    def objective(self, theta, REML=None):
+    def objective(self, theta: ArrayLike, REML: bool | None = None) -> float:
         """Profiled REML criterion or deviance at theta (lme4's devfun)."""
         reml = self.REML if REML is None else REML
         val = self.core.objective(theta, reml) - self.log_w
         # pwrss <= 0 (-inf) is rounding, not a perfect fit: never a minimum
         return val if val > -np.inf else np.inf
 
-    def dev_fun(self, start=None):
+    def dev_fun(self, start: ArrayLike | dict | None = None) -> DevFun:
         """The objective as a function of theta (lme4's ``devFunOnly = TRUE``), a :class:`DevFun`."""
         x0 = self.start_theta()[0] if start is None else check_start(start, self.re)
         return DevFun(self.objective, self, self.re.lower_bounds(), x0, self.re.theta_names())
 
-    def fit(self, *, optimizer=None, start=None, control=None, check_conv=True):
+    def fit(self, *, optimizer: str | None = None, start: ArrayLike | dict | None = None,
+            control: dict | None = None, check_conv: bool = True) -> LMMResult:
         """Fit: optimize theta from `start` (or pymer's start) with the control settings
         (see :func:`pymer.validate.check_control`); `optimizer` overrides control's."""
         ctl = check_control(self.control if control is None else control, fun="lmer")
@@ -246,7 +250,7 @@ class LinearMixedModel:
         return res
 
 
-def warn_singular(re, theta, ctl):
+def warn_singular(re: RandomEffects, theta: np.ndarray, ctl: dict) -> None:
     """lme4's check.conv.singular: a singular fit is reported (a SingularFitWarning for
     lme4's message), ignored or an error, as the control says."""
     sing = ctl.get("check_conv_singular", {"action": "message", "tol": 1e-4})
@@ -280,7 +284,8 @@ class DevFun:
     >>> r = minimize(f, f.start, bounds=list(zip(f.lower, f.upper)), method="L-BFGS-B")
     """
 
-    def __init__(self, fun, model, lower, start, names):
+    def __init__(self, fun: Callable[[np.ndarray], float], model: Any, lower: ArrayLike,
+                 start: ArrayLike, names: list[str]) -> None:
         self._fun = fun
         self.model = model
         self.lower = np.asarray(lower, dtype=np.float64)
@@ -288,7 +293,7 @@ class DevFun:
         self.start = np.asarray(start, dtype=np.float64)
         self.names = list(names)
 
-    def __call__(self, par) -> float:
+    def __call__(self, par: ArrayLike) -> float:
         par = np.atleast_1d(np.asarray(par, dtype=np.float64)).ravel()
         if par.shape != self.lower.shape:
             raise ValueError(f"the deviance function takes {self.lower.size} parameters "
@@ -303,8 +308,12 @@ class DevFun:
 
 
 @single_threaded
-def lmer(formula, data, REML=True, *, weights=None, offset=None, subset=None, na_action=None,
-         optimizer=None, start=None, control=None, contrasts=None, dev_fun_only=False):
+def lmer(formula: str, data: Any, REML: bool = True, *, weights: str | ArrayLike | None = None,
+         offset: str | ArrayLike | None = None, subset: str | ArrayLike | None = None,
+         na_action: str | None = None,
+         optimizer: str | None = None,
+         start: ArrayLike | dict | None = None, control: dict | None = None,
+         contrasts: dict | None = None, dev_fun_only: bool = False) -> LMMResult | DevFun:
     """Fit a linear mixed-effects model as lme4's ``lmer()`` does.
 
     Parameters

@@ -11,6 +11,8 @@ model once per block. Dask is imported only then.
 """
 from __future__ import annotations
 
+from typing import Any
+from numpy.typing import ArrayLike
 import warnings
 from functools import cached_property
 
@@ -158,7 +160,7 @@ def _fit_pattern(model, Y, names, control):
     return out
 
 
-def fit_block(design, Y, names):
+def fit_block(design: tuple, Y: ArrayLike, names: list[str]) -> list[dict]:
     """Fit a block of responses (columns of Y, all rows of the data) on one process.
 
     `design` is ``(formula_rhs, data, REML, control)``; the shared model is built once
@@ -257,8 +259,9 @@ def _blocks(R: int, nblocks: int):
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def lmer_many(formula_rhs, responses, data, REML=True, ddf=None, client=None, *,
-              control=None, blocks_per_worker=4) -> "ManyFits":
+def lmer_many(formula_rhs: str, responses: Any, data: pd.DataFrame, REML: bool = True,
+              ddf: str | None = None, client: Any = None, *,
+              control: dict | None = None, blocks_per_worker: int = 4) -> "ManyFits":
     """Fit one linear mixed model to many responses sharing a design (dream's loop, at once).
 
     Parameters
@@ -339,7 +342,8 @@ class ManyFits:
     ``fit(k)`` gives one response's full LMMResult; ``tidy()`` a long table.
     """
 
-    def __init__(self, records, rhs, Y, names, data, REML, ddf, control):
+    def __init__(self, records: list[dict], rhs: str, Y: Any, names: list[str], data: pd.DataFrame,
+                 REML: bool, ddf: str | None, control: dict | None) -> None:
         self._records = records
         self.formula_rhs = "~ " + rhs
         self._Y = Y
@@ -422,7 +426,7 @@ class ManyFits:
         y = self._Y[:, j]
         return np.asarray(y.compute() if hasattr(y, "compute") else y, dtype=np.float64)
 
-    def fit(self, k) -> LMMResult:
+    def fit(self, k: int | str) -> LMMResult:
         """One response's fit as a full :class:`pymer.LMMResult` (no refit: at its theta).
 
         Parameters
@@ -442,8 +446,8 @@ class ManyFits:
         opt = OptResult(theta, rec["objective"], nev, optimizer, status, [])
         return LMMResult(model, theta, opt, rec["messages"])
 
-    def tidy(self, effects=("fixed", "ran_pars"), ddf="default", conf_int=False, conf_level=0.95,
-             responses=None) -> pd.DataFrame:
+    def tidy(self, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_pars"), ddf: str | None = "default",
+             conf_int: bool = False, conf_level: float = 0.95, responses: list | None = None) -> pd.DataFrame:
         """One long table (broom.mixed's columns with ``response`` first) for every response.
 
         ``ddf="Satterthwaite"`` adds lmerTest's per-response t tests (dream's), from

@@ -16,9 +16,13 @@ one BLAS thread (InstEval service*dept set-up: 0.6-2.9 s threaded under load,
 """
 from __future__ import annotations
 
+from typing import Callable, ParamSpec, TypeVar
 import contextlib
 import ctypes
 import re
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 _SETTERS = None
 
@@ -44,7 +48,7 @@ def _setters():
     return _SETTERS
 
 
-def single_threaded(fn):
+def single_threaded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: run fn within :func:`single_blas_thread`."""
     import functools
 

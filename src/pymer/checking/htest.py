@@ -1,6 +1,7 @@
 """A test result printed as R prints an ``htest`` (``print.htest``)."""
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +92,7 @@ def _fmt(x, digits):
     return format_real([x], digits)[0].strip()
 
 
-def simulation_p_value(observed: float, simulated, alternative: str) -> float:
+def simulation_p_value(observed: float, simulated: ArrayLike, alternative: str) -> float:
     """p-value of an observed summary against its simulated distribution.
 
     "greater": the fraction of simulated values >= observed; "less": the fraction
@@ -107,7 +108,7 @@ def simulation_p_value(observed: float, simulated, alternative: str) -> float:
     return min(1.0, 2.0 * min(p_greater, p_less))
 
 
-def check_alternative(alternative) -> str:
+def check_alternative(alternative: str) -> str:
     if alternative not in _ALT_WORDS:
         raise ValueError(f"alternative must be 'two.sided', 'greater' or 'less', not {alternative!r}")
     return alternative

@@ -8,6 +8,10 @@ model the residuals are uniform on (0, 1), whatever the family.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 from numbers import Integral
 
 import numpy as np
@@ -19,7 +23,7 @@ from .htest import HTest
 from .simulate import (model_parts, observed_pearson_ss, refit_residuals, simulate_responses)
 
 
-def pit_residuals(observed, simulated, rng) -> np.ndarray:
+def pit_residuals(observed: np.ndarray, simulated: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Randomized PIT residuals: U(P(sim < y), P(sim <= y)) per row, U from `rng`."""
     y = np.asarray(observed, dtype=np.float64)[:, None]
     S = np.asarray(simulated, dtype=np.float64)
@@ -28,7 +32,7 @@ def pit_residuals(observed, simulated, rng) -> np.ndarray:
     return below + rng.random(y.shape[0]) * (upto - below)
 
 
-def check_n_sim(n_sim) -> int:
+def check_n_sim(n_sim: Any) -> int:
     if isinstance(n_sim, bool) or not isinstance(n_sim, Integral) or n_sim < 2:
         raise ValueError(f"n_sim must be an integer >= 2 (the number of simulations), not {n_sim!r}")
     return int(n_sim)
@@ -67,9 +71,10 @@ class SimulatedResiduals:
         by hand, :func:`create_dharma`).
     """
 
-    def __init__(self, observed, simulated, fitted=None, *, integer_response=None, seed=123,
-                 refit_residuals=None, observed_residuals=None, pearson=None, conditional=None,
-                 groups=None):
+    def __init__(self, observed: ArrayLike, simulated: ArrayLike, fitted: ArrayLike | None = None, *,
+                 integer_response: bool | None = None, seed: Any = 123, refit_residuals: ArrayLike | None = None,
+                 observed_residuals: ArrayLike | None = None, pearson: Any = None,
+                 conditional: bool | None = None, groups: Any = None) -> None:
         self.observed = np.array(observed, dtype=np.float64).ravel()
         self.simulated = np.array(simulated, dtype=np.float64)
         n = self.observed.size
@@ -109,7 +114,7 @@ class SimulatedResiduals:
                 f"  quantiles (0, 25, 50, 75, 100%): {' '.join(f'{v:.4f}' for v in q)}")
 
     # ---- grouping ----------------------------------------------------------------
-    def group(self, by) -> "SimulatedResiduals":
+    def group(self, by: ArrayLike) -> "SimulatedResiduals":
         """Residuals per group: observed and simulated responses (and fitted values)
         summed within each group, then scaled again (DHARMa's recalculateResiduals).
 
@@ -170,11 +175,11 @@ class SimulatedResiduals:
         return v
 
     # ---- tests -------------------------------------------------------------------
-    def test_uniformity(self, alternative="two.sided") -> HTest:
+    def test_uniformity(self, alternative: Literal["two.sided", "greater", "less"] = "two.sided") -> HTest:
         """Kolmogorov-Smirnov test of the residuals against the uniform distribution."""
         return tests.uniformity(self.residuals, alternative)
 
-    def test_dispersion(self, alternative="two.sided") -> HTest:
+    def test_dispersion(self, alternative: Literal["two.sided", "greater", "less"] = "two.sided") -> HTest:
         """Simulation-based test for over- (``"greater"``) and underdispersion (``"less"``).
 
         Without refits: the variance of the observed raw residuals
@@ -187,11 +192,13 @@ class SimulatedResiduals:
         center = np.zeros_like(self.fitted) if self.refit else self.fitted
         return tests.dispersion(self._obs_cmp, self._sim_cmp, center, alternative)
 
-    def test_zero_inflation(self, alternative="two.sided") -> HTest:
+    def test_zero_inflation(self, alternative: Literal["two.sided", "greater", "less"] = "two.sided") -> HTest:
         """Observed against simulated number of zeros (the statistic is their ratio)."""
         return tests.zero_inflation(self.observed, self.simulated, alternative)
 
-    def test_outliers(self, alternative="two.sided", margin="both", type="default") -> HTest:
+    def test_outliers(self, alternative: Literal["two.sided", "greater", "less"] = "two.sided",
+                      margin: Literal["both", "upper", "lower"] = "both",
+                      type: Literal["default", "binomial", "bootstrap"] = "default") -> HTest:
         """Test the number of observations outside the simulated range.
 
         Parameters
@@ -210,7 +217,7 @@ class SimulatedResiduals:
         return tests.outliers(self.residuals, self.n_sim, margin=margin, alternative=alternative,
                               type=type, simulated=self._sim_cmp)
 
-    def rank_predictor(self, predictor=None, rank=True) -> np.ndarray:
+    def rank_predictor(self, predictor: ArrayLike | None = None, rank: bool = True) -> np.ndarray:
         """The predictor of the residual plot and quantile test: the fitted values (or
         `predictor`), rank-transformed to [0, 1] when `rank`."""
         x = self.fitted if predictor is None else self._numeric(predictor, "predictor")
@@ -219,7 +226,8 @@ class SimulatedResiduals:
         r = stats.rankdata(x, method="average")
         return (r - 1.0) / max(r.size - 1, 1)
 
-    def test_quantiles(self, predictor=None, quantiles=(0.25, 0.5, 0.75), rank=True) -> HTest:
+    def test_quantiles(self, predictor: ArrayLike | None = None, quantiles: tuple[float, ...] = (0.25, 0.5, 0.75),
+                       rank: bool = True) -> HTest:
         """Quantile regressions of the residuals on the predictor (by default the
         rank-transformed fitted values) at `quantiles`: does any deviate from the
         flat line at its quantile? Per-quantile fits and p-values in ``.table``."""
@@ -230,7 +238,7 @@ class SimulatedResiduals:
             raise ValueError("the quantile test needs at least 3 residuals")
         return tests.quantiles(self.residuals, self.rank_predictor(predictor, rank), q)
 
-    def test_categorical(self, by) -> HTest:
+    def test_categorical(self, by: ArrayLike) -> HTest:
         """Residuals against a categorical predictor: KS uniformity within each level
         (Holm-adjusted, in ``.table``) and Levene's test of equal variances."""
         codes, labels = self._codes(by, "by")
@@ -238,7 +246,7 @@ class SimulatedResiduals:
             raise ValueError(f"by has a single level ({labels[0]!r}): the categorical test needs at least 2")
         return tests.categorical(self.residuals, codes, labels)
 
-    def test_temporal_autocorrelation(self, time, alternative="two.sided") -> HTest:
+    def test_temporal_autocorrelation(self, time: ArrayLike, alternative: Literal["two.sided", "greater", "less"] = "two.sided") -> HTest:
         """Durbin-Watson test of the residuals ordered by `time` (unique values; for
         several observations per time point, test ``group(time)`` residuals)."""
         t = self._numeric(time, "time")
@@ -247,7 +255,7 @@ class SimulatedResiduals:
                              "r.group(time).test_temporal_autocorrelation(sorted unique times)")
         return tests.durbin_watson(self.residuals[np.argsort(t, kind="stable")], alternative)
 
-    def test_spatial_autocorrelation(self, x, y, alternative="two.sided") -> HTest:
+    def test_spatial_autocorrelation(self, x: ArrayLike, y: ArrayLike, alternative: Literal["two.sided", "greater", "less"] = "two.sided") -> HTest:
         """Moran's I of the residuals with inverse-distance weights between the
         positions (x, y), which must be distinct (aggregate with ``group`` first)."""
         xv, yv = self._numeric(x, "x"), self._numeric(y, "y")
@@ -259,7 +267,7 @@ class SimulatedResiduals:
         return tests.moran(self.residuals, xv, yv, alternative)
 
     # ---- plot --------------------------------------------------------------------
-    def plot(self, quantreg=True, figsize=None):
+    def plot(self, quantreg: bool = True, figsize: tuple[float, float] | None = None) -> Figure:
         """DHARMa's two panels: a uniform QQ plot of the residuals annotated with the
         KS, dispersion and outlier tests, and the residuals against the
         rank-transformed fitted values with the 0.25/0.5/0.75 quantile regression
@@ -268,7 +276,7 @@ class SimulatedResiduals:
         return plot_residuals(self, quantreg=quantreg, figsize=figsize)
 
 
-def simulate_residuals(m, n_sim: int = 250, seed=123, refit: bool = False,
+def simulate_residuals(m: Any, n_sim: int = 250, seed: Any = 123, refit: bool = False,
                        conditional: bool = True) -> SimulatedResiduals:
     """Scaled residuals of a fitted model from simulated responses (DHARMa's
     ``simulateResiduals``).
@@ -320,7 +328,8 @@ def simulate_residuals(m, n_sim: int = 250, seed=123, refit: bool = False,
                               seed=pit_seed, conditional=bool(conditional), **kw)
 
 
-def create_dharma(simulated, observed, fitted=None, integer_response=None, seed=123) -> SimulatedResiduals:
+def create_dharma(simulated: ArrayLike, observed: ArrayLike, fitted: ArrayLike | None = None,
+                  integer_response: bool | None = None, seed: Any = 123) -> SimulatedResiduals:
     """Scaled residuals from simulations made elsewhere (DHARMa's ``createDHARMa``).
 
     Parameters

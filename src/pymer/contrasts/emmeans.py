@@ -9,6 +9,7 @@ Kenward-Roger (the bias-adjusted covariance, emmeans' default) or Satterthwaite
 """
 from __future__ import annotations
 
+from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -132,7 +133,7 @@ def _poly_integer(k: int) -> np.ndarray:
     return out.T
 
 
-def contrast_coefs(method, labels: list[str], sep=" - "):
+def contrast_coefs(method: str | dict, labels: list[str], sep: str = " - ") -> tuple[np.ndarray, list[str]]:
     """Coefficient matrix (ncontrasts, k) over k means and the contrasts' labels."""
     k = len(labels)
     rows, names = [], []
@@ -187,7 +188,8 @@ class EmmeansResult:
     """emmeans' result: ``.emmeans`` (the marginal means) and ``.contrasts`` (or None),
     both DataFrames with emmeans' columns; ``print()`` shows them as emmeans does."""
 
-    def __init__(self, emmeans, contrasts, notes_emm, notes_con, names, bys, right=()):
+    def __init__(self, emmeans: pd.DataFrame, contrasts: pd.DataFrame | None, notes_emm: list[str],
+                 notes_con: list[str], names: list[str], bys: list[str], right: Any = ()) -> None:
         self._right = list(right)
         self.emmeans = emmeans
         self.contrasts = contrasts
@@ -209,8 +211,11 @@ class EmmeansResult:
     __repr__ = __str__
 
 
-def emmeans(m, specs, contrasts=None, *, by=None, at=None, type="link", adjust=None,
-            ddf=None, level=0.95) -> EmmeansResult:
+def emmeans(m: Any, specs: str | list[str], contrasts: str | dict | None = None, *,
+            by: str | list[str] | None = None, at: dict | None = None,
+            type: Literal["link", "response"] = "link", adjust: str | None = None,
+            ddf: str | None = None,
+            level: float = 0.95) -> EmmeansResult:
     """Estimated marginal means, and contrasts among them (R's ``emmeans::emmeans``).
 
     Parameters

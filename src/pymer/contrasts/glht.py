@@ -8,6 +8,8 @@ max |T_j| (or max T_j for one-sided hypotheses).
 """
 from __future__ import annotations
 
+from typing import Any, Literal
+from numpy.typing import ArrayLike
 
 import numpy as np
 import pandas as pd
@@ -96,7 +98,8 @@ def _matrix(m, linfct):
 class GLHT:
     """Linear hypotheses K beta = rhs of a fitted model (multcomp's ``glht`` object)."""
 
-    def __init__(self, m, K, labels, rhs, alternative, kind, term, df):
+    def __init__(self, m: Any, K: np.ndarray, labels: list[str], rhs: np.ndarray | float, alternative: str,
+                 kind: str | None, term: str | None, df: float) -> None:
         self.model = m
         self.linfct = pd.DataFrame(K, index=labels, columns=list(m.fixef_names))
         self.rhs = rhs
@@ -122,7 +125,7 @@ class GLHT:
             return 2 * dist.sf(np.abs(t))
         return dist.sf(t) if self.alternative == "greater" else dist.cdf(t)
 
-    def pvalues(self, test="single-step"):
+    def pvalues(self, test: str = "single-step") -> np.ndarray:
         if test not in _TESTS:
             raise ValueError(f"test={test!r}: use one of {', '.join(_TESTS)}")
         if test == "single-step":
@@ -141,12 +144,13 @@ class GLHT:
         fn = "glmer" if getattr(m, "family", None) is not None else "lmer"
         return f"{fn}(formula = {m.model.mf.formula})"
 
-    def summary(self, test="single-step") -> "GLHTSummary":
+    def summary(self, test: str = "single-step") -> "GLHTSummary":
         """Tests of the hypotheses: single-step (multivariate normal/t) adjusted
         p-values, or "univariate", "holm", "hochberg", "bonferroni", "BH", "BY", "none"."""
         return GLHTSummary(self, test, self.pvalues(test))
 
-    def confint(self, level=0.95, calpha="single-step") -> pd.DataFrame:
+    def confint(self, level: float = 0.95,
+                calpha: Literal["single-step", "univariate"] = "single-step") -> pd.DataFrame:
         """Simultaneous (``calpha="single-step"``) or per-hypothesis ("univariate")
         confidence intervals: columns Estimate, lwr, upr; ``.attrs["quantile"]``."""
         if not 0 < level < 1:
@@ -170,11 +174,11 @@ class GLHT:
         out.attrs["level"] = level
         return out
 
-    def print_confint(self, level=0.95) -> str:
+    def print_confint(self, level: float = 0.95) -> str:
         ci = self.confint(level)
         return "\n".join(glht_confint_lines(self.kind, self._fit(), ci.attrs["quantile"], level, ci))
 
-    def tidy(self, test="single-step") -> pd.DataFrame:
+    def tidy(self, test: str = "single-step") -> pd.DataFrame:
         """broom's tidy of summary(glht): term (mcp), contrast, null.value, estimate,
         std.error, statistic, adj.p.value."""
         return self.summary(test).tidy()
@@ -187,7 +191,7 @@ class GLHT:
 class GLHTSummary:
     """summary(glht): the hypotheses' estimates, SEs, statistics and adjusted p-values."""
 
-    def __init__(self, g: GLHT, test, p):
+    def __init__(self, g: GLHT, test: str, p: np.ndarray) -> None:
         self.glht = g
         self.test = test
         s = g._stat_name
@@ -222,7 +226,9 @@ class GLHTSummary:
     __repr__ = __str__
 
 
-def glht(m, linfct=None, *, mcp=None, alternative="two.sided", rhs=0.0, df=None) -> GLHT:
+def glht(m: Any, linfct: ArrayLike | pd.DataFrame | None = None, *, mcp: dict | None = None,
+         alternative: Literal["two.sided", "less", "greater"] = "two.sided", rhs: ArrayLike = 0.0,
+         df: float | None = None) -> GLHT:
     """General linear hypotheses and multiple comparisons (R's ``multcomp::glht``).
 
     Parameters

@@ -11,6 +11,7 @@ average grid rows with equal weights over the variables not asked for.
 """
 from __future__ import annotations
 
+from typing import Any
 import itertools
 from dataclasses import dataclass
 
@@ -64,7 +65,7 @@ class RefGrid:
     def names(self) -> list[str]:
         return [v.name for v in self.vars]
 
-    def marginal(self, keep: list[str]):
+    def marginal(self, keep: list[str]) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
         """Equally weighted averages of the grid rows over the variables not in `keep`.
 
         Returns the combinations of `keep` (first varies fastest) as a list of level
@@ -103,7 +104,7 @@ def _names_in(node: _Node, out: list, in_factor: set, inside_factor=False):
             _names_in(child, out, in_factor, inside_factor)
 
 
-def model_data(m) -> pd.DataFrame:
+def model_data(m: Any) -> pd.DataFrame:
     """The rows of the data the fit used."""
     return fitted_rows(m.model, "emmeans (for the reference grid)")
 
@@ -155,7 +156,7 @@ def _apply_at(v: GridVar, given) -> GridVar:
     return GridVar(v.name, True, [v.values[i] for i in keep], [v.labels[i] for i in keep], v.numeric)
 
 
-def grid_variables(m) -> tuple[list[str], set]:
+def grid_variables(m: Any) -> tuple[list[str], set]:
     """The data variables of the fixed part (and offsets), in formula order, and those
     used only through factor()."""
     spec = m.model.mf._spec
@@ -170,7 +171,7 @@ def grid_variables(m) -> tuple[list[str], set]:
     return names, in_factor
 
 
-def ref_grid(m, at: dict | None = None) -> RefGrid:
+def ref_grid(m: Any, at: dict | None = None) -> RefGrid:
     """The reference grid of a fitted model (emmeans' ``ref_grid``).
 
     Parameters

@@ -15,6 +15,8 @@ those sums; fitted values, residuals and predictions stay lazy Dask Series.
 """
 from __future__ import annotations
 
+from typing import Any
+from numpy.typing import ArrayLike
 import functools
 import uuid
 import warnings
@@ -42,7 +44,7 @@ __all__ = ["lmer", "DaskLinearMixedModel", "DaskLMMResult", "is_dask_dataframe"]
 EXACT_QUANTILE_ROWS = 1_000_000
 
 
-def is_dask_dataframe(data) -> bool:
+def is_dask_dataframe(data: Any) -> bool:
     return type(data).__module__.startswith("dask.dataframe") and hasattr(data, "to_delayed")
 
 
@@ -76,7 +78,7 @@ class DaskLinearMixedModel(LinearMixedModel):
     no per-row array is kept.
     """
 
-    def __init__(self, design, reduced, REML, data, weights_column):
+    def __init__(self, design: Any, reduced: Any, REML: bool, data: Any, weights_column: str | None) -> None:
         self.design = design
         self.mf = design.mf
         self.REML = bool(REML)
@@ -108,7 +110,7 @@ class DaskLinearMixedModel(LinearMixedModel):
         # check_residual_scale's root mean square of r, from one stand-in value
         self.resid0 = np.array([np.sqrt(r["XrtXr"][-1, -1] / max(r["npos"], 1))])
 
-    def start_theta(self):
+    def start_theta(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The in-memory moment start (see LinearMixedModel.start_theta) from the reduced
         cross-products: level counts are Z'Z's diagonal, level sums of r are Z'r."""
         x0 = self.re.theta_start()
@@ -137,7 +139,7 @@ class DaskLinearMixedModel(LinearMixedModel):
         theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
         return (theta, np.full(theta.size, 0.25)) if np.all(np.isfinite(theta)) else (x0, None)
 
-    def fit(self, **kwargs):
+    def fit(self, **kwargs: Any) -> DaskLMMResult:
         res = LinearMixedModel.fit(self, **kwargs)
         return DaskLMMResult(self, res.theta, res.opt, res.messages)
 
@@ -194,19 +196,20 @@ class DaskLMMResult(LMMResult):
         return _Predictor(self)
 
     @property
-    def fitted(self):
+    def fitted(self) -> Any:
         """Fitted values X beta + Z b + offset of the complete rows: a lazy Dask Series."""
         ddf = self.model.data
         return ddf.map_partitions(self._predictor.fitted, meta=pd.Series([], dtype=np.float64))
 
-    def residuals(self, type="response", scaled=False):
+    def residuals(self, type: Any = "response", scaled: bool = False) -> Any:
         """Residuals of the complete rows as a lazy Dask Series (types as LMMResult.residuals)."""
         if type not in ("response", "working", "pearson", "deviance"):
             raise ValueError(f"unknown residual type {type!r}; use 'response', 'pearson', 'working' or 'deviance'")
         return self.model.data.map_partitions(self._predictor.residuals, type, scaled,
                                               meta=pd.Series([], dtype=np.float64))
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False):
+    def predict(self, newdata: Any = None, re_form: Any = None,  # type: ignore[override]
+                allow_new_levels: bool = False) -> Any:
         """Predictions as lme4's predict(): a lazy Dask Series for a Dask DataFrame (or for
         the fitted data when newdata is None), a numpy array for an in-memory frame."""
         if newdata is None:
@@ -226,7 +229,8 @@ class DaskLMMResult(LMMResult):
             return np.quantile(r.compute().to_numpy(), [0, 0.25, 0.5, 0.75, 1])
         return np.sort(r.quantile([0, 0.25, 0.5, 0.75, 1]).compute().to_numpy())
 
-    def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
+    def anova(self, *others: Any, type: Any = 3, ddf: Any = "Satterthwaite", refit: bool = True,
+              names: list[str] | None = None) -> Any:
         if not others:
             _check_ddf(ddf)
             if str(type).upper() in ("3", "III"):
@@ -234,16 +238,16 @@ class DaskLMMResult(LMMResult):
                                           "coding); on a Dask DataFrame use anova(type=1) or type=2")
         return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
 
-    def summary(self, ddf=None, correlation=True):
+    def summary(self, ddf: str | None = None, correlation: bool = True) -> Any:
         if ddf is not None:
             _check_ddf(ddf)
         return LMMResult.summary(self, ddf=ddf, correlation=correlation)
 
-    def simulate(self, nsim=1, seed=None, use_u=False):
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> Any:
         raise NotImplementedError("simulate() of a Dask DataFrame fit is not available: it would "
                                   "build n x nsim values in the client")
 
-    def refit(self, newresp, **kwargs):
+    def refit(self, newresp: ArrayLike, **kwargs: Any) -> Any:
         raise NotImplementedError("refit() of a Dask DataFrame fit is not available: update the "
                                   "response column of the Dask DataFrame and call update(data=...)")
 
@@ -340,8 +344,9 @@ def _check_residual(rr, yy, ymin, ymax, name):
 
 
 @single_threaded
-def lmer(formula, data, REML=True, *, weights=None, offset=None, optimizer="bobyqa", start=None,
-         control=None, split_every=8):
+def lmer(formula: str, data: Any, REML: bool = True, *, weights: str | None = None, offset: str | None = None,
+         optimizer: str = "bobyqa", start: ArrayLike | dict | None = None, control: dict | None = None,
+         split_every: int = 8) -> DaskLMMResult:
     """:func:`pymer.lmer` for a ``dask.dataframe.DataFrame`` (``pymer.lmer`` dispatches here).
 
     Parameters are :func:`pymer.lmer`'s (``weights``/``offset`` as column names), and

@@ -2,6 +2,10 @@
 coefficients with NA, the covariance matrix and predictions for new data."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from ..predictions.response import PredictedResponse
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,7 +21,8 @@ from ..predictions.newdata import new_model_matrix
 from ..validate import RankDeficiencyWarning, drop_aliased_columns
 
 
-def model_frame(formula, data, weights, offset, what):
+def model_frame(formula: str, data: Any, weights: str | ArrayLike | None, offset: str | ArrayLike | None,
+                what: str) -> Any:
     """The ModelFrame of a fixed-effects formula (an error for random-effects terms)."""
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string such as 'y ~ x', not {type(formula).__name__}")
@@ -29,7 +34,7 @@ def model_frame(formula, data, weights, offset, what):
     return mf
 
 
-def aliased_columns(X, names, sqrt_w, tol):
+def aliased_columns(X: np.ndarray, names: list[str], sqrt_w: np.ndarray, tol: float) -> np.ndarray:
     """Indices of the columns R's pivoted QR keeps (dqrdc2: later columns that are
     linear combinations of earlier ones are aliased) on the weighted rows."""
     ok = sqrt_w > 0
@@ -39,7 +44,7 @@ def aliased_columns(X, names, sqrt_w, tol):
     return keep
 
 
-def wls(X, z, sqrt_w):
+def wls(X: np.ndarray, z: np.ndarray, sqrt_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares by QR (LAPACK): coefficients and the inverse of R."""
     Q, R = linalg.qr(X * sqrt_w[:, None], mode="economic")
     beta = linalg.solve_triangular(R, Q.T @ (z * sqrt_w))
@@ -52,7 +57,7 @@ class FixedModel:
     """What a fixed-effects fit was made from: the model frame and the call
     (``call.data`` is the caller's data, never modified)."""
 
-    mf: object
+    mf: Any
     call: ModelCall
 
     @property
@@ -60,7 +65,8 @@ class FixedModel:
         return self.call.data_name
 
 
-def fixed_model(fn, formula, data, weights, offset, **extra) -> FixedModel:
+def fixed_model(fn: Any, formula: str, data: Any, weights: str | ArrayLike | None, offset: str | ArrayLike | None,
+                **extra: Any) -> FixedModel:
     mf = model_frame(formula, data, weights, offset, fn.__name__)
     return FixedModel(mf, ModelCall(fn, formula, data, {"weights": weights, "offset": offset, **extra}))
 
@@ -161,7 +167,8 @@ class FixedResult:
         se[ok] = np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
         return eta, se
 
-    def predict_response(self, terms, margin="mean_reference", ci_level=0.95):
+    def predict_response(self, terms: str | list[str], margin: str = "mean_reference",
+                         ci_level: float = 0.95) -> PredictedResponse:
         """Adjusted predictions at the values of focal terms: see :func:`pymer.predict_response`."""
         from ..predictions.response import predict_response
         return predict_response(self, terms, margin=margin, ci_level=ci_level)
@@ -178,7 +185,7 @@ class FixedResult:
         return f"<pre>{html.escape(str(self.summary()))}</pre>"
 
 
-def check_response(mf, what):
+def check_response(mf: Any, what: str) -> np.ndarray:
     y = np.asarray(mf.y)
     if y.ndim != 1:
         raise PymerDataError(f"response '{mf.response_name}' must be a single numeric column for "

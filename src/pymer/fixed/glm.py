@@ -1,6 +1,9 @@
 """Generalized linear models by iteratively reweighted least squares, as R's ``glm()``."""
 from __future__ import annotations
 
+from typing import Any, Literal
+from numpy.typing import ArrayLike
+from ..report.summary import Summary
 from functools import cached_property
 
 import numpy as np
@@ -11,13 +14,14 @@ from ..errors import PymerDataError
 from ..families import _valid, binomial_response, get_family
 from ..errors import ConvergenceWarning, warn
 from ..validate import check_family_object, check_family_response, check_fitted_boundary
-from .base import FixedResult, aliased_columns, check_response, fixed_model, wls
+from .base import FixedModel, FixedResult, aliased_columns, check_response, fixed_model, wls
 
 EPSILON = 1e-8      # glm.control(): relative change of the deviance
 MAXIT = 25
 
 
-def irls(family, X, y, w, offset, epsilon=EPSILON, maxit=MAXIT):
+def irls(family: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray, epsilon: float = EPSILON,
+         maxit: int = MAXIT) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, bool]:
     """R's glm.fit: IRLS from the family's starting values, step halving into the valid
     region, convergence when |dev - dev_old| / (|dev| + 0.1) < epsilon.
 
@@ -67,7 +71,7 @@ class GLMResult(FixedResult):
     ``nobs``, ``iter``, ``converged``; methods ``residuals``, ``predict``, ``summary``.
     """
 
-    def __init__(self, model, family):
+    def __init__(self, model: FixedModel, family: Any) -> None:
         self.model = model
         self.mf = mf = model.mf
         self.family = family
@@ -109,7 +113,7 @@ class GLMResult(FixedResult):
     def has_dispersion(self) -> bool:
         return self.family.has_dispersion
 
-    def residuals(self, type="deviance") -> np.ndarray:
+    def residuals(self, type: Literal["deviance", "pearson", "working", "response"] = "deviance") -> np.ndarray:
         """Residuals as R's residuals.glm: ``"deviance"`` (default), ``"pearson"``,
         ``"working"`` or ``"response"``."""
         mu, me, var, dr, _ = self._eval
@@ -187,7 +191,8 @@ class GLMResult(FixedResult):
         return pd.DataFrame({"Estimate": est, "Std. Error": se, names[0]: stat, names[1]: p},
                             index=self.coef_names)
 
-    def predict(self, newdata=None, type="link", se_fit=False):
+    def predict(self, newdata: Any = None, type: Literal["link", "response"] = "link",
+                se_fit: bool = False) -> np.ndarray | pd.DataFrame:
         """Predictions, as R's predict.glm.
 
         Parameters
@@ -215,13 +220,14 @@ class GLMResult(FixedResult):
             return fit
         return pd.DataFrame({"fit": fit, "se_fit": se})
 
-    def summary(self):
+    def summary(self) -> Summary:
         """R's summary.glm, printed as R 4.2 prints it."""
         from .summary import glm_summary
         return glm_summary(self)
 
 
-def glm(formula, data, family="gaussian", weights=None, offset=None) -> GLMResult:
+def glm(formula: str, data: Any, family: Any = "gaussian", weights: str | ArrayLike | None = None,
+        offset: str | ArrayLike | None = None) -> GLMResult:
     """Fit a generalized linear model, as R's ``glm()`` (IRLS, R's glm.fit convergence rule).
 
     Parameters

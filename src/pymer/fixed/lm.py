@@ -1,13 +1,16 @@
 """Linear models by least squares, as R's ``lm()``."""
 from __future__ import annotations
 
+from typing import Any, Literal
+from numpy.typing import ArrayLike
+from ..report.summary import Summary
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .base import FixedResult, aliased_columns, check_response, fixed_model, wls
+from .base import FixedModel, FixedResult, aliased_columns, check_response, fixed_model, wls
 
 
 class LMResult(FixedResult):
@@ -21,7 +24,7 @@ class LMResult(FixedResult):
 
     family = None
 
-    def __init__(self, model):
+    def __init__(self, model: FixedModel) -> None:
         self.model = model
         self.mf = mf = model.mf
         y = check_response(mf, "lm")
@@ -36,7 +39,7 @@ class LMResult(FixedResult):
         """Fitted values X beta + offset."""
         return self.mf.X[:, self.keep] @ self.beta + self.offset
 
-    def residuals(self, type="response") -> np.ndarray:
+    def residuals(self, type: Literal["response", "working", "pearson", "deviance"] = "response") -> np.ndarray:
         """Residuals: ``"response"`` / ``"working"`` (y - fitted) or ``"pearson"`` /
         ``"deviance"`` (times the square root of the prior weights), as R's residuals.lm."""
         r = self.y - self.fitted
@@ -99,7 +102,7 @@ class LMResult(FixedResult):
         return 1 - (1 - self.r_squared) * ((self.nobs - n_int) / self.df_residual)
 
     @property
-    def fstatistic(self):
+    def fstatistic(self) -> tuple[float, int, int] | None:
         """(F value, numerator df, denominator df), or None for an intercept-only model."""
         num = self.rank - (1 if self.has_intercept else 0)
         if num <= 0:
@@ -118,7 +121,9 @@ class LMResult(FixedResult):
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": t, "Pr(>|t|)": p},
                             index=self.coef_names)
 
-    def predict(self, newdata=None, se_fit=False, interval=None, level=0.95):
+    def predict(self, newdata: Any = None, se_fit: bool = False,
+                interval: Literal["confidence", "prediction"] | None = None,
+                level: float = 0.95) -> np.ndarray | pd.DataFrame:
         """Predictions, as R's predict.lm.
 
         Parameters
@@ -153,13 +158,14 @@ class LMResult(FixedResult):
             out["se_fit"] = se
         return out
 
-    def summary(self):
+    def summary(self) -> Summary:
         """R's summary.lm, printed as R prints it."""
         from .summary import lm_summary
         return lm_summary(self)
 
 
-def lm(formula, data, weights=None, offset=None) -> LMResult:
+def lm(formula: str, data: Any, weights: str | ArrayLike | None = None,
+       offset: str | ArrayLike | None = None) -> LMResult:
     """Fit a linear model by (weighted) least squares, as R's ``lm()``.
 
     Parameters

@@ -1,6 +1,7 @@
 """One linear model per level of a grouping factor, as lme4's ``lmList()``."""
 from __future__ import annotations
 
+from typing import Any
 from functools import cached_property
 
 import numpy as np
@@ -51,7 +52,8 @@ class LMList:
         The pooled residual standard error.
     """
 
-    def __init__(self, formula, group, fits: dict, data_name=None, call_formula=None):
+    def __init__(self, formula: str, group: str, fits: dict, data_name: str | None = None,
+                 call_formula: str | None = None) -> None:
         self.formula = formula
         self.group = group
         self.fits = fits
@@ -76,7 +78,7 @@ class LMList:
         """Pooled residual standard error: sqrt(sum RSS / sum residual df)."""
         return float(np.sqrt(sum(f.deviance for f in self.fits.values()) / self.df_residual))
 
-    def confint(self, level=0.95) -> pd.DataFrame:
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals of each level's coefficients from that level's own fit
         (t intervals with its residual df), as lme4's confint.lmList4.
 
@@ -117,7 +119,7 @@ class LMList:
         return self.__str__()
 
 
-def lmlist(formula, data) -> LMList:
+def lmlist(formula: str, data: Any) -> LMList:
     """Fit ``lm(y ~ x)`` to each level of ``g`` in ``"y ~ x | g"``, as lme4's ``lmList()``.
 
     Parameters

@@ -18,7 +18,6 @@ the orthogonal polynomials, the knots of the splines.
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import BSpline
 
 from ..errors import FormulaError
 
@@ -93,6 +92,7 @@ def spline_knots(x: np.ndarray, kind: str, df, knots, degree: int, intercept: bo
 
 
 def _bspline_basis(x: np.ndarray, t: np.ndarray, k: int, nu: int = 0) -> np.ndarray:
+    from scipy.interpolate import BSpline      # here: scipy.interpolate imports scipy.optimize
     nb = t.size - k - 1
     return np.column_stack([BSpline(t, np.eye(nb)[j], k, extrapolate=True)(x, nu)
                             for j in range(nb)]) if x.size else np.empty((0, nb))

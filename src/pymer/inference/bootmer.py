@@ -2,6 +2,8 @@
 from the fitted model, refit, apply the statistic; replicates in worker processes on request."""
 from __future__ import annotations
 
+from typing import Any, Callable, Literal
+from numpy.typing import ArrayLike
 import multiprocessing as mp
 import os
 import warnings
@@ -35,7 +37,8 @@ class BootstrapResult:
         Replicates whose refit raised warnings (convergence, singular fit), kept.
     """
 
-    def __init__(self, t0, t, names, seed, n_failed=0, n_warned=0, errors=()):
+    def __init__(self, t0: ArrayLike, t: ArrayLike, names: list[str], seed: Any, n_failed: int = 0,
+                 n_warned: int = 0, errors: Any = ()) -> None:
         self.t0 = np.asarray(t0, dtype=np.float64)
         self.t = np.asarray(t, dtype=np.float64)
         self.names = list(names)
@@ -51,7 +54,7 @@ class BootstrapResult:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.t, columns=self.names)
 
-    def confint(self, level=0.95, type="perc") -> pd.DataFrame:
+    def confint(self, level: float = 0.95, type: Literal["perc", "basic", "norm"] = "perc") -> pd.DataFrame:
         """Bootstrap intervals: "perc" (percentile), "basic" or "norm"."""
         a = (1 - level) / 2
         t = self.t
@@ -120,8 +123,9 @@ def _stat_names(v, size):
     return [f"t{i + 1}" for i in range(size)]
 
 
-def bootstrap(res, func, nsim=100, seed=None, *, n_jobs=1, progress=None, use_u=False,
-              mp_context=None) -> BootstrapResult:
+def bootstrap(res: Any, func: Callable[[Any], Any], nsim: int = 100, seed: int | None = None, *,
+              n_jobs: int = 1, progress: Any = None, use_u: bool = False,
+              mp_context: str | None = None) -> BootstrapResult:
     """Parametric bootstrap of a statistic, as lme4's ``bootMer``.
 
     Each replicate simulates a response from the fitted model (``res.simulate``),

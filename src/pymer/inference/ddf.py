@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+from numpy.typing import ArrayLike
 import math
 from dataclasses import dataclass, field
 
@@ -37,7 +39,7 @@ _EPS = np.finfo(float).eps
 KR_MAX_NOBS = 4000
 
 
-def deviance_varpar(model, varpar, REML):
+def deviance_varpar(model: Any, varpar: np.ndarray, REML: bool) -> float:
     """REML criterion (REML=True) or deviance of an LMM at (theta, sigma), beta profiled.
 
     With r2(theta) the penalized residual sum of squares and d = n - p (REML) or n:
@@ -55,7 +57,7 @@ def deviance_varpar(model, varpar, REML):
             + dof * math.log(2 * math.pi * sigma ** 2) + r2 / sigma ** 2)
 
 
-def vcov_varpar(model, varpar):
+def vcov_varpar(model: Any, varpar: np.ndarray) -> np.ndarray:
     """Covariance of beta-hat at (theta, sigma): sigma^2 (R_X' R_X)^-1."""
     model.objective(np.asarray(varpar[:-1], dtype=np.float64))
     RX = model.core.RX
@@ -293,7 +295,7 @@ def _contestMD(res, L, method):
             "F value": Fscaled, "Pr(>F)": p}
 
 
-def contest(m, L, joint: bool = True, ddf: str = "Satterthwaite") -> pd.DataFrame:
+def contest(m: Any, L: ArrayLike, joint: bool = True, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """Tests of linear functions L beta of the fixed effects (lmerTest's ``contest``).
 
     Parameters

@@ -2,6 +2,7 @@
 p-values in the fixed-effects table."""
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 import pandas as pd
 
@@ -13,7 +14,7 @@ from .params import _require_lmm
 __all__ = ["summary_with_ddf"]
 
 
-def summary_with_ddf(res, ddf="Satterthwaite", correlation=True):
+def summary_with_ddf(res: Any, ddf: str = "Satterthwaite", correlation: bool = True) -> Summary:
     """lmerTest's summary: lme4's summary with df and p-values for the fixed effects.
 
     Returns a :class:`pymer.results.Summary` whose ``.coefficients`` has the columns

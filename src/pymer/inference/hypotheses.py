@@ -4,6 +4,7 @@ decomposition of X'X, type II by term containment, type III as the coefficients 
 term under sum-to-zero coding of the factors, written in the model's own coding."""
 from __future__ import annotations
 
+from typing import Any
 import copy
 import types
 
@@ -132,7 +133,7 @@ def _anova_type(type):
     return table[key]
 
 
-def anova_ddf(res, type=3, ddf: str = "Satterthwaite") -> AnovaTable:
+def anova_ddf(res: Any, type: int | str = 3, ddf: str = "Satterthwaite") -> AnovaTable:
     """lmerTest's F-test table for the fixed-effect terms of one linear mixed model.
 
     Parameters

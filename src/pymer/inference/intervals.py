@@ -3,6 +3,7 @@
 bootstrap percentile intervals (:mod:`pymer.inference.bootmer`)."""
 from __future__ import annotations
 
+from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -14,8 +15,10 @@ from .profile import profile
 __all__ = ["confint"]
 
 
-def confint(res, parm=None, level=0.95, method="profile", *, nsim=500, seed=None,
-            boot_type="perc", n_jobs=1, progress=None, old_names=True) -> pd.DataFrame:
+def confint(res: Any, parm: str | list[str] | None = None, level: float = 0.95,
+            method: str = "profile", *, nsim: int = 500,
+            seed: int | None = None, boot_type: Literal["perc", "basic", "norm"] = "perc", n_jobs: int = 1,
+            progress: Any = None, old_names: bool = True) -> pd.DataFrame:
     """Confidence intervals for the variance parameters and fixed effects, as lme4's confint().
 
     Parameters

@@ -3,6 +3,7 @@ documents them (``?anova.merMod``, ``?drop1.merMod``): models ordered by their n
 parameters, REML fits refitted by maximum likelihood first."""
 from __future__ import annotations
 
+from typing import Any
 import warnings
 
 import numpy as np
@@ -29,7 +30,7 @@ def _refit_ml(m):
         return m.update(REML=False)
 
 
-def anova(*models, refit: bool = True, names=None) -> AnovaTable:
+def anova(*models: Any, refit: bool = True, names: list[str] | None = None) -> AnovaTable:
     """Likelihood-ratio tests of nested mixed models, as lme4's ``anova(m1, m2, ...)``.
 
     Parameters
@@ -115,7 +116,7 @@ def _droppable_terms(mf):
     return out
 
 
-def drop1(m, test: str = "Chisq", k: float = 2.0) -> AnovaTable:
+def drop1(m: Any, test: str = "Chisq", k: float = 2.0) -> AnovaTable:
     """Single-term deletions of the fixed effects, as lme4's ``drop1(m, test = "Chisq")``.
 
     Only terms not contained in a higher-order term are dropped (R's marginality

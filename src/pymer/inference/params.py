@@ -2,6 +2,7 @@
 on, and the map between that scale and theta (the relative covariance factor)."""
 from __future__ import annotations
 
+from typing import Any
 import math
 
 import numpy as np
@@ -18,7 +19,7 @@ def _require_lmm(res, what):
         raise TypeError(f"{what} is available for linear mixed models (lmer fits) only")
 
 
-def param_names(res, old_names: bool = True) -> list:
+def param_names(res: Any, old_names: bool = True) -> list:
     """lme4's names of the variance parameters: .sig01, ..., .sigma (old_names) or
     sd_(Intercept)|Subject, cor_Days.(Intercept)|Subject, ..., sigma."""
     names = []
@@ -37,7 +38,7 @@ def param_names(res, old_names: bool = True) -> list:
     return names
 
 
-def sdcor_params(res) -> np.ndarray:
+def sdcor_params(res: Any) -> np.ndarray:
     """Standard deviations and correlations of the random effects (lme4's theta
     order, per term), then sigma for models with a scale: what lme4's profile and
     bootstrap intervals are about."""
@@ -46,7 +47,7 @@ def sdcor_params(res) -> np.ndarray:
     return np.r_[out, res.sigma] if scale else out
 
 
-def var_layout(re) -> tuple:
+def var_layout(re: Any) -> tuple:
     """Per term (k, offset, [(row, col), ...]): lme4's order of the sd/cor parameters."""
     out = []
     o = 0
@@ -57,7 +58,7 @@ def var_layout(re) -> tuple:
     return out, o
 
 
-def theta_from_sdcor(layout, psi: np.ndarray) -> np.ndarray | None:
+def theta_from_sdcor(layout: tuple, psi: np.ndarray) -> np.ndarray | None:
     """theta for (sd, cor, sigma) in lme4's order (`layout` from :func:`var_layout`);
     None where sigma is not positive or the correlations are not a correlation matrix."""
     sigma = psi[-1]

@@ -33,6 +33,7 @@ NotImplementedError.
 """
 from __future__ import annotations
 
+from typing import Any
 from contextlib import contextmanager
 
 import numpy as np
@@ -89,7 +90,7 @@ class Profile(pd.DataFrame):
         # slices and copies are plain DataFrames (they no longer describe a whole profile)
         return pd.DataFrame
 
-    def confint(self, level=0.95) -> pd.DataFrame:
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Profile confidence intervals: where zeta = -/+ qnorm(1 - (1-level)/2).
 
         The ends are found by root-finding on zeta (re-optimizing the other
@@ -150,8 +151,9 @@ def _walk(prof, direction, h0, cutoff, maxpts, delta, maxmult, rows, name):
     return pts
 
 
-def profile(res, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff=1 / 8,
-            maxmult=10, old_names=True) -> Profile:
+def profile(res: Any, which: str | list[str] | None = None, alphamax: float = 0.01, maxpts: int = 100,
+            delta: float | None = None, delta_cutoff: float = 1 / 8, maxmult: int = 10,
+            old_names: bool = True) -> Profile:
     """Profile the deviance of a mixed model over each parameter (lme4's profile()).
 
     Parameters

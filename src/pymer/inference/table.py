@@ -2,6 +2,8 @@
 and F-test tables (lmerTest's anova), printed as R prints them."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
 import html
 
 import pandas as pd
@@ -24,7 +26,7 @@ class AnovaTable:
         in table order.
     """
 
-    def __init__(self, table: pd.DataFrame, heading=(), models=None):
+    def __init__(self, table: pd.DataFrame, heading: Iterable[str] = (), models: Sequence[Any] | None = None) -> None:
         self.table = table
         self.heading = list(heading)
         self.models = models

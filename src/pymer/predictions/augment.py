@@ -2,6 +2,7 @@
 residuals, leverages and Cook's distances."""
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 import pandas as pd
 
@@ -12,7 +13,7 @@ from .newdata import model_variables
 MAX_DENSE = 20_000_000
 
 
-def hat_values(m) -> np.ndarray:
+def hat_values(m: Any) -> np.ndarray:
     """Diagonal of the hat matrix of a linear mixed model (fitted = H y), lme4's hatvalues().
 
     With A = [Z Lambda, X] sqrt(W) and the penalty I on the spherical random effects,
@@ -35,7 +36,7 @@ def hat_values(m) -> np.ndarray:
     return np.einsum("ij,ji->i", A, B)
 
 
-def augment(m) -> pd.DataFrame:
+def augment(m: Any) -> pd.DataFrame:
     """broom.mixed's ``augment()`` of an lmer fit: the used rows of the model's variables
     plus ``.fitted``, ``.resid``, ``.hat``, ``.cooksd``, ``.fixed``, ``.mu``, ``.offset``,
     ``.sqrtXwt``, ``.sqrtrwt``, ``.weights``, ``.wtres``.

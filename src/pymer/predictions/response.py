@@ -2,6 +2,10 @@
 ``predict_response()`` (ggpredict / ggemmeans) describes them."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 import itertools
 
 import numpy as np
@@ -25,7 +29,8 @@ class PredictedResponse(pd.DataFrame):
     def _constructor(self):
         return PredictedResponse
 
-    def plot(self, partial_residuals=False, ci=True, ax=None, figsize=None):
+    def plot(self, partial_residuals: bool = False, ci: bool = True, ax: Axes | None = None,
+             figsize: tuple[float, float] | None = None) -> Figure:
         """Lines (or points for a factor) with confidence ribbons, one color per group and
         one panel per facet; `partial_residuals` adds the observations' partial residuals.
 
@@ -81,7 +86,8 @@ def _grid(view, focal, values, margin):
     return pd.DataFrame(cols), combos
 
 
-def predict_response(m, terms, margin="mean_reference", type="fixed", ci_level=0.95):
+def predict_response(m: Any, terms: str | list[str], margin: str = "mean_reference", type: str = "fixed",
+                     ci_level: float = 0.95) -> PredictedResponse:
     """Adjusted predictions of a fit at the values of up to three focal terms (ggeffects).
 
     Parameters

@@ -1,6 +1,7 @@
 """Predictions for new data with standard errors and confidence or prediction intervals."""
 from __future__ import annotations
 
+from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
@@ -9,8 +10,9 @@ from .newdata import new_model_matrix
 from .response import _quantile, _residual_variance
 
 
-def predict_se(m, newdata=None, re_form=None, allow_new_levels=False, interval="confidence",
-               level=0.95, type="link") -> pd.DataFrame:
+def predict_se(m: Any, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False,
+               interval: Literal["confidence", "prediction"] | None = "confidence", level: float = 0.95,
+               type: Literal["link", "response"] = "link") -> pd.DataFrame:
     """Predictions with standard errors and intervals (``m.predict(newdata, se_fit=True)``).
 
     The standard error is that of the fixed-effects part, X beta, from ``vcov``

@@ -14,6 +14,11 @@ Figures are made with matplotlib's object interface (``Figure`` objects, not
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -45,7 +50,8 @@ def _z(level):
 
 # ---- random effects -------------------------------------------------------------
 
-def ranef_plot(m, group=None, *, level=0.95, terms=None, sort=True, max_labels=40, figsize=None):
+def ranef_plot(m: Any, group: str | None = None, *, level: float = 0.95, terms: list[str] | None = None,
+               sort: bool = True, max_labels: int = 40, figsize: tuple[float, float] | None = None) -> Figure:
     """Caterpillar plot: conditional modes of the random effects with prediction intervals.
 
     One panel per grouping factor and random-effects term; each level is a
@@ -139,7 +145,7 @@ def _ppoints(n):
     return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
 
 
-def qq_points(x):
+def qq_points(x: ArrayLike) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Theoretical normal quantiles and sorted sample values (as R's qqnorm), plus qqline's (intercept, slope)."""
     x = np.sort(np.asarray(x, dtype=float)[np.isfinite(x)])
     theo = stats.norm.ppf(_ppoints(x.size))
@@ -169,7 +175,7 @@ def _residuals(m):
         return np.asarray(m.residuals(), dtype=float), "residuals"
 
 
-def residual_plot(m, *, ranef=True, figsize=None):
+def residual_plot(m: Any, *, ranef: bool = True, figsize: tuple[float, float] | None = None) -> Figure:
     """Residuals against fitted values, and normal QQ plots of residuals and random effects.
 
     Panels: (1) Pearson residuals (scaled by sigma for LMMs) against the fitted
@@ -247,8 +253,8 @@ def _population_eta(m, newdata):
     return eta, se
 
 
-def effects_plot(m, term, *, at=None, level=0.95, n=100, partial_residuals=False, ax=None,
-                 figsize=None):
+def effects_plot(m: Any, term: str, *, at: dict | None = None, level: float = 0.95, n: int = 100,
+                 partial_residuals: bool = False, ax: Axes | None = None, figsize: tuple[float, float] | None = None) -> Figure:
     """Predicted response across one predictor at the population level, with a confidence band.
 
     The other predictors are held at typical values (numeric ones at their mean,
@@ -381,7 +387,8 @@ def _profile_long(prof) -> pd.DataFrame:
                      "(or lme4's wide layout: '.par', '.zeta' and one column per parameter)")
 
 
-def profile_plot(prof, *, levels=(0.5, 0.8, 0.9, 0.95, 0.99), absolute=False, figsize=None):
+def profile_plot(prof: pd.DataFrame, *, levels: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99),
+                 absolute: bool = False, figsize: tuple[float, float] | None = None) -> Figure:
     """Profile zeta against each parameter, as lme4's ``xyplot(profile(m))``.
 
     Parameters

@@ -3,10 +3,14 @@ pieces every fitted model's text is made of (fit statistics, formula lines, fixe
 effects of a printed fit, convergence messages)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ..formula import deparse_lines
 from .rformat import cat_fill, format_real
@@ -39,7 +43,8 @@ class Summary:
     title : str
     """
 
-    def __init__(self, sections, coefficients=None, title: str = "summary"):
+    def __init__(self, sections: str | Iterable[Section], coefficients: pd.DataFrame | None = None,
+                 title: str = "summary") -> None:
         if isinstance(sections, str):
             sections = [Section("text", tuple(sections.split("\n")))]
         self.sections = list(sections)
@@ -61,7 +66,8 @@ class Summary:
         return render_html(self.sections, self.coefficients)
 
 
-def aic_lines(aic, bic, loglik, deviance, df_resid, decimals):
+def aic_lines(aic: float, bic: float, loglik: float, deviance: float, df_resid: float,
+              decimals: int) -> list[str]:
     """lme4's AIC / BIC / logLik / deviance / df.resid rows.
 
     The four statistics are rounded to `decimals` places (1 in summaries, 4 when
@@ -81,7 +87,8 @@ def _aic_cells(aic, bic, loglik, deviance, df_resid, decimals):
     return names, [c.strip() for c in format_real(vals, 7)] + [str(int(df_resid))]
 
 
-def stats_section(aic, bic, loglik, deviance, df_resid, decimals) -> Section:
+def stats_section(aic: float, bic: float, loglik: float, deviance: float, df_resid: float,
+                  decimals: int) -> Section:
     """The AIC row as a section: after a blank line in summaries (1 decimal), none
     when a fit is printed (4 decimals)."""
     lead = ("",) if decimals == 1 else ()
@@ -94,7 +101,7 @@ def formula_lines(formula: str) -> list:
     return cat_fill(["Formula:"] + deparse_lines(formula))
 
 
-def fixef_print_lines(fe) -> list:
+def fixef_print_lines(fe: pd.Series) -> list:
     """The fixed effects of a printed fit: names over values, as R prints a named vector."""
     vals = [v.strip() for v in format_real(fe.to_numpy(), 4)]
     names = list(fe.index)
@@ -115,7 +122,7 @@ def _warning_counts(res):
     return n_opt, n_check
 
 
-def message_lines(res, printed=False) -> list:
+def message_lines(res: Any, printed: bool = False) -> list:
     """The closing lines of a summary (or of a printed fit) when the fit gave warnings.
 
     As lme4: the optimizer's convergence code, then each message (the boundary

@@ -20,6 +20,7 @@ Everything is read from the result's accessors (``fixef``, ``vcov``,
 """
 from __future__ import annotations
 
+from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -31,8 +32,9 @@ _ORDER = ["effect", "group", "level", "term", "estimate", "std.error", "statisti
           "p.value", "conf.low", "conf.high"]
 
 
-def tidy(m, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, *,
-         scales="sdcor", ddf=None) -> pd.DataFrame:
+def tidy(m: Any, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_pars"), conf_int: bool = False,
+         conf_level: float = 0.95, *, scales: Literal["sdcor", "vcov"] = "sdcor",
+         ddf: str | None = None) -> pd.DataFrame:
     """One row per estimate, as broom.mixed's ``tidy()``.
 
     Parameters
@@ -108,7 +110,7 @@ def tidy(m, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, *,
     return out
 
 
-def glance(m) -> pd.DataFrame:
+def glance(m: Any) -> pd.DataFrame:
     """One row of model statistics, as broom.mixed's ``glance()``.
 
     Columns: nobs, sigma, logLik, AIC, BIC, then ``REMLcrit`` for REML fits or

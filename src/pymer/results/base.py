@@ -2,6 +2,15 @@
 variances, prediction from new data, the print skeleton, the inference delegators."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+if TYPE_CHECKING:
+    from ..checking.residuals import SimulatedResiduals
+    from ..inference.bootmer import BootstrapResult
+    from ..inference.profile import Profile
+    from ..inference.table import AnovaTable
+    from ..predictions.response import PredictedResponse
+    from ..terms import RandomEffects
 from contextlib import contextmanager
 from functools import cached_property
 
@@ -36,7 +45,7 @@ class MixedModelResult:
         return self.is_linear
 
     @contextmanager
-    def restoring_core(self):
+    def restoring_core(self) -> Iterator[Any]:
         """Within this block the model's shared compiled core may be moved to other
         parameters (profiles, finite differences); on exit it is back at this fit's."""
         try:
@@ -45,7 +54,7 @@ class MixedModelResult:
             self._core_at_optimum()
 
     @property
-    def re(self):
+    def re(self) -> RandomEffects:
         return self.model.re
 
     @property
@@ -237,7 +246,7 @@ class MixedModelResult:
                 merged[t.group] = r
         return merged
 
-    def ranef_table(self, condvar=True) -> pd.DataFrame:
+    def ranef_table(self, condvar: bool = True) -> pd.DataFrame:
         """Long table of conditional modes (and conditional SDs): grpvar, term, grp, condval, condsd."""
         frames = []
         cv = self.condvar() if condvar else None
@@ -262,7 +271,7 @@ class MixedModelResult:
                    "is_REML", "n_rtrms", "n_rfacs", "N", "n", "p", "q", "p_i", "l_i", "q_i", "k", "m_i",
                    "m", "cnms", "offset", "lower", "devfun", "weights", "glmer_nb_theta")
 
-    def getme(self, name: str):
+    def getme(self, name: str) -> Any:
         """A piece of the fitted model by lme4's ``getME()`` name.
 
         Parameters
@@ -557,12 +566,13 @@ class MixedModelResult:
         return Summary(self._print_sections())._repr_html_()
 
     # ---- inference (pymer.inference) ---------------------------------------------
-    def drop1(self, test="Chisq", k=2.0):
+    def drop1(self, test: str = "Chisq", k: float = 2.0) -> AnovaTable:
         """Single-term deletions with likelihood-ratio tests: see :func:`pymer.drop1`."""
         from ..inference import drop1
         return drop1(self, test=test, k=k)
 
-    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
+    def confint(self, parm: str | list[str] | None = None, level: float = 0.95,
+                method: str = "profile", **kwargs: Any) -> pd.DataFrame:
         """Confidence intervals ("profile", the default as in lme4, "wald" or "boot"):
         see :func:`pymer.confint`. GLMM profile intervals re-optimize the Laplace
         deviance over all other parameters; they are not available for nAGQ = 0 fits
@@ -570,40 +580,44 @@ class MixedModelResult:
         from ..inference import confint
         return confint(self, parm=parm, level=level, method=method, **kwargs)
 
-    def profile(self, which=None, **kwargs):
+    def profile(self, which: str | list[str] | None = None, **kwargs: Any) -> Profile:
         """The deviance profile of each parameter (sd/cor on the sd scale, then the
         fixed effects), lme4's profile(): see :func:`pymer.profile`."""
         from ..inference.profile import profile
         return profile(self, which=which, **kwargs)
 
-    def bootstrap(self, func, nsim=100, seed=None, n_jobs=1, progress=None, **kwargs):
+    def bootstrap(self, func: Callable[[Any], Any], nsim: int = 100, seed: int | None = None, n_jobs: int = 1,
+                  progress: Any = None, **kwargs: Any) -> BootstrapResult:
         """Parametric bootstrap of func(refit), lme4's bootMer: see :func:`pymer.bootstrap`."""
         from ..inference import bootstrap
         return bootstrap(self, func, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress, **kwargs)
 
     # ---- checking and predictions (pymer.checking, pymer.predictions) ----------------
-    def simulate_residuals(self, n_sim=250, seed=123, refit=False, conditional=True):
+    def simulate_residuals(self, n_sim: int = 250, seed: int | None = 123, refit: bool = False,
+                           conditional: bool = True) -> SimulatedResiduals:
         """DHARMa's scaled (quantile) residuals from simulations: see :func:`pymer.simulate_residuals`."""
         from ..checking import simulate_residuals
         return simulate_residuals(self, n_sim=n_sim, seed=seed, refit=refit, conditional=conditional)
 
-    def predict_response(self, terms, margin="mean_reference", type="fixed", ci_level=0.95):
+    def predict_response(self, terms: str | list[str], margin: str = "mean_reference", type: str = "fixed",
+                         ci_level: float = 0.95) -> PredictedResponse:
         """ggeffects' predictions for focal terms: see :func:`pymer.predict_response`."""
         from ..predictions import predict_response
         return predict_response(self, terms, margin=margin, type=type, ci_level=ci_level)
 
-    def augment(self):
+    def augment(self) -> pd.DataFrame:
         """broom.mixed's augment(): the data with fitted values and residuals: see :func:`pymer.augment`."""
         from ..predictions import augment
         return augment(self)
 
     # ---- tidy tables (broom.mixed) ---------------------------------------------------
-    def tidy(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95, **kwargs):
+    def tidy(self, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_pars"), conf_int: bool = False,
+             conf_level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
         from ..report.tidy import tidy
         return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
 
-    def glance(self):
+    def glance(self) -> pd.DataFrame:
         """One row of model statistics, as broom.mixed's glance(): see :func:`pymer.tidy.glance`."""
         from ..report.tidy import glance
         return glance(self)

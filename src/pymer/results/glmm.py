@@ -1,11 +1,14 @@
 """A fitted generalized linear mixed model (lme4's glmerMod)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from ..inference.table import AnovaTable
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ConvergenceWarning, warn
 from ..report.rformat import coef_lines, r_round_format
@@ -16,7 +19,8 @@ from .base import MixedModelResult
 class GLMMResult(MixedModelResult):
     """A fitted GLMM (lme4's glmerMod): the LMM accessors with GLMM meanings."""
 
-    def __init__(self, model, par, nAGQ, opt, messages, hess):
+    def __init__(self, model: Any, par: np.ndarray, nAGQ: int, opt: Any, messages: Any,
+                 hess: np.ndarray | None) -> None:
         self.model = model
         nt = model.re.ntheta
         self.nAGQ = int(nAGQ)
@@ -105,7 +109,8 @@ class GLMMResult(MixedModelResult):
         na_action="na.exclude" dropped)."""
         return self._napredict(self.mu.copy())
 
-    def residuals(self, type="deviance", scaled=False):
+    def residuals(self, type: Literal["deviance", "pearson", "working", "response"] = "deviance",
+                  scaled: bool = False) -> np.ndarray:
         """Residuals: "deviance" (default), "pearson", "working" or "response"."""
         y, mu, pw = self.model.y, self.mu, self.model.pw
         mu_, me, var, dr, _ = self.family.eval(self.eta_fitted, y, pw)
@@ -121,8 +126,10 @@ class GLMMResult(MixedModelResult):
             raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
         return self._napredict(r / self.sigma if scaled else r)
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link", *, se_fit=False,
-                interval=None, level=0.95):
+    def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False,
+                type: Literal["link", "response"] = "link", *, se_fit: bool = False,
+                interval: Literal["confidence", "prediction"] | None = None,
+                level: float = 0.95) -> np.ndarray | pd.DataFrame:
         """Predictions on the link scale (type="link") or the response scale (type="response").
         With ``se_fit=True`` or ``interval="confidence"``, a DataFrame with ``fit``,
         ``se_fit`` (link scale) and ``lwr``, ``upr``: see :func:`pymer.predict_se`."""
@@ -138,7 +145,7 @@ class GLMMResult(MixedModelResult):
             return pad(self.family.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0])
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
 
-    def simulate(self, nsim=1, seed=None, use_u=False):
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> pd.DataFrame:
         """Simulate responses from the fitted model (binomial: proportions times trials as counts)."""
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
@@ -167,7 +174,7 @@ class GLMMResult(MixedModelResult):
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ---- refitting (lme4's refit and update) ---------------------------------------
-    def refit(self, newresp, **kwargs):
+    def refit(self, newresp: ArrayLike, **kwargs: Any) -> GLMMResult:
         """Refit the model to a new response (same rows and design), as lme4's refit().
 
         Parameters
@@ -188,7 +195,8 @@ class GLMMResult(MixedModelResult):
         kwargs.setdefault("optimizer", getattr(self.opt, "optimizer", "bobyqa"))
         return model.fit(nAGQ=self.nAGQ, **kwargs)
 
-    def update(self, formula=None, data=None, *, family=None, nAGQ=None, REML=None, **kwargs):
+    def update(self, formula: str | None = None, data: Any = None, *, family: Any = None,
+               nAGQ: int | None = None, REML: bool | None = None, **kwargs: Any) -> MixedModelResult:
         """Refit with a changed formula (R's ``. ~ . - x`` forms work), data, family or
         nAGQ, as lme4's update(). A glmer_nb fit is refitted by :func:`glmer_nb`.
 
@@ -200,7 +208,7 @@ class GLMMResult(MixedModelResult):
         return self.model.updated_call(formula, data, family=family, nAGQ=nAGQ, **kwargs)()
 
     # ---- inference (pymer.inference) ---------------------------------------------
-    def anova(self, *others, refit=True, names=None):
+    def anova(self, *others: MixedModelResult, refit: bool = True, names: list[str] | None = None) -> AnovaTable:
         """Likelihood-ratio tests against other fits of the same data, as lme4's
         ``anova(m1, m2, ...)``: see :func:`pymer.anova`."""
         from .. import inference
@@ -212,6 +220,7 @@ class GLMMResult(MixedModelResult):
     # ---- text -----------------------------------------------------------------
     @cached_property
     def _coef_table(self):
+        from scipy import stats      # here: the first fit does not import scipy.stats
         se = np.sqrt(np.diag(self._vcov_matrix()))
         z = self.beta / se
         if self.family.has_dispersion:
@@ -245,7 +254,7 @@ class GLMMResult(MixedModelResult):
         """lme4's AIC row; its deviance column is -2 logLik (not deviance())."""
         return stats_section(self.aic, self.bic, self.loglik, -2 * self.loglik, self.df_residual, decimals)
 
-    def summary(self, correlation=True):
+    def summary(self, correlation: bool = True) -> Summary:
         """lme4's summary() of a glmer fit, as ``print(summary(fit))`` shows it."""
         table = self._coef_table.copy()
         sections = self._summary_sections(self._header(), self._stats_section(1), table,

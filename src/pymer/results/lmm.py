@@ -1,6 +1,10 @@
 """A fitted linear mixed model (lme4's lmerMod)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+from numpy.typing import ArrayLike
+if TYPE_CHECKING:
+    from ..inference.table import AnovaTable
 from functools import cached_property
 
 import numpy as np
@@ -23,7 +27,7 @@ class LMMResult(MixedModelResult):
 
     is_linear = True
 
-    def __init__(self, model, theta, opt=None, messages=()):
+    def __init__(self, model: Any, theta: ArrayLike, opt: Any = None, messages: Any = ()) -> None:
         self.model = model
         self.theta = np.asarray(theta, dtype=np.float64).copy()
         self.opt = opt
@@ -81,7 +85,8 @@ class LMMResult(MixedModelResult):
         """Fitted values X beta + Z b + offset (NaN at rows na_action="na.exclude" dropped)."""
         return self._napredict(self._eta.copy())
 
-    def residuals(self, type="response", scaled=False) -> np.ndarray:
+    def residuals(self, type: Literal["response", "pearson", "working", "deviance"] = "response",
+                  scaled: bool = False) -> np.ndarray:
         """Residuals: ``"response"`` (default), ``"pearson"``, ``"working"``, ``"deviance"``; scaled divides by sigma."""
         r = self.model.y - self._eta
         if type in ("pearson", "deviance") and self.model.weights is not None:
@@ -90,8 +95,9 @@ class LMMResult(MixedModelResult):
             raise ValueError(f"unknown residual type {type!r}; use 'response', 'pearson', 'working' or 'deviance'")
         return self._napredict(r / self.sigma if scaled else r)
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False, *, se_fit=False,
-                interval=None, level=0.95):
+    def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False, *,
+                se_fit: bool = False, interval: Literal["confidence", "prediction"] | None = None,
+                level: float = 0.95) -> np.ndarray | pd.DataFrame:
         """Predictions, as lme4's predict(): all random effects (re_form=None) or none (re_form='~0' / NA).
 
         New levels of a grouping factor predict at the population level (random
@@ -105,7 +111,7 @@ class LMMResult(MixedModelResult):
         eta = self._linear_predictor(newdata, re_form, allow_new_levels)
         return self._napredict(eta) if newdata is None else eta
 
-    def simulate(self, nsim=1, seed=None, use_u=False) -> pd.DataFrame:
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> pd.DataFrame:
         """Simulate responses from the fitted model (lme4's simulate): columns sim_1 ... sim_nsim."""
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
@@ -122,12 +128,13 @@ class LMMResult(MixedModelResult):
             out[:, s] = base + zb + self.sigma * rng.standard_normal(n) / np.sqrt(w)
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
-    def refit(self, newresp, **kwargs):
+    def refit(self, newresp: ArrayLike, **kwargs: Any) -> LMMResult:
         """Refit the same model to a new response vector (same rows), as lme4's refit()."""
         kwargs.setdefault("start", self.theta)
         return self.model.with_response(newresp).fit(**kwargs)
 
-    def update(self, formula=None, data=None, REML=None, **kwargs):
+    def update(self, formula: str | None = None, data: Any = None, REML: bool | None = None,
+               **kwargs: Any) -> MixedModelResult:
         """Refit with a changed formula, data or REML flag (as lme4's update())."""
         if self.model.call is None:
             raise ValueError("update() needs the call that made the fit: fit with pymer.lmer()")
@@ -136,7 +143,9 @@ class LMMResult(MixedModelResult):
         return self.model.call.update(formula, data, **kwargs)()
 
     # ---- inference (pymer.inference, pymer.profile) ------------------------------
-    def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
+    def anova(self, *others: MixedModelResult, type: int | str = 3,
+              ddf: str = "Satterthwaite", refit: bool = True,
+              names: list[str] | None = None) -> AnovaTable:
         """F tests of the fixed-effect terms (lmerTest's anova), or with other models
         given, likelihood-ratio tests (lme4's anova): see :func:`pymer.inference.anova_ddf`
         and :func:`pymer.anova`."""
@@ -171,7 +180,7 @@ class LMMResult(MixedModelResult):
                                             f"{r_round_format(self.objective, decimals)}",))
         return stats_section(self.aic, self.bic, self.loglik, self.deviance, self.df_residual, decimals)
 
-    def summary(self, ddf=None, correlation=True):
+    def summary(self, ddf: str | None = None, correlation: bool = True) -> Summary:
         """lme4's summary(): header, scaled residuals, random effects, fixed effects, correlations."""
         if ddf is not None:
             from ..inference import summary_with_ddf

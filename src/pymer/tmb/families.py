@@ -19,6 +19,8 @@ genpois                   mu phi                        phi
 """
 from __future__ import annotations
 
+from typing import Any
+from numpy.typing import ArrayLike
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,19 +96,19 @@ class TMBFamily:
     def binomial_like(self) -> bool:
         return self.base in ("binomial", "betabinomial")
 
-    def linkfun(self, mu):
+    def linkfun(self, mu: ArrayLike) -> np.ndarray:
         mu = np.asarray(mu, dtype=np.float64)
         return {"log": np.log, "logit": special.logit, "identity": lambda m: m,
                 "inverse": lambda m: 1.0 / m, "probit": stats.norm.ppf,
                 "cloglog": lambda m: np.log(-np.log1p(-m)), "sqrt": np.sqrt}[self.link](mu)
 
-    def linkinv(self, eta):
+    def linkinv(self, eta: ArrayLike) -> np.ndarray:
         eta = np.asarray(eta, dtype=np.float64)
         return {"log": np.exp, "logit": special.expit, "identity": lambda e: e,
                 "inverse": lambda e: 1.0 / e, "probit": stats.norm.cdf,
                 "cloglog": lambda e: -np.expm1(-np.exp(e)), "sqrt": np.square}[self.link](eta)
 
-    def sigma(self, phi):
+    def sigma(self, phi: ArrayLike) -> np.ndarray:
         """glmmTMB's ``sigma()`` from phi."""
         phi = np.asarray(phi, dtype=np.float64)
         if self.base == "gaussian":
@@ -117,7 +119,8 @@ class TMBFamily:
             return np.ones_like(phi)
         return phi
 
-    def variance(self, mu, phi, size=1.0, power=1.5):
+    def variance(self, mu: np.ndarray, phi: np.ndarray | float, size: np.ndarray | float = 1.0,
+                 power: float = 1.5) -> np.ndarray:
         """Conditional variance of the untruncated family (of counts out of ``size``
         for the binomial families)."""
         b = self.base
@@ -143,7 +146,8 @@ class TMBFamily:
             return mu * phi
         raise ValueError(b)
 
-    def pearson_variance(self, mu, phi, size=1.0, power=1.5):
+    def pearson_variance(self, mu: np.ndarray, phi: np.ndarray | float, size: np.ndarray | float = 1.0,
+                         power: float = 1.5) -> np.ndarray:
         """The variance glmmTMB's Pearson residuals divide by: the family's variance
         function as glmmTMB defines it, which leaves out the dispersion of the gaussian
         (1), Gamma (mu^2), beta (mu (1 - mu)) and betabinomial (binomial) families."""
@@ -160,7 +164,7 @@ class TMBFamily:
         return f"{self.name}({self.link})"
 
 
-def family(name, link: str | None = None) -> TMBFamily:
+def family(name: str | TMBFamily, link: str | None = None) -> TMBFamily:
     """A glmmTMB family by name (``"nbinom2"``, ``"beta"``, ...), with its link.
 
     Parameters
@@ -191,7 +195,7 @@ def family(name, link: str | None = None) -> TMBFamily:
     return TMBFamily(canon, link)
 
 
-def check_response(fam: TMBFamily, y, size, name: str, has_zi: bool) -> None:
+def check_response(fam: TMBFamily, y: ArrayLike, size: Any, name: str, has_zi: bool) -> None:
     """The response as the family reads it, with a message naming the culprit."""
     y = np.asarray(y, dtype=np.float64)
     b = fam.base

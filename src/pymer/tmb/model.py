@@ -14,6 +14,8 @@ central-difference Hessian, which also gives the standard errors.
 """
 from __future__ import annotations
 
+from typing import Any
+from numpy.typing import ArrayLike
 import copy
 
 import numpy as np
@@ -50,8 +52,9 @@ class TMBModel:
     """A glmmTMB model ready to fit: model matrices of the three formulas, Z, the
     PLS core and the compiled Laplace state."""
 
-    def __init__(self, formula, data, family, ziformula="~0", dispformula="~1", REML=False,
-                 weights=None, offset=None, call=None):
+    def __init__(self, formula: str, data: Any, family: str | TMBFamily, ziformula: str = "~0",
+                 dispformula: str = "~1", REML: bool = False, weights: str | ArrayLike | None = None,
+                 offset: str | ArrayLike | None = None, call: ModelCall | None = None) -> None:
         self.call = call
         fam = get_tmb_family(family)
         self.family = fam
@@ -163,7 +166,7 @@ class TMBModel:
         w = self.call.args.get("weights") if self.call is not None else None
         return w if isinstance(w, str) else "weights"
 
-    def with_response(self, y) -> "TMBModel":
+    def with_response(self, y: ArrayLike) -> "TMBModel":
         """The same model (rows, designs, family) with another response: for binomial
         families proportions of the trials, as :attr:`TMBResult.fitted` gives them (a
         simulated response, a refit)."""
@@ -185,7 +188,7 @@ class TMBModel:
         new._build_core()
         return new
 
-    def updated_call(self, formula=None, data=None, **args) -> ModelCall:
+    def updated_call(self, formula: str | None = None, data: Any = None, **args: Any) -> ModelCall:
         """This model's call with a changed formula, data or arguments (glmmTMB's update();
         ``ziformula``, ``dispformula`` and ``family`` are replaced as given)."""
         if self.call is None:
@@ -228,21 +231,21 @@ class TMBModel:
     def npar(self) -> int:
         return (0 if self.REML else self.p) + self.pz + self.pd + self.nt + self.n_extra
 
-    def unpack(self, par):
+    def unpack(self, par: np.ndarray) -> dict[str, np.ndarray]:
         par = np.asarray(par, dtype=np.float64)
         return dict(zip(("beta", "betazi", "betad", "theta", "psi"), (par[s] for s in self._slices)))
 
-    def to_opt(self, par):
+    def to_opt(self, par: np.ndarray) -> np.ndarray:
         z = np.array(par, dtype=np.float64)
         z[self._logged] = np.log(np.maximum(np.abs(z[self._logged]), 1e-300))
         return z
 
-    def from_opt(self, z):
+    def from_opt(self, z: np.ndarray) -> np.ndarray:
         par = np.array(z, dtype=np.float64)
         par[self._logged] = np.exp(par[self._logged])
         return par
 
-    def phi_of(self, betad, Xd=None):
+    def phi_of(self, betad: np.ndarray, Xd: np.ndarray | None = None) -> np.ndarray:
         Xd = self.Xd if Xd is None else Xd
         if not self.family.has_dispersion:
             return np.ones(Xd.shape[0])
@@ -255,7 +258,7 @@ class TMBModel:
     def _disp_constant(self):
         return self.disp_names == ["(Intercept)"]
 
-    def set_parameters(self, par):
+    def set_parameters(self, par: np.ndarray) -> dict[str, np.ndarray]:
         pr = self.unpack(par)
         fixed = self.offset if self.REML else self.offset + self.X @ pr["beta"]
         rest = np.concatenate((pr["betazi"], pr["betad"], pr["psi"]))
@@ -271,7 +274,7 @@ class TMBModel:
         self.lap.set_parameters(fixed, etaz, phi, power)
         return pr
 
-    def objective(self, par):
+    def objective(self, par: np.ndarray) -> float:
         """-2 log-likelihood (Laplace; REML: restricted) at all fixed parameters."""
         pr = self.set_parameters(par)
         val = self.lap.laplace(pr["theta"], self._u_warm, self._beta_warm)
@@ -283,7 +286,7 @@ class TMBModel:
             self._u_warm = None
         return float(val)
 
-    def start(self):
+    def start(self) -> np.ndarray:
         """Fixed effects from a GLM of the family's nearest GLM (Poisson for counts),
         no zero inflation, dispersion 1 (gaussian: the residual variance), identity
         covariance factors."""
@@ -315,10 +318,10 @@ class TMBModel:
         return np.concatenate(parts)
 
     # ---- fit ----------------------------------------------------------------------
-    def objective_z(self, z):
+    def objective_z(self, z: np.ndarray) -> float:
         return self.objective(self.from_opt(z))
 
-    def gradient(self, par, h=1e-7):
+    def gradient(self, par: np.ndarray, h: float = 1e-7) -> tuple[float, np.ndarray]:
         """Objective and its forward-difference gradient on the optimizer's scale (the
         Newton polish of the fit uses central differences)."""
         par = np.asarray(par, dtype=np.float64)
@@ -334,7 +337,7 @@ class TMBModel:
         self._u_warm = u0
         return f0, g
 
-    def fit(self, start=None, control=None) -> TMBResult:
+    def fit(self, start: ArrayLike | None = None, control: dict | None = None) -> TMBResult:
         """Fit: minimize the objective from `start` (all parameters, see
         :func:`glmmtmb`); warns when the optimizer or the Hessian says the fit is
         not reliable."""
@@ -347,7 +350,8 @@ class TMBModel:
         return TMBResult(self, x, f, g, H, messages)
 
     @single_threaded
-    def optimize(self, start=None, control=None):
+    def optimize(self, start: ArrayLike | None = None,
+                 control: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, list[str]]:
         """Minimize the objective; returns (x on the optimizer's scale, objective,
         gradient, Hessian, messages).
 
@@ -416,7 +420,7 @@ class TMBModel:
             g, H = self.derivatives(x)
         return x, f, g, H, messages
 
-    def derivatives(self, x):
+    def derivatives(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Central-difference gradient and Hessian on the optimizer's scale."""
         x = np.asarray(x, dtype=np.float64)
         self.objective_z(x)
@@ -439,8 +443,10 @@ class TMBModel:
         return s
 
 
-def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", REML=False,
-            weights=None, offset=None, start=None, control=None) -> TMBResult:
+def glmmtmb(formula: str, data: Any, family: str | TMBFamily = "gaussian", ziformula: str = "~0",
+            dispformula: str = "~1", REML: bool = False, weights: str | ArrayLike | None = None,
+            offset: str | ArrayLike | None = None, start: ArrayLike | None = None,
+            control: dict | None = None) -> TMBResult:
     """Fit a generalized linear mixed model with glmmTMB's families, zero inflation
     and dispersion models, as R's ``glmmTMB::glmmTMB()`` does.
 

@@ -3,6 +3,10 @@ the Hessian of the Laplace objective, random effects, predictions, residuals
 and simulation, with glmmTMB's names and scales."""
 from __future__ import annotations
 
+from typing import Any, Literal
+from numpy.typing import ArrayLike
+from ..call import ModelCall
+from ..checking.residuals import SimulatedResiduals
 from functools import cached_property
 
 import numpy as np
@@ -36,7 +40,8 @@ class TMBResult:
         """The conditional model's formula (anova's model lines)."""
         return self.model.formula
 
-    def __init__(self, model, x_opt, objective, grad, hess, messages=()):
+    def __init__(self, model: Any, x_opt: np.ndarray, objective: float, grad: np.ndarray, hess: np.ndarray,
+                 messages: Any = ()) -> None:
         self.model = model
         self.family = model.family
         par = model.from_opt(x_opt)
@@ -169,7 +174,7 @@ class TMBResult:
         p = self.model.p
         return self.vcov_full.iloc[:p, :p].copy()
 
-    def coef_table(self, component="cond") -> pd.DataFrame:
+    def coef_table(self, component: Literal["cond", "zi", "disp"] = "cond") -> pd.DataFrame:
         """Estimate, Std. Error, z value, Pr(>|z|) of one component ("cond", "zi", "disp")."""
         m = self.model
         est = {"cond": self.fixef, "zi": self.zi_fixef, "disp": self.disp_fixef}[component]
@@ -205,13 +210,13 @@ class TMBResult:
             out.append("disp")
         return out
 
-    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95,
-             **kwargs) -> pd.DataFrame:
+    def tidy(self, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_pars"), conf_int: bool = False,
+             conf_level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """One row per estimate, as broom.mixed's tidy(): see :func:`pymer.tidy.tidy`."""
         return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, **kwargs)
 
-    def tidy_table(self, effects=("fixed", "ran_pars"), conf_int=False, conf_level=0.95,
-                   **kwargs) -> pd.DataFrame:
+    def tidy_table(self, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_pars"), conf_int: bool = False,
+                   conf_level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """broom.mixed's ``tidy()`` of a glmmTMB fit (what :func:`pymer.tidy.tidy` asks
         for): effect, component, group, term, estimate, std.error, statistic, p.value
         (and Wald conf.low, conf.high for fixed effects); random-effect SDs and
@@ -271,7 +276,7 @@ class TMBResult:
         """Whether a random-effects covariance is on its boundary (an SD below 1e-4)."""
         return bool(np.any(np.abs(self.theta[self.model.re.lower_bounds() == 0]) < 1e-4))
 
-    def anova(self, other) -> pd.DataFrame:
+    def anova(self, other: TMBResult) -> pd.DataFrame:
         """Likelihood-ratio test against another glmmTMB fit of the same data, as
         glmmTMB's ``anova(m0, m1)``: the models ordered by their number of parameters."""
         if not isinstance(other, TMBResult):
@@ -312,17 +317,17 @@ class TMBResult:
 
     # ---- refits ---------------------------------------------------------------------------
     @property
-    def call(self):
+    def call(self) -> ModelCall | None:
         """The call that made the fit (:class:`pymer.call.ModelCall`)."""
         return self.model.call
 
-    def update(self, formula=None, data=None, **kwargs) -> "TMBResult":
+    def update(self, formula: str | None = None, data: Any = None, **kwargs: Any) -> "TMBResult":
         """Refit with a changed formula (R's ``. ~ . - x`` forms), data or arguments
         (``ziformula``, ``dispformula``, ``family``, ``REML``, ...), as glmmTMB's
         ``update()`` re-evaluates the call."""
         return self.model.updated_call(formula, data, **kwargs)()
 
-    def refit(self, newresp, **kwargs) -> "TMBResult":
+    def refit(self, newresp: ArrayLike, **kwargs: Any) -> "TMBResult":
         """Refit the same model to a new response (same rows; binomial families:
         proportions), started from this fit's parameters, as glmmTMB's ``refit()``."""
         kwargs.setdefault("start", self.par)
@@ -409,7 +414,7 @@ class TMBResult:
             return np.exp(-(mu / phi) * np.log1p(phi))
         raise ValueError(b)
 
-    def predict(self, newdata=None, type: str = "response", re_form=None,
+    def predict(self, newdata: Any = None, type: str = "response", re_form: Any = None,
                 allow_new_levels: bool = False) -> np.ndarray:
         """Predictions as glmmTMB's ``predict(type = ...)``.
 
@@ -500,7 +505,7 @@ class TMBResult:
             out[:, s] = self._draw(rng, self.family.linkinv(e), phi, size, pz)
         return out
 
-    def simulation_parts(self):
+    def simulation_parts(self) -> ModelParts:
         """What :func:`pymer.simulate_residuals` needs from this fit: the response and
         fitted means (binomial families: proportions), the means with the random effects
         at zero, and the sampler of the family with its zero inflation and dispersion
@@ -520,11 +525,12 @@ class TMBResult:
                           sampler=sampler, population=self.predict(type="response", re_form="NA"),
                           discrete=fam.base not in ("gaussian", "Gamma", "beta", "tweedie"))
 
-    def simulate_residuals(self, n_sim=250, seed=123, refit=False, conditional=True):
+    def simulate_residuals(self, n_sim: int = 250, seed: int | None = 123, refit: bool = False,
+                           conditional: bool = True) -> SimulatedResiduals:
         """DHARMa's scaled (quantile) residuals from simulations: see :func:`pymer.simulate_residuals`."""
         return simulate_residuals(self, n_sim=n_sim, seed=seed, refit=refit, conditional=conditional)
 
-    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, with new random effects drawn from
         their fitted distribution (binomial families: numbers of successes).
 
@@ -580,7 +586,7 @@ class TMBResult:
         return np.where(rng.uniform(size=n) < pz, 0.0, y)
 
     # ---- printing ------------------------------------------------------------------------
-    def summary(self):
+    def summary(self) -> str:
         """glmmTMB's summary text (conditional, zero-inflation and dispersion blocks)."""
         return summary_text(self)
 
