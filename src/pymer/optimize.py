@@ -28,6 +28,23 @@ class OptResult:
 
 
 _OPTIMIZERS = {"bobyqa": "LN_BOBYQA", "nelder_mead": "LN_NELDERMEAD", "neldermead": "LN_NELDERMEAD"}
+# the optimizers the compiled loop (pymer._core._optim.LmmObjective) runs on NLopt's C API
+COMPILED_OPTIMIZERS = frozenset(_OPTIMIZERS)
+
+
+def optimizer_key(optimizer) -> str:
+    """An optimizer's name as OptResult records it ("Nelder-Mead" -> "nelder_mead")."""
+    return str(optimizer).lower().replace("-", "_")
+
+
+def status_messages(status: int, maxeval: int) -> list:
+    """lme4's messages for NLopt's return code (roundoff, the evaluation limit)."""
+    if status == -4:
+        return ["optimizer stopped: roundoff limited"]
+    if status == 5:
+        return [f"convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED: Optimization stopped "
+                f"because maxeval ({maxeval}) was reached"]
+    return []
 
 
 def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, xtol_abs=1e-8,
@@ -45,7 +62,7 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     """
     import nlopt
 
-    key = str(optimizer).lower().replace("-", "_")
+    key = optimizer_key(optimizer)
     if key not in _OPTIMIZERS and key not in ("lbfgsb", "l_bfgs_b"):
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of 'bobyqa', 'nelder_mead', 'lbfgsb'")
     x0 = np.asarray(x0, dtype=np.float64)
@@ -82,15 +99,12 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     if initial_step is not None:
         opt.set_initial_step(initial_step)
     x0c = np.clip(x0, lower, upper)
-    messages = []
     try:
         x = opt.optimize(x0c)
         status = opt.last_optimize_result()
     except nlopt.RoundoffLimited:
         x, status = best[1], -4
-        messages.append("optimizer stopped: roundoff limited")
-    if status == nlopt.MAXEVAL_REACHED:
-        messages.append(f"convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED: Optimization stopped because maxeval ({maxeval}) was reached")
+    messages = status_messages(int(status), maxeval)
     x = np.asarray(x, dtype=np.float64)
     val = float(fun(x))
     if best[0] < val:
