@@ -192,13 +192,61 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
         scgrad = np.linalg.solve(U, g)
     except np.linalg.LinAlgError:
         scgrad = None
-    if scgrad is None:
+    ev = np.linalg.eigvalsh(H)
+    return _conv_messages(g, scgrad, ev, free, tol_grad, tol_hess), grad, hess
+
+
+def check_convergence_many(x, lower, grads, hessians, *, tol_grad=2e-3, tol_hess=1e-6) -> list:
+    """:func:`check_convergence` for many fits at once (``lmer_many``): rows of x and
+    grads, hessians (R, m, m). Returns one list of messages per fit.
+
+    The fits are grouped by which parameters are on their bound; each group's
+    Cholesky factors, scaled gradients and eigenvalues are computed together (the
+    same LAPACK calls per matrix), a group with a non-finite or not positive definite
+    Hessian one fit at a time.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    lower = np.asarray(lower, dtype=np.float64)
+    on = x <= lower
+    out = [None] * x.shape[0]
+    groups: dict = {}
+    for j, row in enumerate(on):
+        groups.setdefault(row.tobytes(), []).append(j)
+    for js in groups.values():
+        free = ~on[js[0]]
+        js = np.asarray(js)
+        if not free.any():
+            for j in js:
+                out[j] = []
+            continue
+        g = grads[js][:, free]
+        H = hessians[js][:, free][:, :, free]
+        try:
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+                raise np.linalg.LinAlgError
+            U = np.swapaxes(np.linalg.cholesky(H), 1, 2)
+            scgrad = np.linalg.solve(U, g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            for j in js:
+                out[j] = check_convergence(None, x[j], lower, tol_grad=tol_grad, tol_hess=tol_hess,
+                                           derivs=(grads[j], hessians[j]))[0]
+            continue
         ev = np.linalg.eigvalsh(H)
+        for i, j in enumerate(js):
+            out[j] = _conv_messages(g[i], scgrad[i], ev[i], free, tol_grad, tol_hess)
+    return out
+
+
+def _conv_messages(g, scgrad, ev, free, tol_grad, tol_hess) -> list:
+    """lme4's checkConv messages from the free parameters' gradient g, the scaled gradient
+    (None: the Hessian is not positive definite) and the Hessian's eigenvalues ev."""
+    msgs = []
+    if scgrad is None:
         nneg = int(np.sum(ev < 0))
         msgs.append("unable to evaluate scaled gradient")
         if nneg:
             msgs.append(f"Model failed to converge: degenerate  Hessian with {nneg} negative eigenvalues")
-        return msgs, grad, hess
+        return msgs
     mingrad = np.minimum(np.abs(scgrad), np.abs(g))
     k = int(np.argmax(mingrad))
     if mingrad[k] > tol_grad:
@@ -206,7 +254,6 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
         msgs.append(f"Model failed to converge with max|grad| = {_g(mingrad[k])} (tol = {_g(tol_grad)}, component {comp})")
     # lme4's checkConv on the Hessian's eigenvalues: numerically singular (smallest below
     # tol), else a very large eigenvalue (above 1/tol) and/or a large ratio (min/max < tol)
-    ev = np.linalg.eigvalsh(H)
     if ev.min() < tol_hess:
         msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
     else:
@@ -214,7 +261,7 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
             msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
         if ev.min() / ev.max() < tol_hess:
             msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
-    return msgs, grad, hess
+    return msgs
 
 
 def _g(v: float) -> str:

@@ -331,7 +331,7 @@ cdef class LmmObjective:
         cdef const double *stp = NULL if st is None else &st[0]
         with nogil:
             status = self.optimize(&xs[0], stp, &x[0], &fx, &nev)
-        _raise_nlopt(status)
+        raise_for_status(status)
         return np.asarray(x), fx, int(nev), status
 
     def fit(self, x0, initial_step=None, *, double boundary_tol=1e-5, bint restart_edge=True,
@@ -355,7 +355,7 @@ cdef class LmmObjective:
                               &x[0], &fx, &nev, &status, &g[0], &H[0])
         if rc == FIT_START_NOT_FINITE:
             return None
-        _raise_nlopt(rc)
+        raise_for_status(rc)
         if not calc_derivs:
             return np.asarray(x), fx, int(nev), status, None, None
         return (np.asarray(x), fx, int(nev), status, np.asarray(g),
@@ -440,8 +440,8 @@ cdef class LmmObjective:
         return out
 
 
-def _raise_nlopt(int status):
-    """NLopt's errors as the ``nlopt`` Python package raises them."""
+def raise_for_status(int status):
+    """NLopt's errors (status < 0 but roundoff) as the ``nlopt`` Python package raises them."""
     if status >= 0 or status == <int> NLOPT_ROUNDOFF_LIMITED:
         return
     if status == -2:
