@@ -207,7 +207,7 @@ class LinearMixedModel:
         the optimizer, lme4's boundary handling and the finite-difference derivatives,
         without the GIL); other optimizers, or a subclass with its own objective, go
         through :func:`pymer.optimize.minimize`."""
-        ctl = check_control(self.control if control is None else control, fun="lmer")
+        ctl = self._fit_control(control)
         optimizer = ctl["optimizer"] if optimizer is None else _optimizer_name(optimizer)
         step = None
         if start is None:
@@ -233,6 +233,17 @@ class LinearMixedModel:
         res = LMMResult(self, theta, opt, messages)
         check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
         return res
+
+    def _fit_control(self, control):
+        """check_control of the fit's settings; the model's own are checked once and kept
+        (refits of a bootstrap share them: with_response copies the model's attributes)."""
+        if control is not None:
+            return check_control(control, fun="lmer")
+        kept = self.__dict__.get("_checked_control")
+        if kept is None or kept[0] is not self.control:
+            kept = (self.control, check_control(self.control, fun="lmer"))
+            self._checked_control = kept
+        return kept[1]
 
     def _compiled_objective(self, optimizer, ctl, lower):
         """The compiled objective and optimizer (:class:`LmmObjective`) for this fit, or None

@@ -181,9 +181,8 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
     msgs = []
     if not np.any(free):
         return msgs, grad, hess
-    g = grad[free]
-    H = hess[np.ix_(free, free)]
-    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+    g, H = (grad, hess) if free.all() else (grad[free], hess[np.ix_(free, free)])
+    if not (np.isfinite(g).all() and np.isfinite(H).all()):
         msgs.append("Model failed to converge: non-finite gradient or Hessian at the optimum")
         return msgs, grad, hess
     try:
