@@ -24,7 +24,12 @@ from libc.math cimport isfinite, pow, INFINITY, NAN
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp
 from libc.stdint cimport int64_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from pymer._core._pls cimport PLS
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals()
+    void PyErr_Clear()
 
 cdef extern from "nlopt.h" nogil:
     ctypedef enum nlopt_algorithm:
@@ -49,12 +54,23 @@ cdef extern from "nlopt.h" nogil:
     nlopt_result nlopt_set_xtol_abs1(nlopt_opt opt, double tol)
     nlopt_result nlopt_set_maxeval(nlopt_opt opt, int maxeval)
     nlopt_result nlopt_set_initial_step(nlopt_opt opt, const double *dx)
+    nlopt_result nlopt_force_stop(nlopt_opt opt)
     void c_nlopt_version "nlopt_version"(int *major, int *minor, int *bugfix)
 
 # the fit's outcome codes beyond NLopt's own (negative: NLopt's errors, as nlopt_result)
 cdef enum:
     FIT_START_NOT_FINITE = 100
     _OUT_OF_MEMORY = -3
+    _FORCED_STOP = -5
+
+# seconds between checks for Ctrl-C (the GIL is taken for the check only)
+cdef double SIGNAL_EVERY = 0.25
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + 1e-9 * ts.tv_nsec
 
 START_NOT_FINITE = FIT_START_NOT_FINITE     # fit_responses' code of a response not finite at its start
 
@@ -100,7 +116,9 @@ cdef class LmmObjective:
     cdef double[::1] lower, upper
     # the running optimization: evaluations and the best point seen
     cdef long nevals
-    cdef double best_f
+    cdef double best_f, next_check
+    cdef bint interrupted
+    cdef nlopt_opt running
     cdef double[::1] best_x, work
 
     def __init__(self, PLS core not None, bint reml, double log_w, lower, upper=None, *,
@@ -146,7 +164,22 @@ cdef class LmmObjective:
         if v < self.best_f:
             self.best_f = v
             memcpy(&self.best_x[0], x, self.m * sizeof(double))
+        if _now() >= self.next_check:
+            self.next_check = _now() + SIGNAL_EVERY
+            if self.signalled():
+                nlopt_force_stop(self.running)
         return v
+
+    cdef bint signalled(self) noexcept nogil:
+        """Ctrl-C (a pending signal whose handler raises) since the last check: kept in
+        ``interrupted`` and raised as KeyboardInterrupt when the compiled call returns."""
+        cdef int rc
+        with gil:
+            rc = PyErr_CheckSignals()
+            if rc != 0:
+                PyErr_Clear()
+                self.interrupted = True
+        return rc != 0
 
     def __call__(self, theta) -> float:
         """The objective at theta (moves the core there)."""
@@ -194,8 +227,11 @@ cdef class LmmObjective:
             nlopt_set_initial_step(opt, step)
         self.nevals = 0
         self.best_f = INFINITY
+        self.running = opt
+        self.next_check = _now() + SIGNAL_EVERY
         memcpy(&self.best_x[0], x0, m * sizeof(double))
         status = <int> nlopt_optimize(opt, x, &minf)
+        self.running = NULL
         nlopt_destroy(opt)
         nevals[0] = self.nevals
         if status < 0 and status != <int> NLOPT_ROUNDOFF_LIMITED:
@@ -329,9 +365,10 @@ cdef class LmmObjective:
         cdef long nev = 0
         cdef int status
         cdef const double *stp = NULL if st is None else &st[0]
+        self.interrupted = False
         with nogil:
             status = self.optimize(&xs[0], stp, &x[0], &fx, &nev)
-        raise_for_status(status)
+        raise_for_status(_FORCED_STOP if self.interrupted else status)
         return np.asarray(x), fx, int(nev), status
 
     def fit(self, x0, initial_step=None, *, double boundary_tol=1e-5, bint restart_edge=True,
@@ -350,9 +387,12 @@ cdef class LmmObjective:
         cdef long nev = 0
         cdef int status = 0, rc
         cdef const double *stp = NULL if st is None else &st[0]
+        self.interrupted = False
         with nogil:
             rc = self.fit_one(&xs[0], stp, boundary_tol, restart_edge, calc_derivs, delta,
                               &x[0], &fx, &nev, &status, &g[0], &H[0])
+        if self.interrupted:
+            raise_for_status(_FORCED_STOP)
         if rc == FIT_START_NOT_FINITE:
             return None
         raise_for_status(rc)
@@ -415,8 +455,11 @@ cdef class LmmObjective:
         cdef long nv = 0
         cdef int st = 0
         cdef bint has_step
+        self.interrupted = False
         with nogil:
             for j in range(R):
+                if self.interrupted:
+                    break
                 for i in range(q):
                     self.core.ZtXy[i, p] = Zr[i, j]
                 for i in range(p):
@@ -437,6 +480,8 @@ cdef class LmmObjective:
                 for i in range(p):
                     for k in range(p):
                         RX[j, i, k] = self.core.U[i, k] if k >= i else 0.0
+        if self.interrupted:
+            raise_for_status(_FORCED_STOP)
         return out
 
 
@@ -448,4 +493,6 @@ def raise_for_status(int status):
         raise ValueError("nlopt invalid argument")
     if status == -3:
         raise MemoryError("nlopt: out of memory")
+    if status == -5:
+        raise KeyboardInterrupt("the compiled optimizer was interrupted")
     raise RuntimeError(f"nlopt failure (status {status})")
