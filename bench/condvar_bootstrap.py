@@ -206,10 +206,12 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--output", default=str(BENCH / "CONDVAR_RESULTS.md"))
+    ap.add_argument("--jobs", nargs="+", choices=["condvar", "bootstrap"], default=["condvar", "bootstrap"],
+                    help="which part(s) to run (default both)")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     rows_cv, rows_bt = [], []
-    for name, spec in CONDVAR.items():
+    for name, spec in (CONDVAR.items() if "condvar" in args.jobs else ()):
         spec = dict(spec, **(QUICK[name] if args.quick else {}))
         path = make_data(name, spec)
         p = run_python(f"pymer_condvar({str(path)!r}, {spec['formula']!r}, {args.repeats}, "
@@ -218,7 +220,7 @@ def main():
         rows_cv.append((name, spec, p, r))
         print(name, "pymer", p, "lme4", r, flush=True)
     nsim = {"sleepstudy": (200, 40), "cbpp": (100, 20)}
-    for model, (np_, nr) in nsim.items():
+    for model, (np_, nr) in (nsim.items() if "bootstrap" in args.jobs else ()):
         if args.quick:
             np_, nr = np_ // 4, nr // 2
         p = run_python(f"pymer_bootstrap({model!r}, {np_}, {args.repeats})")

@@ -6,8 +6,9 @@
     python bench/profile_fit.py --cprofile 25   # also print cProfile's top 25 (cumulative)
 
 Reports: the whole lmer() call split into formula parsing, model construction
-(cross-products, pattern, symbolic analysis), the optimizer's evaluations, the
-convergence check's finite differences and the result object; the number of
+(cross-products, pattern, symbolic analysis), the optimizer (compiled: with lme4's
+boundary handling and the convergence check's finite differences), the convergence
+check's decisions and the result object (``--fits N``: medians of N fits after a warm-up); the number of
 calls of the objective; and the cost of one compiled evaluation at the optimum
 (``m.model.core.objective(m.theta, reml)``: wall, process CPU and calling-thread
 CPU, whose difference is time spent in other threads: OpenMP / OpenBLAS).
@@ -79,17 +80,20 @@ def main():
     ap.add_argument("--evals", type=int, default=20, help="timed calls of the objective at the optimum")
     ap.add_argument("--no-r", action="store_true", help="skip lme4")
     ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="print cProfile's top N")
+    ap.add_argument("--fits", type=int, default=1,
+                    help="fits to time after a warm-up (medians per phase); 1: one cold fit")
     args = ap.parse_args()
     model = reg[args.model]
-    import pymer
-    from pymer import optimize as popt
+    import pymer  # noqa: F401
     from pymer.formula import parse_formula
     from pymer.lmm import LinearMixedModel
+    import pymer.lmm as plmm
     warnings.simplefilter("ignore")
     df = load(model)
     reml = bool(model["REML"])
 
-    # count objective calls per phase by wrapping the model's objective
+    # objective calls made from Python (the compiled optimizer's own are m.opt.nevals and
+    # the finite differences, inside the "optimizer" phase)
     calls = {"optimizer": 0, "convergence check": 0, "other": 0}
     phase = ["other"]
     orig_objective = LinearMixedModel.objective
@@ -98,7 +102,7 @@ def main():
         calls[phase[0]] += 1
         return orig_objective(self, theta, REML)
 
-    orig_min, orig_check = popt.minimize, popt.check_convergence
+    originals = (LinearMixedModel._optimize_compiled, LinearMixedModel._optimize_python, plmm.check_convergence)
     spent = {}
 
     def timed(name, fn):
@@ -112,42 +116,52 @@ def main():
                 phase[0] = "other"
         return wrapper
 
-    import pymer.lmm as plmm
-    plmm.minimize = timed("optimizer", orig_min)
-    plmm.check_convergence = timed("convergence check", orig_check)
+    LinearMixedModel._optimize_compiled = timed("optimizer", originals[0])
+    LinearMixedModel._optimize_python = timed("optimizer", originals[1])
+    plmm.check_convergence = timed("convergence check", originals[2])
     LinearMixedModel.objective = counted
+    samples = []
     try:
-        if args.cprofile:
-            import cProfile
-            import pstats
-            prof = cProfile.Profile()
-            prof.enable()
-        t0 = time.perf_counter()
-        mf = parse_formula(model["formula"], df)
-        t1 = time.perf_counter()
-        lmm = LinearMixedModel(mf, REML=reml)
-        t2 = time.perf_counter()
-        m = lmm.fit()
-        t3 = time.perf_counter()
-        if args.cprofile:
-            prof.disable()
+        for rep in range(args.fits + (1 if args.fits > 1 else 0)):
+            spent.clear()
+            for k in calls:
+                calls[k] = 0
+            if args.cprofile and rep == args.fits - (0 if args.fits > 1 else 1):
+                import cProfile
+                import pstats
+                prof = cProfile.Profile()
+                prof.enable()
+            t0 = time.perf_counter()
+            mf = parse_formula(model["formula"], df)
+            t1 = time.perf_counter()
+            lmm = LinearMixedModel(mf, REML=reml)
+            t2 = time.perf_counter()
+            m = lmm.fit()
+            t3 = time.perf_counter()
+            if args.cprofile and rep == args.fits - (0 if args.fits > 1 else 1):
+                prof.disable()
+            if args.fits == 1 or rep > 0:          # the first of several is a warm-up
+                samples.append((t3 - t0, t1 - t0, t2 - t1, spent.get("optimizer", 0.0),
+                                spent.get("convergence check", 0.0)))
     finally:
         LinearMixedModel.objective = orig_objective
-        plmm.minimize, plmm.check_convergence = orig_min, orig_check
-    fit_rest = (t3 - t2) - sum(spent.values())
+        LinearMixedModel._optimize_compiled, LinearMixedModel._optimize_python, plmm.check_convergence = originals
+    total, t_parse, t_model, t_opt, t_check = np.median(np.array(samples), axis=0)
+    fit_rest = total - t_parse - t_model - t_opt - t_check
     core = lmm.core
     w, c, th = time_calls(lambda: core.objective(m.theta, reml), args.evals)
     print(f"model {args.model}: {model['formula']}  (n = {lmm.n}, q = {core.q}, p = {lmm.p}, "
           f"supernodal L: {core.is_supernodal})")
     print(f"env: OMP_THREAD_LIMIT={os.environ.get('OMP_THREAD_LIMIT')} OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH')}")
-    print(f"lmer() total            {t3 - t0:8.3f} s")
-    print(f"  parse_formula         {t1 - t0:8.3f} s")
-    print(f"  LinearMixedModel()    {t2 - t1:8.3f} s   (cross-products, pattern, CHOLMOD analysis)")
-    print(f"  optimizer             {spent.get('optimizer', 0):8.3f} s   {calls['optimizer']} objective calls "
-          f"(m.opt.nevals = {m.opt.nevals})")
-    print(f"  convergence check     {spent.get('convergence check', 0):8.3f} s   {calls['convergence check']} objective calls")
-    print(f"  result object, rest   {fit_rest:8.3f} s   {calls['other']} objective calls")
+    print(f"lmer() total            {total * 1e3:9.3f} ms   (median of {len(samples)} fit(s)"
+          f"{' after a warm-up' if args.fits > 1 else ''})")
+    print(f"  parse_formula         {t_parse * 1e3:9.3f} ms")
+    print(f"  LinearMixedModel()    {t_model * 1e3:9.3f} ms   (cross-products, pattern, CHOLMOD analysis)")
+    print(f"  optimizer             {t_opt * 1e3:9.3f} ms   (+ boundary check and finite differences when "
+          f"compiled) {calls['optimizer']} Python objective calls (m.opt.nevals = {m.opt.nevals})")
+    print(f"  convergence check     {t_check * 1e3:9.3f} ms   (decisions; {calls['convergence check']} objective calls)")
+    print(f"  result object, rest   {fit_rest * 1e3:9.3f} ms   {calls['other']} objective calls")
     print(f"one evaluation at the optimum: wall {w * 1e3:.2f} ms, process CPU {c * 1e3:.2f} ms, "
           f"calling thread CPU {th * 1e3:.2f} ms (median of {args.evals})")
     if args.cprofile:

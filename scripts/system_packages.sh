@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The system packages pymer's build needs, installed with apt-get where missing (as root,
-# or through sudo): libsuitesparse-dev (CHOLMOD), pkg-config, a C compiler, and for
+# or through sudo): libsuitesparse-dev (CHOLMOD), libnlopt-dev (NLopt's C API), pkg-config, a C compiler, and for
 # Debian's own python3 the venv module (python3-venv) and its headers (python3-dev).
 # PYTHON=/path/to/python3 checks that Python instead of `python3` on PATH.
 # Used by setup.sh and build_wheel.sh.
@@ -22,6 +22,7 @@ need=()
 command -v "$base_python" >/dev/null 2>&1 || need+=(python3)
 if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libsuitesparse-dev >/dev/null 2>&1 || need+=(libsuitesparse-dev)
+  dpkg -s libnlopt-dev >/dev/null 2>&1 || need+=(libnlopt-dev)
 fi
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)

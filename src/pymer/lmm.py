@@ -8,11 +8,14 @@ import copy
 import numpy as np
 
 from ._core._blas_threads import single_threaded
+from ._core._optim import LmmObjective
 from ._core._pls import PLS, crossprod_ztwz
 from .call import ModelCall
 from .errors import PymerDataError, SingularFitWarning
 from .formula import parse_formula
-from .optimize import check_boundary, check_convergence, minimize, warn_all
+from .numdiff import finite_diff_derivs
+from .optimize import (COMPILED_OPTIMIZERS, OptResult, check_boundary, check_convergence, minimize,
+                       optimizer_key, status_messages, warn_all)
 from .results.lmm import LMMResult
 from .terms import RandomEffects
 from .validate import (_optimizer_name, check_action, check_control, check_grouping_factors,
@@ -202,15 +205,80 @@ class LinearMixedModel:
     def fit(self, *, optimizer: str | None = None, start: ArrayLike | dict | None = None,
             control: dict | None = None, check_conv: bool = True) -> LMMResult:
         """Fit: optimize theta from `start` (or pymer's start) with the control settings
-        (see :func:`pymer.validate.check_control`); `optimizer` overrides control's."""
-        ctl = check_control(self.control if control is None else control, fun="lmer")
+        (see :func:`pymer.validate.check_control`); `optimizer` overrides control's.
+
+        BOBYQA and Nelder-Mead run in compiled code on the core (:class:`LmmObjective`:
+        the optimizer, lme4's boundary handling and the finite-difference derivatives,
+        without the GIL); other optimizers, or a subclass with its own objective, go
+        through :func:`pymer.optimize.minimize`."""
+        ctl = self._fit_control(control)
         optimizer = ctl["optimizer"] if optimizer is None else _optimizer_name(optimizer)
         step = None
         if start is None:
             x0, step = self.start_theta()
         else:
             x0 = check_start(start, self.re)
+        x0 = np.asarray(x0, dtype=np.float64)
         lower = self.re.lower_bounds()
+        derivs = bool(check_conv and ctl["check_conv"] and ctl["calc_derivs"])
+        compiled = self._compiled_objective(optimizer, ctl, lower)
+        if compiled is not None:
+            opt, grad_hess = self._optimize_compiled(compiled, optimizer, x0, step, ctl, derivs)
+        else:
+            opt, grad_hess = self._optimize_python(optimizer, x0, step, lower, ctl, derivs)
+        theta = opt.x
+        messages = list(opt.messages)
+        if derivs:
+            msgs, _, _ = check_convergence(None, theta, lower, tol_grad=ctl["check_conv_grad"]["tol"],
+                                           tol_hess=ctl["check_conv_hess"]["tol"], derivs=grad_hess)
+            messages += filter_conv_messages(msgs, ctl)
+        warn_all(messages)
+        warn_singular(self.re, theta, ctl)
+        res = LMMResult(self, theta, opt, messages)
+        check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
+        return res
+
+    def _fit_control(self, control):
+        """check_control of the fit's settings; the model's own are checked once and kept
+        (refits of a bootstrap share them: with_response copies the model's attributes)."""
+        if control is not None:
+            return check_control(control, fun="lmer")
+        kept = self.__dict__.get("_checked_control")
+        if kept is None or kept[0] is not self.control:
+            kept = (self.control, check_control(self.control, fun="lmer"))
+            self._checked_control = kept
+        return kept[1]
+
+    def _compiled_objective(self, optimizer, ctl, lower):
+        """The compiled objective and optimizer (:class:`LmmObjective`) for this fit, or None
+        where it does not apply (L-BFGS-B, no theta, an objective of a subclass's own)."""
+        key = optimizer_key(optimizer)
+        if (key not in COMPILED_OPTIMIZERS or lower.size == 0 or not isinstance(self.core, PLS)
+                or type(self).objective is not LinearMixedModel.objective):
+            return None
+        return LmmObjective(self.core, self.REML, self.log_w, lower, optimizer=key,
+                            ftol_abs=ctl["ftol_abs"], xtol_abs=ctl["xtol_abs"],
+                            ftol_rel=ctl["ftol_rel"], maxeval=ctl["maxeval"])
+
+    def _start_error(self):
+        return PymerDataError(
+            "the model cannot be evaluated at the starting theta (CHOLMOD status "
+            f"{self.core.status}): the fixed-effects model matrix is not of full rank for the "
+            "weighted data, or the data hold values too large to square")
+
+    def _optimize_compiled(self, obj, optimizer, x0, step, ctl, derivs):
+        """The optimizer, boundary handling and derivatives in one compiled call."""
+        r = obj.fit(x0, step, boundary_tol=ctl["boundary_tol"], restart_edge=ctl["restart_edge"],
+                    calc_derivs=derivs)
+        if r is None:
+            raise self._start_error()
+        x, fx, nevals, status, grad, hess = r
+        opt = OptResult(x, fx, nevals, optimizer_key(optimizer), status,
+                        status_messages(status, ctl["maxeval"]))
+        return opt, (grad, hess)
+
+    def _optimize_python(self, optimizer, x0, step, lower, ctl, derivs):
+        """:func:`pymer.optimize.minimize` with a Python call of the objective per evaluation."""
         seen = {}
 
         def objective(theta):
@@ -220,11 +288,8 @@ class LinearMixedModel:
                 seen[key] = self.objective(theta)
             return seen[key]
 
-        if not np.isfinite(objective(np.asarray(x0, dtype=np.float64))):
-            raise PymerDataError(
-                "the model cannot be evaluated at the starting theta (CHOLMOD status "
-                f"{self.core.status}): the fixed-effects model matrix is not of full rank for the "
-                "weighted data, or the data hold values too large to square")
+        if not np.isfinite(objective(x0)):
+            raise self._start_error()
 
         def run(x, initial_step=None):
             return minimize(objective, x, lower, optimizer=optimizer, ftol_abs=ctl["ftol_abs"],
@@ -236,18 +301,9 @@ class LinearMixedModel:
                                                restart=run if ctl["restart_edge"] else None)
         if rerun is not None:
             opt = rerun
-        opt.x = theta
-        messages = list(opt.messages)
-        if check_conv and ctl["check_conv"] and ctl["calc_derivs"]:
-            msgs, _, _ = check_convergence(objective, np.asarray(theta, dtype=np.float64), lower,
-                                           tol_grad=ctl["check_conv_grad"]["tol"],
-                                           tol_hess=ctl["check_conv_hess"]["tol"])
-            messages += filter_conv_messages(msgs, ctl)
-        warn_all(messages)
-        warn_singular(self.re, theta, ctl)
-        res = LMMResult(self, theta, opt, messages)
-        check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
-        return res
+        opt.x = np.asarray(theta, dtype=np.float64)
+        grad_hess = finite_diff_derivs(objective, opt.x, lower) if derivs else None
+        return opt, grad_hess
 
 
 def warn_singular(re: RandomEffects, theta: np.ndarray, ctl: dict) -> None:

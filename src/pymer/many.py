@@ -24,11 +24,13 @@ import scipy.sparse
 from .call import ModelCall
 from .errors import FormulaError, PymerDataError
 from .formula import _is_syntactic, parse_formula
-from .lmm import LinearMixedModel, lmer
-from .optimize import OptResult
+from .terms import lower_tri_pairs
+from ._core._optim import START_NOT_FINITE, raise_for_status
+from .lmm import LinearMixedModel, lmer, warn_singular
+from .optimize import OptResult, check_convergence_many, optimizer_key, status_messages
 from .results import LMMResult
 from .report.tidy import tidy as _tidy_one
-from .validate import check_control, residualize_response
+from .validate import check_control, filter_conv_messages, residualize_response
 
 __all__ = ["lmer_many", "ManyFits"]
 
@@ -120,7 +122,15 @@ def _residualize_block(model, Y, names):
 
 
 def _fit_pattern(model, Y, names, control):
-    """Fit every column of Y (the model's rows) with the model's shared predictor."""
+    """Fit every column of Y (the model's rows) with the model's shared predictor.
+
+    With BOBYQA or Nelder-Mead every response's fit (optimizer, boundary handling,
+    derivatives, the estimates at the optimum) runs in one compiled loop
+    (:meth:`pymer._core._optim.LmmObjective.fit_responses`); Python then reads lme4's
+    convergence checks and builds the tables for all responses at once. Other
+    optimizers fit each response with ``LinearMixedModel.fit``.
+    Returns a block (:func:`_block`) of the responses, in their order.
+    """
     R, B0 = _residualize_block(model, Y, names)
     n = model.n
     ones = np.ones(n)
@@ -128,13 +138,58 @@ def _fit_pattern(model, Y, names, control):
     ZtR = np.asarray(model.re.Z().T @ R)
     XtR = model.X.T @ R
     rtr = np.einsum("ij,ij->j", R, R)
-    p = model.p
-    ZtXy = ZtX.copy()
-    XytXy = XtX.copy()
-    labels = _vc_labels(model.re)
+    model.core.set_crossprods(ztz, ZtX, XtX)
     starts = _start_block(model, R)
-    out = []
-    for j, name in enumerate(names):
+    ctl = check_control(control, fun="lmer")
+    lower = model.re.lower_bounds()
+    obj = model._compiled_objective(ctl["optimizer"], ctl, lower)
+    if obj is None:
+        return _fit_pattern_each(model, Y, names, control, R, B0, ZtR, XtR, rtr, starts)
+    m = lower.size
+    if starts is None:
+        X0 = np.tile(model.re.theta_start(), (len(names), 1))
+        S0 = np.full((len(names), m), np.nan)
+    else:
+        X0 = np.array([th for th, _ in starts], dtype=np.float64).reshape(len(names), m)
+        none = np.full(m, np.nan)
+        S0 = np.array([none if st is None else st for _, st in starts], dtype=np.float64).reshape(len(names), m)
+    derivs = bool(ctl["check_conv"] and ctl["calc_derivs"])
+    out = obj.fit_responses(ZtR, XtR, rtr, X0, S0, boundary_tol=ctl["boundary_tol"],
+                            restart_edge=ctl["restart_edge"], calc_derivs=derivs)
+    for j in np.flatnonzero(out["code"] != 0):
+        if out["code"][j] == START_NOT_FINITE:
+            raise PymerDataError(f"response '{names[j]}': {model._start_error()}")
+        raise_for_status(int(out["code"][j]))
+    theta = out["theta"]
+    conv = (check_convergence_many(theta, lower, out["grad"], out["hess"], tol_grad=ctl["check_conv_grad"]["tol"],
+                                   tol_hess=ctl["check_conv_hess"]["tol"])
+            if derivs else [[]] * len(names))
+    messages = [status_messages(int(st), ctl["maxeval"]) + filter_conv_messages(c, ctl)
+                for st, c in zip(out["status"], conv)]
+    sing = ctl.get("check_conv_singular", {"action": "message", "tol": 1e-4})
+    if ctl["check_conv"] and sing["action"] == "stop":
+        for j in range(len(names)):
+            warn_singular(model.re, theta[j], ctl)        # raises on the first singular fit
+    sigma = np.sqrt(out["pwrss"] / (n - model.p if model.REML else n))
+    beta = out["beta"] + B0.T
+    RX = out["RX"]
+    if model.p:
+        Rinv = np.linalg.inv(RX)
+        se = sigma[:, None] * np.sqrt(np.einsum("rij,rij->ri", Rinv, Rinv))
+    else:
+        se = np.zeros((len(names), 0))
+    opt = [(int(k), int(st), optimizer_key(ctl["optimizer"])) for k, st in zip(out["nevals"], out["status"])]
+    return _block(model, names, out["objective"], messages, theta, beta, se, sigma, opt)
+
+
+def _fit_pattern_each(model, Y, names, control, R, B0, ZtR, XtR, rtr, starts):
+    """_fit_pattern's per-response path (optimizers without a compiled loop)."""
+    p = model.p
+    ZtXy = np.asarray(model.core.ZtXy).copy()
+    XytXy = np.asarray(model.core.XytXy).copy()
+    ztz = np.asarray(model.core.ztz).copy()
+    fits = []
+    for j in range(len(names)):
         model.start = None if starts is None else starts[j]
         ZtXy[:, p] = ZtR[:, j]
         XytXy[:p, p] = XtR[:, j]
@@ -146,17 +201,72 @@ def _fit_pattern(model, Y, names, control):
         model.y = Y[:, j]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = model.fit(control=control)
-        se = np.sqrt(np.diag(res._vcov_matrix()))
-        out.append({
-            "response": name, "objective": res.objective, "converged": not res.messages,
-            "singular": res.is_singular, "messages": list(res.messages), "nobs": n,
-            "theta": dict(zip(res.theta_names, res.theta)), "theta_values": res.theta.copy(),
-            "fixef": dict(zip(res.fixef_names, res.beta)),
-            "se": dict(zip(res.fixef_names, se)), "sigma": res.sigma,
-            "varcorr": dict(zip(labels, np.r_[model.re.sd_cor(res.theta, res.sigma), res.sigma])),
-            "opt": (int(res.opt.nevals), int(res.opt.status), res.opt.optimizer),
-        })
+            fits.append(model.fit(control=control))
+    se = np.array([np.sqrt(np.diag(r._vcov_matrix())) for r in fits]).reshape(len(fits), p)
+    return _block(model, names, np.array([r.objective for r in fits]), [list(r.messages) for r in fits],
+                  np.array([r.theta for r in fits]), np.array([r.beta for r in fits]).reshape(len(fits), p),
+                  se, np.array([r.sigma for r in fits]),
+                  [(int(r.opt.nevals), int(r.opt.status), r.opt.optimizer) for r in fits])
+
+
+def _block(model, names, objective, messages, theta, beta, se, sigma, opt):
+    """The tables of some responses' fits, one row per response (see ManyFits)."""
+    idx = pd.Index(names, name="response")
+    re = model.re
+    lower = re.lower_bounds()
+    vc = np.column_stack([_sd_cor_rows(re, theta, sigma), sigma])
+    return {
+        "objective": np.asarray(objective, dtype=np.float64),
+        "converged": np.array([not msg for msg in messages], dtype=bool),
+        "singular": np.any(theta[:, lower == 0] < 1e-4, axis=1),   # lme4's isSingular(tol = 1e-4)
+        "messages": list(messages), "nobs": np.full(len(names), model.n),
+        "sigma": np.asarray(sigma, dtype=np.float64),
+        "theta": pd.DataFrame(theta, index=idx, columns=re.theta_names()),
+        "fixef": pd.DataFrame(beta, index=idx, columns=model.fixef_names),
+        "se": pd.DataFrame(se, index=idx, columns=model.fixef_names),
+        "varcorr": pd.DataFrame(vc, index=idx, columns=pd.MultiIndex.from_tuples(
+            _vc_labels(re), names=["group", "term"])),
+        "opt": list(opt),
+    }
+
+
+def _sd_cor_rows(re, theta, sigma):
+    """RandomEffects.sd_cor for every row of theta (R, m) and sigma (R,) at once:
+    S = sigma^2 T T' per term, sd on its diagonal, correlations below it (NaN at a zero sd)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    cols = []
+    for t, o in zip(re.terms, re.theta_offsets):
+        pairs = lower_tri_pairs(t.k)
+        T = np.zeros((theta.shape[0], t.k, t.k))
+        for i, (r, c) in enumerate(pairs):
+            T[:, r, c] = theta[:, o + i]
+        S = (sigma ** 2)[:, None, None] * T @ np.swapaxes(T, 1, 2)
+        sd = np.sqrt(np.einsum("rii->ri", S))
+        for r, c in pairs:
+            if r == c:
+                cols.append(sd[:, r])
+            else:
+                with np.errstate(all="ignore"):
+                    cols.append(np.where((sd[:, r] > 0) & (sd[:, c] > 0), S[:, r, c] / (sd[:, r] * sd[:, c]), np.nan))
+    return np.column_stack(cols) if cols else np.zeros((theta.shape[0], 0))
+
+
+def _concat_blocks(blocks, order=None):
+    """Blocks of responses as one (rows in `order`: positions into the concatenation)."""
+    if len(blocks) == 1 and order is None:
+        return blocks[0]
+    out = {}
+    for key, first in blocks[0].items():
+        if isinstance(first, pd.DataFrame):
+            v = pd.concat([b[key] for b in blocks])
+            out[key] = v if order is None else v.iloc[order]
+        elif isinstance(first, list):
+            v = [x for b in blocks for x in b[key]]
+            out[key] = v if order is None else [v[i] for i in order]
+        else:
+            v = np.concatenate([b[key] for b in blocks])
+            out[key] = v if order is None else v[order]
     return out
 
 
@@ -164,7 +274,8 @@ def fit_block(design: tuple, Y: ArrayLike, names: list[str]) -> list[dict]:
     """Fit a block of responses (columns of Y, all rows of the data) on one process.
 
     `design` is ``(formula_rhs, data, REML, control)``; the shared model is built once
-    per pattern of missing values in the block. Returns one record (dict) per response.
+    per pattern of missing values in the block. Returns the block's tables (a dict:
+    arrays, lists and DataFrames with one row per response, in the block's order).
     """
     rhs, data, REML, control = design
     Y = np.asarray(Y, dtype=np.float64)
@@ -172,14 +283,13 @@ def fit_block(design: tuple, Y: ArrayLike, names: list[str]) -> list[dict]:
     patterns: dict = {}
     for j in range(Y.shape[1]):
         patterns.setdefault(np.isnan(Y[:, j]).tobytes(), []).append(j)
-    records = [None] * Y.shape[1]
+    blocks, positions = [], []
     for js in patterns.values():
         model = _pattern_model(rhs, data, Y[:, js[0]], names[js[0]], REML, _SharedModel)
         rows = model.mf.rows
-        recs = _fit_pattern(model, Y[np.ix_(rows, js)], [names[j] for j in js], control)
-        for j, rec in zip(js, recs):
-            records[j] = rec
-    return records
+        blocks.append(_fit_pattern(model, Y[np.ix_(rows, js)], [names[j] for j in js], control))
+        positions.extend(js)
+    return _concat_blocks(blocks, None if len(blocks) == 1 else np.argsort(positions))
 
 
 # =============================================================================
@@ -304,17 +414,17 @@ def lmer_many(formula_rhs: str, responses: Any, data: pd.DataFrame, REML: bool =
     parse_formula(f"{_quote(names[0])} ~ {rhs}", data.assign(**{names[0]: 0.0}))
     design = (rhs, data, bool(REML), control)
     if _is_dask_array(Y):
-        records = _fit_dask_array(design, Y, names, client)
+        table = _fit_dask_array(design, Y, names, client)
     elif client is not None:
         nworkers = max(1, len(client.scheduler_info().get("workers", {})))
         spans = _blocks(Y.shape[1], nworkers * int(blocks_per_worker))
         shared = client.scatter(design, broadcast=True)
         futures = [client.submit(fit_block, shared, Y[:, a:b], names[a:b], pure=False)
                    for a, b in spans]
-        records = [r for part in client.gather(futures) for r in part]
+        table = _concat_blocks(client.gather(futures))
     else:
-        records = fit_block(design, Y, names)
-    return ManyFits(records, rhs, Y, names, data, bool(REML), ddf, control)
+        table = fit_block(design, Y, names)
+    return ManyFits(table, rhs, Y, names, data, bool(REML), ddf, control)
 
 
 def _fit_dask_array(design, Y, names, client):
@@ -325,7 +435,7 @@ def _fit_dask_array(design, Y, names, client):
     tasks = [dask.delayed(fit_block)(design, blk, names[starts[i]:starts[i + 1]])
              for i, blk in enumerate(Y.to_delayed()[0])]
     parts = client.compute(tasks, sync=True) if client is not None else dask.compute(*tasks)
-    return [r for part in parts for r in part]
+    return _concat_blocks(list(parts))
 
 
 # =============================================================================
@@ -342,9 +452,9 @@ class ManyFits:
     ``fit(k)`` gives one response's full LMMResult; ``tidy()`` a long table.
     """
 
-    def __init__(self, records: list[dict], rhs: str, Y: Any, names: list[str], data: pd.DataFrame,
+    def __init__(self, table: dict, rhs: str, Y: Any, names: list[str], data: pd.DataFrame,
                  REML: bool, ddf: str | None, control: dict | None) -> None:
-        self._records = records
+        self._table = table
         self.formula_rhs = "~ " + rhs
         self._Y = Y
         self.names = pd.Index(names, name="response")
@@ -354,7 +464,7 @@ class ManyFits:
         self._control = control
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self.names)
 
     def __repr__(self) -> str:
         return (f"<ManyFits: {len(self)} responses ~ {self.formula_rhs[2:]}, "
@@ -362,10 +472,13 @@ class ManyFits:
                 f"{int(self.singular.sum())} singular>")
 
     def _series(self, key, name):
-        return pd.Series([r[key] for r in self._records], index=self.names, name=name)
+        v = self._table[key]
+        return pd.Series(v if isinstance(v, np.ndarray) else list(v), index=self.names, name=name)
 
     def _frame(self, key):
-        return pd.DataFrame([r[key] for r in self._records], index=self.names)
+        df = self._table[key].copy()
+        df.index = self.names
+        return df
 
     @cached_property
     def objective(self) -> pd.Series:
@@ -409,9 +522,7 @@ class ManyFits:
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """Standard deviations and correlations: columns (group, term), one row per response."""
-        df = self._frame("varcorr")
-        df.columns = pd.MultiIndex.from_tuples(df.columns, names=["group", "term"])
-        return df
+        return self._frame("varcorr")
 
     def _position(self, k) -> int:
         if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
@@ -435,16 +546,15 @@ class ManyFits:
             Position or name of the response.
         """
         j = self._position(k)
-        rec = self._records[j]
-        name = rec["response"]
+        name = self.names[j]
         frame = self._data.assign(**{name: self._column(j)})
         model = _pattern_model(self.formula_rhs[2:], self._data, self._column(j), name, self.REML)
         model.call = ModelCall(lmer, f"{_quote(name)} ~ {self.formula_rhs[2:]}", frame,
                                {"REML": self.REML})
-        theta = rec["theta_values"]
-        nev, status, optimizer = rec["opt"]
-        opt = OptResult(theta, rec["objective"], nev, optimizer, status, [])
-        return LMMResult(model, theta, opt, rec["messages"])
+        theta = self._table["theta"].iloc[j].to_numpy(dtype=np.float64)
+        nev, status, optimizer = self._table["opt"][j]
+        opt = OptResult(theta, float(self._table["objective"][j]), nev, optimizer, status, [])
+        return LMMResult(model, theta, opt, self._table["messages"][j])
 
     def tidy(self, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_pars"), ddf: str | None = "default",
              conf_int: bool = False, conf_level: float = 0.95, responses: list | None = None) -> pd.DataFrame:

@@ -28,6 +28,23 @@ class OptResult:
 
 
 _OPTIMIZERS = {"bobyqa": "LN_BOBYQA", "nelder_mead": "LN_NELDERMEAD", "neldermead": "LN_NELDERMEAD"}
+# the optimizers the compiled loop (pymer._core._optim.LmmObjective) runs on NLopt's C API
+COMPILED_OPTIMIZERS = frozenset(_OPTIMIZERS)
+
+
+def optimizer_key(optimizer) -> str:
+    """An optimizer's name as OptResult records it ("Nelder-Mead" -> "nelder_mead")."""
+    return str(optimizer).lower().replace("-", "_")
+
+
+def status_messages(status: int, maxeval: int) -> list:
+    """lme4's messages for NLopt's return code (roundoff, the evaluation limit)."""
+    if status == -4:
+        return ["optimizer stopped: roundoff limited"]
+    if status == 5:
+        return [f"convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED: Optimization stopped "
+                f"because maxeval ({maxeval}) was reached"]
+    return []
 
 
 def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, xtol_abs=1e-8,
@@ -45,7 +62,7 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     """
     import nlopt
 
-    key = str(optimizer).lower().replace("-", "_")
+    key = optimizer_key(optimizer)
     if key not in _OPTIMIZERS and key not in ("lbfgsb", "l_bfgs_b"):
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of 'bobyqa', 'nelder_mead', 'lbfgsb'")
     x0 = np.asarray(x0, dtype=np.float64)
@@ -82,15 +99,12 @@ def minimize(fun, x0, lower, upper=None, *, optimizer="bobyqa", ftol_abs=1e-8, x
     if initial_step is not None:
         opt.set_initial_step(initial_step)
     x0c = np.clip(x0, lower, upper)
-    messages = []
     try:
         x = opt.optimize(x0c)
         status = opt.last_optimize_result()
     except nlopt.RoundoffLimited:
         x, status = best[1], -4
-        messages.append("optimizer stopped: roundoff limited")
-    if status == nlopt.MAXEVAL_REACHED:
-        messages.append(f"convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED: Optimization stopped because maxeval ({maxeval}) was reached")
+    messages = status_messages(int(status), maxeval)
     x = np.asarray(x, dtype=np.float64)
     val = float(fun(x))
     if best[0] < val:
@@ -167,9 +181,8 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
     msgs = []
     if not np.any(free):
         return msgs, grad, hess
-    g = grad[free]
-    H = hess[np.ix_(free, free)]
-    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+    g, H = (grad, hess) if free.all() else (grad[free], hess[np.ix_(free, free)])
+    if not (np.isfinite(g).all() and np.isfinite(H).all()):
         msgs.append("Model failed to converge: non-finite gradient or Hessian at the optimum")
         return msgs, grad, hess
     try:
@@ -178,13 +191,61 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
         scgrad = np.linalg.solve(U, g)
     except np.linalg.LinAlgError:
         scgrad = None
-    if scgrad is None:
+    ev = np.linalg.eigvalsh(H)
+    return _conv_messages(g, scgrad, ev, free, tol_grad, tol_hess), grad, hess
+
+
+def check_convergence_many(x, lower, grads, hessians, *, tol_grad=2e-3, tol_hess=1e-6) -> list:
+    """:func:`check_convergence` for many fits at once (``lmer_many``): rows of x and
+    grads, hessians (R, m, m). Returns one list of messages per fit.
+
+    The fits are grouped by which parameters are on their bound; each group's
+    Cholesky factors, scaled gradients and eigenvalues are computed together (the
+    same LAPACK calls per matrix), a group with a non-finite or not positive definite
+    Hessian one fit at a time.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    lower = np.asarray(lower, dtype=np.float64)
+    on = x <= lower
+    out = [None] * x.shape[0]
+    groups: dict = {}
+    for j, row in enumerate(on):
+        groups.setdefault(row.tobytes(), []).append(j)
+    for js in groups.values():
+        free = ~on[js[0]]
+        js = np.asarray(js)
+        if not free.any():
+            for j in js:
+                out[j] = []
+            continue
+        g = grads[js][:, free]
+        H = hessians[js][:, free][:, :, free]
+        try:
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+                raise np.linalg.LinAlgError
+            U = np.swapaxes(np.linalg.cholesky(H), 1, 2)
+            scgrad = np.linalg.solve(U, g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            for j in js:
+                out[j] = check_convergence(None, x[j], lower, tol_grad=tol_grad, tol_hess=tol_hess,
+                                           derivs=(grads[j], hessians[j]))[0]
+            continue
         ev = np.linalg.eigvalsh(H)
+        for i, j in enumerate(js):
+            out[j] = _conv_messages(g[i], scgrad[i], ev[i], free, tol_grad, tol_hess)
+    return out
+
+
+def _conv_messages(g, scgrad, ev, free, tol_grad, tol_hess) -> list:
+    """lme4's checkConv messages from the free parameters' gradient g, the scaled gradient
+    (None: the Hessian is not positive definite) and the Hessian's eigenvalues ev."""
+    msgs = []
+    if scgrad is None:
         nneg = int(np.sum(ev < 0))
         msgs.append("unable to evaluate scaled gradient")
         if nneg:
             msgs.append(f"Model failed to converge: degenerate  Hessian with {nneg} negative eigenvalues")
-        return msgs, grad, hess
+        return msgs
     mingrad = np.minimum(np.abs(scgrad), np.abs(g))
     k = int(np.argmax(mingrad))
     if mingrad[k] > tol_grad:
@@ -192,7 +253,6 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
         msgs.append(f"Model failed to converge with max|grad| = {_g(mingrad[k])} (tol = {_g(tol_grad)}, component {comp})")
     # lme4's checkConv on the Hessian's eigenvalues: numerically singular (smallest below
     # tol), else a very large eigenvalue (above 1/tol) and/or a large ratio (min/max < tol)
-    ev = np.linalg.eigvalsh(H)
     if ev.min() < tol_hess:
         msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
     else:
@@ -200,7 +260,7 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
             msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
         if ev.min() / ev.max() < tol_hess:
             msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
-    return msgs, grad, hess
+    return msgs
 
 
 def _g(v: float) -> str:
