@@ -141,6 +141,40 @@ def _column_value(s: pd.Series, name: str, colnames=None) -> _Value:
     return _factor_from_strings(s)
 
 
+def _fast_column(data: pd.DataFrame, name: str) -> _Value | None:
+    """A column of a categorical or plain numeric (or bool) numpy dtype read without making
+    a Series: what :func:`_column_value` gives for it, or None to take the general path.
+
+    The general path builds a pandas Series per column (which copies the frame's
+    ``attrs``) and converts through pandas; for these dtypes the column's array says
+    everything. The values are always copied, never views of the caller's data.
+    """
+    get_array = getattr(data, "_get_column_array", None)
+    if get_array is None:
+        return None
+    try:
+        i = data.columns.get_loc(name)
+    except (KeyError, TypeError, pd.errors.InvalidIndexError):
+        return None
+    if not isinstance(i, (int, np.integer)):
+        return None                       # duplicated labels: the general path's error
+    arr = get_array(i)
+    if isinstance(arr, pd.Categorical):
+        dt = arr.dtype
+        labels = _category_labels(dt.categories)
+        codes = np.array(arr.codes, dtype=np.intp)
+        if len(set(labels)) != len(labels):
+            return _sorted_factor(codes, labels, list(range(len(labels))), bool(dt.ordered))
+        return _Value("fac", codes, labels, bool(dt.ordered))
+    if type(arr) is np.ndarray and arr.ndim == 1:
+        kind = arr.dtype.kind
+        if kind in "fiu":
+            return _Value("num", np.array(arr, dtype=np.float64))
+        if kind == "b":
+            return _Value("lgl", np.array(arr, dtype=np.float64))
+    return None
+
+
 def _matrix_column(s: pd.Series, name: str, colnames=None) -> _Value:
     """A column whose cells are rows of a matrix (R's matrix-valued data column): a numeric
     matrix variable, its columns named by `colnames` or numbered as R numbers them."""
@@ -220,6 +254,10 @@ class _Evaluator:
         key = "`" + name
         if key in self.cache:
             return self.cache[key]
+        v = _fast_column(self.data, name)
+        if v is not None:
+            self.cache[key] = v
+            return v
         cols = self.data.columns
         if name in cols:
             s = self.data[name]
@@ -244,8 +282,10 @@ class _Evaluator:
         self.cache[key] = v
         return v
 
-    def eval(self, node: _Node) -> _Value:
-        key = _deparse(node)
+    def eval(self, node: _Node, key: str | None = None) -> _Value:
+        """The value of `node` (`key`: its R name, ``_deparse(node)``, when known)."""
+        if key is None:
+            key = _deparse(node)
         v = self.cache.get(key)
         if v is None:
             v = self._eval(node)
