@@ -7,7 +7,9 @@ levels, ``scale()`` centres and scales) is kept in a state dictionary.
 """
 from __future__ import annotations
 
+import functools
 import math
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -101,7 +103,34 @@ def _as_factor(v: _Value, what: str = "") -> _Value:
     return _sorted_factor(codes, labels, list(range(len(labels))))
 
 
+_LABELS: dict[int, tuple] = {}     # id(categories) -> (weak reference to them, their labels)
+
+
 def _category_labels(cats: pd.Index) -> list[str]:
+    """R's labels of a categorical's categories (a new list). They are remembered for as
+    long as the (immutable) categories Index lives, so refitting the same data does not
+    convert them again; a new or changed categorical has a new Index."""
+    key = id(cats)
+    hit = _LABELS.get(key)
+    if hit is not None and hit[0]() is cats:
+        return list(hit[1])
+    labels = _compute_category_labels(cats)
+    try:
+        ref = weakref.ref(cats, functools.partial(_forget_labels, key))
+    except TypeError:              # an Index that cannot be weakly referenced: no caching
+        return labels
+    _LABELS[key] = (ref, tuple(labels))
+    return labels
+
+
+def _forget_labels(key: int, ref) -> None:
+    """A categories Index died: drop its entry (unless its id already labels a newer one)."""
+    hit = _LABELS.get(key)
+    if hit is not None and hit[0] is ref:
+        del _LABELS[key]
+
+
+def _compute_category_labels(cats: pd.Index) -> list[str]:
     if pd.api.types.is_numeric_dtype(cats.dtype) and not pd.api.types.is_bool_dtype(cats.dtype):
         return [r_number_label(c) for c in cats]
     if pd.api.types.is_bool_dtype(cats.dtype):
