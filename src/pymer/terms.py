@@ -9,6 +9,7 @@ offset + l*k ... offset + l*k + k - 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,10 +49,8 @@ class RandomEffects:
     theta_offsets: np.ndarray = field(init=False)
 
     def __post_init__(self):
-        sizes = np.array([t.k * t.nlev for t in self.terms], dtype=np.int64)
-        self.col_offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
-        nth = np.array([t.ntheta for t in self.terms], dtype=np.int64)
-        self.theta_offsets = np.concatenate(([0], np.cumsum(nth))).astype(np.int64)
+        self.col_offsets = np.array([0, *accumulate(t.k * t.nlev for t in self.terms)], dtype=np.int64)
+        self.theta_offsets = np.array([0, *accumulate(t.ntheta for t in self.terms)], dtype=np.int64)
 
     @classmethod
     def from_formula_terms(cls, random_terms, n: int) -> "RandomEffects":

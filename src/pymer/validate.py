@@ -9,6 +9,7 @@ same way.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 
@@ -106,30 +107,38 @@ def residualize_response(X, y, weights=None, *, name="response"):
         beta0 = beta0 + solve(scale(r))
         r = y - X @ beta0
     rs = scale(r)
-    ynorm, rnorm = _safe_norm(scale(y)), _safe_norm(rs)
     rmax = float(np.max(np.abs(rs))) if r.size else 0.0
+    ys = scale(y)
     with np.errstate(over="ignore"):
-        overflow = not np.isfinite(np.dot(rs, rs))
+        rr = float(np.dot(rs, rs))
+        yy = float(np.dot(ys, ys))
+    overflow = not np.isfinite(rr)
     if overflow or 0.0 < rmax < _TINY:
         raise PymerDataError(
             f"response '{name}' varies on a scale (residuals up to {rmax:.3g}) whose squares "
             f"{'overflow' if overflow else 'underflow'} double precision; {_rescale_hint(rmax)}")
-    # rounding of y itself is ~eps*|y_i|: a residual within ~1e3 eps of |y| is no residual
-    if rnorm <= 1e3 * np.finfo(float).eps * max(ynorm, np.finfo(float).tiny):
-        yy = y if weights is None else y[np.asarray(weights) > 0]
-        if yy.size and np.ptp(yy) == 0:
+    # rounding of y itself is ~eps*|y_i|: a residual within ~1e3 eps of |y| is no residual.
+    # The plain norms decide unless they are within a factor 2 of that line (or y's squares
+    # leave double precision): then the scaled norms do.
+    if not math.sqrt(rr) > 2e3 * _EPS * max(math.sqrt(yy), _TINY_FLOAT):
+        ynorm, rnorm = _safe_norm(ys), _safe_norm(rs)
+        if rnorm <= 1e3 * _EPS * max(ynorm, _TINY_FLOAT):
+            yy = y if weights is None else y[np.asarray(weights) > 0]
+            if yy.size and np.ptp(yy) == 0:
+                raise PymerDataError(
+                    f"response '{name}' is constant (every value is {yy[0]:g}): its residual variance "
+                    "is 0, so a linear mixed model cannot be estimated")
             raise PymerDataError(
-                f"response '{name}' is constant (every value is {yy[0]:g}): its residual variance "
-                "is 0, so a linear mixed model cannot be estimated")
-        raise PymerDataError(
-            f"response '{name}' is fitted exactly by the fixed effects (residual sum of squares 0 "
-            "up to rounding): the residual variance is 0 and the likelihood has no maximum, so a "
-            "linear mixed model cannot be estimated; check that the response is not computed "
-            "from the predictors")
+                f"response '{name}' is fitted exactly by the fixed effects (residual sum of squares 0 "
+                "up to rounding): the residual variance is 0 and the likelihood has no maximum, so a "
+                "linear mixed model cannot be estimated; check that the response is not computed "
+                "from the predictors")
     return r, beta0
 
 
 _TINY = 1e-150     # below this, squares (and their sums) lose precision as subnormals
+_EPS = float(np.finfo(float).eps)
+_TINY_FLOAT = float(np.finfo(float).tiny)
 
 
 def _safe_norm(v) -> float:
@@ -280,6 +289,10 @@ def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
     """
     X = np.asarray(X, dtype=np.float64)
     n, p = X.shape
+    if p == 1:
+        # one column: kept unless it is zero (what the loop below does with it)
+        keep = [] if np.linalg.norm(X[:, 0]) == 0.0 else [0]
+        return keep, _dropped_columns(keep, names, action)
     keep = []
     Qall = np.zeros((p, n))          # rows: the orthonormal basis so far (contiguous)
     for j in range(p):
@@ -295,6 +308,12 @@ def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
             continue
         Qall[len(keep)] = r / rn
         keep.append(j)
+    return keep, _dropped_columns(keep, names, action)
+
+
+def _dropped_columns(keep, names, action):
+    """The names of the columns not kept, with control check_rankX's action on them."""
+    p = len(names)
     dropped = [names[j] for j in range(p) if j not in keep]
     if dropped and action == "stop.deficient":
         raise PymerDataError(
@@ -307,7 +326,7 @@ def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
             f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
             f" / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
             RankDeficiencyWarning)
-    return keep, dropped
+    return dropped
 
 
 def fixed_effects_design(mf, weights=None, control=None):
@@ -335,29 +354,35 @@ def check_scale_x(X, names, tol=1e3, action="warning"):
     whose squares overflow (or underflow) double precision are an error.
     """
     X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] == 0 or X.shape[1] == 0:
+    n = X.shape[0]
+    if n == 0 or X.shape[1] == 0:
         return []
-    # values whose squares cannot be formed are an error, not a warning
+    # values whose squares cannot be formed are an error, not a warning (the sums of squares
+    # are only formed when the largest values could overflow or the smallest underflow)
     big = np.max(np.abs(X), axis=0)
-    with np.errstate(over="ignore"):
-        over = ~np.isfinite(np.einsum("ij,ij->j", X, X))
-    for j in np.flatnonzero(over | ((big > 0) & (big < _TINY))):
-        raise PymerDataError(
-            f"predictor column '{names[j]}' has values up to {big[j]:.3g}, whose squares "
-            f"{'overflow' if over[j] else 'underflow'} double precision; {_rescale_hint(big[j])}")
-    if X.shape[0] < 2:
+    if not (float(big.max()) * math.sqrt(n) < 1e150 and float(big.min()) >= _TINY):
+        with np.errstate(over="ignore"):
+            over = ~np.isfinite(np.einsum("ij,ij->j", X, X))
+        for j in np.flatnonzero(over | ((big > 0) & (big < _TINY))):
+            raise PymerDataError(
+                f"predictor column '{names[j]}' has values up to {big[j]:.3g}, whose squares "
+                f"{'overflow' if over[j] else 'underflow'} double precision; {_rescale_hint(big[j])}")
+    if n < 2:
         return []
     cont = ~np.all((X == 0.0) | (X == 1.0), axis=0)
     if not cont.any():
         return []
     sd = X[:, cont].std(axis=0, ddof=1)
-    cnames = [nm for nm, c in zip(names, cont) if c]
-    with np.errstate(divide="ignore"):
-        logsd = np.log(sd)
-    lt = np.log(tol)
+    cnames = [nm for nm, c in zip(names, cont.tolist()) if c]
+    if float(sd.min()) > 0.0:
+        logsd = np.log(sd).tolist()
+    else:
+        with np.errstate(divide="ignore"):
+            logsd = np.log(sd).tolist()
+    lt = float(np.log(tol))
     bad = [nm for nm, v in zip(cnames, logsd) if not abs(v) <= lt]
-    if np.all(np.isfinite(logsd)) and logsd.max() - logsd.min() > lt:
-        bad += [cnames[int(np.argmax(logsd))], cnames[int(np.argmin(logsd))]]
+    if all(math.isfinite(v) for v in logsd) and max(logsd) - min(logsd) > lt:
+        bad += [cnames[logsd.index(max(logsd))], cnames[logsd.index(min(logsd))]]
     bad = list(dict.fromkeys(bad))
     if bad and action != "ignore":
         shown = ", ".join(f"{nm} (sd {s:.3g})" for nm, s in zip(cnames, sd) if nm in bad)

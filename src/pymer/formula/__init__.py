@@ -15,6 +15,8 @@ R's ``model.matrix`` names them. Variables are evaluated once on the whole data
 (as R's ``model.frame`` does, :mod:`.evaluate`), then rows with missing values
 are dropped and unused factor levels dropped (as lme4 does, :mod:`.frame`).
 Random-effects terms are found and expanded as lme4 does (:mod:`.bars`).
+What the formula says without data (sides, bars, terms, R's names) is read once
+per formula and kept in a bounded cache (:mod:`.structure`).
 Formulas are edited on the syntax tree (:mod:`.edit`).
 
 ``poly()``, ``splines::ns()`` and ``bs()`` bases keep their coefficients and
@@ -23,8 +25,8 @@ functions or a matrix (:mod:`.contrasts`: ``C()``, the ``contrasts=`` argument).
 
 The modules depend one way: contrasts and splines on no other formula module;
 algebra and evaluate on syntax (evaluate also on contrasts and splines); design
-and bars on syntax, algebra and evaluate (design also on contrasts); frame on
-all of these; edit on syntax and algebra only (editing a formula needs no data).
+and bars on syntax, algebra and evaluate (design also on contrasts); structure
+on syntax, algebra and bars; frame on all of these; edit on syntax and algebra only (editing a formula needs no data).
 
 This follows the documented behaviour of R (``?formula``, ``?terms.object``,
 ``?model.matrix``, ``?update.formula``, Chambers & Hastie 1992, ch. 2) and of

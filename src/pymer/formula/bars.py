@@ -131,13 +131,23 @@ def _group_factor(values: list[_Value]) -> _Value:
         na = (codes < 0) | (w.data < 0)
         nw = len(w.levels)
         combined = codes.astype(np.int64) * nw + w.data
-        uniq, inv = np.unique(combined[~na], return_inverse=True)
+        uniq, inv = _unique_codes(combined[~na], len(labels) * nw)
         new = np.full(codes.shape, -1, dtype=np.intp)
         new[~na] = inv
         wl = w.levels
         labels = [labels[u // nw] + ":" + wl[u % nw] for u in uniq.tolist()]
         codes = new
     return _Value("fac", codes, labels)
+
+
+def _unique_codes(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` for codes in 0..size-1: by counting when
+    the range is small next to the number of codes (no sort), else by np.unique."""
+    if size > 4 * codes.size + 1024:
+        return np.unique(codes, return_inverse=True)
+    present = np.bincount(codes, minlength=size) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[codes]
 
 
 @dataclass

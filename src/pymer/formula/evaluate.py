@@ -7,7 +7,9 @@ levels, ``scale()`` centres and scales) is kept in a state dictionary.
 """
 from __future__ import annotations
 
+import functools
 import math
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -101,7 +103,34 @@ def _as_factor(v: _Value, what: str = "") -> _Value:
     return _sorted_factor(codes, labels, list(range(len(labels))))
 
 
+_LABELS: dict[int, tuple] = {}     # id(categories) -> (weak reference to them, their labels)
+
+
 def _category_labels(cats: pd.Index) -> list[str]:
+    """R's labels of a categorical's categories (a new list). They are remembered for as
+    long as the (immutable) categories Index lives, so refitting the same data does not
+    convert them again; a new or changed categorical has a new Index."""
+    key = id(cats)
+    hit = _LABELS.get(key)
+    if hit is not None and hit[0]() is cats:
+        return list(hit[1])
+    labels = _compute_category_labels(cats)
+    try:
+        ref = weakref.ref(cats, functools.partial(_forget_labels, key))
+    except TypeError:              # an Index that cannot be weakly referenced: no caching
+        return labels
+    _LABELS[key] = (ref, tuple(labels))
+    return labels
+
+
+def _forget_labels(key: int, ref) -> None:
+    """A categories Index died: drop its entry (unless its id already labels a newer one)."""
+    hit = _LABELS.get(key)
+    if hit is not None and hit[0] is ref:
+        del _LABELS[key]
+
+
+def _compute_category_labels(cats: pd.Index) -> list[str]:
     if pd.api.types.is_numeric_dtype(cats.dtype) and not pd.api.types.is_bool_dtype(cats.dtype):
         return [r_number_label(c) for c in cats]
     if pd.api.types.is_bool_dtype(cats.dtype):
@@ -139,6 +168,40 @@ def _column_value(s: pd.Series, name: str, colnames=None) -> _Value:
         if kind in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
             return _num(pd.to_numeric(s).to_numpy(dtype=np.float64, na_value=np.nan))
     return _factor_from_strings(s)
+
+
+def _fast_column(data: pd.DataFrame, name: str) -> _Value | None:
+    """A column of a categorical or plain numeric (or bool) numpy dtype read without making
+    a Series: what :func:`_column_value` gives for it, or None to take the general path.
+
+    The general path builds a pandas Series per column (which copies the frame's
+    ``attrs``) and converts through pandas; for these dtypes the column's array says
+    everything. The values are always copied, never views of the caller's data.
+    """
+    get_array = getattr(data, "_get_column_array", None)
+    if get_array is None:
+        return None
+    try:
+        i = data.columns.get_loc(name)
+    except (KeyError, TypeError, pd.errors.InvalidIndexError):
+        return None
+    if not isinstance(i, (int, np.integer)):
+        return None                       # duplicated labels: the general path's error
+    arr = get_array(i)
+    if isinstance(arr, pd.Categorical):
+        dt = arr.dtype
+        labels = _category_labels(dt.categories)
+        codes = np.array(arr.codes, dtype=np.intp)
+        if len(set(labels)) != len(labels):
+            return _sorted_factor(codes, labels, list(range(len(labels))), bool(dt.ordered))
+        return _Value("fac", codes, labels, bool(dt.ordered))
+    if type(arr) is np.ndarray and arr.ndim == 1:
+        kind = arr.dtype.kind
+        if kind in "fiu":
+            return _Value("num", np.array(arr, dtype=np.float64))
+        if kind == "b":
+            return _Value("lgl", np.array(arr, dtype=np.float64))
+    return None
 
 
 def _matrix_column(s: pd.Series, name: str, colnames=None) -> _Value:
@@ -220,6 +283,10 @@ class _Evaluator:
         key = "`" + name
         if key in self.cache:
             return self.cache[key]
+        v = _fast_column(self.data, name)
+        if v is not None:
+            self.cache[key] = v
+            return v
         cols = self.data.columns
         if name in cols:
             s = self.data[name]
@@ -244,8 +311,10 @@ class _Evaluator:
         self.cache[key] = v
         return v
 
-    def eval(self, node: _Node) -> _Value:
-        key = _deparse(node)
+    def eval(self, node: _Node, key: str | None = None) -> _Value:
+        """The value of `node` (`key`: its R name, ``_deparse(node)``, when known)."""
+        if key is None:
+            key = _deparse(node)
         v = self.cache.get(key)
         if v is None:
             v = self._eval(node)

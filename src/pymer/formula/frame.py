@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError, MissingColumnError, PymerDataError, warn
-from .algebra import _Terms
-from .bars import RandomTerm, _expand_nesting, _group_atoms, _group_factor, _split_bars
+from .bars import RandomTerm, _group_factor
 from .design import _Design, _as_model_var, _design_from_terms
 from .evaluate import _as_factor, _drop_unused, _Evaluator, _num, _recode, _Value
-from .syntax import (_BinOp, _Call, _deparse, _formula_entry, _is_bar, _Name, _Node, _Paren, _parse,
-                     _split_formula, _Unary, _unparen)
+from .structure import formula_structure
+from .syntax import _Call, _deparse, _formula_entry, _is_bar, _Node, _parse, _unparen
 
 
 class NewRandomTerm(NamedTuple):
@@ -380,51 +379,6 @@ def _check_contrasts(contrasts) -> dict | None:
     return dict(contrasts)
 
 
-def _expand_dot(rhs: _Node | None, lhs: _Node | None, data: pd.DataFrame) -> _Node | None:
-    """'.' in the right side: every column of the data not used in the response,
-    in the data's order (R's terms(formula, data = ))."""
-    if rhs is None or not any(isinstance(x, _Name) and x.name == "." and not x.quoted
-                              for x in _walk(rhs)):
-        return rhs
-    used = {x.name for x in _walk(lhs)} if lhs is not None else set()
-    cols = [str(c) for c in data.columns if str(c) not in used]
-    if not cols:
-        raise FormulaError("'.' in the formula stands for no column: the data have no other columns")
-    expansion: _Node = _Name(cols[0], quoted=True)
-    for c in cols[1:]:
-        expansion = _BinOp("+", expansion, _Name(c, quoted=True))
-    return _replace_dot(rhs, _Paren(expansion))
-
-
-def _walk(node: _Node):
-    yield node
-    for child in _children(node):
-        yield from _walk(child)
-
-
-def _children(node: _Node) -> list:
-    if isinstance(node, _BinOp):
-        return [node.lhs, node.rhs]
-    if isinstance(node, (_Paren, _Unary)):
-        return [node.x]
-    if isinstance(node, _Call):
-        return [a for _, a in node.args]
-    return []
-
-
-def _replace_dot(node: _Node, expansion: _Node) -> _Node:
-    if isinstance(node, _Name) and node.name == "." and not node.quoted:
-        return expansion
-    if isinstance(node, _BinOp):
-        return _BinOp(node.op, _replace_dot(node.lhs, expansion), _replace_dot(node.rhs, expansion),
-                      node.pos, node.end)
-    if isinstance(node, _Paren):
-        return _Paren(_replace_dot(node.x, expansion), node.pos, node.end)
-    if isinstance(node, _Unary):
-        return _Unary(node.op, _replace_dot(node.x, expansion), node.pos, node.end)
-    return node
-
-
 def _check_finite(a: np.ndarray, name: str):
     if np.isinf(a).any():
         k = int(np.isinf(a).sum())
@@ -473,39 +427,22 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     n = len(data)
     contrasts = _check_contrasts(contrasts)
     na_action = _check_na_action(na_action)
-    lhs, rhs = _split_formula(formula)
-    rhs = _expand_dot(rhs, lhs, data)
-    fixed_node, bars = _split_bars(rhs, formula)
-    bars = [b for group in bars for b in group]
-    if require_random and not bars:
-        raise FormulaError("no random effects terms specified in formula")
-
-    fixed_terms = _Terms.of(fixed_node, f"formula {formula!r}")
-
-    # ---- random terms: lme4's expansion of nesting
-    rparts = []   # (lhs_node, group_node, text, _Terms, atoms)
-    for bar in bars:
-        where = f"random-effects term {bar.text!r}"
-        for gnode in _expand_nesting(bar.group):
-            t = _Terms.of(bar.lhs, where)
-            if t.offsets:
-                raise FormulaError(f"offset() is not allowed in {where}")
-            if not t.terms and not t.intercept:
-                raise FormulaError(f"{where} has no columns (its left side is empty)")
-            rparts.append((bar.lhs, gnode, bar.text, t, _group_atoms(gnode, bar.text)))
+    st = formula_structure(formula, data.columns, require_random)
+    lhs, fixed_terms = st.lhs, st.fixed_terms
 
     # ---- evaluate every variable once, on all rows (as R's model.frame)
     state: dict = {}
     ev = _Evaluator(data, state, fitting=True)
     used: list[tuple[str, _Value]] = []
 
-    def get(node):
-        v = ev.eval(node)
-        used.append((_deparse(node), v))
+    def get(node, key=None):
+        key = _deparse(node) if key is None else key
+        v = ev.eval(node, key)
+        used.append((key, v))
         return v
 
     lhs_u = _unparen(lhs)
-    response_name = _deparse(lhs)
+    response_name = st.response_name
     if isinstance(lhs_u, _Call) and lhs_u.fn.name == "cbind":
         if len(lhs_u.args) != 2 or any(nm is not None for nm, _ in lhs_u.args):
             raise FormulaError(f"cbind() in the response takes two columns (successes, failures): "
@@ -518,14 +455,14 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     else:
         if _is_bar(lhs_u):
             raise FormulaError(f"the response '{response_name}' cannot be a random-effects term")
-        yvals = [get(lhs)]
+        yvals = [get(lhs, response_name)]
 
-    fvals = [get(v) for v in fixed_terms.vars]
-    ovals = [get(o) for o in fixed_terms.offsets]
+    fvals = [get(v, k) for v, k in zip(fixed_terms.vars, st.fixed_keys)]
+    ovals = [get(o, k) for o, k in zip(fixed_terms.offsets, st.offset_keys)]
     rvals = []
-    for _lhs, _g, _text, t, atoms in rparts:
-        lv = [get(v) for v in t.vars]
-        gv = [get(a) for a in atoms]
+    for rp in st.random:
+        lv = [get(v, k) for v, k in zip(rp.terms.vars, rp.var_keys)]
+        gv = [get(a, k) for a, k in zip(rp.atoms, rp.atom_keys)]
         rvals.append((lv, gv))
     extra = {}
     offset_column = None
@@ -593,10 +530,10 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
             _check_finite(y, response_name)
 
     # ---- fixed part
-    fsub = [_as_model_var(sub(v), k) for v, k in zip(fvals, fixed_terms.keys)]
-    for v, node in zip(fsub, fixed_terms.vars):
+    fsub = [_as_model_var(sub(v), k) for v, k in zip(fvals, st.fixed_keys)]
+    for v, k in zip(fsub, st.fixed_keys):
         if v.kind == "num":
-            _check_finite(v.data, _deparse(node))
+            _check_finite(v.data, k)
     if contrasts:
         present = {_deparse(v, backtick=False) for v in fixed_terms.vars}
         for name in contrasts:
@@ -628,20 +565,19 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
 
     # ---- random terms
     random, rspecs = [], []
-    for (lhs_node, gnode, text, t, atoms), (lv, gv) in zip(rparts, rvals):
-        lsub = [_as_model_var(sub(v), k) for v, k in zip(lv, t.keys)]
-        for v, node in zip(lsub, t.vars):
+    for rp, (lv, gv) in zip(st.random, rvals):
+        lsub = [_as_model_var(sub(v), k) for v, k in zip(lv, rp.var_keys)]
+        for v, k in zip(lsub, rp.var_keys):
             if v.kind == "num":
-                _check_finite(v.data, _deparse(node))
-        design = _design_from_terms(t, lsub)
+                _check_finite(v.data, k)
+        design = _design_from_terms(rp.terms, lsub)
         Xl, cn, _ = design.build(lsub, m)
         design.colnames = cn
-        gsub = [sub(_as_factor(v, _deparse(a))) for v, a in zip(gv, atoms)]
+        gsub = [sub(_as_factor(v, k)) for v, k in zip(gv, rp.atom_keys)]
         g = _group_factor(gsub)
-        group = _deparse(gnode, backtick=False)
-        random.append(RandomTerm(_deparse(lhs_node), group, Xl, cn,
+        random.append(RandomTerm(rp.lhs_name, rp.group_name, Xl, cn,
                                  np.asarray(g.data, dtype=np.intp), list(g.levels)))
-        rspecs.append(_RandomSpec(lhs_node, gnode, text, design, [a.name for a in atoms],
+        rspecs.append(_RandomSpec(rp.lhs, rp.group, rp.text, design, [a.name for a in rp.atoms],
                                   [list(x.levels) for x in gsub], list(g.levels)))
 
     spec = _Spec(fixed, rspecs, list(fixed_terms.offsets), offset_column, state)
