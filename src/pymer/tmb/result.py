@@ -13,6 +13,8 @@ from ..checking import simulate_residuals
 from ..checking.simulate import ModelParts
 from ..formula import drop_fixed_term
 from ..report.tidy import tidy
+from .families import ZERO_DISPERSION
+from .profile import profile_confint
 from .summary import summary_text
 
 _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
@@ -56,7 +58,7 @@ class TMBResult:
         self.hess = np.asarray(hess)
         self.messages = list(messages)
         if model.REML:
-            RX = np.asarray(model.pls.RX)
+            RX = np.asarray(model.pls.RX if model.has_re else lap.RX)
             self._RX = RX.copy()
 
     # ---- sizes and likelihood ---------------------------------------------------------
@@ -131,6 +133,8 @@ class TMBResult:
         m = self.model
         if not self.family.has_dispersion:
             return 1.0
+        if m.disp_zero:
+            return float(self.family.sigma(ZERO_DISPERSION))
         if m.disp_names != ["(Intercept)"]:
             return float("nan")
         return float(self.family.sigma(np.exp(self.betad[0])))
@@ -179,10 +183,31 @@ class TMBResult:
         return pd.DataFrame({"Estimate": est.to_numpy(), "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(z))}, index=est.index)
 
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals for the fixed effects of every component, as glmmTMB's
-        ``confint(method = "wald")`` names them ("cond.x", "zi.x", "disp.x"); the
-        random-effects SDs are not included."""
+    def confint(self, level: float = 0.95, method: str = "wald", parm=None,
+                estimate: bool = True) -> pd.DataFrame:
+        """Confidence intervals as glmmTMB's ``confint()``.
+
+        Parameters
+        ----------
+        level : float
+        method : {"wald", "profile", "uniroot"}
+            "wald": the fixed effects of every component, named "cond.x", "zi.x",
+            "disp.x" (the random-effects SDs are not included). "profile" and
+            "uniroot": profile-likelihood intervals on glmmTMB's internal scale,
+            named as glmmTMB names them ("(Intercept)", "zi~x", "d~x",
+            "theta_1|site.1": a log SD), see :func:`pymer.tmb.profile.profile_confint`.
+        parm : str, int or list, optional
+            Profile methods: which parameters (names, 1-based positions, "beta_",
+            "theta_", "disp_").
+        estimate : bool
+            Profile methods: add the estimates as a third column.
+        """
+        if method not in ("wald", "Wald", "profile", "uniroot"):
+            raise ValueError(f"method must be 'wald', 'profile' or 'uniroot', not {method!r}")
+        if method in ("profile", "uniroot"):
+            return profile_confint(self, parm=parm, level=level, estimate=estimate)
+        if parm is not None:
+            raise ValueError("parm is for method='profile' or 'uniroot'")
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, not {level!r}")
         z = stats.norm.ppf(0.5 + level / 2)
@@ -201,7 +226,7 @@ class TMBResult:
         out = ["cond"]
         if m.has_zi:
             out.append("zi")
-        if self.family.has_dispersion and m.disp_names != ["(Intercept)"]:
+        if self.family.has_dispersion and m.disp_names not in (["(Intercept)"], []):
             out.append("disp")
         return out
 
@@ -256,9 +281,15 @@ class TMBResult:
                     c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append(("ran_pars", "cond", t.group, f"cor__{t.colnames[i]}.{t.colnames[j]}", c,
                                  np.nan, np.nan, np.nan))
-        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+        if self._residual_row:
             rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
         return rows
+
+    @property
+    def _residual_row(self) -> bool:
+        """Whether VarCorr has glmmTMB's Residual row: a gaussian model with a constant,
+        estimated dispersion."""
+        return self.family.base == "gaussian" and not self.model.disp_zero and np.isfinite(self.sigma)
 
     @property
     def anova_model_line(self) -> str:
@@ -345,7 +376,7 @@ class TMBResult:
                 for j in range(i + 1, t.k):
                     c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append((t.group, t.colnames[i], t.colnames[j], S[i, j], c))
-        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+        if self._residual_row:
             rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
@@ -369,7 +400,7 @@ class TMBResult:
             raise ValueError(f"re_form must be None (all random effects) or 'NA' (none), not {re_form!r}")
         if newdata is None:
             eta = m.offset + m.X @ self.beta
-            if use_re:
+            if use_re and m.has_re:
                 eta = eta + (m.re.Z() @ self.b)
             etaz = m.Xzi @ self.betazi if m.has_zi else None
             return eta, etaz, m.phi_of(self.betad), m.size
@@ -493,10 +524,10 @@ class TMBResult:
         pz = np.zeros(m.n) if etaz is None else special.expit(etaz)
         if not conditional:
             base = m.offset + m.X @ self.beta
-            Zl = m.re.Z() @ m.re.Lambda(self.theta)
+            Zl = m.re.Z() @ m.re.Lambda(self.theta) if m.has_re else None
         out = np.empty((m.n, n_sim))
         for s in range(n_sim):
-            e = eta if conditional else base + Zl @ rng.standard_normal(m.re.q)
+            e = eta if conditional or Zl is None else base + Zl @ rng.standard_normal(m.re.q)
             out[:, s] = self._draw(rng, self.family.linkinv(e), phi, size, pz)
         return out
 

@@ -1,0 +1,265 @@
+"""Profile-likelihood confidence intervals of a glmmTMB fit, as glmmTMB's
+``confint(m, method = "profile")`` and ``method = "uniroot"`` report them.
+
+Each parameter is profiled on glmmTMB's internal scale: the fixed effects of the
+conditional, zero-inflation and dispersion models (the dispersion's on its log
+scale) and the log standard deviations of the random effects ("theta_1|site.1").
+At a trial value the other parameters are optimized again, and the interval's
+ends are where the deviance has risen by the chi-square quantile of the level
+(Brent's root finder between a point inside and one outside). glmmTMB's
+"profile" method interpolates the same roots from a spline through profile
+points; pymer finds them directly for both methods.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import optimize as sopt
+from scipy import stats
+
+from ..terms import term_order
+
+_GROUPS = ("beta_", "theta_", "disp_", "sigma")
+
+
+def parameter_table(res) -> list:
+    """(glmmTMB's name, kind, position in the optimizer's vector or None) of every
+    parameter, in glmmTMB's order: conditional, zero-inflation, dispersion fixed
+    effects, then theta term by term in formula order. kind is "beta", "disp" or
+    "theta"; the position is None where pymer cannot profile it (the REML fixed
+    effects, a random-effects term's correlation parameters and second and later
+    SDs)."""
+    m = res.model
+    rows = []
+    off = 0
+    for name in m.fixef_names:
+        rows.append((name, "beta", None if m.REML else off))
+        off += 0 if m.REML else 1
+    for name in m.zi_names:
+        rows.append((f"zi~{name}", "beta", off))
+        off += 1
+    for name in m.disp_names:
+        rows.append((f"d~{name}", "disp", off))
+        off += 1
+    terms = m.re.terms
+    starts = m.re.theta_offsets
+    order = term_order([len(t.levels) for t in m.mf.random]) if terms else []
+    # formula position j is lme4-ordered term order.index(j)
+    for j in range(len(terms)):
+        i = order.index(j)
+        t = terms[i]
+        lhs = t.lhs or "1"
+        for a in range(t.ntheta):
+            rows.append((f"theta_{lhs}|{t.group}.{a + 1}", "theta", off + int(starts[i]) if a == 0 else None))
+    return rows
+
+
+def _select(res, parm, table):
+    """The rows of ``table`` that ``parm`` names (None: all of them but a constant
+    dispersion's intercept, as glmmTMB)."""
+    m = res.model
+    if parm is None:
+        single = m.disp_names == ["(Intercept)"]
+        return [r for r in table if not (r[1] == "disp" and single)]
+    items = [parm] if isinstance(parm, (str, int, np.integer)) else list(parm)
+    if not items:
+        raise ValueError("parm is empty: give parameter names, 'beta_', 'theta_', 'disp_' or 'sigma'")
+    names = [r[0] for r in table]
+    out = []
+    for p in items:
+        if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+            if not 1 <= p <= len(table):
+                raise ValueError(f"parm index {p} is out of range: the model has {len(table)} parameters "
+                                 "(indices start at 1, as R's)")
+            out.append(table[p - 1])
+        elif p == "beta_":
+            out += [r for r in table if r[1] == "beta"]
+        elif p == "theta_":
+            out += [r for r in table if r[1] == "theta"]
+        elif p in ("disp_", "sigma"):
+            out += [r for r in table if r[1] == "disp"]
+        elif isinstance(p, str) and p in names:
+            out.append(table[names.index(p)])
+        else:
+            raise ValueError(f"parm {p!r} is not a parameter of this model; its parameters are "
+                             + ", ".join(repr(x) for x in names) + " (or 'beta_', 'theta_', 'disp_', 'sigma')")
+    seen, uniq = set(), []
+    for r in out:
+        if r[0] not in seen:
+            seen.add(r[0])
+            uniq.append(r)
+    if not uniq:
+        raise ValueError(f"parm {parm!r} selects no parameter of this model")
+    return uniq
+
+
+class _Profiler:
+    """The profiled deviance of one fit, one parameter at a time."""
+
+    def __init__(self, res):
+        self.res = res
+        self.model = res.model
+        self.x0 = self.model.to_opt(res.par)
+        self.f0 = float(res.objective)
+        H = 0.5 * (res.hess + res.hess.T)
+        self.H = H
+        try:
+            self.cov = 2.0 * np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            self.cov = 2.0 * np.linalg.pinv(H)
+
+    def deviance(self, j: int, v: float, start: np.ndarray) -> tuple:
+        """(objective - objective at the fit, the others' optimum) with parameter j
+        fixed at v, from ``start`` (the others)."""
+        model = self.model
+        keep = np.arange(self.x0.shape[0]) != j
+
+        def fg(z):
+            x = np.empty(self.x0.shape[0])
+            x[keep] = z
+            x[j] = v
+            f, g = model.gradient(x)
+            if not np.isfinite(f):
+                return 1e300, np.zeros_like(z)
+            return f, g[keep]
+
+        if keep.any():
+            r = sopt.minimize(fg, start, jac=True, method="L-BFGS-B",
+                              options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-6, "maxcor": 20})
+            z, f = r.x, float(r.fun)
+            x = np.empty(self.x0.shape[0])
+            x[keep] = z
+            x[j] = v
+            f = model.objective_z(x)
+        else:
+            z = np.zeros(0)
+            x = np.array([v])
+            f = model.objective_z(x)
+        if not np.isfinite(f):
+            return np.inf, z
+        return f - self.f0, z
+
+    def conditional_start(self, j: int, v: float) -> np.ndarray:
+        """The others' optimum at parameter j = v in the quadratic approximation."""
+        keep = np.arange(self.x0.shape[0]) != j
+        c = self.cov
+        if c[j, j] > 0:
+            shift = c[keep, j] / c[j, j] * (v - self.x0[j])
+        else:
+            shift = 0.0
+        return self.x0[keep] + shift
+
+    def end(self, j: int, direction: float, crit: float, name: str) -> float:
+        """Where the profiled deviance reaches ``crit`` on one side of the estimate:
+        root of the signed square root of the deviance change (near linear in the
+        parameter), by secant steps kept inside a bracket (Illinois)."""
+        x0 = self.x0[j]
+        se = np.sqrt(self.cov[j, j]) if self.cov[j, j] > 0 else 0.0
+        if not np.isfinite(se) or se <= 0:
+            se = 0.1 * max(1.0, abs(x0))
+        target = np.sqrt(crit)
+        tol = 1e-6 * se
+        warm = {}
+
+        def r(v):
+            z0 = warm.get("z")
+            cand = self.conditional_start(j, v)
+            d, z = self.deviance(j, v, cand if z0 is None else z0 + (cand - warm["c"]))
+            if z0 is not None and np.isfinite(d):
+                d2, z2 = self.deviance(j, v, cand) if d < -1e-6 else (np.inf, None)
+                if d2 < d:
+                    d, z = d2, z2
+            if np.isfinite(d):
+                warm["z"], warm["c"] = z, cand
+            return np.sqrt(max(d, 0.0)) - target if np.isfinite(d) else np.inf
+
+        # inside: (x0, -target); search outwards from the Wald end for a point beyond
+        a, fa = x0, -target
+        v = x0 + direction * se * target
+        fv = r(v)
+        for _ in range(40):
+            if np.isfinite(fv) and fv >= 0:
+                break
+            if not np.isfinite(fv):
+                v = 0.5 * (a + v)          # off the domain: back towards the inside
+            else:
+                # secant through (a, fa), (v, fv) overshoots a convex profile a little
+                a, fa = v, fv
+                slope = (fv + target) / abs(v - x0)
+                v = v + direction * max(-fv / max(slope, 1e-12) * 1.2, 0.1 * abs(v - x0))
+            fv = r(v)
+        else:
+            return -np.inf if direction < 0 else np.inf
+        b, fb = v, fv
+        side = 0
+        for _ in range(60):
+            if abs(b - a) < tol:
+                break
+            c = b - fb * (b - a) / (fb - fa)
+            if not (min(a, b) < c < max(a, b)):
+                c = 0.5 * (a + b)
+            fc = r(c)
+            if not np.isfinite(fc):
+                b, fb = c, 1e3
+                continue
+            if abs(fc) < 1e-7:
+                return float(c)
+            if fc > 0:
+                b, fb = c, fc
+                if side == 1:
+                    fa *= 0.5
+                side = 1
+            else:
+                a, fa = c, fc
+                if side == -1:
+                    fb *= 0.5
+                side = -1
+        return float(a - fa * (b - a) / (fb - fa))
+
+
+def profile_confint(res, parm=None, level: float = 0.95, estimate: bool = True) -> pd.DataFrame:
+    """Profile-likelihood intervals of a glmmTMB fit (see :meth:`TMBResult.confint`).
+
+    Parameters
+    ----------
+    res : TMBResult
+    parm : str, int or list, optional
+        glmmTMB's names ("(Intercept)", "zi~(Intercept)", "d~x", "theta_1|site.1"),
+        1-based positions, or the groups "beta_", "theta_", "disp_" ("sigma");
+        default all parameters but a constant dispersion.
+    level : float
+    estimate : bool
+        Add the estimates as a third column.
+
+    Returns
+    -------
+    DataFrame
+        One row per parameter: lower and upper limits on glmmTMB's internal scale
+        (fixed effects; log dispersion; log SD of random effects).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    table = parameter_table(res)
+    rows = _select(res, parm, table)
+    bad = [r[0] for r in rows if r[2] is None]
+    if bad:
+        why = ("the conditional fixed effects of a REML fit are integrated out"
+               if res.model.REML and any(r[1] == "beta" for r in rows if r[2] is None) else
+               "pymer profiles the first SD of each random-effects term only, not correlations or "
+               "further SDs")
+        raise NotImplementedError(f"confint(method='profile') cannot profile {', '.join(map(repr, bad))}: "
+                                  f"{why}")
+    crit = float(stats.chi2.ppf(level, 1))
+    prof = _Profiler(res)
+    out = []
+    try:
+        for name, _kind, j in rows:
+            lo = prof.end(j, -1.0, crit, name)
+            hi = prof.end(j, 1.0, crit, name)
+            out.append((name, lo, hi, prof.x0[j]))
+    finally:
+        res.model.objective_z(prof.x0)          # the compiled state back at the fit
+    lo_n, hi_n = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
+    df = pd.DataFrame({lo_n: [r[1] for r in out], hi_n: [r[2] for r in out],
+                       "Estimate": [r[3] for r in out]}, index=[r[0] for r in out])
+    return df if estimate else df.drop(columns=["Estimate"])
