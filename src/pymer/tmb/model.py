@@ -93,11 +93,14 @@ class TMBModel:
             zf = parse_formula(f"{resp} ~ {zi_rhs}", data, require_random=False)
             if zf.random:
                 raise NotImplementedError("random effects in ziformula are not supported by "
-                                          f"pymer.glmmtmb (ziformula {ziformula!r})")
+                                          f"pymer.glmmtmb (ziformula {ziformula!r}): its Laplace core "
+                                          "integrates over the conditional model's random effects only; "
+                                          "use fixed effects in ziformula")
             frames.append(zf)
         df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False)
         if df.random:
-            raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r})")
+            raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r}); "
+                                      "glmmTMB 1.1.5 takes fixed effects only there")
         frames.append(df)
         rows = frames[0].rows
         for f in frames[1:]:

@@ -103,38 +103,50 @@ class _Profiler:
         self.f0 = float(res.objective)
         H = 0.5 * (res.hess + res.hess.T)
         self.H = H
+        self._scales = {}
         try:
             self.cov = 2.0 * np.linalg.inv(H)
         except np.linalg.LinAlgError:
             self.cov = 2.0 * np.linalg.pinv(H)
+
+    def _scaling(self, j: int) -> np.ndarray:
+        """C^-T with C C' the fit's Hessian of the other parameters: in w = C' z the
+        profiled problem starts near an identity Hessian (few quasi-Newton steps)."""
+        if j not in self._scales:
+            keep = np.arange(self.x0.shape[0]) != j
+            Hoo = self.H[np.ix_(keep, keep)]
+            try:
+                C = np.linalg.cholesky(Hoo)
+                S = np.linalg.inv(C).T
+            except np.linalg.LinAlgError:
+                S = np.eye(Hoo.shape[0])
+            self._scales[j] = S
+        return self._scales[j]
 
     def deviance(self, j: int, v: float, start: np.ndarray) -> tuple:
         """(objective - objective at the fit, the others' optimum) with parameter j
         fixed at v, from ``start`` (the others)."""
         model = self.model
         keep = np.arange(self.x0.shape[0]) != j
+        x = np.empty(self.x0.shape[0])
+        x[j] = v
+        if not keep.any():
+            f = model.objective_z(x)
+            return (f - self.f0 if np.isfinite(f) else np.inf), np.zeros(0)
+        S = self._scaling(j)
 
-        def fg(z):
-            x = np.empty(self.x0.shape[0])
-            x[keep] = z
-            x[j] = v
+        def fg(w):
+            x[keep] = start + S @ w
             f, g = model.gradient(x)
             if not np.isfinite(f):
-                return 1e300, np.zeros_like(z)
-            return f, g[keep]
+                return 1e300, np.zeros_like(w)
+            return f, S.T @ g[keep]
 
-        if keep.any():
-            r = sopt.minimize(fg, start, jac=True, method="L-BFGS-B",
-                              options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-6, "maxcor": 20})
-            z, f = r.x, float(r.fun)
-            x = np.empty(self.x0.shape[0])
-            x[keep] = z
-            x[j] = v
-            f = model.objective_z(x)
-        else:
-            z = np.zeros(0)
-            x = np.array([v])
-            f = model.objective_z(x)
+        r = sopt.minimize(fg, np.zeros(start.shape[0]), jac=True, method="L-BFGS-B",
+                          options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-6, "maxcor": 20})
+        z = start + S @ r.x
+        x[keep] = z
+        f = model.objective_z(x)
         if not np.isfinite(f):
             return np.inf, z
         return f - self.f0, z
@@ -158,38 +170,51 @@ class _Profiler:
         if not np.isfinite(se) or se <= 0:
             se = 0.1 * max(1.0, abs(x0))
         target = np.sqrt(crit)
-        tol = 1e-6 * se
+        tol = 1e-5 * se
         warm = {}
 
         def r(v):
-            z0 = warm.get("z")
             cand = self.conditional_start(j, v)
-            d, z = self.deviance(j, v, cand if z0 is None else z0 + (cand - warm["c"]))
-            if z0 is not None and np.isfinite(d):
-                d2, z2 = self.deviance(j, v, cand) if d < -1e-6 else (np.inf, None)
-                if d2 < d:
-                    d, z = d2, z2
+            starts = [cand] if not warm else [warm["z"] + (cand - warm["c"]), warm["z"], cand]
+            d, z = self.deviance(j, v, starts[0])
+            if not np.isfinite(d) or d >= 0.8 * crit:
+                # a crossing (or no value) from one start: the others must agree, else
+                # the inner optimization went astray there
+                for st in starts[1:]:
+                    d2, z2 = self.deviance(j, v, st)
+                    if d2 < d:
+                        d, z = d2, z2
             if np.isfinite(d):
                 warm["z"], warm["c"] = z, cand
             return np.sqrt(max(d, 0.0)) - target if np.isfinite(d) else np.inf
 
-        # inside: (x0, -target); search outwards from the Wald end for a point beyond
+        # inside: (x0, -target); search outwards from the Wald end for a point beyond;
+        # the interval is open on this side when the profile flattens out below the
+        # quantile (glmmTMB: NA)
         a, fa = x0, -target
         v = x0 + direction * se * target
         fv = r(v)
-        for _ in range(40):
+        open_end = -np.inf if direction < 0 else np.inf
+        for _ in range(60):
             if np.isfinite(fv) and fv >= 0:
                 break
             if not np.isfinite(fv):
                 v = 0.5 * (a + v)          # off the domain: back towards the inside
             else:
-                # secant through (a, fa), (v, fv) overshoots a convex profile a little
+                if a != x0 and fv - fa < 1e-4:
+                    return open_end
+                # secant through (x0, -target), (v, fv) overshoots a convex profile a
+                # little; the distance grows by a factor 1.1 to 2 per step
                 a, fa = v, fv
-                slope = (fv + target) / abs(v - x0)
-                v = v + direction * max(-fv / max(slope, 1e-12) * 1.2, 0.1 * abs(v - x0))
+                dist = abs(v - x0)
+                slope = (fv + target) / dist
+                grow = min(max(-fv / max(slope, 1e-300) * 1.2, 0.1 * dist), dist)
+                v = v + direction * grow
+                if abs(v - x0) > 1e4 * max(se, 1.0):
+                    return open_end
             fv = r(v)
         else:
-            return -np.inf if direction < 0 else np.inf
+            return open_end
         b, fb = v, fv
         side = 0
         for _ in range(60):
@@ -202,7 +227,7 @@ class _Profiler:
             if not np.isfinite(fc):
                 b, fb = c, 1e3
                 continue
-            if abs(fc) < 1e-7:
+            if abs(fc) < 1e-5:
                 return float(c)
             if fc > 0:
                 b, fb = c, fc

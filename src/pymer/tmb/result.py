@@ -13,6 +13,7 @@ from ..checking import simulate_residuals
 from ..checking.simulate import ModelParts
 from ..formula import drop_fixed_term
 from ..report.tidy import tidy
+from ..terms import term_order
 from .families import ZERO_DISPERSION
 from .profile import profile_confint
 from .summary import summary_text
@@ -96,7 +97,17 @@ class TMBResult:
 
     @property
     def ngrps(self) -> dict:
-        return {t.group: t.nlev for t in self.model.re.terms}
+        return {t.group: t.nlev for t, _S in self._terms_covariances()}
+
+    def _terms_covariances(self):
+        """(term, covariance) of the random-effects terms in the formula's order, as
+        glmmTMB keeps them (lme4 puts terms with more levels first)."""
+        m = self.model
+        pairs = list(zip(m.re.terms, self._covariances()))
+        if not pairs:
+            return []
+        order = term_order([len(t.levels) for t in m.mf.random])
+        return [pairs[order.index(j)] for j in range(len(pairs))]
 
     # ---- estimates ----------------------------------------------------------------------
     @property
@@ -266,13 +277,14 @@ class TMBResult:
         out["group"] = out["group"].astype(object).where(out["group"].notna(), None)
         if not conf_int:
             out = out.drop(columns=["conf.low", "conf.high"])
-        if tuple(effects) == ("fixed",):
+        if tuple(effects) == ("fixed",) or not (out["effect"] == "ran_pars").any():
+            # broom.mixed has no group column without random-effects rows
             out = out.drop(columns=["group"])
         return out
 
     def _ran_pars_rows(self):
         rows = []
-        for t, S in zip(self.model.re.terms, self._covariances()):
+        for t, S in self._terms_covariances():
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
                 rows.append(("ran_pars", "cond", t.group, f"sd__{t.colnames[i]}", sd[i], np.nan, np.nan, np.nan))
@@ -368,7 +380,7 @@ class TMBResult:
         """As lme4's ``as.data.frame(VarCorr())``: grp, var1, var2, vcov, sdcor (a
         Residual row for gaussian models with a constant dispersion)."""
         rows = []
-        for t, S in zip(self.model.re.terms, self._covariances()):
+        for t, S in self._terms_covariances():
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
                 rows.append((t.group, t.colnames[i], None, S[i, i], sd[i]))

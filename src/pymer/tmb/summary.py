@@ -11,8 +11,9 @@ from ..report.summary import aic_lines
 def _vc_lines(res):
     """The random-effects table (lme4's layout: variances and SDs with 4 significant
     digits, correlations with 2 decimals, every column left-aligned)."""
-    terms = res.model.re.terms
-    covs = res._covariances()
+    pairs = res._terms_covariances()
+    terms = [t for t, _S in pairs]
+    covs = [S for _t, S in pairs]
     kmax = max(t.k for t in terms)
     var, sd = [], []
     for t, S in zip(terms, covs):
