@@ -141,6 +141,8 @@ def test_dispformula_zero_other_families():
     res, r = _fit("count ~ mined + (1 | site)", sal, family="poisson", dispformula="~0"), \
         REF["disp0"]["sal_poisson"]
     assert res.loglik == pytest.approx(r["loglik"], rel=1e-7)
+    _check_summary(res, r["summary"])
+    assert "Dispersion:              ~0" in res.summary()
     assert "not implemented" in REF["disp0"]["nbinom2_error"]
     with pytest.raises(ValueError, match="~0 dispersion is not implemented for the nbinom2 family"):
         pymer.glmmtmb("count ~ mined + (1 | site)", sal, family="nbinom2", dispformula="~0")
@@ -182,7 +184,7 @@ def test_profile_confint_poisson_zi(zip_fit):
     _check_profile(ci, r, r["names"])
     np.testing.assert_allclose(ci["Estimate"], r["estimate"], rtol=1e-4, atol=1e-4)
     # uniroot gives the same roots; parm by group and by position
-    u = zip_fit.confint(method="uniroot", parm="theta_", estimate=False)
+    u = zip_fit.confint(method="uniroot", parm=4, estimate=False)
     assert list(u.index) == ["theta_1|site.1"] and list(u.columns) == ["2.5 %", "97.5 %"]
     np.testing.assert_allclose(u.to_numpy(), ci.loc[["theta_1|site.1"], ["2.5 %", "97.5 %"]].to_numpy(),
                                rtol=1e-6)
@@ -211,6 +213,10 @@ def test_profile_confint_bad_input(zip_fit):
         zip_fit.confint(method="bootstrap")
     with pytest.raises(ValueError, match="level"):
         zip_fit.confint(method="profile", level=1.5)
+    with pytest.raises(ValueError, match="level"):
+        zip_fit.confint(method="uniroot", level="0.95")
+    with pytest.raises(ValueError, match="parm is empty"):
+        zip_fit.confint(method="uniroot", parm=[])
     with pytest.raises(ValueError, match="parm is for"):
         zip_fit.confint(parm="minedno")
     reml = _fit("Reaction ~ Days + (1 | Subject)", load("sleepstudy"), REML=True)

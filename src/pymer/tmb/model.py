@@ -473,7 +473,8 @@ def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", 
     Parameters
     ----------
     formula : str
-        Conditional model in lme4's syntax, e.g. ``"y ~ x + (x | site)"``; binomial
+        Conditional model in lme4's syntax, e.g. ``"y ~ x + (x | site)"``, or without
+        random effects (``"count ~ spp + mined"``: plain maximum likelihood); binomial
         families take 0/1, proportions with ``weights=`` (the trials) or
         ``cbind(successes, failures)``.
     data : pandas.DataFrame or dict of arrays
@@ -489,6 +490,10 @@ def glmmtmb(formula, data, family="gaussian", ziformula="~0", dispformula="~1", 
         truncated family it is the hurdle (zero) model.
     dispformula : str
         Fixed effects of the dispersion parameter (log link), ``"~1"`` by default.
+        ``"~0"``: for the gaussian family the residual variance is fixed at
+        ``sqrt(.Machine$double.eps)`` (glmmTMB's default ``zero_dispval``), so that the
+        random effects carry it; families without dispersion ignore it, the others
+        refuse it (as glmmTMB).
     REML : bool
         Restricted likelihood (gaussian family only).
     weights, offset : str or array_like, optional

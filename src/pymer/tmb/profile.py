@@ -4,11 +4,13 @@
 Each parameter is profiled on glmmTMB's internal scale: the fixed effects of the
 conditional, zero-inflation and dispersion models (the dispersion's on its log
 scale) and the log standard deviations of the random effects ("theta_1|site.1").
-At a trial value the other parameters are optimized again, and the interval's
-ends are where the deviance has risen by the chi-square quantile of the level
-(Brent's root finder between a point inside and one outside). glmmTMB's
-"profile" method interpolates the same roots from a spline through profile
-points; pymer finds them directly for both methods.
+At a trial value the other parameters are optimized again (L-BFGS-B, scaled by
+the fit's Hessian), and the interval's ends are where the deviance has risen by
+the chi-square quantile of the level: roots of the signed square root of the
+deviance change, by secant steps inside a bracket. An end where the profile
+flattens out below the quantile is open (-inf or inf; glmmTMB reports NA).
+glmmTMB's "profile" method interpolates the same roots from a spline through
+profile points; pymer finds them directly for both methods.
 """
 from __future__ import annotations
 
@@ -18,9 +20,6 @@ from scipy import optimize as sopt
 from scipy import stats
 
 from ..terms import term_order
-
-_GROUPS = ("beta_", "theta_", "disp_", "sigma")
-
 
 def parameter_table(res) -> list:
     """(glmmTMB's name, kind, position in the optimizer's vector or None) of every
@@ -161,7 +160,7 @@ class _Profiler:
             shift = 0.0
         return self.x0[keep] + shift
 
-    def end(self, j: int, direction: float, crit: float, name: str) -> float:
+    def end(self, j: int, direction: float, crit: float) -> float:
         """Where the profiled deviance reaches ``crit`` on one side of the estimate:
         root of the signed square root of the deviance change (near linear in the
         parameter), by secant steps kept inside a bracket (Illinois)."""
@@ -177,9 +176,9 @@ class _Profiler:
             cand = self.conditional_start(j, v)
             starts = [cand] if not warm else [warm["z"] + (cand - warm["c"]), warm["z"], cand]
             d, z = self.deviance(j, v, starts[0])
-            if not np.isfinite(d) or d >= 0.8 * crit:
-                # a crossing (or no value) from one start: the others must agree, else
-                # the inner optimization went astray there
+            if not np.isfinite(d) or (d >= 0.8 * crit and abs(v - x0) > 3.0 * se * target):
+                # a crossing (or no value) far beyond the Wald end from one start: the
+                # others must agree, else the inner optimization went astray there
                 for st in starts[1:]:
                     d2, z2 = self.deviance(j, v, st)
                     if d2 < d:
@@ -260,10 +259,11 @@ def profile_confint(res, parm=None, level: float = 0.95, estimate: bool = True) 
     -------
     DataFrame
         One row per parameter: lower and upper limits on glmmTMB's internal scale
-        (fixed effects; log dispersion; log SD of random effects).
+        (fixed effects; log dispersion; log SD of random effects); -inf or inf
+        where the profile never reaches the quantile.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
     table = parameter_table(res)
     rows = _select(res, parm, table)
     bad = [r[0] for r in rows if r[2] is None]
@@ -279,8 +279,8 @@ def profile_confint(res, parm=None, level: float = 0.95, estimate: bool = True) 
     out = []
     try:
         for name, _kind, j in rows:
-            lo = prof.end(j, -1.0, crit, name)
-            hi = prof.end(j, 1.0, crit, name)
+            lo = prof.end(j, -1.0, crit)
+            hi = prof.end(j, 1.0, crit)
             out.append((name, lo, hi, prof.x0[j]))
     finally:
         res.model.objective_z(prof.x0)          # the compiled state back at the fit

@@ -73,10 +73,7 @@ def summary_text(res) -> str:
     lines = [f" Family: {fam.name}  ( {fam.link} )", f"Formula:          {m.formula}"]
     if m.has_zi:
         lines.append(f"Zero inflation:          {m.ziformula}")
-    if m.disp_zero:
-        # glmmTMB prints the fixed dispersion's formula two places further right
-        lines.append(f"Dispersion:                {m.dispformula}")
-    elif fam.has_dispersion and m.dispformula.replace(" ", "") != "~1":
+    if m.disp_zero or (fam.has_dispersion and m.dispformula.replace(" ", "") != "~1"):
         lines.append(f"Dispersion:              {m.dispformula}")
     if getattr(m, "data_name", None):
         lines.append(f"Data: {m.data_name}")
