@@ -4,12 +4,15 @@ import json
 import pathlib
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import pymer
+from pymer.tmb.model import TMBModel
+from pymer.tmb.profile import profile_confint
 from tmbdata import load
 
 REF = json.loads((pathlib.Path(__file__).parent / "reference" / "tmb_feat.json").read_text())
@@ -204,6 +207,15 @@ def test_profile_confint_nbinom2_zi():
     _check_profile(res.confint(method="uniroot", parm=names), r, names)
 
 
+def test_profile_confint_random_slope():
+    # glmmTMB's theta of a two-column term: log sd1, log sd2, correlation parameter
+    r = REF["profile"]["sleep_slopes"]
+    res = _fit("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
+    ci = res.confint(method="uniroot", parm="theta_")
+    _check_profile(ci, r, r["uniroot_names"])
+    np.testing.assert_allclose(ci["Estimate"], r["estimate"], rtol=1e-4, atol=1e-4)
+
+
 def test_profile_confint_bad_input(zip_fit):
     with pytest.raises(ValueError, match="parm 'sppPR' is not a parameter of this model"):
         zip_fit.confint(method="profile", parm="sppPR")
@@ -222,6 +234,10 @@ def test_profile_confint_bad_input(zip_fit):
     reml = _fit("Reaction ~ Days + (1 | Subject)", load("sleepstudy"), REML=True)
     with pytest.raises(NotImplementedError, match="REML"):
         reml.confint(method="profile", parm="Days")
-    slopes = _fit("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
-    with pytest.raises(NotImplementedError, match="theta_Days\\|Subject.2"):
-        slopes.confint(method="profile", parm="theta_Days|Subject.2")
+    # a term with three columns: its correlations and later SDs are not profiled (the
+    # error comes before any fitting: the model alone names the parameters)
+    d = load("sleepstudy")
+    d["D2"] = (d["Days"] - 4.5) ** 2 / 10
+    unfitted = SimpleNamespace(model=TMBModel("Reaction ~ Days + (Days + D2 | Subject)", d, "gaussian"))
+    with pytest.raises(NotImplementedError, match="theta_Days \\+ D2\\|Subject.2"):
+        profile_confint(unfitted, parm="theta_Days + D2|Subject.2")

@@ -58,6 +58,8 @@ prof <- function(f, parm = NULL, spline = TRUE) {
 m_zip <- glmmTMB(count ~ mined + (1 | site), ziformula = ~1, data = sal, family = poisson)
 m_sdisp <- glmmTMB(Reaction ~ Days + (1 | Subject), dispformula = ~Days, data = ss)
 m_zinb2 <- glmmTMB(count ~ mined + (1 | site), ziformula = ~mined, data = sal, family = nbinom2)
+# a random slope: glmmTMB's theta (log sd1, log sd2, correlation parameter)
+m_slopes <- glmmTMB(Reaction ~ Days + (Days | Subject), data = ss)
 
 res <- list(
   nore = list(sal_zinb2 = fitinfo(m_zinb), sal_poisson = fitinfo(m_pois), cbpp_binomial = fitinfo(m_binom),
@@ -68,6 +70,7 @@ res <- list(
               std_error = I(td$std.error)),
   disp0 = list(sleep_obs = fitinfo(m_disp0), sal_poisson = fitinfo(m_pois0), nbinom2_error = disp0_err),
   profile = list(sal_zip = prof(m_zip), sleep_disp = prof(m_sdisp),
-                 sal_zinb2 = prof(m_zinb2, parm = c("minedno", "zi~minedno", "theta_1|site.1"), spline = FALSE))
+                 sal_zinb2 = prof(m_zinb2, parm = c("minedno", "zi~minedno", "theta_1|site.1"), spline = FALSE),
+                 sleep_slopes = prof(m_slopes, parm = "theta_", spline = FALSE))
 )
 write_json_file(res, out)

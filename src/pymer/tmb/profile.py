@@ -26,8 +26,8 @@ def parameter_table(res) -> list:
     parameter, in glmmTMB's order: conditional, zero-inflation, dispersion fixed
     effects, then theta term by term in formula order. kind is "beta", "disp" or
     "theta"; the position is None where pymer cannot profile it (the REML fixed
-    effects, a random-effects term's correlation parameters and second and later
-    SDs)."""
+    effects; of a random-effects term with more than two columns, the correlation
+    parameters and the second and later SDs)."""
     m = res.model
     rows = []
     off = 0
@@ -49,7 +49,8 @@ def parameter_table(res) -> list:
         t = terms[i]
         lhs = t.lhs or "1"
         for a in range(t.ntheta):
-            rows.append((f"theta_{lhs}|{t.group}.{a + 1}", "theta", off + int(starts[i]) if a == 0 else None))
+            ok = a == 0 or t.k == 2
+            rows.append((f"theta_{lhs}|{t.group}.{a + 1}", "theta", off + int(starts[i]) + a if ok else None))
     return rows
 
 
@@ -93,20 +94,63 @@ def _select(res, parm, table):
 
 
 class _Profiler:
-    """The profiled deviance of one fit, one parameter at a time."""
+    """The profiled deviance of one fit, one parameter at a time, on glmmTMB's scale y:
+    the optimizer's vector x except for random-effects terms with two columns, whose
+    (log T11, T21, log T22) (lme4's factor T) become glmmTMB's (log sd1, log sd2,
+    t) with correlation t / sqrt(1 + t^2)."""
 
     def __init__(self, res):
         self.res = res
         self.model = res.model
-        self.x0 = self.model.to_opt(res.par)
+        m = self.model
+        nb = 0 if m.REML else m.p
+        base = nb + m.pz + m.pd
+        self.blocks = [base + int(o) for t, o in zip(m.re.terms, m.re.theta_offsets) if t.k == 2]
+        self.x_fit = m.to_opt(res.par)
+        self.x0 = self.to_y(self.x_fit)
         self.f0 = float(res.objective)
-        H = 0.5 * (res.hess + res.hess.T)
+        J = self.jacobian(self.x0)
+        H = J.T @ (0.5 * (res.hess + res.hess.T)) @ J
         self.H = H
         self._scales = {}
         try:
             self.cov = 2.0 * np.linalg.inv(H)
         except np.linalg.LinAlgError:
             self.cov = 2.0 * np.linalg.pinv(H)
+
+    def to_y(self, x):
+        y = np.array(x, dtype=np.float64)
+        for i in self.blocks:
+            a, l21, c = x[i], x[i + 1], x[i + 2]
+            y[i + 1] = 0.5 * np.log(l21 * l21 + np.exp(2.0 * c))
+            y[i + 2] = l21 * np.exp(-c)
+            y[i] = a
+        return y
+
+    def to_x(self, y):
+        x = np.array(y, dtype=np.float64)
+        for i in self.blocks:
+            c = y[i + 1] - 0.5 * np.log1p(y[i + 2] ** 2)
+            x[i + 2] = c
+            x[i + 1] = y[i + 2] * np.exp(c)
+        return x
+
+    def jacobian(self, y):
+        """dx/dy."""
+        J = np.eye(y.shape[0])
+        for i in self.blocks:
+            t = y[i + 2]
+            ec = np.exp(y[i + 1] - 0.5 * np.log1p(t * t))
+            J[i + 2, i + 1], J[i + 2, i + 2] = 1.0, -t / (1.0 + t * t)
+            J[i + 1, i + 1], J[i + 1, i + 2] = t * ec, ec / (1.0 + t * t)
+        return J
+
+    def objective(self, y) -> float:
+        return self.model.objective_z(self.to_x(y))
+
+    def gradient(self, y):
+        f, g = self.model.gradient(self.to_x(y))
+        return f, self.jacobian(y).T @ g
 
     def _scaling(self, j: int) -> np.ndarray:
         """C^-T with C C' the fit's Hessian of the other parameters: in w = C' z the
@@ -125,18 +169,17 @@ class _Profiler:
     def deviance(self, j: int, v: float, start: np.ndarray) -> tuple:
         """(objective - objective at the fit, the others' optimum) with parameter j
         fixed at v, from ``start`` (the others)."""
-        model = self.model
         keep = np.arange(self.x0.shape[0]) != j
         x = np.empty(self.x0.shape[0])
         x[j] = v
         if not keep.any():
-            f = model.objective_z(x)
+            f = self.objective(x)
             return (f - self.f0 if np.isfinite(f) else np.inf), np.zeros(0)
         S = self._scaling(j)
 
         def fg(w):
             x[keep] = start + S @ w
-            f, g = model.gradient(x)
+            f, g = self.gradient(x)
             if not np.isfinite(f):
                 return 1e300, np.zeros_like(w)
             return f, S.T @ g[keep]
@@ -145,7 +188,7 @@ class _Profiler:
                           options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-6, "maxcor": 20})
         z = start + S @ r.x
         x[keep] = z
-        f = model.objective_z(x)
+        f = self.objective(x)
         if not np.isfinite(f):
             return np.inf, z
         return f - self.f0, z
@@ -270,8 +313,8 @@ def profile_confint(res, parm=None, level: float = 0.95, estimate: bool = True) 
     if bad:
         why = ("the conditional fixed effects of a REML fit are integrated out"
                if res.model.REML and any(r[1] == "beta" for r in rows if r[2] is None) else
-               "pymer profiles the first SD of each random-effects term only, not correlations or "
-               "further SDs")
+               "of a random-effects term with more than two columns pymer profiles the first SD "
+               "only, not correlations or further SDs")
         raise NotImplementedError(f"confint(method='profile') cannot profile {', '.join(map(repr, bad))}: "
                                   f"{why}")
     crit = float(stats.chi2.ppf(level, 1))
@@ -283,7 +326,7 @@ def profile_confint(res, parm=None, level: float = 0.95, estimate: bool = True) 
             hi = prof.end(j, 1.0, crit)
             out.append((name, lo, hi, prof.x0[j]))
     finally:
-        res.model.objective_z(prof.x0)          # the compiled state back at the fit
+        res.model.objective_z(prof.x_fit)       # the compiled state back at the fit
     lo_n, hi_n = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
     df = pd.DataFrame({lo_n: [r[1] for r in out], hi_n: [r[2] for r in out],
                        "Estimate": [r[3] for r in out]}, index=[r[0] for r in out])
