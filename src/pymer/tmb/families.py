@@ -47,6 +47,8 @@ FAMILY_NAMES = tuple(list(_CODES) + [k for k in _BASE if k != "beta_family"])
 _NO_DISPERSION = ("binomial", "poisson")
 # families whose response has no zeros to inflate
 _NO_ZEROS = ("Gamma", "beta")
+# glmmTMB's zero_dispval: the gaussian variance that dispformula '~0' fixes
+ZERO_DISPERSION = float(np.sqrt(np.finfo(float).eps))
 
 
 @dataclass(frozen=True)

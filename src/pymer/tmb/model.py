@@ -34,7 +34,8 @@ from ..errors import ConvergenceWarning, warn
 from ..numdiff import finite_diff_derivs
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
-from .families import _NO_ZEROS, TMBFamily, check_response, family as get_tmb_family
+from .families import _NO_ZEROS, ZERO_DISPERSION, TMBFamily, check_response, family as get_tmb_family
+from .fixed_core import FixedEffectsCore
 from .result import TMBResult
 
 
@@ -66,7 +67,7 @@ class TMBModel:
         self.dispformula = "~" + disp_rhs
         if self.REML and not (fam.base == "gaussian"):
             raise ValueError(f"REML=True is for the gaussian family only (glmmTMB's REML), not {fam.name}")
-        mf = parse_formula(formula, data, weights=weights, offset=offset)
+        mf = parse_formula(formula, data, weights=weights, offset=offset, require_random=False)
         if zi_rhs == ".":
             parts = list(mf.term_labels)
             if "(Intercept)" not in mf.fixef_names:
@@ -76,11 +77,18 @@ class TMBModel:
         if self.has_zi and fam.base in _NO_ZEROS:
             raise ValueError(f"ziformula {ziformula!r}: the {fam.name} family has no zeros to inflate "
                              "(its response is > 0); use ziformula='~0'")
+        # dispformula '~0': glmmTMB fixes a gaussian model's residual variance at
+        # sqrt(.Machine$double.eps) (its dispersion sits in the random effects); for a
+        # family without dispersion it changes nothing; other families refuse it
+        self.disp_zero = disp_rhs in ("0", "-1")
+        if self.disp_zero:
+            if fam.has_dispersion and fam.base != "gaussian":
+                raise ValueError(f"dispformula {dispformula!r}: ~0 dispersion is not implemented for the "
+                                 f"{fam.name} family (glmmTMB: gaussian only)")
+            disp_rhs = "1"
         if not fam.has_dispersion and disp_rhs not in ("1",):
             raise ValueError(f"dispformula {dispformula!r}: the {fam.name} family has no dispersion "
                              "parameter; use dispformula='~1'")
-        if disp_rhs in ("0", "-1"):
-            raise ValueError("dispformula '~0' (a fixed, tiny dispersion) is not supported")
         resp = mf.response_name
         frames = [mf]
         zf = df = None
@@ -88,11 +96,14 @@ class TMBModel:
             zf = parse_formula(f"{resp} ~ {zi_rhs}", data, require_random=False)
             if zf.random:
                 raise NotImplementedError("random effects in ziformula are not supported by "
-                                          f"pymer.glmmtmb (ziformula {ziformula!r})")
+                                          f"pymer.glmmtmb (ziformula {ziformula!r}): its Laplace core "
+                                          "integrates over the conditional model's random effects only; "
+                                          "use fixed effects in ziformula")
             frames.append(zf)
         df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False)
         if df.random:
-            raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r})")
+            raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r}); "
+                                      "glmmTMB 1.1.5 takes fixed effects only there")
         frames.append(df)
         rows = frames[0].rows
         for f in frames[1:]:
@@ -118,7 +129,7 @@ class TMBModel:
         else:
             self.Xzi = np.zeros((n, 0))
             self.zi_names = []
-        if fam.has_dispersion:
+        if fam.has_dispersion and not self.disp_zero:
             kd, _ = drop_aliased_columns(df.X, df.fixef_names)
             self.Xd = np.ascontiguousarray(df.X[:, kd])
             self.disp_names = [df.fixef_names[i] for i in kd]
@@ -127,7 +138,8 @@ class TMBModel:
             self.disp_names = []
         self.offset = np.zeros(n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
         self.re = RandomEffects.from_formula_terms(mf.random, n)
-        self.zcols, self.zvals = self.re.zrows()
+        self.has_re = self.re.q > 0
+        self.zcols, self.zvals = self.re.zrows() if self.has_re else (None, None)
         self._build_core()
         self.p, self.pz, self.pd, self.nt = self.X.shape[1], self.Xzi.shape[1], self.Xd.shape[1], self.re.ntheta
         self.n_extra = 1 if fam.base == "tweedie" else 0
@@ -142,19 +154,25 @@ class TMBModel:
         self._ones = np.ones(n)
 
     def _build_core(self):
-        """The PLS factorization and the compiled Laplace state for this response."""
+        """The PLS factorization and the compiled Laplace state for this response
+        (without random effects: the plain likelihood, :class:`FixedEffectsCore`)."""
+        fam = self.family
+        self._u_warm = None
+        self._beta_warm = None
+        self._rest = None
+        if not self.has_re:
+            self.pls = None
+            self.lap = FixedEffectsCore(self.y, self.size, self.pw, self.X, fam.code, fam.link_code,
+                                        fam.truncated, self.has_zi, self.REML)
+            return
         colptr, rowind = self.re.pattern(self.zcols)
         col_term, col_off = self.re.column_structure()
         q, p = self.re.q, self.X.shape[1]
         m = p + 1 if self.REML else 1
-        fam = self.family
         self.pls = PLS(colptr, rowind, np.zeros(rowind.shape[0]), np.zeros((q, m)), np.eye(m),
                        col_term, col_off, self.re.term_k, self.n)
         self.lap = TMBLaplace(self.pls, self.y, self.size, self.pw, self.X, self.zcols, self.zvals,
                               colptr, rowind, fam.code, fam.link_code, fam.truncated, self.has_zi)
-        self._u_warm = None
-        self._beta_warm = None
-        self._rest = None
 
     @property
     def data_name(self) -> str | None:
@@ -249,6 +267,8 @@ class TMBModel:
         Xd = self.Xd if Xd is None else Xd
         if not self.family.has_dispersion:
             return np.ones(Xd.shape[0])
+        if self.disp_zero:
+            return np.full(Xd.shape[0], ZERO_DISPERSION)
         with np.errstate(over="ignore"):     # the optimizer may try a huge phi: the objective says inf
             if Xd.shape[1] == 1 and Xd is self.Xd and self._disp_constant:
                 return np.full(Xd.shape[0], np.exp(betad[0]))
@@ -311,8 +331,14 @@ class TMBModel:
             if b == "gaussian":
                 r = self.y - self.family.linkinv(self.X @ beta + self.offset)
                 betad[j] = np.log(max(np.var(r), 1e-8))
+        theta = self.re.theta_start()
+        if self.disp_zero and b == "gaussian" and theta.shape[0]:
+            # the residual variance is fixed near 0: the random effects carry the
+            # residuals' scale, split equally among the terms
+            r = self.y - self.family.linkinv(self.X @ beta + self.offset)
+            theta = theta * np.sqrt(max(np.var(r), 1e-8) / len(self.re.terms))
         parts = [] if self.REML else [beta]
-        parts += [np.zeros(self.pz), betad, self.re.theta_start(), np.zeros(self.n_extra)]
+        parts += [np.zeros(self.pz), betad, theta, np.zeros(self.n_extra)]
         if self.REML:
             self._beta_warm = beta
         return np.concatenate(parts)
@@ -453,7 +479,8 @@ def glmmtmb(formula: str, data: Any, family: str | TMBFamily = "gaussian", zifor
     Parameters
     ----------
     formula : str
-        Conditional model in lme4's syntax, e.g. ``"y ~ x + (x | site)"``; binomial
+        Conditional model in lme4's syntax, e.g. ``"y ~ x + (x | site)"``, or without
+        random effects (``"count ~ spp + mined"``: plain maximum likelihood); binomial
         families take 0/1, proportions with ``weights=`` (the trials) or
         ``cbind(successes, failures)``.
     data : pandas.DataFrame or dict of arrays
@@ -469,6 +496,10 @@ def glmmtmb(formula: str, data: Any, family: str | TMBFamily = "gaussian", zifor
         truncated family it is the hurdle (zero) model.
     dispformula : str
         Fixed effects of the dispersion parameter (log link), ``"~1"`` by default.
+        ``"~0"``: for the gaussian family the residual variance is fixed at
+        ``sqrt(.Machine$double.eps)`` (glmmTMB's default ``zero_dispval``), so that the
+        random effects carry it; families without dispersion ignore it, the others
+        refuse it (as glmmTMB).
     REML : bool
         Restricted likelihood (gaussian family only).
     weights, offset : str or array_like, optional

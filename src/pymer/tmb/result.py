@@ -17,6 +17,9 @@ from ..checking import simulate_residuals
 from ..checking.simulate import ModelParts
 from ..formula import drop_fixed_term
 from ..report.tidy import tidy
+from ..terms import term_order
+from .families import ZERO_DISPERSION
+from .profile import profile_confint
 from .summary import summary_text
 
 _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
@@ -61,7 +64,7 @@ class TMBResult:
         self.hess = np.asarray(hess)
         self.messages = list(messages)
         if model.REML:
-            RX = np.asarray(model.pls.RX)
+            RX = np.asarray(model.pls.RX if model.has_re else lap.RX)
             self._RX = RX.copy()
 
     # ---- sizes and likelihood ---------------------------------------------------------
@@ -99,7 +102,17 @@ class TMBResult:
 
     @property
     def ngrps(self) -> dict:
-        return {t.group: t.nlev for t in self.model.re.terms}
+        return {t.group: t.nlev for t, _S in self._terms_covariances()}
+
+    def _terms_covariances(self):
+        """(term, covariance) of the random-effects terms in the formula's order, as
+        glmmTMB keeps them (lme4 puts terms with more levels first)."""
+        m = self.model
+        pairs = list(zip(m.re.terms, self._covariances()))
+        if not pairs:
+            return []
+        order = term_order([len(t.levels) for t in m.mf.random])
+        return [pairs[order.index(j)] for j in range(len(pairs))]
 
     # ---- estimates ----------------------------------------------------------------------
     @property
@@ -136,6 +149,8 @@ class TMBResult:
         m = self.model
         if not self.family.has_dispersion:
             return 1.0
+        if m.disp_zero:
+            return float(self.family.sigma(ZERO_DISPERSION))
         if m.disp_names != ["(Intercept)"]:
             return float("nan")
         return float(self.family.sigma(np.exp(self.betad[0])))
@@ -184,10 +199,31 @@ class TMBResult:
         return pd.DataFrame({"Estimate": est.to_numpy(), "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(z))}, index=est.index)
 
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals for the fixed effects of every component, as glmmTMB's
-        ``confint(method = "wald")`` names them ("cond.x", "zi.x", "disp.x"); the
-        random-effects SDs are not included."""
+    def confint(self, level: float = 0.95, method: str = "wald", parm=None,
+                estimate: bool = True) -> pd.DataFrame:
+        """Confidence intervals as glmmTMB's ``confint()``.
+
+        Parameters
+        ----------
+        level : float
+        method : {"wald", "profile", "uniroot"}
+            "wald": the fixed effects of every component, named "cond.x", "zi.x",
+            "disp.x" (the random-effects SDs are not included). "profile" and
+            "uniroot": profile-likelihood intervals on glmmTMB's internal scale,
+            named as glmmTMB names them ("(Intercept)", "zi~x", "d~x",
+            "theta_1|site.1": a log SD), see :func:`pymer.tmb.profile.profile_confint`.
+        parm : str, int or list, optional
+            Profile methods: which parameters (names, 1-based positions, "beta_",
+            "theta_", "disp_").
+        estimate : bool
+            Profile methods: add the estimates as a third column.
+        """
+        if method not in ("wald", "Wald", "profile", "uniroot"):
+            raise ValueError(f"method must be 'wald', 'profile' or 'uniroot', not {method!r}")
+        if method in ("profile", "uniroot"):
+            return profile_confint(self, parm=parm, level=level, estimate=estimate)
+        if parm is not None:
+            raise ValueError("parm is for method='profile' or 'uniroot'")
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, not {level!r}")
         z = stats.norm.ppf(0.5 + level / 2)
@@ -206,7 +242,7 @@ class TMBResult:
         out = ["cond"]
         if m.has_zi:
             out.append("zi")
-        if self.family.has_dispersion and m.disp_names != ["(Intercept)"]:
+        if self.family.has_dispersion and m.disp_names not in (["(Intercept)"], []):
             out.append("disp")
         return out
 
@@ -246,13 +282,14 @@ class TMBResult:
         out["group"] = out["group"].astype(object).where(out["group"].notna(), None)
         if not conf_int:
             out = out.drop(columns=["conf.low", "conf.high"])
-        if tuple(effects) == ("fixed",):
+        if tuple(effects) == ("fixed",) or not (out["effect"] == "ran_pars").any():
+            # broom.mixed has no group column without random-effects rows
             out = out.drop(columns=["group"])
         return out
 
     def _ran_pars_rows(self):
         rows = []
-        for t, S in zip(self.model.re.terms, self._covariances()):
+        for t, S in self._terms_covariances():
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
                 rows.append(("ran_pars", "cond", t.group, f"sd__{t.colnames[i]}", sd[i], np.nan, np.nan, np.nan))
@@ -261,9 +298,15 @@ class TMBResult:
                     c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append(("ran_pars", "cond", t.group, f"cor__{t.colnames[i]}.{t.colnames[j]}", c,
                                  np.nan, np.nan, np.nan))
-        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+        if self._residual_row:
             rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
         return rows
+
+    @property
+    def _residual_row(self) -> bool:
+        """Whether VarCorr has glmmTMB's Residual row: a gaussian model with a constant,
+        estimated dispersion."""
+        return self.family.base == "gaussian" and not self.model.disp_zero and np.isfinite(self.sigma)
 
     @property
     def anova_model_line(self) -> str:
@@ -342,7 +385,7 @@ class TMBResult:
         """As lme4's ``as.data.frame(VarCorr())``: grp, var1, var2, vcov, sdcor (a
         Residual row for gaussian models with a constant dispersion)."""
         rows = []
-        for t, S in zip(self.model.re.terms, self._covariances()):
+        for t, S in self._terms_covariances():
             sd = np.sqrt(np.diag(S))
             for i in range(t.k):
                 rows.append((t.group, t.colnames[i], None, S[i, i], sd[i]))
@@ -350,7 +393,7 @@ class TMBResult:
                 for j in range(i + 1, t.k):
                     c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
                     rows.append((t.group, t.colnames[i], t.colnames[j], S[i, j], c))
-        if self.family.base == "gaussian" and np.isfinite(self.sigma):
+        if self._residual_row:
             rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
@@ -374,7 +417,7 @@ class TMBResult:
             raise ValueError(f"re_form must be None (all random effects) or 'NA' (none), not {re_form!r}")
         if newdata is None:
             eta = m.offset + m.X @ self.beta
-            if use_re:
+            if use_re and m.has_re:
                 eta = eta + (m.re.Z() @ self.b)
             etaz = m.Xzi @ self.betazi if m.has_zi else None
             return eta, etaz, m.phi_of(self.betad), m.size
@@ -498,10 +541,10 @@ class TMBResult:
         pz = np.zeros(m.n) if etaz is None else special.expit(etaz)
         if not conditional:
             base = m.offset + m.X @ self.beta
-            Zl = m.re.Z() @ m.re.Lambda(self.theta)
+            Zl = m.re.Z() @ m.re.Lambda(self.theta) if m.has_re else None
         out = np.empty((m.n, n_sim))
         for s in range(n_sim):
-            e = eta if conditional else base + Zl @ rng.standard_normal(m.re.q)
+            e = eta if conditional or Zl is None else base + Zl @ rng.standard_normal(m.re.q)
             out[:, s] = self._draw(rng, self.family.linkinv(e), phi, size, pz)
         return out
 

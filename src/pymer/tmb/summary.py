@@ -11,15 +11,16 @@ from ..report.summary import aic_lines
 def _vc_lines(res):
     """The random-effects table (lme4's layout: variances and SDs with 4 significant
     digits, correlations with 2 decimals, every column left-aligned)."""
-    terms = res.model.re.terms
-    covs = res._covariances()
+    pairs = res._terms_covariances()
+    terms = [t for t, _S in pairs]
+    covs = [S for _t, S in pairs]
     kmax = max(t.k for t in terms)
     var, sd = [], []
     for t, S in zip(terms, covs):
         for a in range(t.k):
             var.append(S[a, a])
             sd.append(np.sqrt(S[a, a]))
-    resid = res.family.base == "gaussian" and np.isfinite(res.sigma)
+    resid = res._residual_row
     if resid:
         var.append(res.sigma ** 2)
         sd.append(res.sigma)
@@ -44,7 +45,7 @@ def _vc_lines(res):
 
 def _dispersion_line(res):
     fam = res.family
-    if not fam.has_dispersion or not np.isfinite(res.sigma):
+    if not fam.has_dispersion or res.model.disp_zero or not np.isfinite(res.sigma):
         return None
     if fam.base in ("gaussian", "Gamma"):
         return (f"Dispersion estimate for {fam.name} family (sigma^2): "
@@ -72,23 +73,27 @@ def summary_text(res) -> str:
     lines = [f" Family: {fam.name}  ( {fam.link} )", f"Formula:          {m.formula}"]
     if m.has_zi:
         lines.append(f"Zero inflation:          {m.ziformula}")
-    if fam.has_dispersion and m.dispformula.replace(" ", "") != "~1":
+    if m.disp_zero or (fam.has_dispersion and m.dispformula.replace(" ", "") != "~1"):
         lines.append(f"Dispersion:              {m.dispformula}")
     if getattr(m, "data_name", None):
         lines.append(f"Data: {m.data_name}")
     if m.weights is not None:
         lines.append(f"Weights: {m.weights_name}")
     lines += [""] + aic_lines(res.aic, res.bic, res.loglik, res.deviance, res.df_residual, 1)
-    lines += ["", "Random effects:", "", "Conditional model:"] + _vc_lines(res)
-    groups = "; ".join(f"{g}, {n}" for g, n in res.ngrps.items())
-    lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
+    if m.has_re:
+        lines += ["", "Random effects:", "", "Conditional model:"] + _vc_lines(res)
+        groups = "; ".join(f"{g}, {n}" for g, n in res.ngrps.items())
+        lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
+    else:
+        # glmmTMB leaves the random-effects block's place empty
+        lines.append("")
     disp = _dispersion_line(res)
     if disp is not None:
         lines += ["", disp]
     lines += ["", "Conditional model:"] + _coef_block(res, "cond")
     if m.has_zi:
         lines += ["", "Zero-inflation model:"] + _coef_block(res, "zi")
-    if fam.has_dispersion and m.dispformula.replace(" ", "") != "~1":
+    if fam.has_dispersion and not m.disp_zero and m.dispformula.replace(" ", "") != "~1":
         lines += ["", "Dispersion model:"] + _coef_block(res, "disp")
     if res.messages:
         lines += [""] + [f"Note: {x}" for x in res.messages]
