@@ -26,6 +26,7 @@ Rscript tmb_models.R ../data tmb.json
 Rscript tmb_inference.R ../data tmb_inference.json
 Rscript friction.R ../../src/pymer/datasets/data friction.json
 Rscript tmb_wiring.R ../data tmb_wiring.json
+Rscript tmb_feat.R ../data tmb_feat.json
 Rscript fidelity_answers.R fidelity_answers.json ../data
 Rscript formula_language.R "$DATA" formula_language.json
 Rscript fidelity_args.R "$DATA" fidelity_args.json

@@ -139,6 +139,8 @@ class TMBModel:
         self.offset = np.zeros(n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
         self.re = RandomEffects.from_formula_terms(mf.random, n)
         self.has_re = self.re.q > 0
+        self.zcols: np.ndarray | None
+        self.zvals: np.ndarray | None
         self.zcols, self.zvals = self.re.zrows() if self.has_re else (None, None)
         self._build_core()
         self.p, self.pz, self.pd, self.nt = self.X.shape[1], self.Xzi.shape[1], self.Xd.shape[1], self.re.ntheta

@@ -213,7 +213,7 @@ class _Profiler:
             se = 0.1 * max(1.0, abs(x0))
         target = np.sqrt(crit)
         tol = 1e-5 * se
-        warm = {}
+        warm: dict[str, np.ndarray] = {}
 
         def r(v):
             cand = self.conditional_start(j, v)

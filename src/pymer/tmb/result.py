@@ -199,7 +199,7 @@ class TMBResult:
         return pd.DataFrame({"Estimate": est.to_numpy(), "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(z))}, index=est.index)
 
-    def confint(self, level: float = 0.95, method: str = "wald", parm=None,
+    def confint(self, level: float = 0.95, method: str = "wald", parm: str | int | list | None = None,
                 estimate: bool = True) -> pd.DataFrame:
         """Confidence intervals as glmmTMB's ``confint()``.
 
