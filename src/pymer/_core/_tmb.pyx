@@ -352,22 +352,6 @@ cdef class TMBLaplace:
     family, link : int
     trunc, has_zi : bool
     """
-    cdef PLS pls
-    cdef readonly int family, link
-    cdef readonly bint trunc, has_zi, joint
-    cdef Py_ssize_t n, p, q, K, m
-    cdef double[::1] y, size, pw, fixed, etaz, phi, lpz, lq, cst, cst0
-    cdef public double power
-    cdef double[::1] eta, g, h, u, u_old, u_new, b, beta, beta_old, beta_new
-    cdef double[::1, :] X
-    cdef int64_t[:, ::1] zcols, zpos
-    cdef double[:, ::1] zvals
-    cdef int64_t[::1] colptr, rowind
-    cdef public int maxit
-    cdef readonly double pen, loglik_sum, usq, logdet, logdetRX
-    cdef readonly int iterations, status
-    cdef bint pos_def
-
     def __init__(self, PLS pls, y, size, prior_weights, X, zcols, zvals, colptr, rowind,
                  int family, int link, bint trunc, bint has_zi):
         self.pls = pls

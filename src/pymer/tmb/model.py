@@ -23,7 +23,9 @@ from scipy import special
 
 from .._core._blas_threads import single_threaded
 from .._core._pls import PLS
+from .._core._selinv import diag_blocks_inverse
 from .._core._tmb import TMBLaplace
+from .._core._tmb_grad import laplace_gradient
 from ..call import ModelCall
 from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
@@ -318,11 +320,43 @@ class TMBModel:
     def objective_z(self, z):
         return self.objective(self.from_opt(z))
 
+    @property
+    def has_analytic_gradient(self) -> bool:
+        """Whether the compiled gradient applies: beta outside the mode (not REML) and
+        one random-effects term (H^-1 is then needed on its diagonal level blocks only)."""
+        return not self.REML and len(self.re.terms) == 1 and self.re.q > 0
+
+    def analytic_gradient(self, par):
+        """The gradient of the objective in all parameters (natural scale) by the
+        compiled envelope-theorem formula (:mod:`pymer._core._tmb_grad`); None where it
+        does not apply or is not finite. Evaluates the objective at `par` first."""
+        if not self.has_analytic_gradient:
+            return None
+        par = np.asarray(par, dtype=np.float64)
+        if not np.isfinite(self.objective(par)):
+            return None
+        return self._gradient_at_mode(par)
+
+    def _gradient_at_mode(self, par):
+        """The compiled gradient at the state the last objective() left (at `par`)."""
+        try:
+            blocks = diag_blocks_inverse(self.pls)
+        except (RuntimeError, np.linalg.LinAlgError):
+            return None
+        psi = float(par[self._slices[4]][0]) if self.n_extra else 0.0
+        return laplace_gradient(self.lap, blocks, self.X, self.Xzi, self.Xd, self.n_extra == 1, psi)
+
     def gradient(self, par, h=1e-7):
-        """Objective and its forward-difference gradient on the optimizer's scale (the
-        Newton polish of the fit uses central differences)."""
+        """Objective and its gradient on the optimizer's scale: compiled (see
+        :meth:`analytic_gradient`) where it applies, else forward differences."""
         par = np.asarray(par, dtype=np.float64)
         f0 = self.objective_z(par)
+        if self.has_analytic_gradient and np.isfinite(f0):
+            nat = self.from_opt(par)
+            g = self._gradient_at_mode(nat)
+            if g is not None:
+                g[self._logged] *= nat[self._logged]
+                return f0, g
         u0 = self._u_warm
         g = np.empty_like(par)
         for j in range(par.shape[0]):
