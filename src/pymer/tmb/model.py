@@ -31,7 +31,7 @@ from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
 from ..errors import ConvergenceWarning, warn
-from ..numdiff import finite_diff_derivs
+from ..numdiff import finite_diff_derivs, richardson_jacobian
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, TMBFamily, check_response, family as get_tmb_family
@@ -451,16 +451,26 @@ class TMBModel:
         return x, f, g, H, messages
 
     def derivatives(self, x):
-        """Central-difference gradient and Hessian on the optimizer's scale."""
+        """Gradient and Hessian on the optimizer's scale: the Hessian by central
+        differences of the compiled gradient (2 npar gradients, as glmmTMB's
+        sdreport/optimHess), or where that does not apply of the objective."""
         x = np.asarray(x, dtype=np.float64)
         self.objective_z(x)
         u0 = self._u_warm
+        if self.has_analytic_gradient:
+            def grad(z):
+                self._u_warm = u0
+                return self.gradient(z)[1]
 
-        def fun(z):
-            self._u_warm = u0
-            return self.objective_z(z)
+            J = richardson_jacobian(grad, x, d=1e-4, r=1)
+            g = grad(x)
+            H = 0.5 * (J + J.T)
+        else:
+            def fun(z):
+                self._u_warm = u0
+                return self.objective_z(z)
 
-        g, H = finite_diff_derivs(fun, x, delta=1e-4)
+            g, H = finite_diff_derivs(fun, x, delta=1e-4)
         self._u_warm = u0
         self.objective_z(x)
         return g, H
