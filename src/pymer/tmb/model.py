@@ -36,6 +36,12 @@ from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, TMBFamily, check_response, family as get_tmb_family
 from .result import TMBResult
+# L-BFGS-B's tolerances on the compiled gradient (a dispersion running to its limit needs the
+# small ftol to get there), and the |log dispersion| beyond which it has run off
+GTOL = 1e-6
+FTOL = 1e-12
+_DISP_LIMIT = 15.0
+
 
 
 def _rhs(formula, what: str) -> str:
@@ -376,6 +382,14 @@ class TMBModel:
         if not np.all(np.linalg.eigvalsh(0.5 * (H + H.T)) > 0):
             messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
                                          "identified, their standard errors are not reliable"]
+        betad = self.unpack(self.from_opt(x))["betad"]
+        if self.family.base not in ("gaussian", "tweedie") and np.any(np.abs(betad) > _DISP_LIMIT):
+            # a unitless dispersion (nbinom size, Gamma shape, beta precision, ...) run off to
+            # e^15: the limit family (Poisson, binomial, ...) fits as well; glmmTMB's nlminb
+            # stops there with "false convergence"
+            messages = list(messages) + [f"the dispersion parameter ran to its limit (log scale "
+                                         f"{betad[np.argmax(np.abs(betad))]:.3g}): the data show no "
+                                         "over- or underdispersion for this family"]
         if messages:
             warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning)
         return TMBResult(self, x, f, g, H, messages)
@@ -421,7 +435,7 @@ class TMBModel:
             return f, g
 
         res = sopt.minimize(fg, x0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": maxit, "ftol": 1e-10, "gtol": 1e-4, "maxcor": 20})
+                            options={"maxiter": maxit, "ftol": FTOL, "gtol": GTOL, "maxcor": 20})
         x = res.x
         f = self.objective_z(x)
         messages = [] if res.success else [f"optimizer: {res.message}"]
