@@ -427,16 +427,28 @@ class TMBModel:
         self.objective_z(best[0])
         return best
 
-    def _optimize(self, x0, maxit):
-        def fg(x):
-            f, g = self.gradient(x)
-            if not np.isfinite(f):
-                return 1e300, np.zeros_like(x)
-            return f, g
+    def _opt_scale(self):
+        """Per-parameter scale of the quasi-Newton search: a coefficient of a covariate on
+        a large scale (root mean square > 1, e.g. heights ~460) is searched per unit of
+        it, so that its first step does not overflow the linear predictor."""
+        s = np.ones(self.npar)
+        for sl, X in zip(self._slices[:3], (None if self.REML else self.X, self.Xzi, self.Xd)):
+            if X is not None and X.shape[1]:
+                s[sl] = np.maximum(1.0, np.sqrt(np.mean(np.square(X), axis=0)))
+        return s
 
-        res = sopt.minimize(fg, x0, jac=True, method="L-BFGS-B",
+    def _optimize(self, x0, maxit):
+        scale = self._opt_scale()
+
+        def fg(y):
+            f, g = self.gradient(y / scale)
+            if not np.isfinite(f):
+                return 1e300, np.zeros_like(y)
+            return f, g / scale
+
+        res = sopt.minimize(fg, x0 * scale, jac=True, method="L-BFGS-B",
                             options={"maxiter": maxit, "ftol": FTOL, "gtol": GTOL, "maxcor": 20})
-        x = res.x
+        x = res.x / scale
         f = self.objective_z(x)
         messages = [] if res.success else [f"optimizer: {res.message}"]
         # Newton polish on the finite-difference Hessian (also the standard errors')
