@@ -8,9 +8,13 @@ relative covariance factors, here absolute: b = Lambda u, u ~ N(0, I)), and
 for the tweedie family psi, power = 1 + plogis(psi). The optimizer works on
 the same vector with theta's diagonal on the log scale (as glmmTMB's log-SDs:
 the Laplace objective is even in the sign of a diagonal, so at 0 its gradient
-vanishes and a bounded gradient method stalls there). It is L-BFGS-B on
-central-difference gradients, polished by Newton steps on the
-central-difference Hessian, which also gives the standard errors.
+vanishes and a bounded gradient method stalls there). It is L-BFGS-B on the
+compiled gradient (:mod:`pymer._core._tmb_grad`: the envelope theorem at the
+mode, as TMB's automatic differentiation gives it), polished by Newton steps
+on the Hessian from central differences of that gradient, which also gives the
+standard errors. REML and models whose rows meet two random-effects terms use
+differences of the objective instead (forward for the search, central for the
+Hessian).
 """
 from __future__ import annotations
 
@@ -451,7 +455,7 @@ class TMBModel:
         x = res.x / scale
         f = self.objective_z(x)
         messages = [] if res.success else [f"optimizer: {res.message}"]
-        # Newton polish on the finite-difference Hessian (also the standard errors')
+        # Newton polish on the Hessian (also the standard errors')
         g, H = self.derivatives(x)
         for _ in range(4):
             try:
