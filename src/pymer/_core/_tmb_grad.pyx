@@ -18,7 +18,9 @@ direct derivative of log|H| is tr(H^-1 dH/dpsi): through D for the conditional
 fixed effects (sum v_i x_i), the zero-inflation and dispersion predictors (sum
 s_i dD_i/dA_i), and for theta through Lambda as well, where
 tr(H^-1 Lambda'Z'DZ dLambda) = tr((I - H^-1) Lambda^-1 dLambda) needs the same
-diagonal blocks. With c = -2 g + v - D (Z Lambda r) (g_i = w_i dl_i/deta_i):
+diagonal blocks. With more than one random-effects term a row meets columns of
+several terms, and s_i needs H^-1 on the pattern of Z'Z (CHOLMOD's factor:
+the Takahashi recurrences of _selinv.pyx). With c = -2 g + v - D (Z Lambda r) (g_i = w_i dl_i/deta_i):
 
     dF/dbeta    = X'c
     dF/dgamma   = Xa'(-2 w dl/dA + s dD/dA + (Z Lambda r) dg/dA)   (A: zi, log phi, psi)
@@ -36,6 +38,7 @@ from libc.math cimport exp, fabs, fmax, isfinite, log1p
 from libc.stdint cimport int64_t
 from pymer._core._pls cimport PLS, blas_single, blas_restore
 from pymer._core._tmb cimport TMBLaplace, obs_ll, obs_const
+from pymer._core._zwz cimport sorted_position
 
 # central differences (error ~h^2 f'''/6, ~1e-9 relative at h = 1e-4; rounding ~1e-12)
 cdef double[2] STENCIL_AT = [-1.0, 1.0]
@@ -177,11 +180,13 @@ cdef int lower_inverse(const double *T, Py_ssize_t k, double *Ti) noexcept nogil
     return 0
 
 
-cdef int _gradient(TMBLaplace lap, PLS pls, const double *blocks, const double *X, Py_ssize_t p,
+cdef int _gradient(TMBLaplace lap, PLS pls, const double *hinv, bint pattern, const double *X,
+                   Py_ssize_t p,
                    const double *Xzi, Py_ssize_t pz, const double *Xd, Py_ssize_t pd, bint tweedie,
                    double psi, double *work, double *out) noexcept nogil:
     cdef Py_ssize_t n = lap.n, q = lap.q, K = lap.K, i, a, c, c2, j, t, k, lev, nlev, o, idx, kk
-    cdef Py_ssize_t r_, c_, base
+    cdef Py_ssize_t r_, c_, base, a0, j2, pp
+    cdef const int64_t *zp = &lap.zpos[0, 0]
     cdef const double *zv = &lap.zvals[0, 0]
     cdef const int64_t *zc = &lap.zcols[0, 0]
     # work: n-vectors s, Dp, cc, wr, then 3 x (la, ga, Da); q-vectors rhs, r, lr, Zc, Zg
@@ -220,21 +225,29 @@ cdef int _gradient(TMBLaplace lap, PLS pls, const double *blocks, const double *
         if tweedie and aux_partials(lap, i, 2, psi, cpsi, &aux[6 * n + i], &aux[7 * n + i],
                                     &aux[8 * n + i]):
             return 1
-    # s_i = z_i' Lambda H^-1 Lambda' z_i from the level's diagonal block (one term)
-    k = pls.term_k[0]
-    T = &pls.Tbuf[pls.term_toff[0]]
+    # s_i = z_i' Lambda H^-1 Lambda' z_i: w = Lambda' z_i term by term, then w' H^-1 w on
+    # the pairs of columns the row meets (one term: its level's diagonal block)
     for i in range(n):
-        lev = zc[i * K] // k
-        Bc = &blocks[lev * k * k]
-        for c in range(k):
-            acc = 0.0
-            for a in range(c, k):
-                acc += T[a + c * k] * zv[i * K + a]
-            small[c] = acc
+        a0 = 0
+        for t in range(pls.nterms):
+            k = pls.term_k[t]
+            T = &pls.Tbuf[pls.term_toff[t]]
+            for c in range(k):
+                acc = 0.0
+                for a in range(c, k):
+                    acc += T[a + c * k] * zv[i * K + a0 + a]
+                small[a0 + c] = acc
+            a0 += k
         acc = 0.0
-        for c in range(k):
-            for c2 in range(k):
-                acc += small[c] * small[c2] * Bc[c + c2 * k]
+        if pattern:
+            for c in range(K):
+                for c2 in range(K):
+                    acc += small[c] * small[c2] * hinv[zp[i * K * K + c2 * K + c]]
+        else:
+            Bc = &hinv[(zc[i * K] // K) * K * K]
+            for c in range(K):
+                for c2 in range(K):
+                    acc += small[c] * small[c2] * Bc[c + c2 * K]
         s[i] = acc
     # r = H^-1 Lambda'Z' v, v = s Dp
     for j in range(q):
@@ -300,8 +313,18 @@ cdef int _gradient(TMBLaplace lap, PLS pls, const double *blocks, const double *
         for c in range(k * k):
             B[c] = 0.0
         for lev in range(nlev):
+            kk = base + lev * k
             for c in range(k * k):
-                B[c] += blocks[idx + lev * k * k + c]
+                if not pattern:
+                    B[c] += hinv[idx + lev * k * k + c]
+                    continue
+                # H^-1[kk + c % k, kk + c // k] in column kk + c // k of the pattern
+                j2 = kk + c // k
+                pp = sorted_position(&pls.rowind[0], pls.colptr[j2], pls.colptr[j2 + 1] - 1,
+                                     kk + c % k)
+                if pls.rowind[pp] != kk + c % k:
+                    return 5
+                B[c] += hinv[pp]
         for c_ in range(k):
             for r_ in range(c_, k):
                 acc = 0.0
@@ -328,21 +351,24 @@ cdef int _gradient(TMBLaplace lap, PLS pls, const double *blocks, const double *
     return 0
 
 
-def laplace_gradient(TMBLaplace lap, const double[::1] blocks, X, Xzi, Xd, bint tweedie=False,
-                     double psi=0.0):
+def laplace_gradient(TMBLaplace lap, const double[::1] hinv, X, Xzi, Xd, bint tweedie=False,
+                     double psi=0.0, bint pattern=False):
     """The gradient of -2 log L (Laplace) at the state of ``lap`` after ``lap.laplace()``.
 
     Parameters
     ----------
     lap : TMBLaplace
-        At the mode: its core holds the factor of H (one random-effects term, not joint).
-    blocks : (sum of k^2 over levels,) array
-        The diagonal level blocks of H^-1 (:func:`pymer._core._selinv.diag_blocks_inverse`).
+        At the mode (beta outside it: not joint), its core holding the factor of H.
+    hinv : array
+        H^-1 where the gradient needs it: with one random-effects term its diagonal level
+        blocks (:func:`pymer._core._selinv.diag_blocks_inverse`); with ``pattern`` its
+        values on the pattern of Z'Z (:func:`pymer._core._selinv.inverse_on_pattern`).
     X, Xzi, Xd : (n, p), (n, pz), (n, pd) arrays
         Conditional, zero-inflation and dispersion fixed-effects designs.
     tweedie : bool
         Whether the last parameter is the tweedie psi (power = 1 + plogis(psi)).
     psi : float
+    pattern : bool
 
     Returns
     -------
@@ -351,8 +377,9 @@ def laplace_gradient(TMBLaplace lap, const double[::1] blocks, X, Xzi, Xd, bint 
     """
     if lap.joint:
         raise ValueError("the analytic gradient is for the Laplace objective with beta outside the mode")
-    if lap.pls.nterms != 1:
-        raise ValueError("the analytic gradient needs H^-1 only on diagonal level blocks: one term")
+    if not pattern and lap.pls.nterms != 1:
+        raise ValueError("with more than one term the gradient needs H^-1 on the pattern of Z'Z "
+                         "(pattern=True), not its diagonal level blocks")
     cdef const double[::1, :] Xv = np.asfortranarray(X, dtype=np.float64)
     cdef const double[:, ::1] Zv = np.ascontiguousarray(Xzi, dtype=np.float64)
     cdef const double[:, ::1] Dv = np.ascontiguousarray(Xd, dtype=np.float64)
@@ -360,8 +387,10 @@ def laplace_gradient(TMBLaplace lap, const double[::1] blocks, X, Xzi, Xd, bint 
     cdef Py_ssize_t kmax = max(lap.K, 1)
     if Xv.shape[0] != n or Zv.shape[0] != n or Dv.shape[0] != n:
         raise ValueError(f"X, Xzi and Xd need {n} rows")
-    if blocks.shape[0] == 0 or q == 0:
-        raise ValueError("no random effects: no blocks of H^-1")
+    if hinv.shape[0] == 0 or q == 0:
+        raise ValueError("no random effects: no H^-1")
+    if hinv.shape[0] < (lap.pls.rowind.shape[0] if pattern else q * lap.K):
+        raise ValueError("hinv is shorter than the pattern (or the blocks) it stands for")
     cdef double[::1] work = np.zeros(13 * n + 5 * q + kmax + 3 * kmax * kmax + 1)
     cdef double[::1] out = np.zeros(p + pz + pd + lap.pls.ntheta + (1 if tweedie else 0))
     cdef const double *xp = &Xv[0, 0] if p else NULL
@@ -369,7 +398,8 @@ def laplace_gradient(TMBLaplace lap, const double[::1] blocks, X, Xzi, Xd, bint 
     cdef const double *dp = &Dv[0, 0] if pd else NULL
     cdef int st
     with nogil:
-        st = _gradient(lap, lap.pls, &blocks[0], xp, p, zp, pz, dp, pd, tweedie, psi, &work[0], &out[0])
+        st = _gradient(lap, lap.pls, &hinv[0], pattern, xp, p, zp, pz, dp, pd, tweedie, psi, &work[0],
+                       &out[0])
     if st != 0:
         return None
     return np.asarray(out)

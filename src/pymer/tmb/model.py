@@ -27,7 +27,7 @@ from scipy import special
 
 from .._core._blas_threads import single_threaded
 from .._core._pls import PLS
-from .._core._selinv import diag_blocks_inverse
+from .._core._selinv import diag_blocks_inverse, inverse_on_pattern
 from .._core._tmb import TMBLaplace
 from .._core._tmb_grad import laplace_gradient
 from ..call import ModelCall
@@ -332,9 +332,11 @@ class TMBModel:
 
     @property
     def has_analytic_gradient(self) -> bool:
-        """Whether the compiled gradient applies: beta outside the mode (not REML) and
-        one random-effects term (H^-1 is then needed on its diagonal level blocks only)."""
-        return not self.REML and len(self.re.terms) == 1 and self.re.q > 0
+        """Whether the compiled gradient applies: beta outside the mode (not REML), and one
+        random-effects term (H^-1 is needed on its diagonal level blocks) or a CHOLMOD
+        factorization (H^-1 on the pattern of Z'Z by the Takahashi recurrences)."""
+        return (not self.REML and self.re.q > 0
+                and (len(self.re.terms) == 1 or not self.pls.blocked))
 
     def analytic_gradient(self, par):
         """The gradient of the objective in all parameters (natural scale) by the
@@ -349,12 +351,14 @@ class TMBModel:
 
     def _gradient_at_mode(self, par):
         """The compiled gradient at the state the last objective() left (at `par`)."""
+        pattern = len(self.re.terms) > 1
         try:
-            blocks = diag_blocks_inverse(self.pls)
+            hinv = inverse_on_pattern(self.pls) if pattern else diag_blocks_inverse(self.pls)
         except (RuntimeError, np.linalg.LinAlgError):
             return None
         psi = float(par[self._slices[4]][0]) if self.n_extra else 0.0
-        return laplace_gradient(self.lap, blocks, self.X, self.Xzi, self.Xd, self.n_extra == 1, psi)
+        return laplace_gradient(self.lap, hinv, self.X, self.Xzi, self.Xd, self.n_extra == 1, psi,
+                                pattern)
 
     def gradient(self, par, h=1e-7):
         """Objective and its gradient on the optimizer's scale: compiled (see
