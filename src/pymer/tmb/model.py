@@ -12,9 +12,9 @@ vanishes and a bounded gradient method stalls there). It is L-BFGS-B on the
 compiled gradient (:mod:`pymer._core._tmb_grad`: the envelope theorem at the
 mode, as TMB's automatic differentiation gives it), polished by Newton steps
 on the Hessian from central differences of that gradient, which also gives the
-standard errors. REML and models whose rows meet two random-effects terms use
-differences of the objective instead (forward for the search, central for the
-Hessian).
+standard errors. REML, and models whose rows meet two random-effects terms
+with the blocked factorization, use differences of the objective instead
+(forward for the search, central for the Hessian).
 """
 from __future__ import annotations
 
