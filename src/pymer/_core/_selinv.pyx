@@ -95,7 +95,32 @@ def diag_blocks_inverse(PLS core):
     if core.blocked:
         _blocked(core, out)
     else:
-        _cholmod(core, out)
+        _cholmod(core, out, False)
+    return out
+
+
+def inverse_on_pattern(PLS core):
+    """(Lambda' Z'WZ Lambda + I)^-1 on the pattern of Z'Z (the core's CSC colptr/rowind,
+    aligned with its Z'WZ values), at the core's last update: every pair of columns one
+    row of Z meets, across random-effects terms too. CHOLMOD factorizations only.
+
+    Parameters
+    ----------
+    core : PLS
+        A core updated without error, factored by CHOLMOD (not ``blocked``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Flat float64 array, one value per entry of the pattern.
+    """
+    if core.status != 0:
+        raise RuntimeError("no valid factorization: the last update failed")
+    if core.blocked:
+        raise ValueError("inverse_on_pattern needs a CHOLMOD factorization, not the blocked one")
+    out = np.zeros(max(1, core.rowind.shape[0]), dtype=np.float64)
+    if core.q > 0:
+        _cholmod(core, out, True)
     return out
 
 
@@ -188,7 +213,7 @@ cdef void _blocked_levels(PLS core, double *Si, double *v, double *buf, double *
         i += k
 
 
-cdef _cholmod(PLS core, double[::1] out):
+cdef _cholmod(PLS core, double[::1] out, bint pattern):
     cdef factor_view *L = <factor_view *> core.L
     if L == NULL or L.is_ll == 0:
         raise RuntimeError("selected inversion needs the LL' factor")
@@ -249,7 +274,9 @@ cdef _cholmod(PLS core, double[::1] out):
     with nogil:
         blas_single(saved)
         st = _takahashi(&S, &G[0], &W[0], &D[0], &pos[0])
-        if st == 0:
+        if st == 0 and pattern:
+            st = _extract_pattern(core, &S, &pinv_[0], &out[0])
+        elif st == 0:
             st = _extract(core, &S, &pinv_[0], &out[0])
         blas_restore(saved)
     if st != 0:
@@ -334,27 +361,44 @@ cdef int _takahashi(_Supernodes *S, double *G, double *W, double *D, int64_t *po
     return 0
 
 
-cdef int _extract(PLS core, _Supernodes *S, const int64_t *pinv, double *out) noexcept nogil:
-    """A^-1's level blocks: A^-1[i, j] = Z[Pinv[i], Pinv[j]], looked up in the lower
-    triangle of Z (the supernode of the smaller index, its rows by bisection)."""
-    cdef Py_ssize_t q = core.q, j0 = 0, k, a, c, o = 0, K, lo, nrK
-    cdef int64_t pa, pc, r, col
+cdef inline int _lookup(_Supernodes *S, const int64_t *pinv, int64_t i, int64_t j,
+                        double *v) noexcept nogil:
+    """A^-1[i, j] = Z[Pinv[i], Pinv[j]], looked up in the lower triangle of Z (the
+    supernode of the smaller index, its rows by bisection)."""
+    cdef int64_t pa = pinv[i], pc = pinv[j], r, col
+    cdef Py_ssize_t K, nrK, lo
     cdef int64_t *rowsK
+    r = pa if pa > pc else pc
+    col = pc if pa > pc else pa
+    K = S.col2sup[col]
+    rowsK = S.rows + S.rstart[K]
+    nrK = S.nrow[K]
+    lo = sorted_position(rowsK, col - S.first[K], nrK - 1, r)
+    if rowsK[lo] != r:
+        return 4
+    v[0] = S.Z[S.xstart[K] + lo + (col - S.first[K]) * nrK]
+    return 0
+
+
+cdef int _extract_pattern(PLS core, _Supernodes *S, const int64_t *pinv, double *out) noexcept nogil:
+    """A^-1 on the pattern of Z'Z (CSC colptr/rowind of the core)."""
+    cdef Py_ssize_t j, p
+    for j in range(core.q):
+        for p in range(core.colptr[j], core.colptr[j + 1]):
+            if _lookup(S, pinv, core.rowind[p], j, &out[p]) != 0:
+                return 4
+    return 0
+
+
+cdef int _extract(PLS core, _Supernodes *S, const int64_t *pinv, double *out) noexcept nogil:
+    """A^-1's level blocks."""
+    cdef Py_ssize_t q = core.q, j0 = 0, k, a, c, o = 0
     while j0 < q:
         k = core.term_k[core.col_term[j0]]
         for c in range(k):
             for a in range(c, k):
-                pa = pinv[j0 + a]
-                pc = pinv[j0 + c]
-                r = pa if pa > pc else pc
-                col = pc if pa > pc else pa
-                K = S.col2sup[col]
-                rowsK = S.rows + S.rstart[K]
-                nrK = S.nrow[K]
-                lo = sorted_position(rowsK, col - S.first[K], nrK - 1, r)
-                if rowsK[lo] != r:
+                if _lookup(S, pinv, j0 + a, j0 + c, &out[o + a + c * k]) != 0:
                     return 4
-                out[o + a + c * k] = S.Z[S.xstart[K] + lo + (col - S.first[K]) * nrK]
                 out[o + c + a * k] = out[o + a + c * k]
         o += k * k
         j0 += k

@@ -154,6 +154,8 @@ cdef double tweedie_logw(double y, double phi, double p) noexcept nogil:
 
 cdef double base_const(int fam, double y, double N, double phi, double power) noexcept nogil:
     """The part of log f(y | mu, phi) that does not depend on mu (see base_ll)."""
+    cdef double r
+    cdef int j
     if fam == TMB_GAUSSIAN:
         return -0.5 * (LOG_2PI + log(phi))
     elif fam == TMB_POISSON or fam == TMB_GENPOIS:
@@ -161,7 +163,14 @@ cdef double base_const(int fam, double y, double N, double phi, double power) no
     elif fam == TMB_BINOMIAL:
         return lgamma(N + 1.0) - lgamma(y + 1.0) - lgamma(N - y + 1.0)
     elif fam == TMB_NBINOM2:
-        return lgamma(y + phi) - lgamma(phi) - lgamma(y + 1.0) + phi * log(phi)
+        # lgamma(y + phi) - lgamma(phi) - y log(phi): for whole y <= 24 as sum log1p(j / phi),
+        # so that a large phi (the Poisson limit) loses no digits to cancellation
+        if y <= 24.0 and y == <double> (<int> y):
+            r = 0.0
+            for j in range(<int> y):
+                r += log1p(j / phi)
+            return r - lgamma(y + 1.0)
+        return lgamma(y + phi) - lgamma(phi) - y * log(phi) - lgamma(y + 1.0)
     elif fam == TMB_NBINOM1:
         return -lgamma(y + 1.0) + (y * (log(phi) - log1p(phi)) if y > 0 else 0.0)
     elif fam == TMB_GAMMA:
@@ -206,7 +215,7 @@ cdef void base_ll(int fam, double y, double N, double mu, double logmu, double p
         l2[0] = -y / (mu * mu) - (N - y) / ((1.0 - mu) * (1.0 - mu))
     elif fam == TMB_NBINOM2:
         t = phi + mu
-        l[0] = -(phi + y) * log(t) + (y * logmu if y > 0 else 0.0)
+        l[0] = -(phi + y) * log1p(mu / phi) + (y * logmu if y > 0 else 0.0)
         l1[0] = y / mu - (y + phi) / t
         l2[0] = -y / (mu * mu) + (y + phi) / (t * t)
     elif fam == TMB_NBINOM1:
@@ -352,22 +361,6 @@ cdef class TMBLaplace:
     family, link : int
     trunc, has_zi : bool
     """
-    cdef PLS pls
-    cdef readonly int family, link
-    cdef readonly bint trunc, has_zi, joint
-    cdef Py_ssize_t n, p, q, K, m
-    cdef double[::1] y, size, pw, fixed, etaz, phi, lpz, lq, cst, cst0
-    cdef public double power
-    cdef double[::1] eta, g, h, u, u_old, u_new, b, beta, beta_old, beta_new
-    cdef double[::1, :] X
-    cdef int64_t[:, ::1] zcols, zpos
-    cdef double[:, ::1] zvals
-    cdef int64_t[::1] colptr, rowind
-    cdef public int maxit
-    cdef readonly double pen, loglik_sum, usq, logdet, logdetRX
-    cdef readonly int iterations, status
-    cdef bint pos_def
-
     def __init__(self, PLS pls, y, size, prior_weights, X, zcols, zvals, colptr, rowind,
                  int family, int link, bint trunc, bint has_zi):
         self.pls = pls

@@ -8,9 +8,13 @@ relative covariance factors, here absolute: b = Lambda u, u ~ N(0, I)), and
 for the tweedie family psi, power = 1 + plogis(psi). The optimizer works on
 the same vector with theta's diagonal on the log scale (as glmmTMB's log-SDs:
 the Laplace objective is even in the sign of a diagonal, so at 0 its gradient
-vanishes and a bounded gradient method stalls there). It is L-BFGS-B on
-central-difference gradients, polished by Newton steps on the
-central-difference Hessian, which also gives the standard errors.
+vanishes and a bounded gradient method stalls there). It is L-BFGS-B on the
+compiled gradient (:mod:`pymer._core._tmb_grad`: the envelope theorem at the
+mode, as TMB's automatic differentiation gives it), polished by Newton steps
+on the Hessian from central differences of that gradient, which also gives the
+standard errors. REML, and models whose rows meet two random-effects terms
+with the blocked factorization, use differences of the objective instead
+(forward for the search, central for the Hessian).
 """
 from __future__ import annotations
 
@@ -25,18 +29,26 @@ from scipy import special
 
 from .._core._blas_threads import single_threaded
 from .._core._pls import PLS
+from .._core._selinv import diag_blocks_inverse, inverse_on_pattern
 from .._core._tmb import TMBLaplace
+from .._core._tmb_grad import laplace_gradient
 from ..call import ModelCall
 from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
 from ..errors import ConvergenceWarning, warn
-from ..numdiff import finite_diff_derivs
+from ..numdiff import finite_diff_derivs, richardson_jacobian
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, ZERO_DISPERSION, TMBFamily, check_response, family as get_tmb_family
 from .fixed_core import FixedEffectsCore
 from .result import TMBResult
+# L-BFGS-B's tolerances on the compiled gradient (a dispersion running to its limit needs the
+# small ftol to get there), and the |log dispersion| beyond which it has run off
+GTOL = 1e-6
+FTOL = 1e-12
+_DISP_LIMIT = 15.0
+
 
 
 def _rhs(formula, what: str) -> str:
@@ -349,11 +361,47 @@ class TMBModel:
     def objective_z(self, z: np.ndarray) -> float:
         return self.objective(self.from_opt(z))
 
+    @property
+    def has_analytic_gradient(self) -> bool:
+        """Whether the compiled gradient applies: beta outside the mode (not REML), and one
+        random-effects term (H^-1 is needed on its diagonal level blocks) or a CHOLMOD
+        factorization (H^-1 on the pattern of Z'Z by the Takahashi recurrences)."""
+        return (not self.REML and self.re.q > 0
+                and (len(self.re.terms) == 1 or not self.pls.blocked))
+
+    def analytic_gradient(self, par: np.ndarray) -> np.ndarray | None:
+        """The gradient of the objective in all parameters (natural scale) by the
+        compiled envelope-theorem formula (:mod:`pymer._core._tmb_grad`); None where it
+        does not apply or is not finite. Evaluates the objective at `par` first."""
+        if not self.has_analytic_gradient:
+            return None
+        par = np.asarray(par, dtype=np.float64)
+        if not np.isfinite(self.objective(par)):
+            return None
+        return self._gradient_at_mode(par)
+
+    def _gradient_at_mode(self, par: np.ndarray) -> np.ndarray | None:
+        """The compiled gradient at the state the last objective() left (at `par`)."""
+        pattern = len(self.re.terms) > 1
+        try:
+            hinv = inverse_on_pattern(self.pls) if pattern else diag_blocks_inverse(self.pls)
+        except (RuntimeError, np.linalg.LinAlgError):
+            return None
+        psi = float(par[self._slices[4]][0]) if self.n_extra else 0.0
+        return laplace_gradient(self.lap, hinv, self.X, self.Xzi, self.Xd, self.n_extra == 1, psi,
+                                pattern)
+
     def gradient(self, par: np.ndarray, h: float = 1e-7) -> tuple[float, np.ndarray]:
-        """Objective and its forward-difference gradient on the optimizer's scale (the
-        Newton polish of the fit uses central differences)."""
+        """Objective and its gradient on the optimizer's scale: compiled (see
+        :meth:`analytic_gradient`) where it applies, else forward differences."""
         par = np.asarray(par, dtype=np.float64)
         f0 = self.objective_z(par)
+        if self.has_analytic_gradient and np.isfinite(f0):
+            nat = self.from_opt(par)
+            g = self._gradient_at_mode(nat)
+            if g is not None:
+                g[self._logged] *= nat[self._logged]
+                return f0, g
         u0 = self._u_warm
         g = np.empty_like(par)
         for j in range(par.shape[0]):
@@ -373,6 +421,14 @@ class TMBModel:
         if not np.all(np.linalg.eigvalsh(0.5 * (H + H.T)) > 0):
             messages = list(messages) + ["non-positive-definite Hessian matrix: some parameters are not "
                                          "identified, their standard errors are not reliable"]
+        betad = self.unpack(self.from_opt(x))["betad"]
+        if self.family.base not in ("gaussian", "tweedie") and np.any(np.abs(betad) > _DISP_LIMIT):
+            # a unitless dispersion (nbinom size, Gamma shape, beta precision, ...) run off to
+            # e^15: the limit family (Poisson, binomial, ...) fits as well; glmmTMB's nlminb
+            # stops there with "false convergence"
+            messages = list(messages) + [f"the dispersion parameter ran to its limit (log scale "
+                                         f"{betad[np.argmax(np.abs(betad))]:.3g}): the data show no "
+                                         "over- or underdispersion for this family"]
         if messages:
             warn("glmmtmb: " + "; ".join(messages), ConvergenceWarning)
         return TMBResult(self, x, f, g, H, messages)
@@ -411,19 +467,31 @@ class TMBModel:
         self.objective_z(best[0])
         return best
 
-    def _optimize(self, x0, maxit):
-        def fg(x):
-            f, g = self.gradient(x)
-            if not np.isfinite(f):
-                return 1e300, np.zeros_like(x)
-            return f, g
+    def _opt_scale(self):
+        """Per-parameter scale of the quasi-Newton search: a coefficient of a covariate on
+        a large scale (root mean square > 1, e.g. heights ~460) is searched per unit of
+        it, so that its first step does not overflow the linear predictor."""
+        s = np.ones(self.npar)
+        for sl, X in zip(self._slices[:3], (None if self.REML else self.X, self.Xzi, self.Xd)):
+            if X is not None and X.shape[1]:
+                s[sl] = np.maximum(1.0, np.sqrt(np.mean(np.square(X), axis=0)))
+        return s
 
-        res = sopt.minimize(fg, x0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": maxit, "ftol": 1e-10, "gtol": 1e-4, "maxcor": 20})
-        x = res.x
+    def _optimize(self, x0, maxit):
+        scale = self._opt_scale()
+
+        def fg(y):
+            f, g = self.gradient(y / scale)
+            if not np.isfinite(f):
+                return 1e300, np.zeros_like(y)
+            return f, g / scale
+
+        res = sopt.minimize(fg, x0 * scale, jac=True, method="L-BFGS-B",
+                            options={"maxiter": maxit, "ftol": FTOL, "gtol": GTOL, "maxcor": 20})
+        x = res.x / scale
         f = self.objective_z(x)
         messages = [] if res.success else [f"optimizer: {res.message}"]
-        # Newton polish on the finite-difference Hessian (also the standard errors')
+        # Newton polish on the Hessian (also the standard errors')
         g, H = self.derivatives(x)
         for _ in range(4):
             try:
@@ -449,16 +517,26 @@ class TMBModel:
         return x, f, g, H, messages
 
     def derivatives(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Central-difference gradient and Hessian on the optimizer's scale."""
+        """Gradient and Hessian on the optimizer's scale: the Hessian by central
+        differences of the compiled gradient (2 npar gradients, as glmmTMB's
+        sdreport/optimHess), or where that does not apply of the objective."""
         x = np.asarray(x, dtype=np.float64)
         self.objective_z(x)
         u0 = self._u_warm
+        if self.has_analytic_gradient:
+            def grad(z):
+                self._u_warm = u0
+                return self.gradient(z)[1]
 
-        def fun(z):
-            self._u_warm = u0
-            return self.objective_z(z)
+            J = richardson_jacobian(grad, x, d=1e-4, r=1)
+            g = grad(x)
+            H = 0.5 * (J + J.T)
+        else:
+            def fun(z):
+                self._u_warm = u0
+                return self.objective_z(z)
 
-        g, H = finite_diff_derivs(fun, x, delta=1e-4)
+            g, H = finite_diff_derivs(fun, x, delta=1e-4)
         self._u_warm = u0
         self.objective_z(x)
         return g, H
