@@ -25,7 +25,7 @@ _LAZY = {
     "plots": ("plots", None),
     "tidy": ("tidy", None),
     "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
-    "glmer": ("glmm", "glmer"),
+    "glmer": ("dispatch", "glmer"),              # Dask frames to pymer.dask, the rest to pymer.glmm
     "glmer_nb": ("glmm", "glmer_nb"),
     "LinearMixedModel": ("lmm", "LinearMixedModel"),
     "lmer": ("dispatch", "lmer"),                # Dask frames to pymer.dask, the rest to pymer.lmm

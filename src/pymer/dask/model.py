@@ -32,6 +32,7 @@ from ..lmm import LinearMixedModel, _PLS
 from ..results import LMMResult
 from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
                         check_response_numeric, drop_aliased_columns, residualize_response)
+from ..formula.syntax import _Name, _Paren
 from .design import (Design, add, check_column_types, combine_templates, complete_rows,
                      factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
                      template_chunk, used_columns)
@@ -253,10 +254,23 @@ class DaskLMMResult(LMMResult):
 # =============================================================================
 
 
-def _reduce_design(formula, data, weights, offset, split_every):
+def template_design(formula, data, weights, offset, split_every, *, design_cls=Design,
+                    factor_response=False):
+    """The first pass (and scale()'s): the template of the factor-like columns, the row
+    counts, the global encoding. Returns (design, rows in the frame, complete rows, data,
+    partitions as delayed objects). With `factor_response` a text, categorical or boolean
+    response column is read as a factor (its levels from all rows), as glmer's binomial
+    family reads it; otherwise such a response is the linear model's error."""
     lhs, used, factor_like = used_columns(formula, data.columns, weights, offset)
     meta = data._meta
-    check_column_types(meta, lhs, used, factor_like)
+    lhs_u = lhs.x if isinstance(lhs, _Paren) else lhs
+    if factor_response and isinstance(lhs_u, _Name) and lhs_u.name in meta.columns:
+        dt = meta[lhs_u.name].dtype
+        if (not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)) \
+                and lhs_u.name not in factor_like:
+            factor_like.append(lhs_u.name)
+    else:
+        check_column_types(meta, lhs, used, factor_like)
     keys = factor_like_columns(meta, used, factor_like)
     unknown = [c for c in used if isinstance(meta[c].dtype, pd.CategoricalDtype)
                and not data[c].cat.known]
@@ -274,19 +288,18 @@ def _reduce_design(formula, data, weights, offset, split_every):
     template = combine_templates(list(chunks), keys, categories)
     n_all = sum(c[0] for c in counts)
     n = sum(c[1] for c in counts)
-    design = Design.from_template(formula, lhs, used, categories, template, weights, offset)
+    design = design_cls.from_template(formula, lhs, used, categories, template, weights, offset)
     if calls:
         # scale()'s centres and scales over all rows replace the template's
         centers = scale_centers(calls, ssum)
         sumsq = _tree([dask.delayed(scale_sums)(p, calls, centers) for p in parts], split_every).compute()
         design.mf._spec.state.update(scale_state(calls, ssum, centers, sumsq))
-    check_response_numeric(design.mf)
-    if n == 0:
-        raise ValueError("no complete rows")  # pragma: no cover  (the template raises first)
-    dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
-    # pass 2: normal equations on all fixed-effects columns; aliased columns dropped on X'WX
-    ne = _tree([dask.delayed(Design.normal_equations)(dd, p) for p in parts], split_every)
-    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange = ne.compute()
+    return design, n_all, n, data, parts
+
+
+def aliased_columns(design, XtWX):
+    """The fixed-effects columns kept (aliased ones dropped, judged on X'WX), with the
+    in-memory RankDeficiencyWarning; sets ``design.keep``. Returns the dropped names."""
     names = design.mf.fixef_names
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RankDeficiencyWarning)
@@ -294,7 +307,20 @@ def _reduce_design(formula, data, weights, offset, split_every):
     for w in caught:
         warn(str(w.message), w.category)
     design.keep = keep
-    k = np.asarray(keep, dtype=int)
+    return dropped
+
+
+def _reduce_design(formula, data, weights, offset, split_every):
+    design, n_all, n, data, parts = template_design(formula, data, weights, offset, split_every)
+    check_response_numeric(design.mf)
+    if n == 0:
+        raise ValueError("no complete rows")  # pragma: no cover  (the template raises first)
+    dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
+    # pass 2: normal equations on all fixed-effects columns; aliased columns dropped on X'WX
+    ne = _tree([dask.delayed(Design.normal_equations)(dd, p) for p in parts], split_every)
+    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange = ne.compute()
+    dropped = aliased_columns(design, XtWX)
+    k = np.asarray(design.keep, dtype=int)
     G = XtWX[np.ix_(k, k)]
     beta0 = np.linalg.solve(G, XtWy[k]) if k.size else np.zeros(0)
     # pass 3: [Z X r]'W[Z X r] with r = y - offset - X beta0
