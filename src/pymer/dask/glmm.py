@@ -37,7 +37,7 @@ from ._pirls_rows import ztz_positions
 from .design import Design, Range, complete_rows
 from .model import (EXACT_QUANTILE_ROWS, _gram_root, _Predictor, aliased_columns, is_dask_dataframe,
                     template_design)
-from .pirls import DaskPIRLS, PartitionRows, glm_start, tree
+from .pirls import DaskPIRLS, PartitionRows, glm_start
 
 __all__ = ["glmer", "DaskGeneralizedLinearMixedModel", "DaskGLMMResult"]
 
@@ -122,25 +122,20 @@ def select_columns(state, keep):
 
 def init_sums(state, family):
     """The GLM's first IRLS step from the family's starting means (R's mustart), and the
-    sums of the intercept-only start: [X z]'W[X z], sum pw y, sum pw, X'X, X'1, X'offset."""
+    sums of the intercept-only start: ([X z]'W[X z], sum pw y, sum pw, sum y, rows, X'X,
+    X'1, X'offset)."""
     X, y, pw, off = state["X"], state["y"], state["pw"], state["offset"]
     p = X.shape[1]
     if not len(y):
         z = np.zeros((p + 1, p + 1))
-        return {"XztXz": z, "sum_wy": 0.0, "sum_w": 0.0, "sum_y": 0.0, "n": 0, "XtX": z[:p, :p],
-                "Xt1": np.zeros(p), "Xto": np.zeros(p), "bad": 0}
+        return (z, 0.0, 0.0, 0.0, 0, z[:p, :p], np.zeros(p), np.zeros(p))
     with np.errstate(all="ignore"):
         eta = family.linkfun(family.initial_mu(y, pw))
         mu, me, var, _, _ = family.eval(eta, y, pw)
         wk = pw * me ** 2 / var
         Xz = np.column_stack([X, eta - off + (y - mu) / me])
-    return {"XztXz": (Xz * wk[:, None]).T @ Xz, "sum_wy": float(pw @ y), "sum_w": float(pw.sum()),
-            "sum_y": float(y.sum()), "n": len(y), "XtX": X.T @ X, "Xt1": X.sum(axis=0), "Xto": X.T @ off,
-            "bad": int(not np.all(np.isfinite(eta)))}
-
-
-def _add_dicts(*ds):
-    return {k: sum(d[k] for d in ds) for k in ds[0]}
+    return ((Xz * wk[:, None]).T @ Xz, float(pw @ y), float(pw.sum()), float(y.sum()), len(y), X.T @ X,
+            X.sum(axis=0), X.T @ off)
 
 
 def edge_rows(state, family, beta, b):
@@ -313,7 +308,7 @@ class DaskGLMMResult(GLMMResult):
 def _reduce(formula, data, family, weights, offset, split_every, control):
     design, n_all, n, data, parts = template_design(formula, data, weights, offset, split_every,
                                                     design_cls=GLMMDesign,
-                                                    factor_response=family.name == "binomial")
+                                                    factor_response=True)
     mf = design.mf
     levels = mf.response_levels
     if family.name != "binomial" and (levels is not None or np.asarray(mf.y).ndim != 1):
@@ -327,8 +322,10 @@ def _reduce(formula, data, family, weights, offset, split_every, control):
              " as success", ResponseWarning)
     dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
     # pass 2: each partition's design, persisted where it was built
-    states = dask.persist(*[dask.delayed(build_state)(dd, p, family) for p in parts])
-    infos = dask.compute(*[dask.delayed(state_info)(s) for s in states])
+    rows = PartitionRows.persist([dask.delayed(build_state)(dd, p, family) for p in parts], p=len(design.keep),
+                                 q=design.re.q, nnz=design.rowind.shape[0], family=family,
+                                 split_every=split_every)
+    infos = rows.gather(rows.map(state_info))
     seen = set()
     for ws, _, _ in infos:
         for msg, cat in ws:
@@ -343,21 +340,13 @@ def _reduce(formula, data, family, weights, offset, split_every, control):
                                     action=(control or {}).get("check_response_not_const", "stop"))
     dropped = aliased_columns(design, sum(i[2] for i in infos))
     if dropped:
-        states = dask.persist(*[dask.delayed(select_columns)(s, design.keep) for s in states])
-    init = _reduce_init(states, family, split_every)
-    info = {"n": n, "ndropped": n_all - n, "dropped": dropped, "XtX": init["XtX"], "init": init}
-    rows = PartitionRows(list(states), len(design.keep), design.re.q, design.rowind.shape[0], family,
-                         split_every)
+        rows.update(select_columns, design.keep)
+    rows.p = len(design.keep)
+    XztXz, swy, sw, sy, nr, XtX, Xt1, Xto = rows.reduce(rows.map(init_sums, family))
+    init = {"XztXz": XztXz, "sum_wy": swy, "sum_w": sw, "mean_y": sy / max(nr, 1), "XtX": XtX, "Xt1": Xt1,
+            "Xto": Xto}
+    info = {"n": n, "ndropped": n_all - n, "dropped": dropped, "XtX": XtX, "init": init}
     return design, rows, info, data
-
-
-def _reduce_init(states, family, split_every):
-    items = [dask.delayed(init_sums)(s, family) for s in states]
-    while len(items) > 1:
-        items = [dask.delayed(_add_dicts)(*items[i:i + split_every]) for i in range(0, len(items), split_every)]
-    out = items[0].compute()
-    out["mean_y"] = out["sum_y"] / max(out["n"], 1)
-    return out
 
 
 @single_threaded
@@ -402,7 +391,7 @@ def glmer(formula, data, family=None, *, nAGQ=1, weights=None, offset=None, opti
     model = DaskGeneralizedLinearMixedModel(design, rows, info, fam, data, call=call, control=ctl)
     theta0, fixef0 = split_start(start, model.re, model.fixef_names)
     res = model.fit(nAGQ=nAGQ, control=ctl, start=theta0, start_fixef=fixef0)
-    edges = tree([dask.delayed(edge_rows)(s, fam, res.beta, res.b) for s in rows.states], split_every).compute()
+    edges = rows.reduce(rows.map(edge_rows, fam, res.beta, res.b))
     if edges[0]:
         mu = np.full(edges[1], 0.5)
         mu[:edges[0]] = 0.0

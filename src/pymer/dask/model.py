@@ -15,6 +15,7 @@ those sums; fitted values, residuals and predictions stay lazy Dask Series.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import uuid
 import warnings
@@ -179,6 +180,21 @@ class _Predictor:
         return pd.Series(r, index=part.index, dtype=np.float64)
 
 
+def spanning_rows(design, part) -> pd.DataFrame:
+    """At most p complete rows of a partition whose rows of X span X's row space there
+    (pivoted QR of X')."""
+    from scipy.linalg import qr
+
+    sub = complete_rows(part, design.used)
+    if not len(sub) or not design.keep:
+        return sub.iloc[:0]
+    X = design.rows(sub)[0]
+    _, R, piv = qr(X.T, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    r = int(np.sum(d > 1e-10 * d.max())) if d.size and d.max() > 0 else 0
+    return sub.iloc[np.sort(piv[:r])]
+
+
 def _check_ddf(ddf):
     if _ddf_method(ddf) == "Kenward-Roger":
         raise NotImplementedError("the Kenward-Roger method needs Z and the n x n covariance of y; "
@@ -228,12 +244,34 @@ class DaskLMMResult(LMMResult):
         return np.sort(r.quantile([0, 0.25, 0.5, 0.75, 1]).compute().to_numpy())
 
     def anova(self, *others, type=3, ddf="Satterthwaite", refit=True, names=None):
+        """lmerTest's F tests (types I, II and III; Satterthwaite df) or, with other fits,
+        likelihood-ratio tests, as LMMResult.anova. Type III maps the sum-to-zero coding
+        to the model's on a few rows that span X's row space (at most p per partition,
+        gathered from the partitions; the map is exact on any such rows)."""
         if not others:
             _check_ddf(ddf)
-            if str(type).upper() in ("3", "III"):
-                raise NotImplementedError("type III F tests need the rows of the data (sum-to-zero "
-                                          "coding); on a Dask DataFrame use anova(type=1) or type=2")
+            if str(type).upper().strip() in ("3", "III"):
+                return LMMResult.anova(self._spanning_proxy(), type=type, ddf=ddf)
         return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
+
+    def _spanning_proxy(self):
+        """This fit, its model's X and data replaced by rows that span X's row space: what
+        the type III hypotheses need of the rows (the coding map T with X_sum T = X holds
+        row by row, so lstsq on rows where X_sum has full column rank recovers it)."""
+        model = self.model
+        dd = dask.delayed(model.design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
+        chunks = dask.compute(*[dask.delayed(spanning_rows)(dd, p) for p in model.data.to_delayed()])
+        rows = pd.concat([c for c in chunks if len(c)])
+        pm = object.__new__(type(model))
+        pm.__dict__.update(model.__dict__)
+        pm.X = model.design.rows(rows)[0]
+        pm.mf = copy.copy(model.mf)
+        pm.mf.rows = np.arange(len(rows))
+        pm.call = SimpleNamespace(data=rows)
+        proxy = LMMResult.__new__(LMMResult)           # (its anova does not dispatch back here)
+        proxy.__dict__.update(self.__dict__)
+        proxy.model = pm
+        return proxy
 
     def summary(self, ddf=None, correlation=True):
         if ddf is not None:

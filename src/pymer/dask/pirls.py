@@ -54,16 +54,69 @@ def _aic_constant(state, family, nb_theta):
     return (int(not ok), c)
 
 
-class PartitionRows:
-    """The persisted per-partition designs of a GLMM and the passes over them."""
+def current_client():
+    """The dask.distributed client in use, or None (Dask's local schedulers)."""
+    try:
+        from distributed import get_client
+        return get_client()
+    except (ImportError, ValueError):
+        return None
 
-    def __init__(self, states, p, q, nnz, family, split_every=8):
+
+class PartitionRows:
+    """The per-partition designs of a GLMM, persisted where they were built, and the
+    passes over them.
+
+    With a ``dask.distributed`` client the states are futures and a pass submits one
+    task per partition on them (the scheduler places it where its state is), reduced
+    on the workers by a tree when there are more than `split_every` partitions; without
+    one, a Dask graph on persisted delayed objects.
+    """
+
+    def __init__(self, states, p, q, nnz, family, split_every=8, client=None):
         self.states = states
+        self.client = client
         self.p, self.q, self.nnz = p, q, nnz
         self.family = family
         self.split_every = split_every
         self.npasses = 0
         self._aic = {}
+
+    @classmethod
+    def persist(cls, delayed_states, **kwargs):
+        """Compute the states and keep them on the workers (futures with a client)."""
+        client = current_client()
+        if client is not None:
+            states = client.compute(list(delayed_states))
+        else:
+            states = list(dask.persist(*delayed_states))
+        return cls(states, client=client, **kwargs)
+
+    def map(self, fn, *args):
+        """fn(state, *args) for every partition's state (delayed objects or futures)."""
+        if self.client is not None:
+            return [self.client.submit(fn, s, *args, pure=False) for s in self.states]
+        return [dask.delayed(fn)(s, *args) for s in self.states]
+
+    def reduce(self, items):
+        """The elementwise sum of the partitions' tuples (a tree on the workers)."""
+        if self.client is None:
+            return tree(items, self.split_every).compute()
+        while len(items) > self.split_every:
+            items = [self.client.submit(_sum_all, *items[i:i + self.split_every], pure=False)
+                     for i in range(0, len(items), self.split_every)]
+        return _sum_all(*self.client.gather(items))
+
+    def gather(self, items):
+        """The partitions' results, in order."""
+        if self.client is None:
+            return list(dask.compute(*items))
+        return self.client.gather(items)
+
+    def update(self, fn, *args):
+        """Replace each state by fn(state, *args), kept where it is."""
+        new = self.map(fn, *args)
+        self.states = new if self.client is not None else list(dask.persist(*new))
 
     def sums(self, beta, b, nb_theta, *, joint, with_z=True, loglik=False):
         """(invalid mu count, invalid eta count, deviance sum, -2 log-lik sum, Z'WZ values,
@@ -71,17 +124,15 @@ class PartitionRows:
         fam = self.family
         beta = np.ascontiguousarray(beta, dtype=np.float64)
         b = np.ascontiguousarray(b if with_z else np.zeros(self.q), dtype=np.float64)
-        parts = [dask.delayed(_pass)(s, beta, b, fam.code, fam.link_code, nb_theta, joint, with_z,
-                                     loglik, self.nnz) for s in self.states]
         self.npasses += 1
-        return tree(parts, self.split_every).compute()
+        return self.reduce(self.map(_pass, beta, b, fam.code, fam.link_code, nb_theta, joint, with_z,
+                                    loglik, self.nnz))
 
     def aic_constant(self, nb_theta):
         """(ok, c) with -2 log-likelihood = c + deviance for every mean (see
         :func:`pymer.dask._pirls_rows.aic_constant`), over all partitions."""
         if nb_theta not in self._aic:
-            parts = [dask.delayed(_aic_constant)(s, self.family.code, nb_theta) for s in self.states]
-            bad, c = tree(parts, self.split_every).compute()
+            bad, c = self.reduce(self.map(_aic_constant, self.family.code, nb_theta))
             self._aic[nb_theta] = (bad == 0, c)
         return self._aic[nb_theta]
 
