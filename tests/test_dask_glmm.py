@@ -157,3 +157,9 @@ def test_bad_input_same_errors(counts, formula, family, kw, exc, pieces):
         with pytest.raises(exc) as e0:
             _quiet(pymer.glmer, formula, df, family=family, **kw)
         assert str(e0.value).split(":")[0] == str(ei.value).split(":")[0]
+
+
+def test_glmer_nb_on_dask_is_a_clear_error():
+    ddf = dd.from_pandas(_counts(n=200), npartitions=2)
+    with pytest.raises(NotImplementedError, match="glmer_nb.*NegativeBinomial"):
+        pymer.glmer_nb("y ~ x + (1 | g)", ddf)

@@ -26,7 +26,7 @@ _LAZY = {
     "tidy": ("tidy", None),
     "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
     "glmer": ("dispatch", "glmer"),              # Dask frames to pymer.dask, the rest to pymer.glmm
-    "glmer_nb": ("glmm", "glmer_nb"),
+    "glmer_nb": ("dispatch", "glmer_nb"),
     "LinearMixedModel": ("lmm", "LinearMixedModel"),
     "lmer": ("dispatch", "lmer"),                # Dask frames to pymer.dask, the rest to pymer.lmm
     "lmer_many": ("many", "lmer_many"),
