@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python3 bench/dask_bench.py [--rows 1000000,2000000] [--responses 2000]
         [--r-responses 200] [--loop-responses 2000] [--repeats 3] [--row-repeats 3]
-        [--out bench/DASK_RESULTS.md]
+        [--out bench/DASK_RESULTS.md] [--glmm-rows 2000000] [--glmm-repeats 1]
 
 Rows: y ~ x + (1 | g) + (1 | h) with 2,000 x 50 crossed levels, generated partition by
 partition from a seed (the Dask frame is made with ``from_map`` on the workers, so the
@@ -12,6 +12,8 @@ Many: ``~ x + (1 | ind) + (1 | batch)``, 240 observations (24 ind x 10, 6 batche
 ``--responses`` responses: lmer_many in process and on a LocalCluster(2 workers), a
 Python loop of pymer.lmer, and a loop of lme4::lmer in R (the dream way) on the
 first ``--r-responses`` responses (time per response x responses).
+GLMM (``--glmm-rows``): a binary ``y ~ x + (1 | g)``, 1,000 levels, generated on the
+workers as the rows benchmark; pymer.glmer (Laplace) on Dask vs in memory.
 """
 from __future__ import annotations
 
@@ -204,6 +206,62 @@ def write_md(path, rows, many, args):
     Path(path).write_text("\n".join(lines))
 
 
+# ---- GLMM option (--glmm-rows): glmer on a Dask DataFrame ---------------------------------
+GLMM_FORMULA = "y ~ x + (1 | g)"
+
+
+def make_glmm_part(i, rows=ROWS_PER_PART):
+    """Partition i of the GLMM benchmark: a binary response, 1,000 levels of g."""
+    rng = np.random.default_rng(5000 + i)
+    g = rng.integers(0, 1000, rows)
+    ug = np.random.default_rng(3).normal(0, 0.8, 1000)
+    x = rng.normal(size=rows)
+    eta = -0.5 + 0.6 * x + ug[g]
+    y = (rng.uniform(size=rows) < 1 / (1 + np.exp(-eta))).astype(np.float64)
+    return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical.from_codes(g, [f"g{k:04d}" for k in range(1000)])})
+
+
+def bench_glmm(client, sizes, repeats):
+    import dask.dataframe as dd
+
+    out = []
+    proc = psutil.Process()
+    for n in sizes:
+        nparts = max(1, n // ROWS_PER_PART)
+        ddf = dd.from_map(make_glmm_part, list(range(nparts)))
+        rss0 = proc.memory_info().rss
+        cpu0 = time.process_time()
+        t_dask, m_dask = median_time(lambda: quiet(pymer.glmer, GLMM_FORMULA, ddf, family="binomial"), repeats)
+        cpu_dask = (time.process_time() - cpu0) / repeats
+        grow = (proc.memory_info().rss - rss0) / 2 ** 20
+        df = pd.concat([make_glmm_part(i) for i in range(nparts)], ignore_index=True)
+        cpu0 = time.process_time()
+        t_mem, m_mem = median_time(lambda: quiet(pymer.glmer, GLMM_FORMULA, df, family="binomial"), repeats)
+        cpu_mem = (time.process_time() - cpu0) / repeats
+        out.append({"rows": n, "partitions": nparts, "in_memory_s": t_mem, "dask_s": t_dask,
+                    "in_memory_cpu_s": cpu_mem, "dask_client_cpu_s": cpu_dask,
+                    "in_memory_rows_per_s": n / t_mem, "dask_rows_per_s": n / t_dask,
+                    "passes": m_dask.model.rows.npasses // repeats,
+                    "deviance_rel_diff": abs(m_dask.objective - m_mem.objective) / abs(m_mem.objective),
+                    "max_fixef_abs_diff": float(np.max(np.abs(m_dask.fixef.to_numpy() - m_mem.fixef.to_numpy()))),
+                    "client_rss_growth_mb": grow})
+        print(out[-1], flush=True)
+    return out
+
+
+def glmm_md(rows, repeats):
+    lines = [f"## GLMM: binary `{GLMM_FORMULA}`, 1,000 levels, Laplace (pymer.glmer, medians of {repeats})", "",
+             "| rows | partitions | in memory (s) | Dask (s) | in memory CPU (s) | Dask client CPU (s) | "
+             "in memory rows/s | Dask rows/s | passes over the rows | deviance rel. diff | max fixef diff | "
+             "client RSS growth (MB) |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['rows']:,} | {r['partitions']} | {r['in_memory_s']:.2f} | {r['dask_s']:.2f} | "
+                     f"{r['in_memory_cpu_s']:.2f} | {r['dask_client_cpu_s']:.2f} | {r['in_memory_rows_per_s']:,.0f} | "
+                     f"{r['dask_rows_per_s']:,.0f} | {r['passes']} | {r['deviance_rel_diff']:.1e} | "
+                     f"{r['max_fixef_abs_diff']:.1e} | {r['client_rss_growth_mb']:.0f} |")
+    return lines + [""]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="1000000,2000000")
@@ -214,11 +272,19 @@ def main():
     ap.add_argument("--row-repeats", type=int, default=3)
     ap.add_argument("--dask-only-rows", default="", help="sizes fitted on Dask only (e.g. 20000000)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "DASK_RESULTS.md"))
+    ap.add_argument("--glmm-rows", default="", help="GLMM sizes (e.g. 2000000); alone: only the GLMM part")
+    ap.add_argument("--glmm-repeats", type=int, default=1)
     args = ap.parse_args()
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, memory_limit="3GB",
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        glmm_sizes = [int(s) for s in args.glmm_rows.split(",") if s]
+        if glmm_sizes:
+            glmm = bench_glmm(client, glmm_sizes, args.glmm_repeats)
+            # the table for bench/DASK_RESULTS.md's GLMM section (the other parts are not run)
+            print("\n".join(glmm_md(glmm, args.glmm_repeats)))
+            return
         dask_only = [int(s) for s in args.dask_only_rows.split(",") if s]
         sizes = [int(s) for s in args.rows.split(",") if s] + dask_only
         many = bench_many(client, args.responses, args.loop_responses, args.r_responses, args.repeats) \

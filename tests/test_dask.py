@@ -66,8 +66,9 @@ def test_sleepstudy_partitions_equal_in_memory(sleep):
     np.testing.assert_allclose(a1.to_numpy(dtype=float), a0.to_numpy(dtype=float), rtol=1e-5)
     s0 = m0.summary(ddf="Satterthwaite").coefficients
     pd.testing.assert_frame_equal(m1.summary(ddf="Satterthwaite").coefficients, s0, rtol=1e-5)
-    with pytest.raises(NotImplementedError, match="type=1"):
-        m1.anova()
+    # type III (the default) on the Dask fit: tests/test_dask_glmm_lmm.py
+    np.testing.assert_allclose(m1.anova().table.to_numpy(dtype=float), m0.anova().table.to_numpy(dtype=float),
+                               rtol=1e-5)
     with pytest.raises(NotImplementedError, match="Satterthwaite"):
         m1.summary(ddf="Kenward-Roger")
     with pytest.raises(NotImplementedError, match="simulate"):

@@ -41,8 +41,8 @@ _LAZY = {
     "plots": ("plots", None),
     "tidy": ("tidy", None),
     "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
-    "glmer": ("glmm", "glmer"),
-    "glmer_nb": ("glmm", "glmer_nb"),
+    "glmer": ("dispatch", "glmer"),              # Dask frames to pymer.dask, the rest to pymer.glmm
+    "glmer_nb": ("dispatch", "glmer_nb"),
     "LinearMixedModel": ("lmm", "LinearMixedModel"),
     "lmer": ("dispatch", "lmer"),                # Dask frames to pymer.dask, the rest to pymer.lmm
     "lmer_many": ("many", "lmer_many"),

@@ -1,8 +1,30 @@
-"""Mixed models of Dask DataFrames (``pymer[dask]``): ``pymer.lmer(formula, data=ddf)``
-reduces the cross-products over the partitions and fits on the sums.
+"""Mixed models of Dask DataFrames (``pymer[dask]``): ``pymer.lmer(formula, data=ddf)`` and
+``pymer.glmer(formula, data=ddf, family=...)`` reduce sums over the partitions and fit on them.
 
-Importing this package imports Dask; the rest of pymer does not.
+Importing this package's names imports Dask; the rest of pymer does not. The names are
+loaded on first use (the compiled ``_pirls_rows`` lives in this package, so its modules
+must not be imported by the package itself: that would be an import cycle).
 """
-from .model import DaskLinearMixedModel, DaskLMMResult, is_dask_dataframe, lmer
+import importlib
 
-__all__ = ["lmer", "DaskLinearMixedModel", "DaskLMMResult", "is_dask_dataframe"]
+_LAZY = {
+    "lmer": "model", "DaskLinearMixedModel": "model", "DaskLMMResult": "model",
+    "is_dask_dataframe": "model",
+    "glmer": "glmm", "DaskGeneralizedLinearMixedModel": "glmm", "DaskGLMMResult": "glmm",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pymer.dask' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

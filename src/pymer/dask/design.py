@@ -9,6 +9,8 @@ ModelFrame encodes each partition (``ModelFrame.new_data``) exactly as the fitte
 """
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -243,7 +245,7 @@ class Design:
     used: list
     categories: dict
     weights: str | None
-    mf: object
+    mf: Any
     keep: list
     re: RandomEffects
     colptr: np.ndarray
@@ -259,6 +261,14 @@ class Design:
                    re, colptr, rowind)
 
     # ---- one partition ---------------------------------------------------------------
+    def response(self, ev) -> np.ndarray:
+        """The response of a partition's complete rows (numeric: a linear mixed model's)."""
+        yv = ev.eval(self.lhs)
+        if yv.kind == "fac":
+            raise PymerDataError(f"response '{self.mf.response_name}' is a factor; a linear mixed "
+                                 "model needs a numeric response")
+        return np.asarray(yv.data, dtype=np.float64)
+
     def rows(self, part: pd.DataFrame):
         """(X kept columns, y, offset, weights, RandomEffects) of a partition's complete rows."""
         part = complete_rows(part, self.used)
@@ -267,12 +277,7 @@ class Design:
         n = len(part)
         nd = self.mf.new_data(part, include_random=True)
         X = np.ascontiguousarray(np.asarray(nd.X, dtype=np.float64)[:, self.keep])
-        ev = _Evaluator(part, self.mf._spec.state, fitting=False)
-        yv = ev.eval(self.lhs)
-        if yv.kind == "fac":
-            raise PymerDataError(f"response '{self.mf.response_name}' is a factor; a linear mixed "
-                                 "model needs a numeric response")
-        y = np.asarray(yv.data, dtype=np.float64)
+        y = self.response(_Evaluator(part, self.mf._spec.state, fitting=False))
         if np.isinf(y).any():
             raise PymerDataError(f"'{self.mf.response_name}' has infinite values "
                                  f"({int(np.isinf(y).sum())} rows); remove or fix them")

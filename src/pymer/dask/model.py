@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 from numpy.typing import ArrayLike
+import copy
 import functools
 import uuid
 import warnings
@@ -34,6 +35,7 @@ from ..lmm import LinearMixedModel, _PLS
 from ..results import LMMResult
 from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
                         check_response_numeric, drop_aliased_columns, residualize_response)
+from ..formula.syntax import _Name, _Paren
 from .design import (Design, add, check_column_types, combine_templates, complete_rows,
                      factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
                      template_chunk, used_columns)
@@ -180,6 +182,21 @@ class _Predictor:
         return pd.Series(r, index=part.index, dtype=np.float64)
 
 
+def spanning_rows(design: Design, part: pd.DataFrame) -> pd.DataFrame:
+    """At most p complete rows of a partition whose rows of X span X's row space there
+    (pivoted QR of X')."""
+    from scipy.linalg import qr
+
+    sub = complete_rows(part, design.used)
+    if not len(sub) or not design.keep:
+        return sub.iloc[:0]
+    X = design.rows(sub)[0]
+    _, R, piv = qr(X.T, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    r = int(np.sum(d > 1e-10 * d.max())) if d.size and d.max() > 0 else 0
+    return sub.iloc[np.sort(piv[:r])]
+
+
 def _check_ddf(ddf):
     if _ddf_method(ddf) == "Kenward-Roger":
         raise NotImplementedError("the Kenward-Roger method needs Z and the n x n covariance of y; "
@@ -231,12 +248,34 @@ class DaskLMMResult(LMMResult):
 
     def anova(self, *others: Any, type: Any = 3, ddf: Any = "Satterthwaite", refit: bool = True,
               names: list[str] | None = None) -> Any:
+        """lmerTest's F tests (types I, II and III; Satterthwaite df) or, with other fits,
+        likelihood-ratio tests, as LMMResult.anova. Type III maps the sum-to-zero coding
+        to the model's on a few rows that span X's row space (at most p per partition,
+        gathered from the partitions; the map is exact on any such rows)."""
         if not others:
             _check_ddf(ddf)
-            if str(type).upper() in ("3", "III"):
-                raise NotImplementedError("type III F tests need the rows of the data (sum-to-zero "
-                                          "coding); on a Dask DataFrame use anova(type=1) or type=2")
+            if str(type).upper().strip() in ("3", "III"):
+                return LMMResult.anova(self._spanning_proxy(), type=type, ddf=ddf)
         return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
+
+    def _spanning_proxy(self):
+        """This fit, its model's X and data replaced by rows that span X's row space: what
+        the type III hypotheses need of the rows (the coding map T with X_sum T = X holds
+        row by row, so lstsq on rows where X_sum has full column rank recovers it)."""
+        model = self.model
+        dd = dask.delayed(model.design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
+        chunks = dask.compute(*[dask.delayed(spanning_rows)(dd, p) for p in model.data.to_delayed()])
+        rows = pd.concat([c for c in chunks if len(c)])
+        pm = object.__new__(type(model))
+        pm.__dict__.update(model.__dict__)
+        pm.X = model.design.rows(rows)[0]
+        pm.mf = copy.copy(model.mf)
+        pm.mf.rows = np.arange(len(rows))
+        pm.call = SimpleNamespace(data=rows)
+        proxy = LMMResult.__new__(LMMResult)           # (its anova does not dispatch back here)
+        proxy.__dict__.update(self.__dict__)
+        proxy.model = pm
+        return proxy
 
     def summary(self, ddf: str | None = None, correlation: bool = True) -> Any:
         if ddf is not None:
@@ -257,10 +296,23 @@ class DaskLMMResult(LMMResult):
 # =============================================================================
 
 
-def _reduce_design(formula, data, weights, offset, split_every):
+def template_design(formula: str, data: Any, weights: Any, offset: Any, split_every: int | None, *,
+                    design_cls: type[Design] = Design, factor_response: bool = False) -> tuple:
+    """The first pass (and scale()'s): the template of the factor-like columns, the row
+    counts, the global encoding. Returns (design, rows in the frame, complete rows, data,
+    partitions as delayed objects). With `factor_response` a text, categorical or boolean
+    response column is read as a factor (its levels from all rows), as glmer's binomial
+    family reads it; otherwise such a response is the linear model's error."""
     lhs, used, factor_like = used_columns(formula, data.columns, weights, offset)
     meta = data._meta
-    check_column_types(meta, lhs, used, factor_like)
+    lhs_u = lhs.x if isinstance(lhs, _Paren) else lhs
+    if factor_response and isinstance(lhs_u, _Name) and lhs_u.name in meta.columns:
+        dt = meta[lhs_u.name].dtype
+        if (not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)) \
+                and lhs_u.name not in factor_like:
+            factor_like.append(lhs_u.name)
+    else:
+        check_column_types(meta, lhs, used, factor_like)
     keys = factor_like_columns(meta, used, factor_like)
     unknown = [c for c in used if isinstance(meta[c].dtype, pd.CategoricalDtype)
                and not data[c].cat.known]
@@ -278,19 +330,18 @@ def _reduce_design(formula, data, weights, offset, split_every):
     template = combine_templates(list(chunks), keys, categories)
     n_all = sum(c[0] for c in counts)
     n = sum(c[1] for c in counts)
-    design = Design.from_template(formula, lhs, used, categories, template, weights, offset)
+    design = design_cls.from_template(formula, lhs, used, categories, template, weights, offset)
     if calls:
         # scale()'s centres and scales over all rows replace the template's
         centers = scale_centers(calls, ssum)
         sumsq = _tree([dask.delayed(scale_sums)(p, calls, centers) for p in parts], split_every).compute()
         design.mf._spec.state.update(scale_state(calls, ssum, centers, sumsq))
-    check_response_numeric(design.mf)
-    if n == 0:
-        raise ValueError("no complete rows")  # pragma: no cover  (the template raises first)
-    dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
-    # pass 2: normal equations on all fixed-effects columns; aliased columns dropped on X'WX
-    ne = _tree([dask.delayed(Design.normal_equations)(dd, p) for p in parts], split_every)
-    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange = ne.compute()
+    return design, n_all, n, data, parts
+
+
+def aliased_columns(design: Design, XtWX: np.ndarray) -> list[str]:
+    """The fixed-effects columns kept (aliased ones dropped, judged on X'WX), with the
+    in-memory RankDeficiencyWarning; sets ``design.keep``. Returns the dropped names."""
     names = design.mf.fixef_names
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RankDeficiencyWarning)
@@ -298,7 +349,20 @@ def _reduce_design(formula, data, weights, offset, split_every):
     for w in caught:
         warn(str(w.message), w.category)
     design.keep = keep
-    k = np.asarray(keep, dtype=int)
+    return dropped
+
+
+def _reduce_design(formula, data, weights, offset, split_every):
+    design, n_all, n, data, parts = template_design(formula, data, weights, offset, split_every)
+    check_response_numeric(design.mf)
+    if n == 0:
+        raise ValueError("no complete rows")  # pragma: no cover  (the template raises first)
+    dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
+    # pass 2: normal equations on all fixed-effects columns; aliased columns dropped on X'WX
+    ne = _tree([dask.delayed(Design.normal_equations)(dd, p) for p in parts], split_every)
+    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange = ne.compute()
+    dropped = aliased_columns(design, XtWX)
+    k = np.asarray(design.keep, dtype=int)
     G = XtWX[np.ix_(k, k)]
     beta0 = np.linalg.solve(G, XtWy[k]) if k.size else np.zeros(0)
     # pass 3: [Z X r]'W[Z X r] with r = y - offset - X beta0
