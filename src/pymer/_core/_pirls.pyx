@@ -51,11 +51,9 @@ cdef class PIRLS:
     cdef double[::1] ylogy
     cdef double[::1] y, pw, offset, eta, mu, w, wres, Xb, u, u_old, u_new, b, beta, beta_old, beta_new, work
     cdef double[::1, :] X, Xz, WXz
-    # joint: X row by row (n x p) and Z'W[X z] accumulated row by row (q x m), so that the
-    # scatter of each observation touches contiguous memory; the sums are the same
+    # joint: X and Z'W[X z] row by row (contiguous per observation; the same sums)
     cdef double[:, ::1] XR, ZtR
-    # u only: Xb is that of beta_xb (beta is fixed within an evaluation, often across them)
-    cdef double[::1] beta_xb
+    cdef double[::1] beta_xb      # u only: the beta of Xb
     cdef bint xb_ok
     cdef int64_t[:, ::1] zcols
     cdef int64_t[:, ::1] zpos     # where row i's (a, b) product goes in Z'WZ's values
@@ -163,8 +161,7 @@ cdef class PIRLS:
             self.xb_ok = True
 
     cdef void refresh_Xb(self) noexcept nogil:
-        """Xb at the current beta: recomputed unless (u only) beta is the one it was
-        computed for."""
+        """Xb at the current beta: recomputed unless (u only) beta is Xb's."""
         cdef Py_ssize_t j
         if self.xb_ok and not self.joint:
             for j in range(self.p):
@@ -305,8 +302,7 @@ cdef class PIRLS:
     cdef void build_crossprods(self) noexcept nogil:
         """Z'WZ, Z'W[X z], [X z]'W[X z] into the PLS core, at the working weights and
         response that update_eta left for the current point."""
-        cdef Py_ssize_t i, a, bb, j, k, c, n = self.n, K = self.K, q = self.q
-        cdef Py_ssize_t m = self.m, K2 = self.K * self.K
+        cdef Py_ssize_t i, a, bb, j, c, n = self.n, K = self.K, q = self.q, m = self.m, K2 = K * K
         cdef int nn = <int> self.n, mm = <int> self.m
         cdef double wi, v, acc = 0.0, one = 1.0, zero = 0.0
         cdef char tr = b'T', notr = b'N'
@@ -334,9 +330,7 @@ cdef class PIRLS:
             # u only, two random-effects columns per row (two scalar terms, or one
             # intercept-slope term): the scatter unrolled
             for i in range(n):
-                v = eta[i] - off[i] + wres[i]
-                if not self.joint:
-                    v -= Xb[i]
+                v = eta[i] - off[i] + wres[i] - Xb[i]
                 wi = w[i]
                 acc += wi * v * v
                 zi = zv + 2 * i
@@ -352,8 +346,7 @@ cdef class PIRLS:
             XytXy[0] = acc
             return
         if m > 1:
-            # joint: Z'W[X z] row by row into ZtR (q x m), each observation's X row
-            # contiguous; per entry the same sum in the same order as column by column
+            # joint: row by row into ZtR; per entry the same sum in the same order
             memset(&self.ZtR[0, 0], 0, q * m * sizeof(double))
             self.scatter_joint(&self.ZtR[0, 0], zcol)
             for c in range(q):
@@ -361,19 +354,17 @@ cdef class PIRLS:
                     ZtXy[c + j * q] = self.ZtR[c, j]
         else:
             for i in range(n):
-                # working response of the part being solved for: u
+                # the working response of u
                 v = eta[i] - off[i] + wres[i] - Xb[i]
                 zcol[i] = v
                 wi = w[i]
+                acc += wi * v * v
                 for bb in range(K):
                     c = zc[i * K + bb]
                     v = wi * zv[i * K + bb]
                     ZtXy[c] += v * zcol[i]
                     for a in range(K):
                         ztz[zp[i * K2 + bb * K + a]] += v * zv[i * K + a]
-        if m == 1:
-            for i in range(n):
-                acc += w[i] * zcol[i] * zcol[i]
             XytXy[0] = acc
             return
         # [X z]'W[X z] = [X z]' (W [X z]) by BLAS, on this thread alone
@@ -386,10 +377,8 @@ cdef class PIRLS:
         blas_restore(saved)
 
     cdef void scatter_joint(self, double *ZtR, double *zcol) noexcept nogil:
-        """The joint update's Z'WZ and Z'W[X z] (into ZtR, q x m row by row), and the
-        working response z (beta and u together) into zcol."""
-        cdef Py_ssize_t i, a, bb, j, c, n = self.n, K = self.K, p = self.p, m = self.m
-        cdef Py_ssize_t K2 = self.K * self.K
+        """Joint: Z'WZ, Z'W[X z] into ZtR (q x m, row by row), the working response z."""
+        cdef Py_ssize_t i, a, bb, j, c, n = self.n, K = self.K, p = self.p, m = self.m, K2 = K * K
         cdef double wi, v, zi
         cdef double *ztz = &self.pls.ztz[0]
         cdef double *row
