@@ -51,6 +51,10 @@ cdef class PIRLS:
     cdef double[::1] ylogy
     cdef double[::1] y, pw, offset, eta, mu, w, wres, Xb, u, u_old, u_new, b, beta, beta_old, beta_new, work
     cdef double[::1, :] X, Xz, WXz
+    # joint: X and Z'W[X z] row by row (contiguous per observation; the same sums)
+    cdef double[:, ::1] XR, ZtR
+    cdef double[::1] beta_xb      # u only: the beta of Xb
+    cdef bint xb_ok
     cdef int64_t[:, ::1] zcols
     cdef int64_t[:, ::1] zpos     # where row i's (a, b) product goes in Z'WZ's values
     cdef double[:, ::1] zvals
@@ -113,6 +117,10 @@ cdef class PIRLS:
         self.beta_new = np.zeros(self.p)
         if self.joint:
             self.Xz[:, :self.p] = self.X
+        self.XR = np.ascontiguousarray(self.X if self.joint and self.m > 1 else np.zeros((0, 0)))
+        self.ZtR = np.zeros((self.q if self.joint and self.m > 1 else 0, self.m))
+        self.beta_xb = np.zeros(self.p)
+        self.xb_ok = False
         self.maxit = 100
         self.zpos = np.empty((self.n, self.K * self.K), dtype=np.int64)
         with nogil:
@@ -147,6 +155,21 @@ cdef class PIRLS:
             bj = self.beta[j]
             for i in range(n):
                 Xb[i] += Xj[i] * bj
+        if not self.joint:
+            if self.p > 0:
+                memcpy(&self.beta_xb[0], &self.beta[0], self.p * sizeof(double))
+            self.xb_ok = True
+
+    cdef void refresh_Xb(self) noexcept nogil:
+        """Xb at the current beta: recomputed unless (u only) beta is Xb's."""
+        cdef Py_ssize_t j
+        if self.xb_ok and not self.joint:
+            for j in range(self.p):
+                if self.beta[j] != self.beta_xb[j]:
+                    break
+            else:
+                return
+        self.compute_Xb()
 
     cdef bint update_eta(self) noexcept nogil:
         """eta, mu, the working weights w and residuals (y - mu)/mu_eta from beta (Xb)
@@ -279,8 +302,7 @@ cdef class PIRLS:
     cdef void build_crossprods(self) noexcept nogil:
         """Z'WZ, Z'W[X z], [X z]'W[X z] into the PLS core, at the working weights and
         response that update_eta left for the current point."""
-        cdef Py_ssize_t i, a, bb, j, k, c, n = self.n, K = self.K, q = self.q
-        cdef Py_ssize_t m = self.m, K2 = self.K * self.K
+        cdef Py_ssize_t i, a, bb, j, c, n = self.n, K = self.K, q = self.q, m = self.m, K2 = K * K
         cdef int nn = <int> self.n, mm = <int> self.m
         cdef double wi, v, acc = 0.0, one = 1.0, zero = 0.0
         cdef char tr = b'T', notr = b'N'
@@ -308,9 +330,7 @@ cdef class PIRLS:
             # u only, two random-effects columns per row (two scalar terms, or one
             # intercept-slope term): the scatter unrolled
             for i in range(n):
-                v = eta[i] - off[i] + wres[i]
-                if not self.joint:
-                    v -= Xb[i]
+                v = eta[i] - off[i] + wres[i] - Xb[i]
                 wi = w[i]
                 acc += wi * v * v
                 zi = zv + 2 * i
@@ -325,23 +345,26 @@ cdef class PIRLS:
                 ztz[pi[3]] += v1 * zi[1]
             XytXy[0] = acc
             return
-        for i in range(n):
-            # working response of the part being solved for: (beta,) u
-            v = eta[i] - off[i] + wres[i]
-            if not self.joint:
-                v -= Xb[i]
-            zcol[i] = v
-            wi = w[i]
-            for bb in range(K):
-                c = zc[i * K + bb]
-                v = wi * zv[i * K + bb]
+        if m > 1:
+            # joint: row by row into ZtR; per entry the same sum in the same order
+            memset(&self.ZtR[0, 0], 0, q * m * sizeof(double))
+            self.scatter_joint(&self.ZtR[0, 0], zcol)
+            for c in range(q):
                 for j in range(m):
-                    ZtXy[c + j * q] += v * Xz[i + j * n]
-                for a in range(K):
-                    ztz[zp[i * K2 + bb * K + a]] += v * zv[i * K + a]
-        if m == 1:
+                    ZtXy[c + j * q] = self.ZtR[c, j]
+        else:
             for i in range(n):
-                acc += w[i] * zcol[i] * zcol[i]
+                # the working response of u
+                v = eta[i] - off[i] + wres[i] - Xb[i]
+                zcol[i] = v
+                wi = w[i]
+                acc += wi * v * v
+                for bb in range(K):
+                    c = zc[i * K + bb]
+                    v = wi * zv[i * K + bb]
+                    ZtXy[c] += v * zcol[i]
+                    for a in range(K):
+                        ztz[zp[i * K2 + bb * K + a]] += v * zv[i * K + a]
             XytXy[0] = acc
             return
         # [X z]'W[X z] = [X z]' (W [X z]) by BLAS, on this thread alone
@@ -352,6 +375,36 @@ cdef class PIRLS:
         blas_single(saved)
         dgemm(&tr, &notr, &mm, &mm, &nn, &one, Xz, &nn, WXz, &nn, &zero, XytXy, &mm)
         blas_restore(saved)
+
+    cdef void scatter_joint(self, double *ZtR, double *zcol) noexcept nogil:
+        """Joint: Z'WZ, Z'W[X z] into ZtR (q x m, row by row), the working response z."""
+        cdef Py_ssize_t i, a, bb, j, c, n = self.n, K = self.K, p = self.p, m = self.m, K2 = K * K
+        cdef double wi, v, zi
+        cdef double *ztz = &self.pls.ztz[0]
+        cdef double *row
+        cdef const double *xi
+        cdef const double *XR = &self.XR[0, 0]
+        cdef const double *w = &self.w[0]
+        cdef const double *eta = &self.eta[0]
+        cdef const double *off = &self.offset[0]
+        cdef const double *wres = &self.wres[0]
+        cdef const double *zv = &self.zvals[0, 0]
+        cdef const int64_t *zc = &self.zcols[0, 0]
+        cdef const int64_t *zp = &self.zpos[0, 0]
+        for i in range(n):
+            zi = eta[i] - off[i] + wres[i]
+            zcol[i] = zi
+            wi = w[i]
+            xi = XR + i * p
+            for bb in range(K):
+                c = zc[i * K + bb]
+                v = wi * zv[i * K + bb]
+                row = ZtR + c * m
+                for j in range(p):
+                    row[j] += v * xi[j]
+                row[p] += v * zi
+                for a in range(K):
+                    ztz[zp[i * K2 + bb * K + a]] += v * zv[i * K + a]
 
     cdef double step_size(self) noexcept nogil:
         """Largest component of the proposed step (u_new, beta_new) from the current
@@ -401,7 +454,7 @@ cdef class PIRLS:
         cdef bint improved, last = False
         self.nsteps = 0
         self.at_mode = False
-        self.compute_Xb()
+        self.refresh_Xb()
         if not self.update_eta():
             # a warm start outside the family's domain: start again from u = 0
             for i in range(self.q):
@@ -551,6 +604,7 @@ cdef class PIRLS:
         cdef const double *zv = &self.zvals[0, 0]
         cdef const int64_t *zc = &self.zcols[0, 0]
         cdef const double *Xj
+        cdef const double *XR = NULL
         self.pls.fill_T(theta)
         # Z dLambda u, through b = Lambda(old) u of the mode
         self.pls.lambda_apply_nogil(&self.u[0], db)
@@ -618,13 +672,15 @@ cdef class PIRLS:
         # trust the linearization only while it moves no linear predictor by more than
         # 1 (from a variance at 0, say, the mode bends away from its tangent at once)
         self.pls.lambda_apply_nogil(db, s1)
+        if self.joint:
+            XR = &self.XR[0, 0]
         for i in range(n):
             deta = 0.0
             for a in range(K):
                 deta += zv[i * K + a] * s1[zc[i * K + a]]
             if self.joint:
                 for j in range(p):
-                    deta += self.X[i, j] * xr[j]
+                    deta += XR[i * p + j] * xr[j]
             if not fabs(deta) <= 1.0:
                 return -1
         for j in range(q):
