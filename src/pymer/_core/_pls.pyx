@@ -15,8 +15,8 @@ Two factorizations of A + I = Lambda' Z'WZ Lambda + I:
 * blocked (the default when it is cheaper; _blocked.pyx): the first random-effects
   term's diagonal block is itself block diagonal (one k1 x k1 block per level), so
   L11 is a Cholesky factor per level, L21 = A21 L11^-T keeps the sparse pattern of
-  Z_2'Z_1, and the Schur complement S = A22 - L21 L21' is factored dense by LAPACK
-  (P = I);
+  Z_2'Z_1, and the Schur complement S = A22 - L21 L21' is factored by LAPACK, dense
+  or, when sparse enough, supernodal in a fill-reducing order (P = diag(I, P2));
 * CHOLMOD's supernodal/simplicial sparse Cholesky with a fill-reducing P, for
   models whose remaining terms are too large to treat as one dense block.
 """
@@ -30,6 +30,7 @@ from pymer._core.cholmod cimport *
 from pymer._core._zwz cimport sorted_position
 from pymer._core._blocked cimport Blocked, blocked_factor, blocked_solve_fwd, blocked_solve_bwd
 from pymer._core._blocked import blocked_structure
+from pymer._core._schur import schur_setup
 from pymer._core._blas_threads import _setters
 
 cdef extern from "cholmod.h" nogil:
@@ -69,6 +70,22 @@ cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
     F.L11 = &self.L11[0]
     F.l21 = &self.l21[0]
     F.S = &self.S[0, 0]
+    F.pinv = &self.s_pinv[0] if self.sparse_schur else NULL
+    F.nsuper = self.s_sup.shape[0] - 1
+    F.sup = &self.s_sup[0]
+    F.spi = &self.s_spi[0]
+    F.srow = &self.s_srow[0]
+    F.width = self.schur_width
+    F.E = self.s_erow.shape[0]
+    F.lstart = &self.s_lstart[0]
+    F.erow = &self.s_erow[0]
+    F.esrc = &self.s_esrc[0]
+    F.a22ptr = &self.s_a22ptr[0]
+    F.a22row = &self.s_a22row[0]
+    F.a22pos = &self.s_a22pos[0]
+    F.cursor = &self.s_cursor[0]
+    F.G = &self.s_G[0]
+    F.work = &self.bwork[0]
     return F
 
 
@@ -156,10 +173,17 @@ cdef class PLS:
         self.U = np.zeros((self.m, self.m), dtype=np.float64, order="F")
         self.choose_factorization(method)
 
-    def choose_factorization(self, method="auto"):
-        """Set up the blocked or the CHOLMOD factorization (see the module docstring)."""
+    def choose_factorization(self, method="auto", schur="auto", Py_ssize_t schur_width=0):
+        """Set up the blocked or the CHOLMOD factorization (see the module docstring). For
+        the blocked one: the Schur complement "dense" or "sparse" (supernodal in a
+        fill-reducing order), assembled schur_width columns at a time ("auto" and 0: what
+        the cost model picks; see _schur.schur_setup)."""
         if method not in ("auto", "blocked", "cholmod"):
             raise ValueError(f"method must be 'auto', 'blocked' or 'cholmod', not {method!r}")
+        if schur not in ("auto", "dense", "sparse"):
+            raise ValueError(f"schur must be 'auto', 'dense' or 'sparse', not {schur!r}")
+        if schur_width < 0:
+            raise ValueError(f"schur_width must be >= 0 (0: automatic), not {schur_width}")
         if self.L != NULL:
             cholmod_l_free_factor(&self.L, &self.c)
         self.blocked = False
@@ -188,8 +212,25 @@ cdef class PLS:
             self.l21 = np.zeros(self.rowind.shape[0], dtype=np.float64)
             self.L11 = np.zeros(max(1, q1 * k1), dtype=np.float64)
             self.S = np.zeros((max(q2, 1), max(q2, 1)), dtype=np.float64, order="F")
+            self._setup_schur(schur, schur_width, flops)
         elif self.L == NULL:
             self.analyze()
+
+    def _setup_schur(self, schur, Py_ssize_t width, double flops):
+        """The Schur complement's set-up (see _schur.schur_setup)."""
+        (self.sparse_schur, self.schur_flops, self.schur_width, self.s_pinv, self.s_sup,
+         self.s_spi, self.s_srow, self.s_lstart, self.s_erow, self.s_esrc, self.s_a22ptr,
+         self.s_a22row, self.s_a22pos, nwork) = schur_setup(self.colptr, self.rowind, self.q1,
+                                                             self.k1, schur, width, flops)
+        self.s_cursor = np.zeros(max(1, self.q1 // max(self.k1, 1)), dtype=np.int64)
+        self.s_G = np.zeros(max(1, self.s_erow.shape[0] * self.k1))
+        self.bwork = np.zeros(max(1, nwork))
+
+    @property
+    def schur_pinv(self):
+        """The place of each row of the Schur complement in its fill-reducing order (the
+        blocked factorization's P2), or None when it is factored in natural order."""
+        return np.asarray(self.s_pinv).copy() if self.blocked and self.sparse_schur else None
 
     def copy(self):
         """A core of its own on the same model: the pattern, the column structure and the
@@ -223,6 +264,11 @@ cdef class PLS:
             new.l21 = np.array(self.l21)
             new.L11 = np.array(self.L11)
             new.S = np.array(self.S, order="F")
+            new.sparse_schur, new.schur_width, new.schur_flops = self.sparse_schur, self.schur_width, self.schur_flops
+            new.s_pinv, new.s_sup, new.s_spi, new.s_srow = self.s_pinv, self.s_sup, self.s_spi, self.s_srow
+            new.s_lstart, new.s_erow, new.s_esrc = self.s_lstart, self.s_erow, self.s_esrc
+            new.s_a22ptr, new.s_a22row, new.s_a22pos = self.s_a22ptr, self.s_a22row, self.s_a22pos
+            new.bwork, new.s_G, new.s_cursor = np.array(self.bwork), np.array(self.s_G), np.array(self.s_cursor)
         new.c.final_asis = self.c.final_asis
         new.c.final_ll = self.c.final_ll
         new.c.final_super = self.c.final_super
@@ -698,15 +744,42 @@ def crossprod_ztwz(const int64_t[::1] colptr, const int64_t[::1] rowind,
                    const int64_t[:, ::1] zcols, const double[:, ::1] zvals,
                    const double[::1] w, double[::1] out):
     """out += Z'WZ on the CSC pattern (colptr, rowind); Z given row-wise by
-    zcols/zvals (n x K, one entry per random-effects column of each row)."""
-    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, pos
-    cdef int64_t c
+    zcols/zvals (n x K, one entry per random-effects column of each row).
+
+    A row's columns come in increasing order, so each search starts after the previous
+    find (the columns of one level block are found in a step each); the next column of
+    the same level block has the same row pattern, so its positions are the previous
+    column's offsets (checked: any miss falls back to the binary search)."""
+    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, pos, start, end, prev
+    cdef int64_t c, r
     cdef double wi
+    cdef bint same
+    cdef Py_ssize_t[::1] offs = np.zeros(max(K, 1), dtype=np.intp)
     with nogil:
         for i in range(n):
             wi = w[i]
             for b in range(K):
                 c = zcols[i, b]
+                start = colptr[c]
+                end = colptr[c + 1]
+                same = b > 0 and c == zcols[i, b - 1] + 1
+                if same:
+                    for a in range(K):
+                        pos = start + offs[a]
+                        if pos >= end or rowind[pos] != zcols[i, a]:
+                            same = False
+                            break
+                if not same:
+                    prev = start
+                    for a in range(K):
+                        r = zcols[i, a]
+                        if prev < end and rowind[prev] == r:
+                            pos = prev
+                        else:
+                            pos = sorted_position(&rowind[0], prev if prev < end else start, end - 1, r)
+                            if rowind[pos] != r:
+                                pos = sorted_position(&rowind[0], start, end - 1, r)
+                        offs[a] = pos - start
+                        prev = pos + 1
                 for a in range(K):
-                    pos = sorted_position(&rowind[0], colptr[c], colptr[c + 1] - 1, zcols[i, a])
-                    out[pos] += wi * zvals[i, a] * zvals[i, b]
+                    out[start + offs[a]] += wi * zvals[i, a] * zvals[i, b]
