@@ -1,5 +1,6 @@
 """The house rules, checked on the source: no import cycle among pymer's modules (imports
-inside functions counted), no module over 800 lines, and the layers' one-way dependencies."""
+inside functions counted), no module (.py, .pyx or .pxd) over 800 lines, and the layers'
+one-way dependencies."""
 import ast
 from pathlib import Path
 
@@ -65,6 +66,18 @@ def graph():
 def test_no_module_over_800_lines():
     long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def compiled_sources():
+    """The Cython sources (.pyx) and declarations (.pxd) under src/pymer."""
+    return sorted(p for ext in ("*.pyx", "*.pxd") for p in SRC.rglob(ext))
+
+
+def test_no_compiled_module_over_800_lines():
+    files = compiled_sources()
+    assert any(p.name == "_pls.pyx" for p in files)    # the check sees the compiled core
+    long = {str(p.relative_to(SRC)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"Cython files over {MAX_LINES} lines: {long}"
 
 
 def test_no_import_cycle():

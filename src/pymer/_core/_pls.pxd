@@ -28,6 +28,15 @@ cdef class PLS:
     cdef readonly double cholmod_flops
     cdef double[::1] avals, l21, L11
     cdef double[::1, :] S
+    # the Schur complement (_schur.pyx sets it up, _blocked.pyx runs it): sparse (its
+    # fill-reducing order, supernodes) or dense; assembled schur_width columns at a time
+    # from each level's entries in the buffer's order; scratch
+    cdef readonly bint sparse_schur
+    cdef readonly Py_ssize_t schur_width
+    cdef readonly double schur_flops
+    cdef int64_t[::1] s_pinv, s_sup, s_spi, s_srow
+    cdef int64_t[::1] s_lstart, s_erow, s_esrc, s_a22ptr, s_a22row, s_a22pos, s_cursor
+    cdef double[::1] bwork, s_G
 
     cdef cholmod_sparse A_view(self) noexcept nogil
     cdef void fill_T(self, const double *theta) noexcept nogil

@@ -12,23 +12,25 @@ r^2 = pwrss, |R_X|^2 and |L|^2 give the profiled ML/REML criteria.
 
 Two factorizations of A + I = Lambda' Z'WZ Lambda + I:
 
-* blocked (the default when it is cheaper): the first random-effects term's
-  diagonal block is itself block diagonal (one k1 x k1 block per level, as each
-  observation has one level), so with A + I = [[A11, A21'], [A21, A22]],
-  L11 is a Cholesky factor per level, L21 = A21 L11^-T keeps the sparse pattern
-  of Z_2'Z_1, and the Schur complement S = A22 - L21 L21' is factored dense
-  by LAPACK (P = I);
+* blocked (the default when it is cheaper; _blocked.pyx): the first random-effects
+  term's diagonal block is itself block diagonal (one k1 x k1 block per level), so
+  L11 is a Cholesky factor per level, L21 = A21 L11^-T keeps the sparse pattern of
+  Z_2'Z_1, and the Schur complement S = A22 - L21 L21' is factored by LAPACK, dense
+  or, when sparse enough, supernodal in a fill-reducing order (P = diag(I, P2));
 * CHOLMOD's supernodal/simplicial sparse Cholesky with a fill-reducing P, for
   models whose remaining terms are too large to treat as one dense block.
 """
 import numpy as np
-from libc.math cimport log, sqrt, INFINITY, NAN, M_PI
-from libc.string cimport memcpy, memset
+from libc.math cimport log, INFINITY, NAN, M_PI
+from libc.string cimport memcpy
 from libc.stdint cimport int64_t
-from scipy.linalg.cython_blas cimport dsyrk, dtrsm
+from scipy.linalg.cython_blas cimport dsyrk
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 from pymer._core._zwz cimport sorted_position
+from pymer._core._blocked cimport Blocked, blocked_factor, blocked_solve_fwd, blocked_solve_bwd
+from pymer._core._blocked import blocked_structure
+from pymer._core._schur import schur_setup
 from pymer._core._blas_threads import _setters
 
 cdef extern from "cholmod.h" nogil:
@@ -57,6 +59,34 @@ cdef void blas_restore(const int *saved) noexcept nogil:
     cdef int i
     for i in range(_n_blas_set):
         _blas_set[i](saved[i])
+
+
+cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
+    """The blocked factor's arrays (see _blocked.pyx) as a record for its kernels."""
+    cdef Blocked F
+    F.q, F.q1, F.q2, F.k1 = self.q, self.q1, self.q2, self.k1
+    F.cp = &self.colptr[0]
+    F.ri = &self.rowind[0]
+    F.L11 = &self.L11[0]
+    F.l21 = &self.l21[0]
+    F.S = &self.S[0, 0]
+    F.pinv = &self.s_pinv[0] if self.sparse_schur else NULL
+    F.nsuper = self.s_sup.shape[0] - 1
+    F.sup = &self.s_sup[0]
+    F.spi = &self.s_spi[0]
+    F.srow = &self.s_srow[0]
+    F.width = self.schur_width
+    F.E = self.s_erow.shape[0]
+    F.lstart = &self.s_lstart[0]
+    F.erow = &self.s_erow[0]
+    F.esrc = &self.s_esrc[0]
+    F.a22ptr = &self.s_a22ptr[0]
+    F.a22row = &self.s_a22row[0]
+    F.a22pos = &self.s_a22pos[0]
+    F.cursor = &self.s_cursor[0]
+    F.G = &self.s_G[0]
+    F.work = &self.bwork[0]
+    return F
 
 
 cdef class PLS:
@@ -143,10 +173,17 @@ cdef class PLS:
         self.U = np.zeros((self.m, self.m), dtype=np.float64, order="F")
         self.choose_factorization(method)
 
-    def choose_factorization(self, method="auto"):
-        """Set up the blocked or the CHOLMOD factorization (see the module docstring)."""
+    def choose_factorization(self, method="auto", schur="auto", Py_ssize_t schur_width=0):
+        """Set up the blocked or the CHOLMOD factorization (see the module docstring). For
+        the blocked one: the Schur complement "dense" or "sparse" (supernodal in a
+        fill-reducing order), assembled schur_width columns at a time ("auto" and 0: what
+        the cost model picks; see _schur.schur_setup)."""
         if method not in ("auto", "blocked", "cholmod"):
             raise ValueError(f"method must be 'auto', 'blocked' or 'cholmod', not {method!r}")
+        if schur not in ("auto", "dense", "sparse"):
+            raise ValueError(f"schur must be 'auto', 'dense' or 'sparse', not {schur!r}")
+        if schur_width < 0:
+            raise ValueError(f"schur_width must be >= 0 (0: automatic), not {schur_width}")
         if self.L != NULL:
             cholmod_l_free_factor(&self.L, &self.c)
         self.blocked = False
@@ -175,8 +212,25 @@ cdef class PLS:
             self.l21 = np.zeros(self.rowind.shape[0], dtype=np.float64)
             self.L11 = np.zeros(max(1, q1 * k1), dtype=np.float64)
             self.S = np.zeros((max(q2, 1), max(q2, 1)), dtype=np.float64, order="F")
+            self._setup_schur(schur, schur_width, flops)
         elif self.L == NULL:
             self.analyze()
+
+    def _setup_schur(self, schur, Py_ssize_t width, double flops):
+        """The Schur complement's set-up (see _schur.schur_setup)."""
+        (self.sparse_schur, self.schur_flops, self.schur_width, self.s_pinv, self.s_sup,
+         self.s_spi, self.s_srow, self.s_lstart, self.s_erow, self.s_esrc, self.s_a22ptr,
+         self.s_a22row, self.s_a22pos, nwork) = schur_setup(self.colptr, self.rowind, self.q1,
+                                                             self.k1, schur, width, flops)
+        self.s_cursor = np.zeros(max(1, self.q1 // max(self.k1, 1)), dtype=np.int64)
+        self.s_G = np.zeros(max(1, self.s_erow.shape[0] * self.k1))
+        self.bwork = np.zeros(max(1, nwork))
+
+    @property
+    def schur_pinv(self):
+        """The place of each row of the Schur complement in its fill-reducing order (the
+        blocked factorization's P2), or None when it is factored in natural order."""
+        return np.asarray(self.s_pinv).copy() if self.blocked and self.sparse_schur else None
 
     def copy(self):
         """A core of its own on the same model: the pattern, the column structure and the
@@ -210,6 +264,11 @@ cdef class PLS:
             new.l21 = np.array(self.l21)
             new.L11 = np.array(self.L11)
             new.S = np.array(self.S, order="F")
+            new.sparse_schur, new.schur_width, new.schur_flops = self.sparse_schur, self.schur_width, self.schur_flops
+            new.s_pinv, new.s_sup, new.s_spi, new.s_srow = self.s_pinv, self.s_sup, self.s_spi, self.s_srow
+            new.s_lstart, new.s_erow, new.s_esrc = self.s_lstart, self.s_erow, self.s_esrc
+            new.s_a22ptr, new.s_a22row, new.s_a22pos = self.s_a22ptr, self.s_a22row, self.s_a22pos
+            new.bwork, new.s_G, new.s_cursor = np.array(self.bwork), np.array(self.s_G), np.array(self.s_cursor)
         new.c.final_asis = self.c.final_asis
         new.c.final_ll = self.c.final_ll
         new.c.final_super = self.c.final_super
@@ -225,39 +284,10 @@ cdef class PLS:
         return new
 
     def _blocked_structure(self):
-        """(ok, q1, k1, flops of the L21 L21' update) for the first term as the blocked part.
-
-        ok when the rows < q1 of every column j < q1 are exactly the k1 rows of j's own
-        level block (rows are sorted, so they are the column's first k1 entries)."""
-        cdef Py_ssize_t q = self.q, k1, q1 = 0, j, idx, start, cnt, b, nr2
-        cdef int64_t r
-        cdef double flops = 0.0
-        if q == 0 or self.nterms == 0:
+        """(ok, q1, k1, flops of the L21 L21' update) for the first term as the blocked part."""
+        if self.q == 0 or self.nterms == 0:
             return False, 0, 0, 0.0
-        k1 = self.term_k[0]
-        while q1 < q and self.col_term[q1] == 0:
-            q1 += 1
-        for j in range(q1, q):
-            if self.col_term[j] == 0:
-                return False, 0, 0, 0.0
-        if q1 == 0 or k1 <= 0 or q1 % k1 != 0:
-            return False, 0, 0, 0.0
-        for j in range(q1):
-            start = (j // k1) * k1
-            cnt = 0
-            for idx in range(self.colptr[j], self.colptr[j + 1]):
-                r = self.rowind[idx]
-                if r >= q1:
-                    break
-                if r < start or r >= start + k1:
-                    return False, 0, 0, 0.0
-                cnt += 1
-            if cnt != k1:
-                return False, 0, 0, 0.0
-        for b in range(q1 // k1):
-            nr2 = self.colptr[b * k1 + 1] - self.colptr[b * k1] - k1
-            flops += nr2 * (nr2 + 1) / 2.0 * k1
-        return True, q1, k1, flops
+        return blocked_structure(self.colptr, self.rowind, self.col_term, self.term_k[0])
 
     cdef cholmod_sparse A_view(self) noexcept nogil:
         cdef cholmod_sparse A
@@ -462,89 +492,9 @@ cdef class PLS:
         return 0
 
     cdef int factor_blocked(self) noexcept nogil:
-        """Blocked: L11 per level of the first term, L21 = A21 L11^-T on the pattern,
-        S = A22 + I - L21 L21' dense and its LAPACK Cholesky; logdetL."""
-        cdef Py_ssize_t k1 = self.k1, q1 = self.q1, q2 = self.q2, b, j0, c, s, r, idx, a, nr2
-        cdef Py_ssize_t j, pos, p0, rb, nb1 = q1 // k1 if k1 > 0 else 0
-        cdef double acc = 0.0, d, v
-        cdef double *Lb
-        cdef double *Sp
-        cdef double *l21 = &self.l21[0]
-        cdef double *av = &self.avals[0]
-        cdef int64_t *cp = &self.colptr[0]
-        cdef int64_t *ri = &self.rowind[0]
-        cdef int info = 0, n2 = <int> q2
-        cdef char lo = b'L'
-        for b in range(nb1):
-            j0 = b * k1
-            Lb = &self.L11[b * k1 * k1]
-            for c in range(k1):
-                for r in range(k1):
-                    Lb[r + c * k1] = av[cp[j0 + c] + r]
-                Lb[c + c * k1] += 1.0
-            # Cholesky of the k1 x k1 block, lower triangle, in place
-            for c in range(k1):
-                d = Lb[c + c * k1]
-                for s in range(c):
-                    d -= Lb[c + s * k1] * Lb[c + s * k1]
-                if not d > 0.0:
-                    return 1
-                d = sqrt(d)
-                Lb[c + c * k1] = d
-                acc += log(d)
-                for r in range(c + 1, k1):
-                    v = Lb[r + c * k1]
-                    for s in range(c):
-                        v -= Lb[r + s * k1] * Lb[c + s * k1]
-                    Lb[r + c * k1] = v / d
-            # rows of A21 for this level: L_b x = a for each row (forward substitution)
-            nr2 = cp[j0 + 1] - cp[j0] - k1
-            for idx in range(nr2):
-                for c in range(k1):
-                    v = av[cp[j0 + c] + k1 + idx]
-                    for s in range(c):
-                        v -= Lb[c + s * k1] * l21[cp[j0 + s] + k1 + idx]
-                    l21[cp[j0 + c] + k1 + idx] = v / Lb[c + c * k1]
-        if q2 > 0:
-            Sp = &self.S[0, 0]
-            for j in range(q2):
-                memset(&Sp[j + j * q2], 0, (q2 - j) * sizeof(double))
-            # lower triangle of A22 + I
-            for j in range(q1, self.q):
-                for pos in range(cp[j], cp[j + 1]):
-                    r = ri[pos]
-                    if r >= j:
-                        Sp[(r - q1) + (j - q1) * q2] = av[pos]
-                Sp[(j - q1) * (q2 + 1)] += 1.0
-            # minus L21 L21': each level's rows form a dense outer product (rows sorted)
-            for b in range(nb1):
-                j0 = b * k1
-                p0 = cp[j0] + k1
-                nr2 = cp[j0 + 1] - p0
-                # the k1 columns of L21_b sit at p0, p0 + nr, ... (block-dense pattern)
-                if k1 == 1:
-                    for idx in range(nr2):
-                        v = l21[p0 + idx]
-                        if v == 0.0:
-                            continue
-                        rb = (ri[p0 + idx] - q1) * q2 - q1
-                        for a in range(idx, nr2):
-                            Sp[ri[p0 + a] + rb] -= l21[p0 + a] * v
-                else:
-                    for idx in range(nr2):
-                        rb = (ri[p0 + idx] - q1) * q2 - q1
-                        for a in range(idx, nr2):
-                            v = 0.0
-                            for c in range(k1):
-                                v += l21[p0 + c * (nr2 + k1) + a] * l21[p0 + c * (nr2 + k1) + idx]
-                            Sp[ri[p0 + a] + rb] -= v
-            dpotrf(&lo, &n2, Sp, &n2, &info)
-            if info != 0:
-                return 1
-            for j in range(q2):
-                acc += log(Sp[j * (q2 + 1)])
-        self.logdetL = 2.0 * acc
-        return 0
+        """The blocked factorization (_blocked.pyx) of A + I; logdetL."""
+        cdef Blocked F = _blocked_view(self)
+        return blocked_factor(&F, &self.avals[0], &self.logdetL)
 
     cdef int cholmod_solve2(self, int sys1, int sys2, double *x, Py_ssize_t ncol) noexcept nogil:
         """x <- the CHOLMOD solves sys2(sys1(x)) on the factor, for x (q x ncol) in place."""
@@ -572,72 +522,24 @@ cdef class PLS:
 
     cdef int solve_fwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
         """x <- L^-1 P x for x (q x ncol, column-major) in place."""
-        cdef Py_ssize_t q = self.q, k1 = self.k1, q1 = self.q1, col, b, j0, r, c, p0, idx, nr2
-        cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
-        cdef double *xc
-        cdef double *Lb
-        cdef double acc
-        cdef int n2 = <int> self.q2, nc = <int> ncol, ldx = <int> q
-        cdef double one = 1.0
-        cdef char side = b'L', lo = b'L', notr = b'N', nonunit = b'N'
-        if q == 0 or ncol == 0:
+        cdef Blocked F
+        if self.q == 0 or ncol == 0:
             return 0
         if not self.blocked:
             return self.cholmod_solve2(CHOLMOD_P, CHOLMOD_L, x, ncol)
-        for col in range(ncol):
-            xc = x + col * q
-            for b in range(nb1):
-                j0 = b * k1
-                Lb = &self.L11[b * k1 * k1]
-                for r in range(k1):
-                    acc = xc[j0 + r]
-                    for c in range(r):
-                        acc -= Lb[r + c * k1] * xc[j0 + c]
-                    xc[j0 + r] = acc / Lb[r + r * k1]
-                nr2 = self.colptr[j0 + 1] - self.colptr[j0] - k1
-                for c in range(k1):
-                    acc = xc[j0 + c]
-                    if acc != 0.0:
-                        p0 = self.colptr[j0 + c] + k1
-                        for idx in range(nr2):
-                            xc[self.rowind[p0 + idx]] -= self.l21[p0 + idx] * acc
-        if n2 > 0:
-            dtrsm(&side, &lo, &notr, &nonunit, &n2, &nc, &one, &self.S[0, 0], &n2, x + q1, &ldx)
+        F = _blocked_view(self)
+        blocked_solve_fwd(&F, x, ncol)
         return 0
 
     cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
         """x <- P' L^-T x for x (q x ncol, column-major) in place."""
-        cdef Py_ssize_t q = self.q, k1 = self.k1, q1 = self.q1, col, b, j0, r, c, p0, idx, nr2
-        cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
-        cdef double *xc
-        cdef double *Lb
-        cdef double acc
-        cdef int n2 = <int> self.q2, nc = <int> ncol, ldx = <int> q
-        cdef double one = 1.0
-        cdef char side = b'L', lo = b'L', tr = b'T', nonunit = b'N'
-        if q == 0 or ncol == 0:
+        cdef Blocked F
+        if self.q == 0 or ncol == 0:
             return 0
         if not self.blocked:
             return self.cholmod_solve2(CHOLMOD_Lt, CHOLMOD_Pt, x, ncol)
-        if n2 > 0:
-            dtrsm(&side, &lo, &tr, &nonunit, &n2, &nc, &one, &self.S[0, 0], &n2, x + q1, &ldx)
-        for col in range(ncol):
-            xc = x + col * q
-            for b in range(nb1):
-                j0 = b * k1
-                Lb = &self.L11[b * k1 * k1]
-                nr2 = self.colptr[j0 + 1] - self.colptr[j0] - k1
-                for c in range(k1):
-                    p0 = self.colptr[j0 + c] + k1
-                    acc = xc[j0 + c]
-                    for idx in range(nr2):
-                        acc -= self.l21[p0 + idx] * xc[self.rowind[p0 + idx]]
-                    xc[j0 + c] = acc
-                for r in range(k1 - 1, -1, -1):
-                    acc = xc[j0 + r]
-                    for c in range(r + 1, k1):
-                        acc -= Lb[c + r * k1] * xc[j0 + c]
-                    xc[j0 + r] = acc / Lb[r + r * k1]
+        F = _blocked_view(self)
+        blocked_solve_bwd(&F, x, ncol)
         return 0
 
     cdef double objective_value(self, bint reml) noexcept nogil:
@@ -842,15 +744,42 @@ def crossprod_ztwz(const int64_t[::1] colptr, const int64_t[::1] rowind,
                    const int64_t[:, ::1] zcols, const double[:, ::1] zvals,
                    const double[::1] w, double[::1] out):
     """out += Z'WZ on the CSC pattern (colptr, rowind); Z given row-wise by
-    zcols/zvals (n x K, one entry per random-effects column of each row)."""
-    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, pos
-    cdef int64_t c
+    zcols/zvals (n x K, one entry per random-effects column of each row).
+
+    A row's columns come in increasing order, so each search starts after the previous
+    find (the columns of one level block are found in a step each); the next column of
+    the same level block has the same row pattern, so its positions are the previous
+    column's offsets (checked: any miss falls back to the binary search)."""
+    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, pos, start, end, prev
+    cdef int64_t c, r
     cdef double wi
+    cdef bint same
+    cdef Py_ssize_t[::1] offs = np.zeros(max(K, 1), dtype=np.intp)
     with nogil:
         for i in range(n):
             wi = w[i]
             for b in range(K):
                 c = zcols[i, b]
+                start = colptr[c]
+                end = colptr[c + 1]
+                same = b > 0 and c == zcols[i, b - 1] + 1
+                if same:
+                    for a in range(K):
+                        pos = start + offs[a]
+                        if pos >= end or rowind[pos] != zcols[i, a]:
+                            same = False
+                            break
+                if not same:
+                    prev = start
+                    for a in range(K):
+                        r = zcols[i, a]
+                        if prev < end and rowind[prev] == r:
+                            pos = prev
+                        else:
+                            pos = sorted_position(&rowind[0], prev if prev < end else start, end - 1, r)
+                            if rowind[pos] != r:
+                                pos = sorted_position(&rowind[0], start, end - 1, r)
+                        offs[a] = pos - start
+                        prev = pos + 1
                 for a in range(K):
-                    pos = sorted_position(&rowind[0], colptr[c], colptr[c + 1] - 1, zcols[i, a])
-                    out[pos] += wi * zvals[i, a] * zvals[i, b]
+                    out[start + offs[a]] += wi * zvals[i, a] * zvals[i, b]

@@ -133,17 +133,24 @@ cdef _blocked(PLS core, double[::1] out):
     cdef int info = 0, n2 = <int> q2
     cdef int saved[4]
     cdef char lo = b'L'
+    pinv = core.schur_pinv
     if q2 > 0:
         Sinv[:, :] = core.S[:q2, :q2]
+        with nogil:
+            blas_single(saved)
+            dpotri(&lo, &n2, &Sinv[0, 0], &n2, &info)
+            blas_restore(saved)
+        if info != 0:
+            raise RuntimeError(f"the Schur complement's inverse failed (LAPACK info {info})")
+        if pinv is not None:
+            # the factor is of P2 S P2' (a fill-reducing order): back to S^-1's natural order
+            Si = np.tril(np.asarray(Sinv))
+            Si += np.tril(Si, -1).T
+            Sinv = np.asfortranarray(Si[np.ix_(pinv, pinv)])
     with nogil:
         blas_single(saved)
-        if q2 > 0:
-            dpotri(&lo, &n2, &Sinv[0, 0], &n2, &info)
-        if info == 0:
-            _blocked_levels(core, &Sinv[0, 0], &v[0], &buf[0], &out[0])
+        _blocked_levels(core, &Sinv[0, 0], &v[0], &buf[0], &out[0])
         blas_restore(saved)
-    if info != 0:
-        raise RuntimeError(f"the Schur complement's inverse failed (LAPACK info {info})")
 
 
 cdef void _blocked_levels(PLS core, double *Si, double *v, double *buf, double *out) noexcept nogil:

@@ -1,0 +1,308 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The blocked factorization of A + I = Lambda' Z'WZ Lambda + I for the PLS core (_pls.pyx).
+
+The first random-effects term's diagonal block is itself block diagonal (one k1 x k1
+block per level, as each observation has one level), so with
+A + I = [[A11, A21'], [A21, A22]]:
+
+* L11: a Cholesky factor per level (k1 x k1);
+* L21 = A21 L11^-T keeps the sparse pattern of Z_2'Z_1 (the rows >= q1 of the first
+  q1 columns of Z'Z's pattern, stored in place of those entries);
+* S = A22 + I - L21 L21' (q2 x q2) is formed in a dense buffer (a block of columns at
+  a time, which stays in cache while every level adds to it) and factored: by
+  LAPACK as one dense block, or, when S is sparse enough (InstEval: 20% dense), in a
+  fill-reducing order P2 from CHOLMOD's analysis with a right-looking supernodal
+  Cholesky on that buffer (LAPACK/BLAS per supernode, SciPy's OpenBLAS; InstEval: a
+  fifth of the dense flops). The set-up of both is _schur.pyx's.
+
+The factor is L = [[L11, 0], [P2 L21, L_S]] with P = diag(I, P2) (P2 = I when dense).
+Everything per evaluation runs without the GIL on the core's arrays, described by a
+:c:type:`Blocked` record.
+"""
+from libc.math cimport log, sqrt
+from libc.string cimport memcpy, memset
+from libc.stdint cimport int64_t
+from scipy.linalg.cython_blas cimport dsyrk, dtrsm
+from scipy.linalg.cython_lapack cimport dpotrf
+
+
+def blocked_structure(const int64_t[::1] colptr, const int64_t[::1] rowind,
+                      const int[::1] col_term, Py_ssize_t k1):
+    """(ok, q1, k1, flops of the L21 L21' update) for the first term (k1 columns per level)
+    as the blocked part.
+
+    ok when the first term's columns come first and the rows < q1 of every column j < q1
+    are exactly the k1 rows of j's own level block (rows are sorted, so they are the
+    column's first k1 entries)."""
+    cdef Py_ssize_t q = col_term.shape[0], q1 = 0, j, idx, start, cnt, b, nr2
+    cdef int64_t r
+    cdef double flops = 0.0
+    if q == 0:
+        return False, 0, 0, 0.0
+    while q1 < q and col_term[q1] == 0:
+        q1 += 1
+    for j in range(q1, q):
+        if col_term[j] == 0:
+            return False, 0, 0, 0.0
+    if q1 == 0 or k1 <= 0 or q1 % k1 != 0:
+        return False, 0, 0, 0.0
+    for j in range(q1):
+        start = (j // k1) * k1
+        cnt = 0
+        for idx in range(colptr[j], colptr[j + 1]):
+            r = rowind[idx]
+            if r >= q1:
+                break
+            if r < start or r >= start + k1:
+                return False, 0, 0, 0.0
+            cnt += 1
+        if cnt != k1:
+            return False, 0, 0, 0.0
+    for b in range(q1 // k1):
+        nr2 = colptr[b * k1 + 1] - colptr[b * k1] - k1
+        flops += nr2 * (nr2 + 1) / 2.0 * k1
+    return True, q1, k1, flops
+
+
+cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept nogil:
+    """Blocked: L11 per level of the first term, L21 = A21 L11^-T on the pattern,
+    S = A22 + I - L21 L21' and its Cholesky (dense or supernodal), from the values av of
+    A on the pattern; logdet = log |L|^2. Returns 0, or 1 when A + I is not positive
+    definite."""
+    cdef Py_ssize_t k1 = F.k1, q1 = F.q1, q2 = F.q2, b, j0, c, s, r, idx, nr2
+    cdef Py_ssize_t j, nb1 = q1 // k1 if k1 > 0 else 0
+    cdef double acc = 0.0, d, v
+    cdef double *Lb
+    cdef double *l21 = F.l21
+    cdef const int64_t *cp = F.cp
+    cdef const int64_t *ri = F.ri
+    cdef int info = 0, n2 = <int> q2
+    cdef char lo = b'L'
+    for b in range(nb1):
+        j0 = b * k1
+        Lb = &F.L11[b * k1 * k1]
+        for c in range(k1):
+            for r in range(k1):
+                Lb[r + c * k1] = av[cp[j0 + c] + r]
+            Lb[c + c * k1] += 1.0
+        # Cholesky of the k1 x k1 block, lower triangle, in place
+        for c in range(k1):
+            d = Lb[c + c * k1]
+            for s in range(c):
+                d -= Lb[c + s * k1] * Lb[c + s * k1]
+            if not d > 0.0:
+                return 1
+            d = sqrt(d)
+            Lb[c + c * k1] = d
+            acc += log(d)
+            for r in range(c + 1, k1):
+                v = Lb[r + c * k1]
+                for s in range(c):
+                    v -= Lb[r + s * k1] * Lb[c + s * k1]
+                Lb[r + c * k1] = v / d
+        # rows of A21 for this level: L_b x = a for each row (forward substitution)
+        nr2 = cp[j0 + 1] - cp[j0] - k1
+        for idx in range(nr2):
+            for c in range(k1):
+                v = av[cp[j0 + c] + k1 + idx]
+                for s in range(c):
+                    v -= Lb[c + s * k1] * l21[cp[j0 + s] + k1 + idx]
+                l21[cp[j0 + c] + k1 + idx] = v / Lb[c + c * k1]
+    if q2 > 0:
+        _assemble(F, av)
+        if F.pinv != NULL:
+            if _factor_supernodal(F, &acc) != 0:
+                return 1
+        else:
+            dpotrf(&lo, &n2, F.S, &n2, &info)
+            if info != 0:
+                return 1
+            for j in range(q2):
+                acc += log(F.S[j * (q2 + 1)])
+    logdet[0] = 2.0 * acc
+    return 0
+
+cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
+    """S = A22 + I - L21 L21' into the lower triangle of the dense buffer, in its order
+    (fill-reducing or natural), a block of F.width columns at a time: the block (a few
+    hundred KB) stays in cache while every level subtracts its outer product's entries
+    in those columns (each level's rows are sorted in the buffer's order, so a cursor per
+    level walks its columns once, and the rows at and after a column are its lower part).
+    Per entry the same sums in the same order as scattering whole outer products."""
+    cdef Py_ssize_t q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1, E = F.E
+    cdef Py_ssize_t j0, j1, j, b, p0, nr2, i, c, t, e, f, end, s0
+    cdef const int64_t *erow = F.erow
+    cdef const int64_t *lstart = F.lstart
+    cdef int64_t *cur = F.cursor
+    cdef const double *l21 = F.l21
+    cdef double *G = F.G
+    cdef double *col
+    cdef double v, v1
+    # each level's values of L21 in the buffer's row order, column c at G[c * E:]
+    for b in range(nb1):
+        p0 = F.cp[b * k1] + k1
+        nr2 = F.cp[b * k1 + 1] - p0
+        s0 = lstart[b]
+        cur[b] = s0
+        for c in range(k1):
+            for i in range(nr2):
+                G[c * E + s0 + i] = l21[p0 + c * (nr2 + k1) + F.esrc[s0 + i]]
+    j0 = 0
+    while j0 < q2:
+        j1 = j0 + F.width if j0 + F.width < q2 else q2
+        # the block's lower part: A22 + I
+        for j in range(j0, j1):
+            col = &F.S[j * q2]
+            memset(&col[j], 0, (q2 - j) * sizeof(double))
+            for t in range(F.a22ptr[j], F.a22ptr[j + 1]):
+                col[F.a22row[t]] += av[F.a22pos[t]]
+            col[j] += 1.0
+        # minus L21 L21' on the block's columns
+        for b in range(nb1):
+            e = cur[b]
+            end = lstart[b + 1]
+            while e < end and erow[e] < j1:
+                col = &F.S[erow[e] * q2]
+                if k1 == 1:
+                    v = G[e]
+                    for f in range(e, end):
+                        col[erow[f]] -= G[f] * v
+                elif k1 == 2:
+                    v = G[e]
+                    v1 = G[E + e]
+                    for f in range(e, end):
+                        col[erow[f]] -= G[f] * v + G[E + f] * v1
+                else:
+                    for f in range(e, end):
+                        v = 0.0
+                        for c in range(k1):
+                            v += G[c * E + f] * G[c * E + e]
+                        col[erow[f]] -= v
+                e += 1
+            cur[b] = e
+        j0 = j1
+
+
+cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
+    """Right-looking supernodal Cholesky of S (in the fill-reducing order, lower triangle of
+    the dense buffer): per supernode LAPACK on the diagonal block, BLAS for the rows below
+    and for the update of the later columns they reach. Entries off the factor's pattern
+    are never touched and stay zero. acc += log |L_S|."""
+    cdef Py_ssize_t q2 = F.q2, j, a, b, c, s, c0, nc, nr, rb
+    cdef const int64_t *R
+    cdef double *Sp = F.S
+    cdef double *Pn
+    cdef double *W
+    cdef double *D
+    cdef int info = 0, inc, inr, ldS = <int> q2
+    cdef double one = 1.0, zero = 0.0
+    cdef char lo = b'L', right = b'R', tr = b'T', notr = b'N', nonunit = b'N'
+    for s in range(F.nsuper):
+        c0 = F.sup[s]
+        nc = F.sup[s + 1] - c0
+        R = &F.srow[F.spi[s] + nc]
+        nr = F.spi[s + 1] - F.spi[s] - nc
+        D = &Sp[c0 + c0 * q2]
+        inc = <int> nc
+        dpotrf(&lo, &inc, D, &ldS, &info)
+        if info != 0:
+            return 1
+        for j in range(nc):
+            acc[0] += log(D[j * (q2 + 1)])
+        if nr == 0:
+            continue
+        inr = <int> nr
+        Pn = F.work
+        W = F.work + nr * nc
+        for c in range(nc):
+            for a in range(nr):
+                Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
+        dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
+        for c in range(nc):
+            for a in range(nr):
+                Sp[R[a] + (c0 + c) * q2] = Pn[a + c * nr]
+        dsyrk(&lo, &notr, &inr, &inc, &one, Pn, &inr, &zero, W, &inr)
+        for b in range(nr):
+            rb = R[b] * q2
+            for a in range(b, nr):
+                Sp[R[a] + rb] -= W[a + b * nr]
+    return 0
+
+
+cdef void blocked_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
+    """x <- L^-1 P x for x (q x ncol, column-major) in place."""
+    cdef Py_ssize_t q = F.q, k1 = F.k1, q1 = F.q1, col, b, j0, r, c, p0, idx, nr2
+    cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
+    cdef double *xc
+    cdef double *Lb
+    cdef double acc
+    cdef int n2 = <int> F.q2, nc = <int> ncol, ldx = <int> q
+    cdef double one = 1.0
+    cdef char side = b'L', lo = b'L', notr = b'N', nonunit = b'N'
+    if q == 0 or ncol == 0:
+        return
+    for col in range(ncol):
+        xc = x + col * q
+        for b in range(nb1):
+            j0 = b * k1
+            Lb = &F.L11[b * k1 * k1]
+            for r in range(k1):
+                acc = xc[j0 + r]
+                for c in range(r):
+                    acc -= Lb[r + c * k1] * xc[j0 + c]
+                xc[j0 + r] = acc / Lb[r + r * k1]
+            nr2 = F.cp[j0 + 1] - F.cp[j0] - k1
+            for c in range(k1):
+                acc = xc[j0 + c]
+                if acc != 0.0:
+                    p0 = F.cp[j0 + c] + k1
+                    for idx in range(nr2):
+                        xc[F.ri[p0 + idx]] -= F.l21[p0 + idx] * acc
+    if n2 > 0:
+        if F.pinv != NULL:
+            for col in range(ncol):
+                xc = x + col * q + q1
+                for r in range(n2):
+                    F.work[F.pinv[r]] = xc[r]
+                memcpy(xc, F.work, n2 * sizeof(double))
+        dtrsm(&side, &lo, &notr, &nonunit, &n2, &nc, &one, F.S, &n2, x + q1, &ldx)
+
+
+cdef void blocked_solve_bwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
+    """x <- P' L^-T x for x (q x ncol, column-major) in place."""
+    cdef Py_ssize_t q = F.q, k1 = F.k1, q1 = F.q1, col, b, j0, r, c, p0, idx, nr2
+    cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
+    cdef double *xc
+    cdef double *Lb
+    cdef double acc
+    cdef int n2 = <int> F.q2, nc = <int> ncol, ldx = <int> q
+    cdef double one = 1.0
+    cdef char side = b'L', lo = b'L', tr = b'T', nonunit = b'N'
+    if q == 0 or ncol == 0:
+        return
+    if n2 > 0:
+        dtrsm(&side, &lo, &tr, &nonunit, &n2, &nc, &one, F.S, &n2, x + q1, &ldx)
+        if F.pinv != NULL:
+            for col in range(ncol):
+                xc = x + col * q + q1
+                for r in range(n2):
+                    F.work[r] = xc[F.pinv[r]]
+                memcpy(xc, F.work, n2 * sizeof(double))
+    for col in range(ncol):
+        xc = x + col * q
+        for b in range(nb1):
+            j0 = b * k1
+            Lb = &F.L11[b * k1 * k1]
+            nr2 = F.cp[j0 + 1] - F.cp[j0] - k1
+            for c in range(k1):
+                p0 = F.cp[j0 + c] + k1
+                acc = xc[j0 + c]
+                for idx in range(nr2):
+                    acc -= F.l21[p0 + idx] * xc[F.ri[p0 + idx]]
+                xc[j0 + c] = acc
+            for r in range(k1 - 1, -1, -1):
+                acc = xc[j0 + r]
+                for c in range(r + 1, k1):
+                    acc -= Lb[c + r * k1] * xc[j0 + c]
+                xc[j0 + r] = acc / Lb[r + r * k1]
+

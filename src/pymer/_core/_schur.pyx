@@ -1,0 +1,188 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The set-up (once per model) of the blocked factorization's Schur complement
+S = A22 + I - L21 L21' (see _blocked.pyx, which runs it per evaluation).
+
+* Its pattern (A22's and, per level of the first term, every pair of rows the level
+  couples) and CHOLMOD's analysis of it: a fill-reducing order P2 and the supernodes
+  of the factor of P2 S P2', for the supernodal factorization when that needs at most
+  half the dense flops.
+* The assembly's index lists: each level's rows sorted in the buffer's order (P2 or
+  natural), and A22's entries by column.
+"""
+import numpy as np
+from libc.stdint cimport int64_t
+from pymer._core.cholmod cimport *
+
+
+cdef extern from "cholmod.h" nogil:
+    ctypedef struct _symbolic "cholmod_factor":
+        size_t n
+        void *Perm
+        size_t nsuper
+        void *super "super"
+        void *pi
+        void *s
+        int is_super
+
+
+def schur_pattern(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1,
+                  Py_ssize_t k1):
+    """The pattern of the Schur complement S = A22 + I - L21 L21' (q2 x q2, upper triangle,
+    CSC, rows sorted): A22's entries and, per level of the first term, every pair of the
+    rows it couples."""
+    import scipy.sparse as sp
+    cdef Py_ssize_t q = colptr.shape[0] - 1, q2 = q - q1, nb1 = q1 // k1
+    cp = np.asarray(colptr)
+    ri = np.asarray(rowind)
+    # B (q2 x nb1): level b couples the rows of column b * k1 that are >= q1
+    first = cp[np.arange(nb1) * k1] + k1
+    counts = cp[np.arange(nb1) * k1 + 1] - first
+    pos = np.repeat(first - np.concatenate(([0], np.cumsum(counts)[:nb1 - 1])), counts) + np.arange(counts.sum())
+    B = sp.csc_matrix((np.ones(pos.size), ri[pos] - q1, np.concatenate(([0], np.cumsum(counts)))),
+                      shape=(q2, nb1))
+    cols = np.repeat(np.arange(q1, q), np.diff(cp[q1:]))
+    rows = ri[cp[q1]:]
+    keep = rows >= q1
+    A22 = sp.csc_matrix((np.ones(int(keep.sum())), (rows[keep] - q1, cols[keep] - q1)), shape=(q2, q2))
+    S = (B @ B.T + A22 + sp.identity(q2, format="csc")).tocsc()
+    S = sp.triu(S, format="csc")
+    S.sort_indices()
+    return S.indptr.astype(np.int64), S.indices.astype(np.int64)
+
+
+def analyze_schur(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1,
+                  Py_ssize_t k1):
+    """CHOLMOD's fill-reducing order and supernodal structure of the Schur complement.
+
+    Returns None (CHOLMOD chose a simplicial factor) or (flops, pinv, super, rowptr, rows):
+    CHOLMOD's flop count of the sparse factor; the place of each row of S in the order;
+    the supernodes' first columns (in the order); each supernode's rows (in the order,
+    sorted, its own columns first): rows[rowptr[s]:rowptr[s + 1]]."""
+    cdef Py_ssize_t q = colptr.shape[0] - 1, q2 = q - q1
+    scp, sri = schur_pattern(colptr, rowind, q1, k1)
+    cdef int64_t[::1] scpv = scp
+    cdef int64_t[::1] sriv = sri
+    cdef double[::1] ones = np.ones(max(1, sri.shape[0]))
+    cdef cholmod_common c
+    cdef cholmod_sparse A
+    cdef _symbolic *L
+    cdef cholmod_factor *Lf
+    cholmod_l_start(&c)
+    c.supernodal = CHOLMOD_SUPERNODAL
+    c.print = 0
+    A.nrow = q2
+    A.ncol = q2
+    A.nzmax = sri.shape[0]
+    A.p = <void*> &scpv[0]
+    A.i = <void*> &sriv[0]
+    A.nz = NULL
+    A.x = <void*> &ones[0]
+    A.z = NULL
+    A.stype = 1
+    A.itype = CHOLMOD_LONG
+    A.xtype = CHOLMOD_REAL
+    A.dtype = CHOLMOD_DOUBLE
+    A.sorted = 1
+    A.packed = 1
+    Lf = cholmod_l_analyze(&A, &c)
+    if Lf == NULL:
+        st = c.status
+        cholmod_l_finish(&c)
+        raise MemoryError(f"CHOLMOD analysis of the Schur complement failed (status {st})")
+    L = <_symbolic *> Lf
+    flops = c.fl
+    try:
+        if not L.is_super:
+            return None
+        nsup = <Py_ssize_t> L.nsuper
+        perm = np.array(<int64_t[:q2]> (<int64_t *> L.Perm), dtype=np.int64)
+        sup = np.array(<int64_t[:nsup + 1]> (<int64_t *> L.super), dtype=np.int64)
+        rowptr = np.array(<int64_t[:nsup + 1]> (<int64_t *> L.pi), dtype=np.int64)
+        rows = np.array(<int64_t[:rowptr[nsup]]> (<int64_t *> L.s), dtype=np.int64)
+    finally:
+        cholmod_l_free_factor(&Lf, &c)
+        cholmod_l_finish(&c)
+    pinv = np.empty(q2, dtype=np.int64)
+    pinv[perm] = np.arange(q2, dtype=np.int64)
+    return flops, pinv, sup, rowptr, rows
+
+
+def level_entries(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1,
+                  Py_ssize_t k1, pinv):
+    """Each level's entries of L21 in the buffer's order (pinv: the place of each row of S;
+    None: natural order). Flat over the levels of the first term, entry e of level b is
+    one of its rows >= q1, sorted by place within the level:
+
+    lstart (levels + 1): each level's first entry; erow: the entry's place; esrc: its
+    offset among the level's rows in natural order (where its L21 values sit)."""
+    cdef Py_ssize_t nb1 = q1 // k1
+    cp = np.asarray(colptr)
+    ri = np.asarray(rowind)
+    first = cp[np.arange(nb1) * k1] + k1
+    counts = cp[np.arange(nb1) * k1 + 1] - first
+    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    E = int(starts[nb1])
+    pos = np.repeat(first - starts[:nb1], counts) + np.arange(E)
+    rows = ri[pos] - q1
+    if pinv is not None:
+        rows = np.asarray(pinv)[rows]
+    lev = np.repeat(np.arange(nb1), counts)
+    o = np.lexsort((rows, lev))
+    erow = np.ascontiguousarray(rows[o], dtype=np.int64)
+    esrc = (o - starts[lev]).astype(np.int64)
+    return starts, erow, esrc
+
+
+def a22_entries(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1, pinv):
+    """A22's lower-triangle entries by column of the buffer (pinv: the place of each row of
+    S; None: natural order): (a22ptr (q2 + 1), a22row: the buffer row, a22pos: the entry's
+    position in A's values), each entry in the lower triangle of the buffer's order."""
+    cdef Py_ssize_t q = colptr.shape[0] - 1, q2 = q - q1
+    cp = np.asarray(colptr)
+    ri = np.asarray(rowind)
+    pos = np.arange(cp[q1], cp[q])
+    col = np.repeat(np.arange(q1, q), np.diff(cp[q1:]))
+    row = ri[pos]
+    keep = row >= col
+    pos, r, c = pos[keep], row[keep] - q1, col[keep] - q1
+    if pinv is not None:
+        p = np.asarray(pinv)
+        r, c = p[r], p[c]
+    r, c = np.maximum(r, c), np.minimum(r, c)
+    o = np.lexsort((r, c))
+    a22ptr = np.concatenate(([0], np.cumsum(np.bincount(c, minlength=q2)))).astype(np.int64)
+    return a22ptr, np.ascontiguousarray(r[o], dtype=np.int64), np.ascontiguousarray(pos[o], dtype=np.int64)
+
+
+def schur_setup(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1,
+                Py_ssize_t k1, schur, Py_ssize_t width, double flops):
+    """The Schur complement's set-up for the PLS core: sparse (CHOLMOD's fill-reducing
+    order and supernodes) when that needs at most half the dense flops (schur "auto"), or
+    as schur ("dense", "sparse") says; assembled `width` columns at a time (0: blocks of
+    about 256 KB, which stay in cache). flops: the L21 L21' update's count.
+
+    Returns (sparse, flops of the factor, width, pinv, super, rowptr, rows, lstart, erow,
+    esrc, a22ptr, a22row, a22pos, size of the scratch); unused arrays have one entry."""
+    cdef Py_ssize_t q2 = colptr.shape[0] - 1 - q1
+    one = np.zeros(1, dtype=np.int64)
+    sparse = False
+    fl = q2 ** 3 / 3.0
+    width = max(1, min(q2, width if width > 0 else 32768 // max(q2, 1)))
+    pinv = None
+    sup = spi = srow = one
+    if q2 == 0:
+        return (False, 0.0, width, one, one, one, one, one, one, one, one, one, one, 1)
+    work = q2
+    # sparse only pays on larger blocks whose coupling leaves room for zeros
+    if schur == "sparse" or (schur == "auto" and q2 >= 300 and flops <= 2.0 * q2 * q2):
+        sym = analyze_schur(colptr, rowind, q1, k1)
+        if sym is not None and (schur == "sparse" or sym[0] <= 0.5 * fl):
+            fl, pinv, sup, spi, srow = sym
+            sparse = True
+            nscol = np.diff(sup)
+            nr = np.diff(spi) - nscol
+            work = max(work, int(np.max(nr * nscol + nr * nr)))
+    lstart, erow, esrc = level_entries(colptr, rowind, q1, k1, pinv)
+    a22ptr, a22row, a22pos = a22_entries(colptr, rowind, q1, pinv)
+    return (sparse, fl, width, pinv if sparse else one, sup, spi, srow, lstart, erow, esrc,
+            a22ptr, a22row, a22pos, work)
