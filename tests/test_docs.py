@@ -1,7 +1,11 @@
-"""The documentation site's sources hang together (the full strict build, which runs the
-examples, takes minutes: scripts/build_docs.sh)."""
+"""The documentation site's sources hang together, and the site builds with warnings as
+errors (``mkdocs build --strict``, which runs the examples; scripts/build_docs.sh builds
+it into site/)."""
 import importlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,19 @@ def test_api_reference_names_public_objects():
                 obj = getattr(obj, attr)
             break
         assert obj.__doc__, name
+
+
+def test_the_site_builds_strictly_with_its_examples_run(tmp_path):
+    """The whole site, as CI builds it: warnings are errors, every example and run block
+    is executed with this Python (the docs tools come with the test extra)."""
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    import pymer
+    src = ROOT / "src"
+    if Path(pymer.__file__).resolve().is_relative_to(src.resolve()):   # the pymer under test
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                           str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert (tmp_path / "site" / "index.html").exists()
+    assert (tmp_path / "site" / "examples" / "sleepstudy" / "index.html").exists()

@@ -241,3 +241,13 @@ def test_profile_confint_bad_input(zip_fit):
     unfitted = SimpleNamespace(model=TMBModel("Reaction ~ Days + (Days + D2 | Subject)", d, "gaussian"))
     with pytest.raises(NotImplementedError, match="theta_Days \\+ D2\\|Subject.2"):
         profile_confint(unfitted, parm="theta_Days + D2|Subject.2")
+
+
+def test_line_search_stall_at_the_optimum_is_not_a_convergence_failure():
+    """L-BFGS-B's ABNORMAL line-search end is dropped only where the polished point's
+    Newton step gains nothing (positive definite Hessian, tiny decrement)."""
+    from pymer.tmb.model import _at_optimum
+    H = np.array([[4.0, 1.0], [1.0, 3.0]])
+    assert _at_optimum(100.0, np.array([1e-5, -1e-5]), H)
+    assert not _at_optimum(100.0, np.array([0.5, 0.1]), H)                   # a step still gains
+    assert not _at_optimum(100.0, np.array([1e-9, 0.0]), np.diag([1.0, -1.0]))  # not a minimum

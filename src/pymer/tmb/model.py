@@ -51,6 +51,17 @@ _DISP_LIMIT = 15.0
 
 
 
+def _at_optimum(f: float, g: np.ndarray, H: np.ndarray, rtol: float = 1e-8) -> bool:
+    """A positive definite Hessian and a Newton decrement g'H^-1 g so small that no
+    quadratic step improves the objective f by more than `rtol` relative."""
+    try:
+        c = np.linalg.cholesky(0.5 * (H + H.T))
+    except np.linalg.LinAlgError:
+        return False
+    z = np.linalg.solve(c, g)
+    return bool(np.isfinite(z).all() and 0.5 * (z @ z) < rtol * (1.0 + abs(f)))
+
+
 def _rhs(formula, what: str) -> str:
     if not isinstance(formula, str):
         raise TypeError(f"{what} must be a one-sided formula string such as '~1', not "
@@ -514,6 +525,10 @@ class TMBModel:
                 # so small a step leaves the Hessian (the standard errors') as it was
                 break
             g, H = self.derivatives(x)
+        if messages and "ABNORMAL" in str(res.message) and _at_optimum(f, g, H):
+            # L-BFGS-B's line search stalls on an objective flat to rounding at its optimum;
+            # the polished point's Newton decrement says nothing is left to gain
+            messages = []
         return x, f, g, H, messages
 
     def derivatives(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
