@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
+    if any((SRC / "pymer" / "_core").glob("_pls*.so")):   # a developer's tree with its core built in
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
     py = sys.executable
     rows = [
         ("python -c pass", [py, "-c", "pass"]),
