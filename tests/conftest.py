@@ -21,6 +21,19 @@ def seed_refs():
     return load_reference("seed_models.json")
 
 
+@pytest.fixture(scope="module")
+def client():
+    """A Dask LocalCluster of 2 worker processes and its client, for one test module
+    (the Dask tests import dask themselves and are skipped without it); closed after."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                       dashboard_address=":0")
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
 def raises_naming(d, call, exc, pieces):
     """call(d) raises exc whose message holds every piece, and d is left unchanged."""
     before = copy.deepcopy(d)
