@@ -67,6 +67,25 @@ def check_link(family: str, link: Any, available: Any = None) -> str:
     return link
 
 
+RESIDUAL_TYPES = ("deviance", "pearson", "working", "response")
+
+
+def glm_residuals(type: str, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, mu_eta: np.ndarray,
+                  variance: np.ndarray, dev_resid: np.ndarray) -> np.ndarray:
+    """R's residuals.glm of each type from a family's evaluation at the fit (see
+    :meth:`Family.eval`): "deviance", "pearson", "working" or "response"."""
+    r = y - mu
+    if type == "response":
+        return r
+    if type == "working":
+        return r / mu_eta
+    if type == "pearson":
+        return r * np.sqrt(wt / variance)
+    if type == "deviance":
+        return np.sign(r) * np.sqrt(np.maximum(dev_resid, 0.0))
+    raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
+
+
 class Family:
     """A GLM family with its link, as R's ``binomial(link = "probit")``."""
 

@@ -26,7 +26,7 @@ from .._core._blas_threads import single_threaded
 from .._core._pls import PLS
 from ..call import ModelCall
 from ..errors import PymerDataError, ResponseWarning, warn
-from ..families import binomial_response, get_family
+from ..families import RESIDUAL_TYPES, binomial_response, get_family, glm_residuals
 from ..formula.syntax import _Call, _deparse, _Paren
 from ..glmm import GeneralizedLinearMixedModel
 from ..results import GLMMResult
@@ -231,14 +231,7 @@ class _GLMMPredictor(_Predictor):
             pw = np.ones(len(y)) if w is None else w
         eta = self.eta(part).to_numpy()
         mu, me, var, dr, _ = self.family.eval(eta, y, pw)
-        if type == "response":
-            r = y - mu
-        elif type == "pearson":
-            r = (y - mu) * np.sqrt(pw / var)
-        elif type == "working":
-            r = (y - mu) / me
-        else:
-            r = np.sign(y - mu) * np.sqrt(np.maximum(dr, 0))
+        r = glm_residuals(type, y, mu, pw, me, var, dr)
         return pd.Series(r / self.sigma if scaled else r, index=part.index, dtype=np.float64)
 
 
@@ -261,7 +254,7 @@ class DaskGLMMResult(GLMMResult):
 
     def residuals(self, type="deviance", scaled=False):
         """Residuals of the complete rows as a lazy Dask Series (types as GLMMResult.residuals)."""
-        if type not in ("response", "working", "pearson", "deviance"):
+        if type not in RESIDUAL_TYPES:
             raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
         return self.model.data.map_partitions(self._predictor.residuals, type, scaled, meta=_SERIES)
 

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import PymerDataError
-from ..families import _valid, binomial_response, get_family
+from ..families import _valid, binomial_response, get_family, glm_residuals
 from ..errors import ConvergenceWarning, warn
 from ..validate import check_family_object, check_family_response, check_fitted_boundary
 from .base import FixedModel, FixedResult, aliased_columns, check_response, fixed_model, wls
@@ -117,17 +117,7 @@ class GLMResult(FixedResult):
         """Residuals as R's residuals.glm: ``"deviance"`` (default), ``"pearson"``,
         ``"working"`` or ``"response"``."""
         mu, me, var, dr, _ = self._eval
-        r = self.y - mu
-        if type == "response":
-            return r
-        if type == "working":
-            return r / me
-        if type == "pearson":
-            return r * np.sqrt(self._w) / np.sqrt(var)
-        if type == "deviance":
-            return np.sign(r) * np.sqrt(np.maximum(dr, 0.0))
-        raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', "
-                         "'working' or 'response'")
+        return glm_residuals(type, self.y, mu, self._w, me, var, dr)
 
     @cached_property
     def dispersion(self) -> float:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConvergenceWarning, warn
+from ..families import glm_residuals
 from ..report.rformat import coef_lines, r_round_format
 from ..report.summary import AGQ_LOGLIK_NOTE, Section, Summary, formula_lines, stats_section
 from .base import MixedModelResult
@@ -114,16 +115,7 @@ class GLMMResult(MixedModelResult):
         """Residuals: "deviance" (default), "pearson", "working" or "response"."""
         y, mu, pw = self.model.y, self.mu, self.model.pw
         mu_, me, var, dr, _ = self.family.eval(self.eta_fitted, y, pw)
-        if type == "response":
-            r = y - mu
-        elif type == "pearson":
-            r = (y - mu) * np.sqrt(pw / var)
-        elif type == "working":
-            r = (y - mu) / me
-        elif type == "deviance":
-            r = np.sign(y - mu) * np.sqrt(np.maximum(dr, 0))
-        else:
-            raise ValueError(f"unknown residual type {type!r}; use 'deviance', 'pearson', 'working' or 'response'")
+        r = glm_residuals(type, y, mu, pw, me, var, dr)
         return self._napredict(r / self.sigma if scaled else r)
 
     def predict(self, newdata: Any = None, re_form: Any = None, allow_new_levels: bool = False,
