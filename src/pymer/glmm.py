@@ -95,14 +95,25 @@ class GeneralizedLinearMixedModel:
         return self.call.data_name if self.call is not None else None
 
     def with_response(self, y: ArrayLike) -> GeneralizedLinearMixedModel:
-        """The same model (rows, design, family, weights) with response y.
+        """The same model (rows, design, family, weights) with response y (see
+        :meth:`set_response`) on cores of its own: only what depends on y is new; the
+        design, the random-effects terms and the cores' set-up (pattern, symbolic
+        factorization) are this model's."""
+        model = object.__new__(type(self))
+        model.__dict__.update(self.__dict__)
+        model.core_joint = self.core_joint.copy()
+        model.core_u = self.core_u.copy()
+        model.set_response(y)
+        return model
+
+    def set_response(self, y: ArrayLike, beta_start: ArrayLike | None = None) -> None:
+        """Replace the response, keeping the cores (the bootstrap refits one working copy).
 
         Binomial: y as proportions (what :meth:`simulate` gives) with the model's
-        numbers of trials, or as an (n, 2) array of (successes, failures).
+        numbers of trials, or as an (n, 2) array of (successes, failures). The fixed
+        effects start at `beta_start`, or by default at the GLM's fit to y.
         """
-        old = self
-        mf = copy.copy(old.mf)
-        fam = old.family
+        fam = self.family
         y = np.array(y, dtype=np.float64)         # a copy: the caller's array may be read-only
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -113,28 +124,24 @@ class GeneralizedLinearMixedModel:
                              + f"; got shape {y.shape}")
         if not np.all(np.isfinite(y)):
             raise ValueError("newresp contains missing or non-finite values")
-        yo = np.asarray(old.mf.y, dtype=np.float64)
+        yo = np.asarray(self.mf.y, dtype=np.float64)
         if fam.name == "binomial" and y.ndim == 1 and yo.ndim == 2:
             # proportions back to counts of the cbind() response, trials as fitted
             m = yo.sum(axis=1)
             s = y * m
             s = np.where(np.abs(s - np.round(s)) < 1e-8 * np.maximum(m, 1), np.round(s), s)
             y = np.column_stack([s, m - s])
+        mf = copy.copy(self.mf)
         mf.y = y
         mf.response_levels = None
-        # only what depends on y is new: the design, the random-effects terms and the
-        # cores' set-up (pattern, symbolic factorization) are this model's
-        y, pw = old._read_response(mf, fam, old.weights)
-        model = object.__new__(type(old))
-        model.__dict__.update(old.__dict__)
-        model.mf, model.y, model.pw = mf, y, pw
-        model.core_joint = old.core_joint.copy()
-        model.core_u = old.core_u.copy()
-        model._make_pirls()
-        model._joint_warm = model._u_warm = None
-        with single_blas_thread():
-            model.beta_start = _start_beta(fam, model.X, y, pw, model.offset)
-        return model
+        y, pw = self._read_response(mf, fam, self.weights)
+        self.mf, self.y, self.pw = mf, y, pw
+        self._make_pirls()
+        self._joint_warm = self._u_warm = None
+        if beta_start is None:
+            with single_blas_thread():
+                beta_start = _start_beta(fam, self.X, y, pw, self.offset)
+        self.beta_start = np.array(beta_start, dtype=np.float64)
 
     def _read_response(self, mf, fam, w):
         """(y, prior weights) of the model frame's response, checked for the family."""

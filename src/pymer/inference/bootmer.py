@@ -15,9 +15,14 @@ from scipy import stats
 
 from .._progress import progress as _progress
 from ..errors import warn
+from .bootrefit import refitter, simulates_by_array
+from .bootsim import simulate_matrix
 from .params import _ci_labels
 
 __all__ = ["bootstrap", "BootstrapResult"]
+
+#: replicates simulated and refitted together (LMMs: one compiled call per chunk)
+_CHUNK = 50
 
 
 class BootstrapResult:
@@ -89,30 +94,83 @@ class BootstrapResult:
         return "\n".join(lines)
 
 
-_WORKER = {}
+_WORKER: dict = {}
 
 
 def _boot_init(res, func, use_u):
     """Worker set-up: the fitted model, inherited by fork or unpickled (a result pickles
     its model, which rebuilds its compiled core from the model frame)."""
     _WORKER["state"] = (res, func, use_u)
+    _WORKER.pop("refits", None)
+
+
+def _refits(res):
+    """This process's refitter of res (:func:`pymer.inference.bootrefit.refitter`), built once."""
+    got = _WORKER.get("refits")
+    if got is None or got[0] is not res:
+        got = _WORKER["refits"] = (res, refitter(res))
+    return got[1]
+
+
+def _simulate(res, rngs, use_u):
+    """The simulated responses (n, k) of the replicates' generators, or per replicate the
+    exception simulate raised (fits whose simulate is their own: one call each)."""
+    if simulates_by_array(res):
+        return simulate_matrix(res, rngs, use_u), [None] * len(rngs)
+    cols, errs = [], []
+    for rng in rngs:
+        try:
+            cols.append(np.asarray(res.simulate(1, seed=rng, use_u=use_u), dtype=np.float64).ravel())
+            errs.append(None)
+        except Exception as e:      # a failed replicate is recorded, as bootMer does
+            cols.append(None)
+            errs.append(e)
+    n = next((c.size for c in cols if c is not None), res.nobs)
+    Y = np.column_stack([c if c is not None and c.size == n else np.zeros(n) for c in cols])
+    return Y, errs
+
+
+def _boot_chunk(seeds):
+    """Replicates of some seeds: simulate all responses at once, refit them (LMMs in one
+    compiled loop), apply func to each fit. Per replicate (values, error, warned); a
+    replicate does not depend on the others in the chunk."""
+    res, func, use_u = _WORKER["state"]
+    rngs = [np.random.default_rng(s) for s in seeds]
+    out = []
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        Y, sim_errors = _simulate(res, rngs, use_u)
+        refits = _refits(res)
+        refits.fit(Y)
+    shared_warning = len(w) > 0
+    for j in range(len(seeds)):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            try:
+                if sim_errors[j] is not None:
+                    raise sim_errors[j]
+                v = func(refits.result(j))
+                val = np.atleast_1d(np.asarray(list(v.values()) if isinstance(v, dict) else v,
+                                               dtype=np.float64)).ravel()
+                err = None
+            except Exception as e:   # a failed replicate is recorded, as bootMer does
+                val, err = None, f"{type(e).__name__}: {e}"
+        out.append((val, err, shared_warning or len(w) > 0))
+    return out
 
 
 def _boot_one(seed):
     """One replicate: simulate from the fitted model with this seed, refit, apply func."""
-    res, func, use_u = _WORKER["state"]
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        try:
-            y = np.asarray(res.simulate(1, seed=np.random.default_rng(seed), use_u=use_u)).ravel()
-            r = res.refit(y)
-            v = func(r)
-            val = np.atleast_1d(np.asarray(list(v.values()) if isinstance(v, dict) else v,
-                                           dtype=np.float64)).ravel()
-            err = None
-        except Exception as e:   # a failed replicate is recorded, as bootMer does
-            val, err = None, f"{type(e).__name__}: {e}"
-    return val, err, len(w) > 0
+    return _boot_chunk([seed])[0]
+
+
+def _chunks(seeds, size):
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
+def _serial(seeds, chunk):
+    for c in _chunks(seeds, chunk):
+        yield from _boot_chunk(c)
 
 
 def _stat_names(v, size):
@@ -176,10 +234,11 @@ def bootstrap(res: Any, func: Callable[[Any], Any], nsim: int = 100, seed: int |
         if n_jobs == 1:
             _WORKER["state"] = (res, func, use_u)
             try:
-                for s in _progress(seeds, total=nsim, desc="bootstrap", enable=progress):
-                    results.append(_boot_one(s))
+                for r in _progress(_serial(seeds, _CHUNK), total=nsim, desc="bootstrap", enable=progress):
+                    results.append(r)
             finally:
                 _WORKER.pop("state", None)
+                _WORKER.pop("refits", None)
         else:
             results = _bootstrap_parallel(res, func, use_u, seeds, n_jobs, mp_context, progress)
     t = np.full((nsim, t0.size), np.nan)
@@ -207,11 +266,11 @@ def _bootstrap_parallel(res, func, use_u, seeds, n_jobs, mp_context, progress):
     ctx = mp.get_context(method)
     # fork: the children inherit the fitted model and func, nothing is pickled;
     # otherwise both are pickled to each worker once
-    chunk = max(1, len(seeds) // (4 * n_jobs))
+    chunk = max(1, min(_CHUNK, len(seeds) // (4 * n_jobs)))
     out = []
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_boot_init,
                              initargs=(res, func, use_u)) as ex:
-        it = ex.map(_boot_one, seeds, chunksize=chunk)
+        it = (r for rs in ex.map(_boot_chunk, _chunks(seeds, chunk)) for r in rs)
         for r in _progress(it, total=len(seeds), desc="bootstrap", enable=progress):
             out.append(r)
     return out

@@ -141,28 +141,10 @@ class GLMMResult(MixedModelResult):
         """Simulate responses from the fitted model (binomial: proportions times trials as counts)."""
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
+        from ..inference.bootsim import simulate_matrix
         rng = np.random.default_rng(seed)
-        base = self.model.X @ self.beta + self.model.offset
-        out = np.empty((self.nobs, nsim))
-        fam = self.family
-        for s in range(nsim):
-            eta = base + (self._Zb if use_u else self._ZLambda @ rng.standard_normal(self.re.q))
-            mu = fam.eval(eta, np.zeros_like(eta), np.ones_like(eta))[0]
-            if fam.name == "binomial":
-                n = np.round(self.model.pw).astype(int)
-                out[:, s] = rng.binomial(n, mu) / np.maximum(n, 1)
-            elif fam.name == "poisson":
-                out[:, s] = rng.poisson(mu)
-            elif fam.name == "negative.binomial":
-                th = fam.theta
-                out[:, s] = rng.negative_binomial(th, th / (th + mu))
-            elif fam.name == "Gamma":
-                shape = 1 / self.sigma ** 2
-                out[:, s] = rng.gamma(shape, mu / shape)
-            elif fam.name == "gaussian":
-                out[:, s] = rng.normal(mu, self.sigma)
-            else:
-                out[:, s] = rng.wald(mu, 1 / self.sigma ** 2)
+        # one generator for all columns, each drawn in turn (random effects, then response)
+        out = np.column_stack([simulate_matrix(self, [rng], use_u)[:, 0] for _ in range(nsim)])
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     # ---- refitting (lme4's refit and update) ---------------------------------------
