@@ -131,13 +131,14 @@ def pymer_bootstrap(model, nsim, repeats):
         return fit.fixef
 
     m.bootstrap(stat, nsim=5, seed=1, progress=False)          # warm-up
-    per = []
+    per, cpu = [], []
     for r in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         b = m.bootstrap(stat, nsim=nsim, seed=r + 1, progress=False)
         per.append((time.perf_counter() - t) / nsim)
-    return dict(seconds=statistics.median(per), nsim=nsim, n_failed=b.n_failed,
-                se=[float(x) for x in b.summary()["std. error"]])
+        cpu.append((time.process_time() - c) / nsim)
+    return dict(seconds=statistics.median(per), cpu_seconds=statistics.median(cpu), nsim=nsim,
+                n_failed=b.n_failed, se=[float(x) for x in b.summary()["std. error"]])
 
 
 R_CONDVAR = r"""
@@ -167,14 +168,16 @@ m <- if (a[1] == "sleepstudy") lmer(Reaction ~ Days + (Days | Subject), sleepstu
   glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, family = binomial)
 nsim <- as.integer(a[2]); reps <- as.integer(a[3])
 invisible(bootMer(m, fixef, nsim = 3, seed = 1))
-per <- numeric(0)
+per <- numeric(0); cpu <- numeric(0)
 for (r in seq_len(reps)) {
-  t0 <- proc.time()[["elapsed"]]
+  t0 <- proc.time()
   b <- suppressWarnings(suppressMessages(bootMer(m, fixef, nsim = nsim, seed = r)))
-  per <- c(per, (proc.time()[["elapsed"]] - t0) / nsim)
+  t1 <- proc.time() - t0
+  per <- c(per, t1[["elapsed"]] / nsim)
+  cpu <- c(cpu, (t1[["user.self"]] + t1[["sys.self"]]) / nsim)
 }
-cat("RESULT ", toJSON(list(seconds = median(per), nsim = nsim, se = unname(apply(b$t, 2, sd))),
-    auto_unbox = TRUE, digits = NA), "\n", sep = "")
+cat("RESULT ", toJSON(list(seconds = median(per), cpu_seconds = median(cpu), nsim = nsim,
+    se = unname(apply(b$t, 2, sd))), auto_unbox = TRUE, digits = NA), "\n", sep = "")
 """
 
 
@@ -230,7 +233,30 @@ def main():
     write_report(args.output, rows_cv, rows_bt, args)
 
 
+def _kept_sections(path, args):
+    """The sections of an existing report that this run does not regenerate (the other
+    job's table, notes under their own '## ' headings), by heading."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return {}
+    out, head = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            head = line
+            out[head] = []
+        elif head is not None:
+            out[head].append(line)
+    ran = {CONDVAR_HEAD: "condvar" in args.jobs, BOOT_HEAD: "bootstrap" in args.jobs}
+    return {h: body for h, body in out.items() if not ran.get(h, False)}
+
+
+CONDVAR_HEAD = "## m.condvar() vs ranef(m, condVar = TRUE)"
+BOOT_HEAD = "## m.bootstrap(fixef, nsim) vs bootMer(m, fixef, nsim)"
+
+
 def write_report(path, rows_cv, rows_bt, args):
+    kept = _kept_sections(path, args)
     versions = subprocess.run(["Rscript", "-e", "cat(as.character(packageVersion('lme4')))"],
                               capture_output=True, text=True).stdout.strip()
     load = os.getloadavg()
@@ -239,8 +265,25 @@ def write_report(path, rows_cv, rows_bt, args):
          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
          f"{os.cpu_count()} cores (load average {load[0]:.1f} at the end: a shared machine), "
          f"lme4 {versions}, one BLAS thread on both sides. Every job in its own fresh process, one after "
-         "another; medians over repeats (lme4's slow condVar runs once).", "",
-         "## m.condvar() vs ranef(m, condVar = TRUE)", "",
+         "another; medians over repeats (lme4's slow condVar runs once)." +
+         ("" if set(args.jobs) == {"condvar", "bootstrap"} else
+          f" This run: {', '.join(args.jobs)} (the other section is kept from an earlier run)."), ""]
+    if CONDVAR_HEAD in kept:
+        L += [CONDVAR_HEAD] + kept.pop(CONDVAR_HEAD)
+    else:
+        L += _condvar_section(rows_cv)
+    if BOOT_HEAD in kept:
+        L += [BOOT_HEAD] + kept.pop(BOOT_HEAD)
+    else:
+        L += _boot_section(rows_bt)
+    for head, body in kept.items():        # notes written by hand under their own headings
+        L += [head] + body
+    Path(path).write_text("\n".join(L).rstrip("\n") + "\n")
+    print("wrote", path)
+
+
+def _condvar_section(rows_cv):
+    L = ["## m.condvar() vs ranef(m, condVar = TRUE)", "",
          "Time of the conditional variances alone (the fit is not counted); memory is the "
          "process's peak resident set size (VmHWM) after the fit and after the conditional variances.", "",
          "| design | rows | q | pymer factor | pymer s | lme4 s | lme4 / pymer | pymer MB fit -> peak | "
@@ -253,17 +296,23 @@ def write_report(path, rows_cv, rows_bt, args):
                  f"{p['mem_peak_mb']:.0f} | {r['mem_fit_mb']:.0f} -> {r['mem_peak_mb']:.0f} | "
                  f"{p['condsd_first']:.6g} / {r['condsd_first']:.6g} |")
     L += ["", "`m.ranef_table()` (modes, conditional SDs, the long table) on the same fits: " +
-          ", ".join(f"{name} {p['ranef_table_seconds']:.3f} s" for name, _, p, _ in rows_cv) + ".", "",
-          "## m.bootstrap(fixef, nsim) vs bootMer(m, fixef, nsim)", "",
-          "Time per replicate (simulate, refit from the estimates, the statistic).", "",
-          "| model | pymer ms / replicate (nsim) | lme4 ms / replicate (nsim) | lme4 / pymer | "
-          "bootstrap SE of the fixed effects, pymer / lme4 |", "|---|---|---|---|---|"]
+          ", ".join(f"{name} {p['ranef_table_seconds']:.3f} s" for name, _, p, _ in rows_cv) + ".", ""]
+    return L
+
+
+def _boot_section(rows_bt):
+    L = [BOOT_HEAD, "",
+         "Time per replicate (simulate, refit from the estimates, the statistic): wall clock and "
+         "CPU time (user + system) of the process.", "",
+         "| model | pymer ms / replicate (nsim) | lme4 ms / replicate (nsim) | lme4 / pymer | "
+         "CPU ms / replicate, pymer / lme4 | lme4 / pymer (CPU) | "
+         "bootstrap SE of the fixed effects, pymer / lme4 |", "|---|---|---|---|---|---|---|"]
     for model, p, r in rows_bt:
         se = "; ".join(f"{a:.3g} / {b:.3g}" for a, b in zip(p["se"], r["se"]))
         L.append(f"| {model} | {1e3 * p['seconds']:.2f} ({p['nsim']}) | {1e3 * r['seconds']:.1f} ({r['nsim']}) | "
-                 f"{r['seconds'] / p['seconds']:.0f}x | {se} |")
-    Path(path).write_text("\n".join(L) + "\n")
-    print("wrote", path)
+                 f"{r['seconds'] / p['seconds']:.0f}x | {1e3 * p['cpu_seconds']:.2f} / "
+                 f"{1e3 * r['cpu_seconds']:.1f} | {r['cpu_seconds'] / p['cpu_seconds']:.0f}x | {se} |")
+    return L + [""]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ the bootstrap counts them per replicate.
 from __future__ import annotations
 
 from typing import Any
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -185,8 +185,8 @@ class LmmRefits:
             msgs = check_convergence_many(out["theta"][js], self.lower, out["grad"][js], out["hess"][js],
                                           tol_grad=ctl["check_conv_grad"]["tol"],
                                           tol_hess=ctl["check_conv_hess"]["tol"])
-            for j, msg in zip(js, msgs):
-                self.conv[j] = msg
+            for i, msg in zip(js.tolist(), msgs):
+                self.conv[i] = msg
         n = work.n
         out["sigma"] = np.sqrt(out["pwrss"] / (n - p if work.REML else n))
         # check_residual_scale can only warn where sigma is not well above the residuals' scale
@@ -322,16 +322,23 @@ class _LightLmmFit:
         return (type(self._parent), (self.model, self.theta, self.opt, self.messages))  # type: ignore[attr-defined]
 
 
-@lru_cache(maxsize=None)
+_LIGHT_CLASSES: dict[type, type] = {}
+
+
 def _light_class(cls: type) -> type:
-    return type(cls.__name__, (_LightLmmFit, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    """The light-fit class of an LMM result class (made once): the mixin before it."""
+    got = _LIGHT_CLASSES.get(cls)
+    if got is None:
+        got = _LIGHT_CLASSES[cls] = type(cls.__name__, (_LightLmmFit, cls),
+                                         {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return got
 
 
 def light_fit(parent: Any, work: Any, y: np.ndarray, fields: dict) -> Any:
     """An LMM result of `parent`'s class for the refit to response `y` whose estimates
     are `fields` (theta, beta, sigma, objective, pwrss, RX, opt, messages, REML); the
     refitted model is ``work.with_response(y)``, built when first needed."""
-    obj = object.__new__(_light_class(type(parent)))
+    obj: Any = object.__new__(_light_class(type(parent)))
     obj.__dict__.update(fields)
     obj.__dict__.update(_parent=parent, _work=work, _y=y)
     return obj
