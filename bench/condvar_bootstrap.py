@@ -13,7 +13,10 @@ Jobs (each in a fresh process, one after another):
   factor) and two crossed factors of 8,000 and 300 levels with the CHOLMOD factorization forced (the
   cost model would pick the blocked one): CHOLMOD's supernodal factor.
 * bootstrap: ``m.bootstrap(fixef, nsim)`` against ``bootMer(m, fixef, nsim)`` on
-  sleepstudy and cbpp: time per replicate, median over repeats.
+  sleepstudy and cbpp: wall and CPU time per replicate, medians over repeats.
+
+``--jobs bootstrap`` (or ``condvar``) rewrites that section of the report and keeps the
+other, and any notes under their own ``## `` headings, from the existing file.
 
 The data are generated here (numpy, fixed seed) and written to bench/out/ as CSV,
 which both sides read.

@@ -1,5 +1,6 @@
-"""Parametric bootstrap of a statistic of a fit, lme4's ``bootMer``: simulate a response
-from the fitted model, refit, apply the statistic; replicates in worker processes on request."""
+"""Parametric bootstrap of a statistic of a fit, lme4's ``bootMer``: simulate responses
+from the fitted model, refit, apply the statistic; chunks of replicates through the array
+path (:mod:`.bootsim`, :mod:`.bootrefit`), in worker processes on request."""
 from __future__ import annotations
 
 from typing import Any, Callable, Literal
@@ -186,9 +187,17 @@ def bootstrap(res: Any, func: Callable[[Any], Any], nsim: int = 100, seed: int |
               mp_context: str | None = None) -> BootstrapResult:
     """Parametric bootstrap of a statistic, as lme4's ``bootMer``.
 
-    Each replicate simulates a response from the fitted model (``res.simulate``),
-    refits the model to it (``res.refit``, started at the estimates) and applies
-    ``func`` to the refit.
+    Each replicate simulates a response from the fitted model (what ``res.simulate``
+    draws), refits the model to it (as ``res.refit``, started at the estimates) and
+    applies ``func`` to the refit. Replicates go in chunks: the chunk's responses are
+    simulated as one array (:func:`pymer.inference.bootsim.simulate_matrix`); a linear
+    mixed model refits them all in one compiled loop and hands ``func`` light fits
+    (fixef, theta, sigma, vcov, VarCorr, logLik and deviance at once, anything else
+    builds the refitted model when first used); a GLMM refits each on one working copy
+    of the model, with the fixed effects started at the fit's estimates (as theta is)
+    rather than at the GLM's fit to the response, which moves the replicates by no more
+    than the optimizer's tolerance (see :mod:`pymer.inference.bootrefit`). Fits with a
+    ``simulate`` or ``refit`` of their own are refitted through them, one by one.
 
     Parameters
     ----------
