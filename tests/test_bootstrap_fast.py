@@ -242,3 +242,19 @@ def test_lmm_with_python_optimizer_refits_each(sleep):
     b = m.bootstrap(lambda r: r.fixef, nsim=2, seed=1, progress=False)
     old, _ = _per_replicate(m, lambda r: r.fixef, 2, 1)
     np.testing.assert_allclose(b.t, old, rtol=1e-8)
+
+
+def test_glmm_replicates_do_not_depend_on_the_chunks(cbpp):
+    """Serial (one chunk) and two worker processes (one replicate per chunk): the same values."""
+    b1 = cbpp.bootstrap(_glmm_stats, nsim=4, seed=12, progress=False)
+    b2 = cbpp.bootstrap(_glmm_stats, nsim=4, seed=12, progress=False, n_jobs=2)
+    np.testing.assert_array_equal(b1.t, b2.t)
+
+
+def test_chunks_bound_the_simulated_values(sleep, monkeypatch):
+    from pymer.inference import bootmer
+    monkeypatch.setattr(bootmer, "_CHUNK_VALUES", 3 * sleep.nobs)
+    assert bootmer._chunk_size(sleep) == 3
+    b = sleep.bootstrap(lambda r: r.fixef, nsim=7, seed=1, progress=False)     # chunks 3, 3, 1
+    monkeypatch.setattr(bootmer, "_CHUNK_VALUES", 10 ** 9)
+    np.testing.assert_array_equal(b.t, sleep.bootstrap(lambda r: r.fixef, nsim=7, seed=1, progress=False).t)

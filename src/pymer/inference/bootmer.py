@@ -22,8 +22,14 @@ from .params import _ci_labels
 
 __all__ = ["bootstrap", "BootstrapResult"]
 
-#: replicates simulated and refitted together (LMMs: one compiled call per chunk)
+#: replicates simulated and refitted together (LMMs: one compiled call per chunk), at most
+#: _CHUNK_VALUES simulated values at a time (64 MB)
 _CHUNK = 50
+_CHUNK_VALUES = 8_000_000
+
+
+def _chunk_size(res) -> int:
+    return max(1, min(_CHUNK, _CHUNK_VALUES // max(int(res.nobs), 1)))
 
 
 class BootstrapResult:
@@ -243,7 +249,7 @@ def bootstrap(res: Any, func: Callable[[Any], Any], nsim: int = 100, seed: int |
         if n_jobs == 1:
             _WORKER["state"] = (res, func, use_u)
             try:
-                for r in _progress(_serial(seeds, _CHUNK), total=nsim, desc="bootstrap", enable=progress):
+                for r in _progress(_serial(seeds, _chunk_size(res)), total=nsim, desc="bootstrap", enable=progress):
                     results.append(r)
             finally:
                 _WORKER.pop("state", None)
@@ -275,7 +281,7 @@ def _bootstrap_parallel(res, func, use_u, seeds, n_jobs, mp_context, progress):
     ctx = mp.get_context(method)
     # fork: the children inherit the fitted model and func, nothing is pickled;
     # otherwise both are pickled to each worker once
-    chunk = max(1, min(_CHUNK, len(seeds) // (4 * n_jobs)))
+    chunk = max(1, min(_chunk_size(res), len(seeds) // (4 * n_jobs)))
     out = []
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_boot_init,
                              initargs=(res, func, use_u)) as ex:

@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.linalg
 
 from .._core._optim import START_NOT_FINITE, raise_for_status
-from ..errors import PymerDataError, SingularFitWarning
+from ..errors import SingularFitWarning
 from ..optimize import OptResult, check_convergence_many, optimizer_key, status_messages, warn_all
 from ..validate import check_action, check_residual_scale, filter_conv_messages, residualize_response
 
