@@ -28,7 +28,8 @@ from scipy.linalg.cython_blas cimport dsyrk
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 from pymer._core._zwz cimport sorted_position
-from pymer._core._blocked cimport Blocked, blocked_factor, blocked_solve_fwd, blocked_solve_bwd
+from pymer._core._blocked cimport Blocked
+from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd
 from pymer._core._blocked import blocked_structure
 from pymer._core._schur import schur_setup
 from pymer._core._blas_threads import _setters
@@ -494,7 +495,7 @@ cdef class PLS:
     cdef int factor_blocked(self) noexcept nogil:
         """The blocked factorization (_blocked.pyx) of A + I; logdetL."""
         cdef Blocked F = _blocked_view(self)
-        return blocked_factor(&F, &self.avals[0], &self.logdetL)
+        return schur_factor(&F, &self.avals[0], &self.logdetL)
 
     cdef int cholmod_solve2(self, int sys1, int sys2, double *x, Py_ssize_t ncol) noexcept nogil:
         """x <- the CHOLMOD solves sys2(sys1(x)) on the factor, for x (q x ncol) in place."""
@@ -528,7 +529,7 @@ cdef class PLS:
         if not self.blocked:
             return self.cholmod_solve2(CHOLMOD_P, CHOLMOD_L, x, ncol)
         F = _blocked_view(self)
-        blocked_solve_fwd(&F, x, ncol)
+        schur_solve_fwd(&F, x, ncol)
         return 0
 
     cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
@@ -539,7 +540,7 @@ cdef class PLS:
         if not self.blocked:
             return self.cholmod_solve2(CHOLMOD_Lt, CHOLMOD_Pt, x, ncol)
         F = _blocked_view(self)
-        blocked_solve_bwd(&F, x, ncol)
+        schur_solve_bwd(&F, x, ncol)
         return 0
 
     cdef double objective_value(self, bint reml) noexcept nogil:

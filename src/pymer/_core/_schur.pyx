@@ -12,6 +12,7 @@ S = A22 + I - L21 L21' (see _blocked.pyx, which runs it per evaluation).
 import numpy as np
 from libc.stdint cimport int64_t
 from pymer._core.cholmod cimport *
+from pymer._core._schur_solve import sparse_work_size
 
 
 cdef extern from "cholmod.h" nogil:
@@ -179,9 +180,7 @@ def schur_setup(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t
         if sym is not None and (schur == "sparse" or sym[0] <= 0.5 * fl):
             fl, pinv, sup, spi, srow = sym
             sparse = True
-            nscol = np.diff(sup)
-            nr = np.diff(spi) - nscol
-            work = max(work, int(np.max(nr * nscol + nr * nr)))
+            work = sparse_work_size(sup, spi, q2)
     lstart, erow, esrc = level_entries(colptr, rowind, q1, k1, pinv)
     a22ptr, a22row, a22pos = a22_entries(colptr, rowind, q1, pinv)
     return (sparse, fl, width, pinv if sparse else one, sup, spi, srow, lstart, erow, esrc,
