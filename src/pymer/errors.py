@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import difflib
 import sys
 import warnings
+from types import FrameType
 
 __all__ = ["warn", "FormulaError", "PymerDataError", "MissingColumnError", "ConvergenceWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning", "PerfectFitWarning",
@@ -115,7 +116,7 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
 def _stacklevel() -> int:
     """warnings.warn's stacklevel, seen from warn(), of the first frame outside pymer."""
     level = 2                           # 1 is warn() itself, 2 its caller
-    frame = sys._getframe(2)            # warn()'s caller
+    frame: FrameType | None = sys._getframe(2)      # warn()'s caller
     while frame is not None and _in_pymer(frame):
         frame = frame.f_back
         level += 1

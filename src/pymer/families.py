@@ -244,6 +244,7 @@ def glm_start(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray, offse
     `etastart` (or `mustart`, on the response scale) replaces the family's starting
     values, as in R's glm.fit; they must lie in the family's and the link's domain.
     """
+    what: str | None
     if etastart is not None:
         eta = np.asarray(etastart, dtype=np.float64)
         what = "etastart"
@@ -278,4 +279,5 @@ def glm_start(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray, offse
         beta, eta = new, eta_new
         if done:
             break
+    assert beta is not None     # maxit >= 1: the first iteration sets it
     return beta

@@ -43,7 +43,8 @@ def _quote(name: str) -> str:
 
 def _vc_labels(re) -> list:
     """(group, term) labels of sd_cor's entries, broom.mixed's term names, plus the residual."""
-    labels, seen = [], {}
+    labels: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
     for t in re.terms:
         k = seen.get(t.group, -1) + 1
         seen[t.group] = k

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,12 +27,16 @@ class ModelParts:
     observed: np.ndarray          # the response (binomial: proportions)
     fitted: np.ndarray            # conditional means (random effects at their modes)
     family: str                   # "gaussian" for a linear mixed model
-    fam: object                   # the pymer Family (None for a linear mixed model)
+    # the fit's family: a pymer Family or glmmTMB's (None for a linear mixed model), read by
+    # duck typing (eval, name, theta)
+    fam: Any
     weights: np.ndarray           # prior weights (binomial: numbers of trials)
     sigma: float                  # residual scale (1 for families without one)
     scaled_re: bool               # random effects on the sigma scale (b = sigma Lambda u): LMMs
     nb_theta: float | None
-    result: object
+    # the fitted model (lmer, glmer, glmer_nb or glmmtmb result; checking sits below the result
+    # classes, so it is read by duck typing: model_parts checks the attributes it needs)
+    result: Any
     # a fit that simulates itself: sampler(rng, n_sim, conditional) -> (n, n_sim) responses
     # on the scale of `observed`; population: means with the random effects at zero
     sampler: Callable[[np.random.Generator, int, bool], np.ndarray] | None = None
@@ -134,6 +138,7 @@ def draw_response(parts: ModelParts, mu: np.ndarray, rng) -> np.ndarray:
         return rng.poisson(mu).astype(np.float64)
     if fam == "negative.binomial":
         th = parts.nb_theta
+        assert th is not None           # model_parts sets it for the negative binomial family
         return rng.negative_binomial(th, th / (th + mu)).astype(np.float64)
     if fam == "Gamma":
         shape = w / s ** 2                      # variance mu^2 sigma^2 / w

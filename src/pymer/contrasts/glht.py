@@ -205,7 +205,7 @@ class GLHTSummary:
 
     def tidy(self) -> pd.DataFrame:
         g = self.glht
-        d = {}
+        d: dict[str, ArrayLike] = {}
         if g.term is not None:
             d["term"] = [g.term] * len(g.estimate)
         d.update({"contrast": list(g.linfct.index), "null.value": g.rhs, "estimate": g.estimate,

@@ -2,6 +2,7 @@
 coefficients with NA, the covariance matrix and predictions for new data."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 from numpy.typing import ArrayLike
 if TYPE_CHECKING:
@@ -16,13 +17,13 @@ from scipy import linalg
 
 from ..call import ModelCall
 from ..errors import FormulaError, PymerDataError
-from ..formula import parse_formula
+from ..formula import ModelFrame, parse_formula
 from ..predictions.newdata import new_model_matrix
 from ..validate import RankDeficiencyWarning, drop_aliased_columns
 
 
 def model_frame(formula: str, data: Any, weights: str | ArrayLike | None, offset: str | ArrayLike | None,
-                what: str) -> Any:
+                what: str) -> ModelFrame:
     """The ModelFrame of a fixed-effects formula (an error for random-effects terms)."""
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string such as 'y ~ x', not {type(formula).__name__}")
@@ -57,7 +58,7 @@ class FixedModel:
     """What a fixed-effects fit was made from: the model frame and the call
     (``call.data`` is the caller's data, never modified)."""
 
-    mf: Any
+    mf: ModelFrame
     call: ModelCall
 
     @property
@@ -71,17 +72,43 @@ def fixed_model(fn: Any, formula: str, data: Any, weights: str | ArrayLike | Non
     return FixedModel(mf, ModelCall(fn, formula, data, {"weights": weights, "offset": offset, **extra}))
 
 
-class FixedResult:
+class FixedResult(ABC):
     """Accessors common to lm and glm fits.
 
     Subclasses set ``model`` (a :class:`FixedModel`), ``mf`` (its model frame),
     ``keep`` (indices of the non-aliased columns), ``beta`` (their estimates),
-    ``Rinv`` (inverse R factor of the weighted QR) and define ``dispersion``.
+    ``Rinv`` (inverse R factor of the weighted QR) and define ``dispersion``,
+    ``loglik`` and ``df``.
     """
+
+    model: FixedModel
+    mf: ModelFrame
+    keep: np.ndarray
+    beta: np.ndarray
+    Rinv: np.ndarray
 
     # the anova() protocol: not a REML fit; npar is ``df``
     REML = False
-    is_linear = True
+
+    @property
+    def is_linear(self) -> bool:
+        """A linear model (lm, or a glm of the gaussian family with the identity link)."""
+        return True
+
+    @property
+    @abstractmethod
+    def dispersion(self) -> float:
+        """The dispersion (sigma squared of lm; 1, or the Pearson estimate, of glm)."""
+
+    @property
+    @abstractmethod
+    def loglik(self) -> float:
+        """The log-likelihood (R's logLik)."""
+
+    @property
+    @abstractmethod
+    def df(self) -> int:
+        """The number of parameters of the log-likelihood."""
 
     @property
     def formula(self) -> str:

@@ -54,7 +54,7 @@ class _VarSpec:
     key: str                 # R's name of the variable (deparsed expression)
     node: _Node
     kind: str                # "num" or "fac" (logicals are 2-level factors FALSE/TRUE)
-    levels: list | None = None
+    levels: list[str] | None = None
     ordered: bool = False
     cols: list | None = None        # suffixes of a matrix-valued variable's columns
     contrasts: object = None        # C()'s contr.* name, or the contrasts= entry
@@ -73,6 +73,7 @@ class _Design:
 
     def contrast(self, vi: int, coding: str) -> tuple[np.ndarray, list[str]]:
         v = self.vars[vi]
+        assert v.levels is not None     # codings name factors only
         L = len(v.levels)
         if coding == "full":
             return np.eye(L), list(v.levels)

@@ -106,7 +106,7 @@ def drop_fixed_term(formula: str, term_label: str) -> str:
             raise FormulaError(f"term '{term_label}' is not in the fixed part of {formula!r} "
                                f"(terms: {[t.label(x) for x in terms]})")
         terms.remove(hit[0])
-    parts = [] if intercept else [_Num(0.0)]
+    parts: list[_Node] = [] if intercept else [_Num(0.0)]
     parts += [_term_node(t, x) for x in terms]
     parts += [_offset_node(o) for o in t.offsets]
     parts += [_term_node(t, x) for x in bars]
@@ -162,12 +162,13 @@ def _check_bars_alone(t: _Terms, where: str) -> list[frozenset]:
 def _term_node(t: _Terms, term: frozenset) -> _Node:
     """A term as R labels it (its variables joined by ':'), operator expressions
     (``x > 1``, ``!a``) parenthesized so that the result reads back as the same term."""
-    node = None
+    node: _Node | None = None
     for i in sorted(term):
         v = t.vars[i]
         if isinstance(v, (_BinOp, _Unary)):
             v = _Paren(v)
         node = v if node is None else _BinOp(":", node, v)
+    assert node is not None     # a term has at least one variable
     return node
 
 

@@ -61,7 +61,9 @@ def _num(data) -> _Value:
 def _sorted_factor(codes: np.ndarray, labels: list[str], order: list[int],
                    ordered: bool = False) -> _Value:
     """Factor with levels `labels` reordered by `order`; duplicate labels are merged."""
-    new_labels, rank, seen = [], np.empty(len(labels), dtype=np.intp), {}
+    new_labels: list[str] = []
+    rank = np.empty(len(labels), dtype=np.intp)
+    seen: dict[str, int] = {}
     for i in order:
         lab = labels[i]
         if lab not in seen:
@@ -381,6 +383,7 @@ class _Evaluator:
             raise FormulaError(f"'{_deparse(node)}': a formula cannot be used as a variable")
         if op in ("==", "!=") and (isinstance(node.rhs, _Str) or isinstance(node.lhs, _Str)):
             other, s = (node.lhs, node.rhs) if isinstance(node.rhs, _Str) else (node.rhs, node.lhs)
+            assert isinstance(s, _Str)      # one side is a string (the test above)
             v = self.eval(other)
             if v.kind == "fac":
                 lab = s.value
@@ -468,8 +471,8 @@ class _Evaluator:
             return node.value
         if isinstance(node, _Name) and node.name in _CONSTANTS:
             return _CONSTANTS[node.name]
-        if isinstance(node, _Unary) and node.op == "-" and isinstance(_unparen(node.x), _Num):
-            return -_unparen(node.x).value
+        if isinstance(node, _Unary) and node.op == "-" and isinstance(x := _unparen(node.x), _Num):
+            return -x.value
         if isinstance(node, _Call) and isinstance(node.fn, _Name) and node.fn.name == "c":
             return [self._const(a, what) for _, a in node.args]
         raise FormulaError(f"{what} must be a constant, not '{_deparse(node)}'")

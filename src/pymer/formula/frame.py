@@ -117,7 +117,7 @@ class ModelFrame:
     weights: np.ndarray | None
     rows: np.ndarray
     nobs_dropped: int
-    _spec: _Spec | None = field(default=None, repr=False, compare=False)
+    _spec: _Spec = field(repr=False, compare=False)
     na_action: str = "na.omit"
     frame_rows: np.ndarray | None = None
     data_nrow: int = 0
@@ -253,6 +253,7 @@ def _encode_new(design: _Design, values: list[_Value]) -> list[_Value]:
             out.append(v)
             continue
         f = _as_factor(v, vs.key)
+        assert vs.levels is not None    # a factor of the fitted data has its levels
         codes, new = _recode(f, vs.levels)
         if new:
             shown = ", ".join(f"'{x}'" for x in new[:5])
@@ -429,6 +430,7 @@ def parse_formula(formula: str, data, *, weights=None, offset=None,
     na_action = _check_na_action(na_action)
     st = formula_structure(formula, data.columns, require_random)
     lhs, fixed_terms = st.lhs, st.fixed_terms
+    assert lhs is not None      # formula_structure reads two-sided formulas only
 
     # ---- evaluate every variable once, on all rows (as R's model.frame)
     state: dict = {}

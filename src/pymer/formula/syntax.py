@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import NamedTuple
+from typing import Literal, NamedTuple, NoReturn, TypeGuard, overload
 
 from ..errors import FormulaError
 
@@ -22,54 +22,57 @@ from ..errors import FormulaError
 
 class _Node:
     __slots__ = ("pos", "end")
+    pos: int       # where the node starts and ends in the formula's text (-1: built, not read)
+    end: int
 
 
 class _Name(_Node):
     __slots__ = ("name", "quoted")
 
-    def __init__(self, name, pos=-1, end=-1, quoted=False):
+    def __init__(self, name: str, pos: int = -1, end: int = -1, quoted: bool = False):
         self.name, self.pos, self.end, self.quoted = name, pos, end, quoted
 
 
 class _Num(_Node):
     __slots__ = ("value", "is_int")
 
-    def __init__(self, value, is_int=False, pos=-1, end=-1):
+    def __init__(self, value: float, is_int: bool = False, pos: int = -1, end: int = -1):
         self.value, self.is_int, self.pos, self.end = value, is_int, pos, end
 
 
 class _Str(_Node):
     __slots__ = ("value",)
 
-    def __init__(self, value, pos=-1, end=-1):
+    def __init__(self, value: str, pos: int = -1, end: int = -1):
         self.value, self.pos, self.end = value, pos, end
 
 
 class _Call(_Node):
     __slots__ = ("fn", "args")  # args: list of (name or None, node)
 
-    def __init__(self, fn, args, pos=-1, end=-1):
+    def __init__(self, fn: _Name, args: list[tuple[str | None, _Node]], pos: int = -1,
+                 end: int = -1):
         self.fn, self.args, self.pos, self.end = fn, args, pos, end
 
 
 class _BinOp(_Node):
     __slots__ = ("op", "lhs", "rhs")
 
-    def __init__(self, op, lhs, rhs, pos=-1, end=-1):
+    def __init__(self, op: str, lhs: _Node, rhs: _Node, pos: int = -1, end: int = -1):
         self.op, self.lhs, self.rhs, self.pos, self.end = op, lhs, rhs, pos, end
 
 
 class _Unary(_Node):
     __slots__ = ("op", "x")
 
-    def __init__(self, op, x, pos=-1, end=-1):
+    def __init__(self, op: str, x: _Node, pos: int = -1, end: int = -1):
         self.op, self.x, self.pos, self.end = op, x, pos, end
 
 
 class _Paren(_Node):
     __slots__ = ("x",)
 
-    def __init__(self, x, pos=-1, end=-1):
+    def __init__(self, x: _Node, pos: int = -1, end: int = -1):
         self.x, self.pos, self.end = x, pos, end
 
 
@@ -93,7 +96,7 @@ class _Tok(NamedTuple):
     kind: str      # "name", "qname" (backquoted), "num", "str", "op", "eof"
     text: str
     pos: int
-    value: object = None
+    value: tuple[float, bool] | str | None = None   # num: (value, is_int); str: the text
 
 
 def _tokenize(s: str) -> list[_Tok]:
@@ -131,6 +134,7 @@ def _tokenize(s: str) -> list[_Tok]:
             continue
         if c in _DIGITS or (c == "." and i + 1 < n and s[i + 1] in _DIGITS):
             m = _NUMBER.match(s, i)
+            assert m is not None       # a digit, or '.' and a digit, starts a number
             text = m.group(0)
             is_int = text.endswith("L")
             body = text[:-1] if is_int else text
@@ -202,7 +206,7 @@ class _Parser:
             return f" in term {self.text[start:j + 1]!r}"
         return ""
 
-    def error(self, msg: str, pos: int):
+    def error(self, msg: str, pos: int) -> NoReturn:
         raise FormulaError(f"{msg} at position {pos}{self._context(pos)} of formula {self.text!r}")
 
     def peek(self) -> _Tok:
@@ -250,9 +254,11 @@ class _Parser:
         if t.kind == "qname":
             return _Name(t.text, t.pos, t.pos + len(t.text) + 2, quoted=True)
         if t.kind == "num":
+            assert isinstance(t.value, tuple)
             value, is_int = t.value
             return _Num(value, is_int, t.pos, t.pos + len(t.text))
         if t.kind == "str":
+            assert isinstance(t.value, str)
             return _Str(t.value, t.pos, t.pos + len(t.text))
         if t.kind == "eof":
             if self.open_parens:
@@ -321,14 +327,17 @@ class _Parser:
         if not isinstance(fn, _Name):
             self.error("only named functions can be called", t.pos)
         self.open_parens.append(fn.pos)
-        args = []
+        args: list[tuple[str | None, _Node]] = []
         if self.peek().text != ")":
             while True:
-                name = None
+                name: str | None = None
                 a = self.toks[self.i]
                 b = self.toks[self.i + 1] if a.kind != "eof" else a
                 if a.kind in ("name", "qname", "str") and b.text == "=":
-                    name = a.value if a.kind == "str" else a.text
+                    name = a.text
+                    if a.kind == "str":
+                        assert isinstance(a.value, str)
+                        name = a.value
                     self.i += 2
                 if self.peek().text in (",", ")"):
                     self.error(f"missing argument in call to {fn.name}()", self.peek().pos)
@@ -499,7 +508,7 @@ def _unparen(node: _Node) -> _Node:
     return node
 
 
-def _is_bar(node: _Node) -> bool:
+def _is_bar(node: _Node) -> TypeGuard[_BinOp]:
     """A random-effects term's bar, ``x | g`` or ``x || g``."""
     return isinstance(node, _BinOp) and node.op in ("|", "||")
 
@@ -522,6 +531,10 @@ def _contains_op(node: _Node, op: str) -> bool:
     return False
 
 
+@overload
+def _split_formula(formula: str, one_sided: Literal[False] = ...) -> tuple[_Node, _Node]: ...
+@overload
+def _split_formula(formula: str, one_sided: bool) -> tuple[_Node | None, _Node]: ...
 def _split_formula(formula: str, one_sided: bool = False) -> tuple[_Node | None, _Node]:
     """(left side, right side) of a formula; the left side is None for a one-sided
     formula ``~ x`` when `one_sided` allows one, else that is an error."""

@@ -68,33 +68,33 @@ def anova(*models: Any, refit: bool = True, names: list[str] | None = None) -> A
     if len(set(nobs)) > 1:
         raise ValueError("models were not all fitted to the same size of dataset "
                          f"(numbers of observations: {dict(zip(names, nobs))})")
-    models = list(models)
-    if refit and any(_is_reml(m) for m in models):
+    fits: list[Any] = list(models)
+    if refit and any(_is_reml(m) for m in fits):
         warn("refitting model(s) with ML (instead of REML)", RefitWarning)
-        models = [_refit_ml(m) if _is_reml(m) else m for m in models]
-    npar = np.array([float(m.df) for m in models])
+        fits = [_refit_ml(m) if _is_reml(m) else m for m in fits]
+    npar = np.array([float(m.df) for m in fits])
     order = np.argsort(npar, kind="stable")
-    models = [models[i] for i in order]
+    fits = [fits[i] for i in order]
     names = [names[i] for i in order]
     npar = npar[order]
-    ll = np.array([float(m.loglik) for m in models])
+    ll = np.array([float(m.loglik) for m in fits])
     chisq = np.r_[np.nan, 2 * np.maximum(0.0, np.diff(ll))]
     dfc = np.r_[np.nan, np.diff(npar)]
     with np.errstate(invalid="ignore"):
         p = np.where(dfc > 0, stats.chi2.sf(chisq, np.where(dfc > 0, dfc, 1)), np.nan)
     table = pd.DataFrame({
-        "npar": npar, "AIC": [float(m.aic) for m in models], "BIC": [float(m.bic) for m in models],
+        "npar": npar, "AIC": [float(m.aic) for m in fits], "BIC": [float(m.bic) for m in fits],
         "logLik": ll, "deviance": -2 * ll, "Chisq": chisq, "Df": dfc, "Pr(>Chisq)": p,
     }, index=pd.Index(names))
     heading = []
-    data_names = {getattr(getattr(m, "model", None), "data_name", None) for m in models}
+    data_names = {getattr(getattr(m, "model", None), "data_name", None) for m in fits}
     if len(data_names) == 1 and None not in data_names:
         heading.append(f"Data: {data_names.pop()}")
     heading.append("Models:")
     # a model with more formulas says what follows its formula (glmmTMB's ", zi=~0, disp=~1")
     heading += [f"{nm}: {_one_line_formula(getattr(m, 'formula', ''))}{getattr(m, 'anova_model_line', '')}"
-                for nm, m in zip(names, models)]
-    return AnovaTable(table, heading, models)
+                for nm, m in zip(names, fits)]
+    return AnovaTable(table, heading, fits)
 
 
 def _one_line_formula(formula) -> str:

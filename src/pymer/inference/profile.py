@@ -188,7 +188,6 @@ def profile(res: Any, which: str | list[str] | None = None, alphamax: float = 0.
                         f"not {type(res).__name__}")
     linear = res.is_linear
     D = _LMMDeviance(res) if linear else _GLMMDeviance(res)
-    Prof = _ParamProfile if linear else _GLMMParamProfile
     vnames = param_names(res, old_names)
     names = vnames + list(res.fixef_names)
     sel = _select_parms(names, len(vnames), which)
@@ -200,7 +199,7 @@ def profile(res: Any, which: str | list[str] | None = None, alphamax: float = 0.
     with _moving_core(D):
         for i in sel:
             name = names[i]
-            prof = Prof(D, i)
+            prof = _ParamProfile(D, i) if isinstance(D, _LMMDeviance) else _GLMMParamProfile(D, i)
             h0 = max(delta * prof.scale_guess(), 1e-8 * max(1.0, abs(prof.est)))
             rows.append((name, prof.est, 0.0, D.psi_hat.copy(), D.beta_hat.copy()))
             down = _walk(prof, -1, h0, cutoff, maxpts, delta, maxmult, rows, name)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..optimize import minimize
 from .params import theta_from_sdcor, var_layout
-from .profile_lmm import _ParamProfile
+from .profile_lmm import _ProfileBase
 
 
 class _GLMMDeviance:
@@ -76,7 +76,7 @@ class _GLMMDeviance:
         self.dev(self.theta_hat, self.beta_hat)
 
 
-class _GLMMParamProfile(_ParamProfile):
+class _GLMMParamProfile(_ProfileBase[_GLMMDeviance]):
     """zeta(value) for one parameter of a GLMM: all the other variance parameters and
     fixed effects re-optimized jointly (BOBYQA, warm-started from the nearest points)."""
 

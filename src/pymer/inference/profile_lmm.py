@@ -1,9 +1,12 @@
 """The deviance of a fitted LMM in lme4's profile parameters (sd/cor of the random
 effects, sigma, the fixed effects), with beta and sigma profiled out in closed form, and
-the profile of one parameter (:class:`_ParamProfile`, also the base of the GLMM's)."""
+the profile of one parameter (:class:`_ParamProfile`; :class:`_ProfileBase` holds what it
+shares with the GLMM's)."""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -90,10 +93,24 @@ class _LMMDeviance:
         return self.model.core.solve_fixed()
 
 
-class _ParamProfile:
-    """zeta(value) for one parameter, re-optimizing the others (warm-started)."""
+class _Deviance(Protocol):
+    """What :class:`_ProfileBase` reads of a deviance (the LMM's and the GLMM's)."""
 
-    def __init__(self, D: _LMMDeviance, index: int):
+    nvar: int                # variance parameters (then the fixed effects)
+    psi_hat: np.ndarray
+    psi_lower: np.ndarray
+    psi_upper: np.ndarray
+    beta_hat: np.ndarray
+    dev0: float
+
+
+_D = TypeVar("_D", bound=_Deviance)
+
+
+class _ProfileBase(ABC, Generic[_D]):
+    """zeta(value) for one parameter of a deviance `D`, re-optimizing the others."""
+
+    def __init__(self, D: _D, index: int):
         self.D = D
         self.index = index
         self.is_var = index < D.nvar
@@ -103,8 +120,27 @@ class _ParamProfile:
         else:
             self.est = float(D.beta_hat[index - D.nvar])
             self.lower, self.upper = -np.inf, np.inf
-        self._starts = []          # (value, start vector) of evaluated points
+        self._starts: list[tuple[float, np.ndarray]] = []   # (value, start vector) of evaluated points
         self.new_minimum = None
+
+    @abstractmethod
+    def evaluate(self, v: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """(deviance, psi vector, beta vector) with this parameter fixed at v."""
+
+    @abstractmethod
+    def scale_guess(self) -> float:
+        """A rough standard error, for the first step of the grid."""
+
+    def zeta(self, v):
+        dev, psi, beta = self.evaluate(v)
+        d = dev - self.D.dev0
+        if d < -1e-6 * max(1.0, abs(self.D.dev0)) and self.new_minimum is None:
+            self.new_minimum = (v, dev)
+        return math.copysign(math.sqrt(max(d, 0.0)), v - self.est) if v != self.est else 0.0, psi, beta
+
+
+class _ParamProfile(_ProfileBase[_LMMDeviance]):
+    """zeta(value) for one parameter of an LMM, re-optimizing the others (warm-started)."""
 
     def _start_for(self, v):
         D = self.D
@@ -146,13 +182,6 @@ class _ParamProfile:
         dev, sigma, beta = D.dev_beta(opt.x, j, v, full=True)
         self._starts.append((v, opt.x.copy()))
         return float(dev), D.psi_from_theta(opt.x, sigma), beta
-
-    def zeta(self, v):
-        dev, psi, beta = self.evaluate(v)
-        d = dev - self.D.dev0
-        if d < -1e-6 * max(1.0, abs(self.D.dev0)) and self.new_minimum is None:
-            self.new_minimum = (v, dev)
-        return math.copysign(math.sqrt(max(d, 0.0)), v - self.est) if v != self.est else 0.0, psi, beta
 
     def scale_guess(self):
         """A rough standard error, for the first step of the grid."""

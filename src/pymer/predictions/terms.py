@@ -67,8 +67,8 @@ def _parse_one(text: str) -> FocalTerm:
             raise ValueError(f"cannot read the range in term {text!r}") from None
         if by <= 0 or hi < lo:
             raise ValueError(f"the range in term {text!r} must run upwards with a positive step")
-        vals = np.arange(lo, hi + by * 1e-9, by)
-        return FocalTerm(name, values=[repr(float(v)) for v in vals])
+        grid = np.arange(lo, hi + by * 1e-9, by)
+        return FocalTerm(name, values=[repr(float(v)) for v in grid])
     vals = [v.strip() for v in inside.split(",")]
     if any(not v for v in vals):
         raise ValueError(f"an empty value in the brackets of term {text!r}")

@@ -160,7 +160,8 @@ def _section_html(sec, coefficients) -> str:
     if kind == "stats" and data is not None:
         return _row_html(*data)
     if kind == "residuals":
-        return _row_html(*data, caption="Scaled residuals")
+        names, values = data
+        return _row_html(names, values, caption="Scaled residuals")
     if kind == "varcorr":
         return _varcorr_html(data["varcorr"], data["with_variance"], data["groups"])
     if kind == "coefficients":

@@ -72,7 +72,7 @@ def tidy(m: Any, effects: str | tuple[str, ...] | list[str] = ("fixed", "ran_par
     own = getattr(m, "tidy_table", None)
     if callable(own):
         # a fit with components of its own (glmmTMB's: broom.mixed's component column)
-        kw = {"scales": scales} if scales != "sdcor" else {}
+        kw: dict[str, str] = {"scales": scales} if scales != "sdcor" else {}
         if ddf is not None:
             kw["ddf"] = ddf
         return own(effects=effects, conf_int=conf_int, conf_level=conf_level, **kw)
