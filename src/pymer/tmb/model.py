@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 from numpy.typing import ArrayLike
 import copy
+import math
 
 import numpy as np
 import pandas as pd
@@ -123,11 +124,14 @@ class TMBModel:
                                           "integrates over the conditional model's random effects only; "
                                           "use fixed effects in ziformula")
             frames.append(zf)
-        df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False)
-        if df.random:
+        # an intercept-only dispersion model needs no model frame of its own: its rows are
+        # the conditional model's (the same response) and its design a column of ones
+        df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False) if disp_rhs != "1" else None
+        if df is not None and df.random:
             raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r}); "
                                       "glmmTMB 1.1.5 takes fixed effects only there")
-        frames.append(df)
+        if df is not None:
+            frames.append(df)
         rows = frames[0].rows
         for f in frames[1:]:
             rows = np.intersect1d(rows, f.rows)
@@ -153,9 +157,13 @@ class TMBModel:
             self.Xzi = np.zeros((n, 0))
             self.zi_names = []
         if fam.has_dispersion and not self.disp_zero:
-            kd, _ = drop_aliased_columns(df.X, df.fixef_names)
-            self.Xd = np.ascontiguousarray(df.X[:, kd])
-            self.disp_names = [df.fixef_names[i] for i in kd]
+            if df is None:
+                self.Xd = np.ones((n, 1))
+                self.disp_names = ["(Intercept)"]
+            else:
+                kd, _ = drop_aliased_columns(df.X, df.fixef_names)
+                self.Xd = np.ascontiguousarray(df.X[:, kd])
+                self.disp_names = [df.fixef_names[i] for i in kd]
         else:
             self.Xd = np.zeros((n, 0))
             self.disp_names = []
@@ -185,6 +193,8 @@ class TMBModel:
         self._u_warm = None
         self._beta_warm = None
         self._rest = None
+        self._analytic = False
+        self._pattern = False
         if not self.has_re:
             self.pls = None
             self.lap = FixedEffectsCore(self.y, self.size, self.pw, self.X, fam.code, fam.link_code,
@@ -198,6 +208,8 @@ class TMBModel:
                        col_term, col_off, self.re.term_k, self.n)
         self.lap = TMBLaplace(self.pls, self.y, self.size, self.pw, self.X, self.zcols, self.zvals,
                               colptr, rowind, fam.code, fam.link_code, fam.truncated, self.has_zi)
+        self._analytic = self.has_analytic_gradient
+        self._pattern = len(self.re.terms) > 1
 
     @property
     def data_name(self) -> str | None:
@@ -306,8 +318,10 @@ class TMBModel:
     def set_parameters(self, par: np.ndarray) -> dict[str, np.ndarray]:
         pr = self.unpack(par)
         fixed = self.offset if self.REML else self.offset + self.X @ pr["beta"]
-        rest = np.concatenate((pr["betazi"], pr["betad"], pr["psi"]))
-        if self._rest is not None and np.array_equal(rest, self._rest):
+        par = np.asarray(par, dtype=np.float64)
+        # (betazi, betad) and psi as bytes: as cheap to compare as it gets
+        rest = par[self._slices[1].start:self._slices[2].stop].tobytes() + par[self._slices[4]].tobytes()
+        if rest == self._rest:
             # zero-inflation, dispersion and power as before: their per-observation
             # constants (the log-gamma terms) stand
             self.lap.set_fixed(fixed)
@@ -393,12 +407,12 @@ class TMBModel:
 
     def _gradient_at_mode(self, par: np.ndarray) -> np.ndarray | None:
         """The compiled gradient at the state the last objective() left (at `par`)."""
-        pattern = len(self.re.terms) > 1
+        pattern = self._pattern
         try:
             hinv = inverse_on_pattern(self.pls) if pattern else diag_blocks_inverse(self.pls)
         except (RuntimeError, np.linalg.LinAlgError):
             return None
-        psi = float(par[self._slices[4]][0]) if self.n_extra else 0.0
+        psi = float(par[self._slices[4].start]) if self.n_extra else 0.0
         return laplace_gradient(self.lap, hinv, self.X, self.Xzi, self.Xd, self.n_extra == 1, psi,
                                 pattern)
 
@@ -406,9 +420,9 @@ class TMBModel:
         """Objective and its gradient on the optimizer's scale: compiled (see
         :meth:`analytic_gradient`) where it applies, else forward differences."""
         par = np.asarray(par, dtype=np.float64)
-        f0 = self.objective_z(par)
-        if self.has_analytic_gradient and np.isfinite(f0):
-            nat = self.from_opt(par)
+        nat = self.from_opt(par)
+        f0 = self.objective(nat)
+        if self._analytic and math.isfinite(f0):
             g = self._gradient_at_mode(nat)
             if g is not None:
                 g[self._logged] *= nat[self._logged]
@@ -463,18 +477,28 @@ class TMBModel:
         if not np.isfinite(self.objective_z(x0)):
             raise PymerDataError("the model cannot be evaluated at its starting values (check the "
                                  "response against the family and link)")
-        best = self._optimize(x0, maxit)
-        small = [j for j in self._logged if best[0][j] < np.log(1e-4)]
+        first = self._search(x0, maxit)
+        best = None
+        small = [j for j in self._logged if first[0][j] < np.log(1e-4)]
         if small:
             # refit only when some SD in (0, 1] already beats the boundary fit
             for sd in (0.03, 0.1, 0.3, 1.0):
-                x1 = best[0].copy()
+                x1 = first[0].copy()
                 x1[small] = np.log(sd)
-                if self.objective_z(x1) < best[1]:
-                    other = self._optimize(x1, maxit)
-                    if other[1] < best[1] - 1e-9 * abs(best[1]):
-                        best = other
+                if self.objective_z(x1) < first[1]:
+                    second = self._search(x1, maxit)
+                    if first[2].success and second[1] < first[1] - 1e-6 * abs(first[1]):
+                        # clearly better than the converged boundary fit: only this one
+                        # needs the Newton polish and the Hessian
+                        best = self._polish(*second)
+                    else:
+                        best = self._polish(*first)
+                        other = self._polish(*second)
+                        if other[1] < best[1] - 1e-9 * abs(best[1]):
+                            best = other
                     break
+        if best is None:
+            best = self._polish(*first)
         self.objective_z(best[0])
         return best
 
@@ -488,19 +512,24 @@ class TMBModel:
                 s[sl] = np.maximum(1.0, np.sqrt(np.mean(np.square(X), axis=0)))
         return s
 
-    def _optimize(self, x0, maxit):
+    def _search(self, x0, maxit):
+        """L-BFGS-B from `x0`: (x on the optimizer's scale, objective there, scipy's result)."""
         scale = self._opt_scale()
 
         def fg(y):
             f, g = self.gradient(y / scale)
-            if not np.isfinite(f):
+            if not math.isfinite(f):
                 return 1e300, np.zeros_like(y)
             return f, g / scale
 
         res = sopt.minimize(fg, x0 * scale, jac=True, method="L-BFGS-B",
                             options={"maxiter": maxit, "ftol": FTOL, "gtol": GTOL, "maxcor": 20})
         x = res.x / scale
-        f = self.objective_z(x)
+        return x, self.objective_z(x), res
+
+    def _polish(self, x, f, res):
+        """Newton steps on the Hessian from the search's end; (x, objective, gradient,
+        Hessian, messages)."""
         messages = [] if res.success else [f"optimizer: {res.message}"]
         # Newton polish on the Hessian (also the standard errors')
         g, H = self.derivatives(x)
