@@ -12,9 +12,8 @@ vanishes and a bounded gradient method stalls there). It is L-BFGS-B on the
 compiled gradient (:mod:`pymer._core._tmb_grad`: the envelope theorem at the
 mode, as TMB's automatic differentiation gives it), polished by Newton steps
 on the Hessian from central differences of that gradient, which also gives the
-standard errors. REML, and models whose rows meet two random-effects terms
-with the blocked factorization, use differences of the objective instead
-(forward for the search, central for the Hessian).
+standard errors. REML uses differences of the objective instead (forward for
+the search, central for the Hessian).
 """
 from __future__ import annotations
 
@@ -388,11 +387,10 @@ class TMBModel:
 
     @property
     def has_analytic_gradient(self) -> bool:
-        """Whether the compiled gradient applies: beta outside the mode (not REML), and one
-        random-effects term (H^-1 is needed on its diagonal level blocks) or a CHOLMOD
-        factorization (H^-1 on the pattern of Z'Z by the Takahashi recurrences)."""
-        return (not self.REML and self.re.q > 0
-                and (len(self.re.terms) == 1 or not self.pls.blocked))
+        """Whether the compiled gradient applies: beta outside the mode (not REML), with
+        random effects (H^-1 is needed on the diagonal level blocks of one term, or with
+        more terms on the pattern of Z'Z: :mod:`pymer._core._selinv`)."""
+        return not self.REML and self.re.q > 0
 
     def analytic_gradient(self, par: np.ndarray) -> np.ndarray | None:
         """The gradient of the objective in all parameters (natural scale) by the
