@@ -37,7 +37,7 @@ from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
 from ..errors import ConvergenceWarning, warn
-from ..numdiff import finite_diff_derivs, richardson_jacobian
+from ..numdiff import _fd_steps, finite_diff_derivs
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, ZERO_DISPERSION, TMBFamily, check_response, family as get_tmb_family
@@ -315,34 +315,40 @@ class TMBModel:
         return self.disp_names == ["(Intercept)"]
 
     def set_parameters(self, par: np.ndarray) -> dict[str, np.ndarray]:
-        pr = self.unpack(par)
-        fixed = self.offset if self.REML else self.offset + self.X @ pr["beta"]
+        """Install all fixed parameters into the compiled state; returns them by component."""
         par = np.asarray(par, dtype=np.float64)
+        self._install(par)
+        return self.unpack(par)
+
+    def _install(self, par: np.ndarray) -> np.ndarray:
+        """set_parameters without the dict (the objective's hot path); returns theta."""
+        sl = self._slices
+        fixed = self.offset if self.REML else self.offset + self.X @ par[sl[0]]
         # (betazi, betad) and psi as bytes: as cheap to compare as it gets
-        rest = par[self._slices[1].start:self._slices[2].stop].tobytes() + par[self._slices[4]].tobytes()
+        rest = par[sl[1].start:sl[2].stop].tobytes() + par[sl[4]].tobytes()
         if rest == self._rest:
             # zero-inflation, dispersion and power as before: their per-observation
             # constants (the log-gamma terms) stand
             self.lap.set_fixed(fixed)
-            return pr
+            return par[sl[3]]
         self._rest = rest
-        etaz = self.Xzi @ pr["betazi"] if self.has_zi else self._zeros
-        power = 1.0 + float(special.expit(pr["psi"][0])) if self.n_extra else 1.5
-        phi = self.phi_of(pr["betad"]) if self.family.has_dispersion else self._ones
+        etaz = self.Xzi @ par[sl[1]] if self.has_zi else self._zeros
+        power = 1.0 + float(special.expit(par[sl[4].start])) if self.n_extra else 1.5
+        phi = self.phi_of(par[sl[2]]) if self.family.has_dispersion else self._ones
         self.lap.set_parameters(fixed, etaz, phi, power)
-        return pr
+        return par[sl[3]]
 
     def objective(self, par: np.ndarray) -> float:
         """-2 log-likelihood (Laplace; REML: restricted) at all fixed parameters."""
-        pr = self.set_parameters(par)
-        val = self.lap.laplace(pr["theta"], self._u_warm, self._beta_warm)
-        if np.isfinite(val):
+        theta = self._install(np.asarray(par, dtype=np.float64))
+        val = float(self.lap.laplace(theta, self._u_warm, self._beta_warm))
+        if math.isfinite(val):
             self._u_warm = self.lap.u_vec
             if self.REML:
                 self._beta_warm = self.lap.beta_vec
         else:
             self._u_warm = None
-        return float(val)
+        return val
 
     def start(self) -> np.ndarray:
         """Fixed effects from a GLM of the family's nearest GLM (Poisson for counts),
@@ -537,6 +543,10 @@ class TMBModel:
             except np.linalg.LinAlgError:
                 break
             t, improved = 1.0, False
+            if 0.0 <= 0.5 * float(g @ step) < 1e-14 * (1.0 + abs(f)):
+                # the quadratic model's whole decrease is far below the 1e-12 relative
+                # a step must gain: at the optimum already (no halvings to try)
+                break
             for _h in range(10):
                 xn = x - t * step
                 fn = self.objective_z(xn)
@@ -563,22 +573,32 @@ class TMBModel:
         differences of the compiled gradient (2 npar gradients, as glmmTMB's
         sdreport/optimHess), or where that does not apply of the objective."""
         x = np.asarray(x, dtype=np.float64)
-        self.objective_z(x)
-        u0 = self._u_warm
-        if self.has_analytic_gradient:
+        if self._analytic:
+            g = self.gradient(x)[1]
+            u0 = self._u_warm
+
             def grad(z):
                 self._u_warm = u0
                 return self.gradient(z)[1]
 
-            J = richardson_jacobian(grad, x, d=1e-4, r=1)
-            g = grad(x)
-            H = 0.5 * (J + J.T)
-        else:
-            def fun(z):
-                self._u_warm = u0
-                return self.objective_z(z)
+            # central differences of the gradient (numdiff.richardson_jacobian's r=1 steps),
+            # each from the mode at x
+            h = _fd_steps(x, 1e-4)
+            J = np.empty((x.shape[0], x.shape[0]))
+            for i in range(x.shape[0]):
+                e = np.zeros_like(x)
+                e[i] = h[i]
+                J[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
+            self._u_warm = u0
+            return g, 0.5 * (J + J.T)
+        self.objective_z(x)
+        u0 = self._u_warm
 
-            g, H = finite_diff_derivs(fun, x, delta=1e-4)
+        def fun(z):
+            self._u_warm = u0
+            return self.objective_z(z)
+
+        g, H = finite_diff_derivs(fun, x, delta=1e-4)
         self._u_warm = u0
         self.objective_z(x)
         return g, H
