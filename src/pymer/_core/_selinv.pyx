@@ -14,7 +14,10 @@ blocks of A^-1 are needed.
       (A^-1)_11 = L11^-T (I + L21' S^-1 L21) L11^-1,
 
   per level b: L_b^-T (I + L21_b' S^-1 L21_b) L_b^-1, with L21_b the level's few
-  non-zero rows (the same pattern as the factorization's L21 L21' update).
+  non-zero rows (the same pattern as the factorization's L21 L21' update). On the
+  pattern of Z'Z (rows that meet several terms) also the cross-term blocks
+  (A^-1)_21 = -S^-1 L21 L11^-1, per level -V_b L_b^-1 with V_b = S^-1 L21_b on the
+  level's rows, and S^-1's entries between the other terms.
 
 * CHOLMOD factorization, L L' = P A P': the Takahashi recurrences give
   Z = (L L')^-1 on the pattern of L, one supernode J at a time from the last
@@ -102,12 +105,12 @@ def diag_blocks_inverse(PLS core):
 def inverse_on_pattern(PLS core):
     """(Lambda' Z'WZ Lambda + I)^-1 on the pattern of Z'Z (the core's CSC colptr/rowind,
     aligned with its Z'WZ values), at the core's last update: every pair of columns one
-    row of Z meets, across random-effects terms too. CHOLMOD factorizations only.
+    row of Z meets, across random-effects terms too.
 
     Parameters
     ----------
     core : PLS
-        A core updated without error, factored by CHOLMOD (not ``blocked``).
+        A core updated without error (CHOLMOD or blocked factorization).
 
     Returns
     -------
@@ -116,21 +119,22 @@ def inverse_on_pattern(PLS core):
     """
     if core.status != 0:
         raise RuntimeError("no valid factorization: the last update failed")
-    if core.blocked:
-        raise ValueError("inverse_on_pattern needs a CHOLMOD factorization, not the blocked one")
     out = np.zeros(max(1, core.rowind.shape[0]), dtype=np.float64)
-    if core.q > 0:
+    if core.q > 0 and core.blocked:
+        _blocked(core, out, True)
+    elif core.q > 0:
         _cholmod(core, out, True)
     return out
 
 
-cdef _blocked(PLS core, double[::1] out):
+cdef _blocked(PLS core, double[::1] out, bint pattern=False):
     cdef Py_ssize_t q1 = core.q1, q2 = core.q2, k1 = core.k1, q = core.q
     cdef Py_ssize_t nb1 = q1 // k1 if k1 > 0 else 0
     cdef double[::1, :] Sinv = np.zeros((max(q2, 1), max(q2, 1)), order="F")
-    cdef double[::1] v = np.zeros(max(1, np.max(np.diff(np.asarray(core.colptr)))), dtype=np.float64)
+    cdef Py_ssize_t nv = max(1, np.max(np.diff(np.asarray(core.colptr))))
+    cdef double[::1] v = np.zeros(nv * max(k1, 1), dtype=np.float64)
     cdef double[::1] buf = np.zeros(3 * k1 * k1 + 1, dtype=np.float64)
-    cdef int info = 0, n2 = <int> q2
+    cdef int info = 0, n2 = <int> q2, st = 0
     cdef int saved[4]
     cdef char lo = b'L'
     pinv = core.schur_pinv
@@ -149,8 +153,104 @@ cdef _blocked(PLS core, double[::1] out):
             Sinv = np.asfortranarray(Si[np.ix_(pinv, pinv)])
     with nogil:
         blas_single(saved)
-        _blocked_levels(core, &Sinv[0, 0], &v[0], &buf[0], &out[0])
+        if pattern:
+            st = _blocked_pattern(core, &Sinv[0, 0], &v[0], &buf[0], &out[0])
+        else:
+            _blocked_levels(core, &Sinv[0, 0], &v[0], &buf[0], &out[0])
         blas_restore(saved)
+    if st != 0:
+        raise RuntimeError(f"selected inversion failed (code {st}): the pattern is not as expected")
+
+
+cdef int _blocked_pattern(PLS core, double *Si, double *V, double *buf, double *out) noexcept nogil:
+    """A^-1 on the pattern of Z'Z from the blocked factorization (Si: the lower triangle
+    of S^-1 in natural order). Per level b of the first term, V = S^-1 L21_b on the
+    level's rows, then
+
+        (A^-1)_11 = L_b^-T (I + L21_b' V) L_b^-1,   (A^-1)_21 = -V L_b^-1
+
+    (the latter in the level's columns and, mirrored, in the other terms' columns);
+    the other terms' pairs are S^-1's."""
+    cdef Py_ssize_t q1 = core.q1, q2 = core.q2, k1 = core.k1, q = core.q
+    cdef Py_ssize_t nb1 = q1 // k1, b, j0, p0, nr2, a, a2, c, c2, ra, ra2, j, p, r, pp, w
+    cdef double *M = buf
+    cdef double *Li = buf + k1 * k1
+    cdef double *T = buf + 2 * k1 * k1
+    cdef double acc
+    cdef double one = 1.0, zero = 0.0
+    cdef int kk = <int> k1, info = 0
+    cdef char lo = b'L', nonunit = b'N', tr = b'T', notr = b'N'
+    cdef const int64_t *cp = &core.colptr[0]
+    cdef const int64_t *ri = &core.rowind[0]
+    cdef double *l21 = &core.l21[0]
+    for b in range(nb1):
+        j0 = b * k1
+        p0 = cp[j0] + k1
+        nr2 = cp[j0 + 1] - p0
+        w = nr2 + k1                      # entries per column of the level
+        for c in range(k1 * k1):
+            M[c] = 0.0
+        for c in range(k1):
+            M[c * (k1 + 1)] = 1.0
+        for c2 in range(k1):
+            # V[:, c2] = S^-1 L21_b[:, c2] on the level's rows
+            for a in range(nr2):
+                ra = ri[p0 + a] - q1
+                acc = 0.0
+                for a2 in range(nr2):
+                    ra2 = ri[p0 + a2] - q1
+                    if ra >= ra2:
+                        acc += Si[ra + ra2 * q2] * l21[p0 + c2 * w + a2]
+                    else:
+                        acc += Si[ra2 + ra * q2] * l21[p0 + c2 * w + a2]
+                V[a + c2 * nr2] = acc
+            for c in range(k1):
+                acc = 0.0
+                for a in range(nr2):
+                    acc += l21[p0 + c * w + a] * V[a + c2 * nr2]
+                M[c + c2 * k1] += acc
+        for c in range(k1 * k1):
+            Li[c] = core.L11[b * k1 * k1 + c]
+        if k1 == 1:
+            if Li[0] == 0.0:
+                return 1
+            Li[0] = 1.0 / Li[0]
+        else:
+            dtrtri(&lo, &nonunit, &kk, Li, &kk, &info)
+            if info != 0:
+                return 1
+            for c in range(k1):
+                for a in range(c):
+                    Li[a + c * k1] = 0.0
+        # (A^-1)_11: the first k1 rows of each of the level's columns
+        dgemm(&tr, &notr, &kk, &kk, &kk, &one, Li, &kk, M, &kk, &zero, T, &kk)
+        dgemm(&notr, &notr, &kk, &kk, &kk, &one, T, &kk, Li, &kk, &zero, M, &kk)
+        for c in range(k1):
+            if ri[cp[j0 + c]] != j0:
+                return 2
+            for a in range(k1):
+                out[cp[j0 + c] + a] = M[a + c * k1]
+        # (A^-1)_21 = -V L_b^-1, and its mirror in the other terms' columns
+        for c in range(k1):
+            for a in range(nr2):
+                acc = 0.0
+                for c2 in range(c, k1):
+                    acc -= V[a + c2 * nr2] * Li[c2 + c * k1]
+                out[cp[j0 + c] + k1 + a] = acc
+                r = ri[p0 + a]
+                pp = sorted_position(ri, cp[r], cp[r + 1] - 1, j0 + c)
+                if ri[pp] != j0 + c:
+                    return 3
+                out[pp] = acc
+    for j in range(q1, q):
+        for p in range(cp[j], cp[j + 1]):
+            r = ri[p]
+            if r < q1:
+                continue
+            ra = r - q1
+            ra2 = j - q1
+            out[p] = Si[ra + ra2 * q2] if ra >= ra2 else Si[ra2 + ra * q2]
+    return 0
 
 
 cdef void _blocked_levels(PLS core, double *Si, double *v, double *buf, double *out) noexcept nogil:
@@ -318,16 +418,26 @@ cdef int _takahashi(_Supernodes *S, double *G, double *W, double *D, int64_t *po
                 return 1
             for a in range(nsc):
                 D[a + c * nsc] = Lj[a + c * nr] if a >= c else 0.0
-        # D <- L_JJ^-1
-        dtrtri(&lo, &nonunit, &n_sc, D, &n_sc, &info)
-        if info != 0:
-            return 2
+        if nsc == 1:
+            # one column (a simplicial factor): scalars and loops, no BLAS calls
+            if D[0] == 0.0:
+                return 2
+            D[0] = 1.0 / D[0]
+        else:
+            # D <- L_JJ^-1
+            dtrtri(&lo, &nonunit, &n_sc, D, &n_sc, &info)
+            if info != 0:
+                return 2
         if nR > 0:
             # W = L_RJ L_JJ^-1
             for c in range(nsc):
                 for a in range(nR):
                     W[a + c * nR] = Lj[nsc + a + c * nr]
-            dtrsm(&right, &lo, &notr, &nonunit, &n_R, &n_sc, &one, Lj, &ld, W, &n_R)
+            if nsc == 1:
+                for a in range(nR):
+                    W[a] *= D[0]
+            else:
+                dtrsm(&right, &lo, &notr, &nonunit, &n_R, &n_sc, &one, Lj, &ld, W, &n_R)
             # G = Z_RR (lower triangle), gathered column by column; the columns of R in
             # one supernode K share one merge of R against K's rows
             a0 = 0
@@ -354,7 +464,23 @@ cdef int _takahashi(_Supernodes *S, double *G, double *W, double *D, int64_t *po
                         G[b + a * nR] = ZK[pos[b] + cc * nrK]
                 a0 = a1
             # Z_RJ = -Z_RR W
-            dsymm(&left, &lo, &n_R, &n_sc, &mone, G, &n_R, W, &n_R, &zero, Zj + nsc, &ld)
+            if nsc == 1:
+                for a in range(nR):
+                    Zj[1 + a] = 0.0
+                for a in range(nR):
+                    Zj[1 + a] -= G[a + a * nR] * W[a]
+                    for b in range(a + 1, nR):
+                        Zj[1 + b] -= G[b + a * nR] * W[a]
+                        Zj[1 + a] -= G[b + a * nR] * W[b]
+            else:
+                dsymm(&left, &lo, &n_R, &n_sc, &mone, G, &n_R, W, &n_R, &zero, Zj + nsc, &ld)
+        if nsc == 1:
+            # Z_JJ = L_JJ^-2 - W' Z_RJ
+            D[0] = D[0] * D[0]
+            for a in range(nR):
+                D[0] -= W[a] * Zj[1 + a]
+            Zj[0] = D[0]
+            continue
         # Z_JJ = L_JJ^-T L_JJ^-1 - W' Z_RJ
         dlauum(&lo, &n_sc, D, &n_sc, &info)
         for c in range(nsc):

@@ -220,9 +220,10 @@ cdef void base_ll(int fam, double y, double N, double mu, double logmu, double p
         l2[0] = -y / (mu * mu) + (y + phi) / (t * t)
     elif fam == TMB_NBINOM1:
         k = mu / phi
+        r = log1p(phi)
         gamma_ratio(k, y, &g1, &d1, &t1)
-        l[0] = g1 - k * log1p(phi)
-        l1[0] = (d1 - log1p(phi)) / phi
+        l[0] = g1 - k * r
+        l1[0] = (d1 - r) / phi
         l2[0] = t1 / (phi * phi)
     elif fam == TMB_GAMMA:
         a = phi
@@ -289,8 +290,9 @@ cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double 
         a2 = a2 * m1 * m1 + a1 * m2
         a1 = a1 * m1
         # - log(1 - p0), p0 = e^l0; s = p0 / (1 - p0)
-        s = exp(l0) / (-expm1(l0))
-        l = l - log(-expm1(l0))
+        r = -expm1(l0)
+        s = exp(l0) / r
+        l = l - log(r)
         e1 += s * a1
         e2 += s * a2 + s * (1.0 + s) * a1 * a1
         d1[0] = e1

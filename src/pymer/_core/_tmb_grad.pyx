@@ -19,8 +19,9 @@ fixed effects (sum v_i x_i), the zero-inflation and dispersion predictors (sum
 s_i dD_i/dA_i), and for theta through Lambda as well, where
 tr(H^-1 Lambda'Z'DZ dLambda) = tr((I - H^-1) Lambda^-1 dLambda) needs the same
 diagonal blocks. With more than one random-effects term a row meets columns of
-several terms, and s_i needs H^-1 on the pattern of Z'Z (CHOLMOD's factor:
-the Takahashi recurrences of _selinv.pyx). With c = -2 g + v - D (Z Lambda r) (g_i = w_i dl_i/deta_i):
+several terms, and s_i needs H^-1 on the pattern of Z'Z (_selinv.pyx: the
+Takahashi recurrences on CHOLMOD's factor, or the blocked factorization's
+S^-1 and its level blocks). With c = -2 g + v - D (Z Lambda r) (g_i = w_i dl_i/deta_i):
 
     dF/dbeta    = X'c
     dF/dgamma   = Xa'(-2 w dl/dA + s dD/dA + (Z Lambda r) dg/dA)   (A: zi, log phi, psi)

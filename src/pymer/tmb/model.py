@@ -12,15 +12,15 @@ vanishes and a bounded gradient method stalls there). It is L-BFGS-B on the
 compiled gradient (:mod:`pymer._core._tmb_grad`: the envelope theorem at the
 mode, as TMB's automatic differentiation gives it), polished by Newton steps
 on the Hessian from central differences of that gradient, which also gives the
-standard errors. REML, and models whose rows meet two random-effects terms
-with the blocked factorization, use differences of the objective instead
-(forward for the search, central for the Hessian).
+standard errors. REML uses differences of the objective instead (forward for
+the search, central for the Hessian).
 """
 from __future__ import annotations
 
 from typing import Any
 from numpy.typing import ArrayLike
 import copy
+import math
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from ..errors import FormulaError, PymerDataError
 from ..families import get_family, glm_start
 from ..formula import parse_formula
 from ..errors import ConvergenceWarning, warn
-from ..numdiff import finite_diff_derivs, richardson_jacobian
+from ..numdiff import _fd_steps, finite_diff_derivs
 from ..terms import RandomEffects
 from ..validate import check_weights, drop_aliased_columns
 from .families import _NO_ZEROS, ZERO_DISPERSION, TMBFamily, check_response, family as get_tmb_family
@@ -123,11 +123,14 @@ class TMBModel:
                                           "integrates over the conditional model's random effects only; "
                                           "use fixed effects in ziformula")
             frames.append(zf)
-        df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False)
-        if df.random:
+        # an intercept-only dispersion model needs no model frame of its own: its rows are
+        # the conditional model's (the same response) and its design a column of ones
+        df = parse_formula(f"{resp} ~ {disp_rhs}", data, require_random=False) if disp_rhs != "1" else None
+        if df is not None and df.random:
             raise NotImplementedError(f"random effects in dispformula are not supported ({dispformula!r}); "
                                       "glmmTMB 1.1.5 takes fixed effects only there")
-        frames.append(df)
+        if df is not None:
+            frames.append(df)
         rows = frames[0].rows
         for f in frames[1:]:
             rows = np.intersect1d(rows, f.rows)
@@ -153,9 +156,13 @@ class TMBModel:
             self.Xzi = np.zeros((n, 0))
             self.zi_names = []
         if fam.has_dispersion and not self.disp_zero:
-            kd, _ = drop_aliased_columns(df.X, df.fixef_names)
-            self.Xd = np.ascontiguousarray(df.X[:, kd])
-            self.disp_names = [df.fixef_names[i] for i in kd]
+            if df is None:
+                self.Xd = np.ones((n, 1))
+                self.disp_names = ["(Intercept)"]
+            else:
+                kd, _ = drop_aliased_columns(df.X, df.fixef_names)
+                self.Xd = np.ascontiguousarray(df.X[:, kd])
+                self.disp_names = [df.fixef_names[i] for i in kd]
         else:
             self.Xd = np.zeros((n, 0))
             self.disp_names = []
@@ -185,6 +192,8 @@ class TMBModel:
         self._u_warm = None
         self._beta_warm = None
         self._rest = None
+        self._analytic = False
+        self._pattern = False
         if not self.has_re:
             self.pls = None
             self.lap = FixedEffectsCore(self.y, self.size, self.pw, self.X, fam.code, fam.link_code,
@@ -198,6 +207,8 @@ class TMBModel:
                        col_term, col_off, self.re.term_k, self.n)
         self.lap = TMBLaplace(self.pls, self.y, self.size, self.pw, self.X, self.zcols, self.zvals,
                               colptr, rowind, fam.code, fam.link_code, fam.truncated, self.has_zi)
+        self._analytic = self.has_analytic_gradient
+        self._pattern = len(self.re.terms) > 1
 
     @property
     def data_name(self) -> str | None:
@@ -304,32 +315,40 @@ class TMBModel:
         return self.disp_names == ["(Intercept)"]
 
     def set_parameters(self, par: np.ndarray) -> dict[str, np.ndarray]:
-        pr = self.unpack(par)
-        fixed = self.offset if self.REML else self.offset + self.X @ pr["beta"]
-        rest = np.concatenate((pr["betazi"], pr["betad"], pr["psi"]))
-        if self._rest is not None and np.array_equal(rest, self._rest):
+        """Install all fixed parameters into the compiled state; returns them by component."""
+        par = np.asarray(par, dtype=np.float64)
+        self._install(par)
+        return self.unpack(par)
+
+    def _install(self, par: np.ndarray) -> np.ndarray:
+        """set_parameters without the dict (the objective's hot path); returns theta."""
+        sl = self._slices
+        fixed = self.offset if self.REML else self.offset + self.X @ par[sl[0]]
+        # (betazi, betad) and psi as bytes: as cheap to compare as it gets
+        rest = par[sl[1].start:sl[2].stop].tobytes() + par[sl[4]].tobytes()
+        if rest == self._rest:
             # zero-inflation, dispersion and power as before: their per-observation
             # constants (the log-gamma terms) stand
             self.lap.set_fixed(fixed)
-            return pr
+            return par[sl[3]]
         self._rest = rest
-        etaz = self.Xzi @ pr["betazi"] if self.has_zi else self._zeros
-        power = 1.0 + float(special.expit(pr["psi"][0])) if self.n_extra else 1.5
-        phi = self.phi_of(pr["betad"]) if self.family.has_dispersion else self._ones
+        etaz = self.Xzi @ par[sl[1]] if self.has_zi else self._zeros
+        power = 1.0 + float(special.expit(par[sl[4].start])) if self.n_extra else 1.5
+        phi = self.phi_of(par[sl[2]]) if self.family.has_dispersion else self._ones
         self.lap.set_parameters(fixed, etaz, phi, power)
-        return pr
+        return par[sl[3]]
 
     def objective(self, par: np.ndarray) -> float:
         """-2 log-likelihood (Laplace; REML: restricted) at all fixed parameters."""
-        pr = self.set_parameters(par)
-        val = self.lap.laplace(pr["theta"], self._u_warm, self._beta_warm)
-        if np.isfinite(val):
+        theta = self._install(np.asarray(par, dtype=np.float64))
+        val = float(self.lap.laplace(theta, self._u_warm, self._beta_warm))
+        if math.isfinite(val):
             self._u_warm = self.lap.u_vec
             if self.REML:
                 self._beta_warm = self.lap.beta_vec
         else:
             self._u_warm = None
-        return float(val)
+        return val
 
     def start(self) -> np.ndarray:
         """Fixed effects from a GLM of the family's nearest GLM (Poisson for counts),
@@ -374,11 +393,10 @@ class TMBModel:
 
     @property
     def has_analytic_gradient(self) -> bool:
-        """Whether the compiled gradient applies: beta outside the mode (not REML), and one
-        random-effects term (H^-1 is needed on its diagonal level blocks) or a CHOLMOD
-        factorization (H^-1 on the pattern of Z'Z by the Takahashi recurrences)."""
-        return (not self.REML and self.re.q > 0
-                and (len(self.re.terms) == 1 or not self.pls.blocked))
+        """Whether the compiled gradient applies: beta outside the mode (not REML), with
+        random effects (H^-1 is needed on the diagonal level blocks of one term, or with
+        more terms on the pattern of Z'Z: :mod:`pymer._core._selinv`)."""
+        return not self.REML and self.re.q > 0
 
     def analytic_gradient(self, par: np.ndarray) -> np.ndarray | None:
         """The gradient of the objective in all parameters (natural scale) by the
@@ -393,12 +411,12 @@ class TMBModel:
 
     def _gradient_at_mode(self, par: np.ndarray) -> np.ndarray | None:
         """The compiled gradient at the state the last objective() left (at `par`)."""
-        pattern = len(self.re.terms) > 1
+        pattern = self._pattern
         try:
             hinv = inverse_on_pattern(self.pls) if pattern else diag_blocks_inverse(self.pls)
         except (RuntimeError, np.linalg.LinAlgError):
             return None
-        psi = float(par[self._slices[4]][0]) if self.n_extra else 0.0
+        psi = float(par[self._slices[4].start]) if self.n_extra else 0.0
         return laplace_gradient(self.lap, hinv, self.X, self.Xzi, self.Xd, self.n_extra == 1, psi,
                                 pattern)
 
@@ -406,9 +424,9 @@ class TMBModel:
         """Objective and its gradient on the optimizer's scale: compiled (see
         :meth:`analytic_gradient`) where it applies, else forward differences."""
         par = np.asarray(par, dtype=np.float64)
-        f0 = self.objective_z(par)
-        if self.has_analytic_gradient and np.isfinite(f0):
-            nat = self.from_opt(par)
+        nat = self.from_opt(par)
+        f0 = self.objective(nat)
+        if self._analytic and math.isfinite(f0):
             g = self._gradient_at_mode(nat)
             if g is not None:
                 g[self._logged] *= nat[self._logged]
@@ -463,18 +481,28 @@ class TMBModel:
         if not np.isfinite(self.objective_z(x0)):
             raise PymerDataError("the model cannot be evaluated at its starting values (check the "
                                  "response against the family and link)")
-        best = self._optimize(x0, maxit)
-        small = [j for j in self._logged if best[0][j] < np.log(1e-4)]
+        first = self._search(x0, maxit)
+        best = None
+        small = [j for j in self._logged if first[0][j] < np.log(1e-4)]
         if small:
             # refit only when some SD in (0, 1] already beats the boundary fit
             for sd in (0.03, 0.1, 0.3, 1.0):
-                x1 = best[0].copy()
+                x1 = first[0].copy()
                 x1[small] = np.log(sd)
-                if self.objective_z(x1) < best[1]:
-                    other = self._optimize(x1, maxit)
-                    if other[1] < best[1] - 1e-9 * abs(best[1]):
-                        best = other
+                if self.objective_z(x1) < first[1]:
+                    second = self._search(x1, maxit)
+                    if first[2].success and second[1] < first[1] - 1e-6 * abs(first[1]):
+                        # clearly better than the converged boundary fit: only this one
+                        # needs the Newton polish and the Hessian
+                        best = self._polish(*second)
+                    else:
+                        best = self._polish(*first)
+                        other = self._polish(*second)
+                        if other[1] < best[1] - 1e-9 * abs(best[1]):
+                            best = other
                     break
+        if best is None:
+            best = self._polish(*first)
         self.objective_z(best[0])
         return best
 
@@ -488,19 +516,24 @@ class TMBModel:
                 s[sl] = np.maximum(1.0, np.sqrt(np.mean(np.square(X), axis=0)))
         return s
 
-    def _optimize(self, x0, maxit):
+    def _search(self, x0, maxit):
+        """L-BFGS-B from `x0`: (x on the optimizer's scale, objective there, scipy's result)."""
         scale = self._opt_scale()
 
         def fg(y):
             f, g = self.gradient(y / scale)
-            if not np.isfinite(f):
+            if not math.isfinite(f):
                 return 1e300, np.zeros_like(y)
             return f, g / scale
 
         res = sopt.minimize(fg, x0 * scale, jac=True, method="L-BFGS-B",
                             options={"maxiter": maxit, "ftol": FTOL, "gtol": GTOL, "maxcor": 20})
         x = res.x / scale
-        f = self.objective_z(x)
+        return x, self.objective_z(x), res
+
+    def _polish(self, x, f, res):
+        """Newton steps on the Hessian from the search's end; (x, objective, gradient,
+        Hessian, messages)."""
         messages = [] if res.success else [f"optimizer: {res.message}"]
         # Newton polish on the Hessian (also the standard errors')
         g, H = self.derivatives(x)
@@ -510,6 +543,10 @@ class TMBModel:
             except np.linalg.LinAlgError:
                 break
             t, improved = 1.0, False
+            if 0.0 <= 0.5 * float(g @ step) < 1e-14 * (1.0 + abs(f)):
+                # the quadratic model's whole decrease is far below the 1e-12 relative
+                # a step must gain: at the optimum already (no halvings to try)
+                break
             for _h in range(10):
                 xn = x - t * step
                 fn = self.objective_z(xn)
@@ -536,22 +573,32 @@ class TMBModel:
         differences of the compiled gradient (2 npar gradients, as glmmTMB's
         sdreport/optimHess), or where that does not apply of the objective."""
         x = np.asarray(x, dtype=np.float64)
-        self.objective_z(x)
-        u0 = self._u_warm
-        if self.has_analytic_gradient:
+        if self._analytic:
+            g = self.gradient(x)[1]
+            u0 = self._u_warm
+
             def grad(z):
                 self._u_warm = u0
                 return self.gradient(z)[1]
 
-            J = richardson_jacobian(grad, x, d=1e-4, r=1)
-            g = grad(x)
-            H = 0.5 * (J + J.T)
-        else:
-            def fun(z):
-                self._u_warm = u0
-                return self.objective_z(z)
+            # central differences of the gradient (numdiff.richardson_jacobian's r=1 steps),
+            # each from the mode at x
+            h = _fd_steps(x, 1e-4)
+            J = np.empty((x.shape[0], x.shape[0]))
+            for i in range(x.shape[0]):
+                e = np.zeros_like(x)
+                e[i] = h[i]
+                J[:, i] = (grad(x + e) - grad(x - e)) / (2 * h[i])
+            self._u_warm = u0
+            return g, 0.5 * (J + J.T)
+        self.objective_z(x)
+        u0 = self._u_warm
 
-            g, H = finite_diff_derivs(fun, x, delta=1e-4)
+        def fun(z):
+            self._u_warm = u0
+            return self.objective_z(z)
+
+        g, H = finite_diff_derivs(fun, x, delta=1e-4)
         self._u_warm = u0
         self.objective_z(x)
         return g, H

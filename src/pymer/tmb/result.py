@@ -439,7 +439,9 @@ class TMBResult:
         if m.has_zi:
             zd = m.zf.new_data(newdata, include_random=False)
             etaz = zd.X[:, [m.zf.fixef_names.index(x) for x in m.zi_names]] @ self.betazi
-        if self.family.has_dispersion:
+        if self.family.has_dispersion and m.df is None:
+            phi = m.phi_of(self.betad, np.ones((n, 1)))     # an intercept-only dispersion model
+        elif self.family.has_dispersion:
             dd = m.df.new_data(newdata, include_random=False)
             phi = m.phi_of(self.betad, dd.X[:, [m.df.fixef_names.index(x) for x in m.disp_names]])
         else:
