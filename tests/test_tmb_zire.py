@@ -222,3 +222,35 @@ def test_missing_rows_simulate_refit(sal):
     again = res.refit(res.model.y)
     assert isinstance(again, JointTMBResult) and again.loglik == pytest.approx(res.loglik, rel=1e-8)
     assert not res.is_singular
+
+
+def test_joint_terms_without_zero_inflation():
+    fam = tmb_family("nbinom2")
+    y, ec = np.array([0.0, 2.0, 5.0]), np.array([0.1, 0.7, 1.9])
+    o = joint_obs_terms(fam.code, fam.link_code, False, y, 1.0, ec, 0.0, 1.5, has_zi=False)
+    s = obs_loglik(fam.code, fam.link_code, False, False, y, 1.0, ec, 0.0, 1.5)
+    np.testing.assert_allclose(o[[0, 1, 3]], s, rtol=1e-13)
+    assert not o[[2, 4, 5]].any()
+
+
+def test_dispformula_zero_on_the_response_scale():
+    """dispformula ~0 with sleepstudy's Reaction as it is (variance ~1e3 against the fixed
+    1.5e-8): the objective is noisy at ~5e-4, the gradient search stalls short of the
+    optimum (-897.478 before), the Nelder-Mead polish reaches glmmTMB's log-likelihood."""
+    d = load("sleepstudy")
+    levels = [str(i + 1) for i in range(len(d))]
+    d["obs"] = pd.Categorical(levels, categories=levels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # no convergence warning
+        res = pymer.glmmtmb("Reaction ~ Days + (1 | Subject) + (1 | obs)", d, dispformula="~0")
+    r = REF["sleep_disp0_unscaled"]
+    assert res.loglik >= r["loglik"] - 1e-6 * abs(r["loglik"])
+    # the standard errors to 1%; the fixed effects to 3% of them: the objective's noise
+    # (5e-4) is a change of 0.02 SE in the intercept (glmmTMB's own is 0.007 SE from
+    # lme4's exact optimum, 251.405)
+    se = np.sqrt(np.diag(res.vcov.to_numpy()))
+    np.testing.assert_allclose(se, r["se"], rtol=1e-2)
+    assert np.all(np.abs(res.fixef.to_numpy() - r["par"][:2]) < 0.03 * se)
+    # the random-effects SDs (obs carries the residual SD) to 1%: the optimum is flat there
+    sd = res.varcorr.set_index("grp")["sdcor"]
+    np.testing.assert_allclose([sd["Subject"], sd["obs"]], r["sd"], rtol=1e-2)

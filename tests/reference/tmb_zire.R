@@ -1,7 +1,8 @@
 # glmmTMB 1.1.5 references for random effects in ziformula (tmb_zire.json,
 # tests/test_tmb_zire.py): zero-inflated Poisson and nbinom2 models and a hurdle
 # truncated_nbinom2 model whose zero model has a random intercept, and glmmTMB's
-# refusal of random effects in dispformula.
+# refusal of random effects in dispformula; and dispformula = ~0 on sleepstudy's own scale
+# (an observation-level random effect carrying the residual variance of Reaction).
 # usage: Rscript tmb_zire.R DATA_DIR OUT_JSON     (DATA_DIR: tests/data)
 suppressMessages({library(glmmTMB); library(jsonlite)})
 source("common.R")
@@ -53,9 +54,15 @@ m_hnb <- glmmTMB(count ~ spp + mined + (1 | site), ziformula = ~ spp + (1 | site
                  family = truncated_nbinom2)
 # the conditional model without random effects, the zero model with them
 m_zip0 <- glmmTMB(count ~ spp + mined, ziformula = ~ (1 | site), data = sal, family = poisson)
+ss <- load_tmb("sleepstudy")
+ss$obs <- factor(seq_len(nrow(ss)))
+m_disp0 <- glmmTMB(Reaction ~ Days + (1 | Subject) + (1 | obs), dispformula = ~0, data = ss)
+disp0 <- list(par = I(unname(m_disp0$fit$par)), loglik = as.numeric(logLik(m_disp0)),
+              se = I(unname(sqrt(diag(vcov(m_disp0)$cond)))),
+              sd = I(unname(sapply(VarCorr(m_disp0)$cond, function(s) attr(s, "stddev")))))
 disp_err <- tryCatch({glmmTMB(count ~ mined + (1 | site), dispformula = ~ (1 | site), data = sal,
                               family = nbinom2); ""}, error = function(e) conditionMessage(e))
 
 res <- list(sal_zip = fitinfo(m_zip), sal_zinb = fitinfo(m_zinb), sal_hurdle_nb2 = fitinfo(m_hnb),
-            sal_zip_nocondre = fitinfo(m_zip0), disp_re_error = disp_err)
+            sal_zip_nocondre = fitinfo(m_zip0), disp_re_error = disp_err, sleep_disp0_unscaled = disp0)
 write_json_file(res, out)

@@ -30,14 +30,22 @@ cdef inline double log1pexp(double x) noexcept nogil:
     return log1p(exp(x))
 
 
-cdef double joint_obs(int fam, int link, bint trunc, double y, double N, double etac, double etaz,
-                      double cst, double cst0, double phi, double power,
+cdef double joint_obs(int fam, int link, bint trunc, bint has_zi, double y, double N, double etac,
+                      double etaz, double cst, double cst0, double phi, double power,
                       double *gc, double *gz, double *hcc, double *hzz, double *hcz) noexcept nogil:
     """log f(y_i), its first derivatives in (eta_c, eta_z) and minus its second
-    derivatives (hcc, hzz, hcz)."""
-    cdef double lpz = -log1pexp(-etaz), lq = -log1pexp(etaz)
-    cdef double pz = exp(lpz), qz = exp(lq)
+    derivatives (hcc, hzz, hcz); without ``has_zi`` the family's alone (eta_z unused)."""
+    cdef double lpz, lq, pz, qz
     cdef double l, d1, d2, a2, ll, r
+    if not has_zi:
+        l = obs_ll(fam, link, trunc, False, y, N, etac, -INFINITY, 0.0, cst, cst0, phi, power, &d1, &d2)
+        gc[0] = d1; hcc[0] = d2
+        gz[0] = 0.0; hzz[0] = 0.0; hcz[0] = 0.0
+        return l
+    lpz = -log1pexp(-etaz)
+    lq = -log1pexp(etaz)
+    pz = exp(lpz)
+    qz = exp(lq)
     if trunc and y == 0:
         gc[0] = 0.0; hcc[0] = 0.0; hcz[0] = 0.0
         gz[0] = qz
@@ -74,7 +82,8 @@ def joint_constants(int fam, bint trunc, const double[::1] y, const double[::1] 
             obs_const(fam, trunc, False, y[i], N[i], 0.0, phi[i], power, &lpz, &lq, &cst[i], &cst0[i])
 
 
-def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double power=1.5):
+def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double power=1.5,
+                    bint has_zi=True):
     """(6, n): log f, d/d eta_c, d/d eta_z, -d2/d eta_c2, -d2/d eta_z2, -d2/d eta_c d eta_z
     per observation (for tests and results)."""
     yv = np.ascontiguousarray(y, dtype=np.float64)
@@ -90,12 +99,12 @@ def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double
     cdef double[:, ::1] o = out
     with nogil:
         for i in range(n):
-            o[0, i] = joint_obs(fam, link, trunc, yy[i], NN[i], ee[i], zz[i], cc[i], cc0[i], pp[i], power,
+            o[0, i] = joint_obs(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], cc[i], cc0[i], pp[i], power,
                                 &o[1, i], &o[2, i], &o[3, i], &o[4, i], &o[5, i])
     return out
 
 
-def joint_evaluate(int fam, int link, bint trunc, const double[::1] y, const double[::1] N,
+def joint_evaluate(int fam, int link, bint trunc, bint has_zi, const double[::1] y, const double[::1] N,
                    const double[::1] pw, const double[::1] cst, const double[::1] cst0,
                    const double[::1] phi, double power, const double[::1] fixc, const double[::1] fixz,
                    const int64_t[:, ::1] cols, const double[:, ::1] vals, const int[::1] comp,
@@ -127,7 +136,7 @@ def joint_evaluate(int fam, int link, bint trunc, const double[::1] y, const dou
                     ez += vals[i, a] * u[cols[i, a]]
             etac[i] = ec
             etaz[i] = ez
-            li = joint_obs(fam, link, trunc, y[i], N[i], ec, ez, cst[i], cst0[i], phi[i], power,
+            li = joint_obs(fam, link, trunc, has_zi, y[i], N[i], ec, ez, cst[i], cst0[i], phi[i], power,
                            &g[0], &g[1], &h[0][0], &h[1][1], &h[0][1])
             w = pw[i]
             ll += w * li

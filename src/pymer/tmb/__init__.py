@@ -4,6 +4,8 @@ from .families import FAMILY_NAMES, TMBFamily, family
 from .model import TMBModel, glmmtmb
 from .joint import JointTMBModel
 from .joint_result import JointTMBResult
+from .zero_dispersion import ZeroDispersionModel
 from .result import TMBResult
 
-__all__ = ["glmmtmb", "family", "TMBFamily", "TMBModel", "TMBResult", "JointTMBModel", "JointTMBResult", "FAMILY_NAMES"]
+__all__ = ["glmmtmb", "family", "TMBFamily", "TMBModel", "TMBResult", "JointTMBModel", "JointTMBResult", "ZeroDispersionModel",
+           "FAMILY_NAMES"]

@@ -45,7 +45,45 @@ def _subset(x: Any, rows: np.ndarray) -> Any:
     return np.asarray(x)[rows]
 
 
-class JointTMBModel(TMBModel):
+class DenseLaplaceModel(TMBModel):
+    """A :class:`TMBModel` whose random effects are integrated by
+    :class:`pymer.tmb.joint_core.JointLaplace` (dense Hessian, Newton steps for the
+    increment) when ``_joint_ready``; its gradient is central differences of the
+    objective."""
+
+    _joint_ready = False
+
+    @property
+    def has_analytic_gradient(self) -> bool:
+        """False with the joint core (central differences of the objective)."""
+        return False if self._joint_ready else super().has_analytic_gradient
+
+    def gradient(self, par: np.ndarray, h: float = 1e-6) -> tuple[float, np.ndarray]:
+        """Objective and its gradient on the optimizer's scale by central differences
+        (each from the mode at `par`)."""
+        if not self._joint_ready:
+            return super().gradient(par)
+        par = np.asarray(par, dtype=np.float64)
+        f0 = self.objective_z(par)
+        u0 = self._u_warm
+        g = np.zeros_like(par)
+        if not np.isfinite(f0):
+            return f0, g
+        for j in range(par.shape[0]):
+            step = h * max(1.0, abs(par[j]))
+            xp, xm = par.copy(), par.copy()
+            xp[j] += step
+            xm[j] -= step
+            self._u_warm = u0
+            fp = self.objective_z(xp)
+            self._u_warm = u0
+            fm = self.objective_z(xm)
+            g[j] = (fp - fm) / (2.0 * step)
+        self._u_warm = u0
+        return f0, g
+
+
+class JointTMBModel(DenseLaplaceModel):
     """A glmmTMB model whose zero-inflation formula has random effects (see the module
     docstring); fitted by :meth:`fit` to a :class:`JointTMBResult`."""
 
@@ -104,7 +142,7 @@ class JointTMBModel(TMBModel):
     def _build_core(self) -> None:
         """The joint Laplace state (the conditional model's and the zero model's random
         effects); before the zero model's terms are known, the parent's core."""
-        if not getattr(self, "_joint_ready", False):
+        if not self._joint_ready:
             return super()._build_core()
         fam = self.family
         self._u_warm = None
@@ -112,12 +150,7 @@ class JointTMBModel(TMBModel):
         self._rest = None
         self.pls = None
         self.lap = JointLaplace(self.y, self.size, self.pw, fam.code, fam.link_code, fam.truncated,
-                                [self.re, self.zre])
-
-    @property
-    def has_analytic_gradient(self) -> bool:
-        """False: the joint model's gradient is central differences of the objective."""
-        return False
+                                [self.re, self.zre], has_zi=True)
 
     def start(self) -> np.ndarray:
         """The parent's starting values (a GLM's fixed effects, no zero inflation) and
@@ -125,30 +158,6 @@ class JointTMBModel(TMBModel):
         s = super().start()
         o = self._slices[3].start + self.nt_cond
         return np.concatenate([s[:o], self.zre.theta_start(), s[o:]])
-
-    def gradient(self, par: np.ndarray, h: float = 1e-6) -> tuple[float, np.ndarray]:
-        """Objective and its gradient on the optimizer's scale by central differences
-        (each from the mode at `par`)."""
-        par = np.asarray(par, dtype=np.float64)
-        f0 = self.objective_z(par)
-        u0 = self._u_warm
-        g = np.empty_like(par)
-        if not np.isfinite(f0):
-            g[:] = 0.0
-            return f0, g
-        for j in range(par.shape[0]):
-            step = h * max(1.0, abs(par[j]))
-            xp, xm = par.copy(), par.copy()
-            xp[j] += step
-            xm[j] -= step
-            self._u_warm = u0
-            fp = self.objective_z(xp)
-            self._u_warm = u0
-            fm = self.objective_z(xm)
-            g[j] = (fp - fm) / (2.0 * step)
-        self._u_warm = u0
-        self.lap.u = u0.copy() if u0 is not None else self.lap.u
-        return f0, g
 
     def fit(self, start: ArrayLike | None = None, control: dict | None = None) -> JointTMBResult:
         """Fit as :meth:`TMBModel.fit` (same checks and warnings); the result also has

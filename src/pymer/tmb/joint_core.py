@@ -42,23 +42,27 @@ class JointLaplace:
         A truncated (hurdle) family.
     components : list of RandomEffects
         The conditional model's random effects (possibly none) and the
-        zero-inflation model's, in that order.
+        zero-inflation model's, in that order (only the conditional model's
+        without zero inflation).
+    has_zi : bool
+        Whether the model has a zero-inflation (or hurdle) part.
     """
 
     def __init__(self, y, size, prior_weights, family: int, link: int, trunc: bool,
-                 components: list[RandomEffects]) -> None:
+                 components: list[RandomEffects], has_zi: bool = True) -> None:
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.n = n = self.y.shape[0]
         self.size = np.ascontiguousarray(size, dtype=np.float64)
         self.pw = np.ascontiguousarray(prior_weights, dtype=np.float64)
         self.family, self.link, self.trunc = int(family), int(link), bool(trunc)
+        self.has_zi = bool(has_zi)
         self.components = components
         self.qs = [r.q for r in components]
         self.q = int(sum(self.qs))
         if self.q > MAX_Q:
             raise NotImplementedError(
-                f"random effects in ziformula: the model has {self.q} random effects in all; pymer's "
-                f"joint Laplace core takes at most {MAX_Q} (a dense Hessian)")
+                f"the model has {self.q} random effects in all; pymer's joint Laplace core (random "
+                f"effects in ziformula) takes at most {MAX_Q} (a dense Hessian)")
         self.nthetas = [r.ntheta for r in components]
         cols, comp, self._blocks = [], [], []
         qoff, slot = 0, 0
@@ -125,7 +129,7 @@ class JointLaplace:
         """The penalized objective -sum w l + ||u||^2 / 2 at u (inf off the domain);
         with ``derivs`` the log-likelihood's gradient and minus its Hessian into
         ``_grad`` and ``_H``."""
-        ll = joint_evaluate(self.family, self.link, self.trunc, self.y, self.size, self.pw, self.cst,
+        ll = joint_evaluate(self.family, self.link, self.trunc, self.has_zi, self.y, self.size, self.pw, self.cst,
                             self.cst0, self.phi, self.power, self.fixed, self.etaz_fixed, self.cols,
                             self.vals, self.comp, u, self.etac, self.etaz, self._grad, self._H, derivs)
         if not np.isfinite(ll):
