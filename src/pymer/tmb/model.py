@@ -48,6 +48,9 @@ from .result import TMBResult
 GTOL = 1e-6
 FTOL = 1e-12
 _DISP_LIMIT = 15.0
+# subclasses of TMBModel for the models it does not take itself (random effects in
+# ziformula: tmb.joint registers JointTMBModel here, as model.py cannot import it)
+MODEL_EXTENSIONS: list = []
 
 
 
@@ -660,5 +663,6 @@ def glmmtmb(formula: str, data: Any, family: str | TMBFamily = "gaussian", zifor
     call = ModelCall(glmmtmb, formula, data, {"family": family, "ziformula": ziformula,
                                               "dispformula": dispformula, "REML": REML, "weights": weights,
                                               "offset": offset, "control": control})
-    model = TMBModel(formula, data, family, ziformula, dispformula, REML, weights, offset, call=call)
+    cls = next((c for c in MODEL_EXTENSIONS if c.handles(ziformula, dispformula)), TMBModel)
+    model = cls(formula, data, family, ziformula, dispformula, REML, weights, offset, call=call)
     return model.fit(start=start, control=control)

@@ -1,5 +1,5 @@
-"""glmmTMB's printed summary: header, fit statistics, random effects, the
-dispersion line, and one coefficient table per model component."""
+"""glmmTMB's printed summary: header, fit statistics, random effects (of the
+conditional and the zero-inflation model), the dispersion line, and one coefficient table per model component."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +8,10 @@ from ..report.rformat import coef_lines, format_real, varcorr_lines, zapsmall
 from ..report.summary import aic_lines
 
 
-def _vc_lines(res):
-    """The random-effects table (lme4's layout: variances and SDs with 4 significant
-    digits, correlations with 2 decimals, every column left-aligned)."""
-    pairs = res._terms_covariances()
+def _vc_lines(res, pairs, resid):
+    """The random-effects table of (term, covariance) `pairs` (lme4's layout: variances
+    and SDs with 4 significant digits, correlations with 2 decimals, every column
+    left-aligned), with the Residual row when `resid`."""
     terms = [t for t, _S in pairs]
     covs = [S for _t, S in pairs]
     kmax = max(t.k for t in terms)
@@ -20,7 +20,6 @@ def _vc_lines(res):
         for a in range(t.k):
             var.append(S[a, a])
             sd.append(np.sqrt(S[a, a]))
-    resid = res._residual_row
     if resid:
         var.append(res.sigma ** 2)
         sd.append(res.sigma)
@@ -41,6 +40,11 @@ def _vc_lines(res):
         rows.append(["Residual", "", vtxt[i], stxt[i]] + ([""] if kmax > 1 else []))
     # with a Corr column glmmTMB's table ends in a blank
     return varcorr_lines(header, rows, end=" " if kmax > 1 else "")
+
+
+def _groups_line(nobs, ngrps):
+    groups = "; ".join(f"{g}, {n}" for g, n in ngrps.items())
+    return f"Number of obs: {nobs}, groups:  {groups}"
 
 
 def _dispersion_line(res):
@@ -80,10 +84,15 @@ def summary_text(res) -> str:
     if m.weights is not None:
         lines.append(f"Weights: {m.weights_name}")
     lines += [""] + aic_lines(res.aic, res.bic, res.loglik, res.deviance, res.df_residual, 1)
-    if m.has_re:
-        lines += ["", "Random effects:", "", "Conditional model:"] + _vc_lines(res)
-        groups = "; ".join(f"{g}, {n}" for g, n in res.ngrps.items())
-        lines.append(f"Number of obs: {res.nobs}, groups:  {groups}")
+    zi_pairs = res.zi_terms_covariances() if hasattr(res, "zi_terms_covariances") else []
+    if m.has_re or zi_pairs:
+        lines += ["", "Random effects:"]
+        if m.has_re:
+            lines += ["", "Conditional model:"] + _vc_lines(res, res._terms_covariances(), res._residual_row)
+            lines.append(_groups_line(res.nobs, res.ngrps))
+        if zi_pairs:
+            lines += ["", "Zero-inflation model:"] + _vc_lines(res, zi_pairs, False)
+            lines.append(_groups_line(res.nobs, res.ngrps_zi))
     else:
         # glmmTMB leaves the random-effects block's place empty
         lines.append("")
