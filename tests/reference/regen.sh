@@ -30,4 +30,5 @@ Rscript tmb_feat.R ../data tmb_feat.json
 Rscript fidelity_answers.R fidelity_answers.json ../data
 Rscript formula_language.R "$DATA" formula_language.json
 Rscript fidelity_args.R "$DATA" fidelity_args.json
+Rscript tmb_zire.R ../data tmb_zire.json
 Rscript versions.R > versions.txt
