@@ -148,6 +148,10 @@ class JointTMBModel(DenseLaplaceModel):
         self._u_warm = None
         self._beta_warm = None
         self._rest = None
+        # the parent's cached gradient flags describe its own core: this core has no
+        # compiled gradient (central differences of the objective, as has_analytic_gradient says)
+        self._analytic = False
+        self._pattern = False
         self.pls = None
         self.lap = JointLaplace(self.y, self.size, self.pw, fam.code, fam.link_code, fam.truncated,
                                 [self.re, self.zre], has_zi=True)
