@@ -70,6 +70,16 @@ class LinearMixedModel:
         self.p = self.X.shape[1]
         self._build_core()
 
+    @property
+    def _theta_lower(self) -> np.ndarray:
+        """Lower bounds of theta (0 for the diagonal elements of the covariance factors),
+        computed once (read-only)."""
+        lower = self.__dict__.get("_lower")
+        if lower is None:
+            lower = self._lower = self.re.lower_bounds()
+            lower.flags.writeable = False
+        return lower
+
     def __reduce__(self):
         # the compiled core holds no state a new one built from the model frame lacks
         return (type(self), (self.mf, self.REML, self.call, self.control))
@@ -211,7 +221,11 @@ class LinearMixedModel:
         the optimizer, lme4's boundary handling and the finite-difference derivatives,
         without the GIL); other optimizers, or a subclass with its own objective, go
         through :func:`pymer.optimize.minimize`."""
-        ctl = self._fit_control(control)
+        return self._fit(self._fit_control(control), optimizer=optimizer, start=start,
+                         check_conv=check_conv)
+
+    def _fit(self, ctl, *, optimizer=None, start=None, check_conv=True):
+        """:meth:`fit` with control settings already checked (``ctl``: check_control's)."""
         optimizer = ctl["optimizer"] if optimizer is None else _optimizer_name(optimizer)
         step = None
         if start is None:
@@ -219,7 +233,7 @@ class LinearMixedModel:
         else:
             x0 = check_start(start, self.re)
         x0 = np.asarray(x0, dtype=np.float64)
-        lower = self.re.lower_bounds()
+        lower = self._theta_lower
         derivs = bool(check_conv and ctl["check_conv"] and ctl["calc_derivs"])
         compiled = self._compiled_objective(optimizer, ctl, lower)
         if compiled is not None:
@@ -423,4 +437,4 @@ def lmer(formula: str, data: Any, REML: bool = True, *, weights: str | ArrayLike
     model = LinearMixedModel(mf, REML=REML, call=call, control=ctl)
     if dev_fun_only:
         return model.dev_fun(start)
-    return model.fit(start=start, control=ctl)
+    return model._fit(ctl, start=start)

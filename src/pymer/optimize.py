@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._core._optim import CONV_NO_FREE, CONV_NOT_FINITE, CONV_OK, convergence_summary
 from .errors import ConvergenceWarning, SingularFitWarning, warn  # noqa: F401  (ConvergenceWarning, SingularFitWarning: their home before errors.py)
 from .numdiff import finite_diff_derivs
 
@@ -178,21 +179,13 @@ def check_convergence(fun, x, lower, *, tol_grad=2e-3, tol_hess=1e-6, on_boundar
         on_boundary = x <= lower
     grad, hess = finite_diff_derivs(fun, x, lower) if derivs is None else derivs
     free = ~np.asarray(on_boundary)
-    msgs = []
-    if not np.any(free):
-        return msgs, grad, hess
-    g, H = (grad, hess) if free.all() else (grad[free], hess[np.ix_(free, free)])
-    if not (np.isfinite(g).all() and np.isfinite(H).all()):
-        msgs.append("Model failed to converge: non-finite gradient or Hessian at the optimum")
-        return msgs, grad, hess
-    try:
-        # R's chol() gives upper U with U'U = H; lme4 scales the gradient by U^-1
-        U = np.linalg.cholesky(H).T
-        scgrad = np.linalg.solve(U, g)
-    except np.linalg.LinAlgError:
-        scgrad = None
-    ev = np.linalg.eigvalsh(H)
-    return _conv_messages(g, scgrad, ev, free, tol_grad, tol_hess), grad, hess
+    code, gmax, comp, nneg, ev_min, ev_max = convergence_summary(grad, hess, free)
+    if code == CONV_NO_FREE:
+        return [], grad, hess
+    if code == CONV_NOT_FINITE:
+        return ["Model failed to converge: non-finite gradient or Hessian at the optimum"], grad, hess
+    return (_conv_text(code == CONV_OK, np.float64(gmax), comp, nneg, np.float64(ev_min),
+                       np.float64(ev_max), tol_grad, tol_hess), grad, hess)
 
 
 def check_convergence_many(x, lower, grads, hessians, *, tol_grad=2e-3, tol_hess=1e-6) -> list:
@@ -239,26 +232,35 @@ def check_convergence_many(x, lower, grads, hessians, *, tol_grad=2e-3, tol_hess
 def _conv_messages(g, scgrad, ev, free, tol_grad, tol_hess) -> list:
     """lme4's checkConv messages from the free parameters' gradient g, the scaled gradient
     (None: the Hessian is not positive definite) and the Hessian's eigenvalues ev."""
-    msgs = []
     if scgrad is None:
-        nneg = int(np.sum(ev < 0))
+        return _conv_text(False, np.nan, 0, int(np.sum(ev < 0)), ev.min(), ev.max(), tol_grad, tol_hess)
+    mingrad = np.minimum(np.abs(scgrad), np.abs(g))
+    k = int(np.argmax(mingrad))
+    comp = int(np.flatnonzero(free)[k]) + 1
+    return _conv_text(True, mingrad[k], comp, 0, ev.min(), ev.max(), tol_grad, tol_hess)
+
+
+def _conv_text(posdef, gmax, comp, nneg, ev_min, ev_max, tol_grad, tol_hess) -> list:
+    """lme4's checkConv messages from the numbers it decides on: whether the Hessian is
+    positive definite (else no scaled gradient, and its number of negative eigenvalues),
+    the largest min(|scaled gradient|, |gradient|) and its component (1-based), and the
+    Hessian's smallest and largest eigenvalues."""
+    msgs = []
+    if not posdef:
         msgs.append("unable to evaluate scaled gradient")
         if nneg:
             msgs.append(f"Model failed to converge: degenerate  Hessian with {nneg} negative eigenvalues")
         return msgs
-    mingrad = np.minimum(np.abs(scgrad), np.abs(g))
-    k = int(np.argmax(mingrad))
-    if mingrad[k] > tol_grad:
-        comp = int(np.flatnonzero(free)[k]) + 1
-        msgs.append(f"Model failed to converge with max|grad| = {_g(mingrad[k])} (tol = {_g(tol_grad)}, component {comp})")
+    if gmax > tol_grad:
+        msgs.append(f"Model failed to converge with max|grad| = {_g(gmax)} (tol = {_g(tol_grad)}, component {comp})")
     # lme4's checkConv on the Hessian's eigenvalues: numerically singular (smallest below
     # tol), else a very large eigenvalue (above 1/tol) and/or a large ratio (min/max < tol)
-    if ev.min() < tol_hess:
+    if ev_min < tol_hess:
         msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
     else:
-        if ev.max() > 1.0 / tol_hess:
+        if ev_max > 1.0 / tol_hess:
             msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
-        if ev.min() / ev.max() < tol_hess:
+        if ev_min / ev_max < tol_hess:
             msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
     return msgs
 

@@ -162,9 +162,14 @@ def check_residual_scale(sigma, r, weights=None, *, name="response", tol=1e-6):
     without bound as theta grows, so theta and sigma are not estimable.
     """
     r = np.asarray(r, dtype=np.float64)
-    w = np.ones_like(r) if weights is None else np.asarray(weights, dtype=np.float64)
-    npos = max(int(np.sum(w > 0)), 1)
-    scale = float(np.sqrt(np.sum(w * r * r) / npos))
+    if weights is None:
+        # unit weights: the same sums without forming them
+        npos = max(r.size, 1)
+        scale = float(np.sqrt(np.sum(r * r) / npos))
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        npos = max(int(np.sum(w > 0)), 1)
+        scale = float(np.sqrt(np.sum(w * r * r) / npos))
     if not np.isfinite(sigma) or sigma <= tol * scale:
         warn(
             f"residual standard deviation is essentially 0 (sigma = {sigma:.3g}, against "

@@ -199,7 +199,8 @@ cdef class PLS:
             # per second than a sparse factorization, and the blocked form has no
             # symbolic overhead per call; CHOLMOD wins when its fill-reducing ordering
             # keeps the remaining terms sparse (nested factors, many levels).
-            if q2 == 0:
+            # Blocked costs within the 2e5 allowance win whatever CHOLMOD's flops: no analysis.
+            if q2 == 0 or q2 ** 3 / 3.0 + flops <= 2e5:
                 use_blocked = True
             elif q2 <= 6000:
                 self.analyze()
