@@ -25,6 +25,9 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) noexcept nogil
+
 
 def blocked_structure(const int64_t[::1] colptr, const int64_t[::1] rowind,
                       const int[::1] col_term, Py_ssize_t k1):
@@ -161,6 +164,13 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
         for b in range(nb1):
             e = cur[b]
             end = lstart[b + 1]
+            if b + 2 < nb1:
+                # a later level's next entries come from memory: ask for them now
+                f = cur[b + 2]
+                __builtin_prefetch(&erow[f])
+                __builtin_prefetch(&G[f])
+                if k1 > 1:
+                    __builtin_prefetch(&G[E + f])
             if k1 <= 2:
                 # four (then two) of the level's columns at a time: each row's values load once
                 while e + 3 < end and erow[e + 3] < j1:
