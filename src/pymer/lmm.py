@@ -8,8 +8,9 @@ import copy
 import numpy as np
 
 from ._core._blas_threads import single_threaded
+from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
-from ._core._pls import PLS, crossprod_ztwz
+from ._core._pls import PLS
 from .call import ModelCall
 from .errors import PymerDataError, SingularFitWarning
 from .formula import parse_formula

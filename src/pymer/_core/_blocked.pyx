@@ -25,6 +25,9 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) noexcept nogil
+
 
 def blocked_structure(const int64_t[::1] colptr, const int64_t[::1] rowind,
                       const int[::1] col_term, Py_ssize_t k1):
@@ -161,6 +164,21 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
         for b in range(nb1):
             e = cur[b]
             end = lstart[b + 1]
+            if b + 2 < nb1:
+                # a later level's next entries come from memory: ask for them now
+                f = cur[b + 2]
+                __builtin_prefetch(&erow[f])
+                __builtin_prefetch(&G[f])
+                if k1 > 1:
+                    __builtin_prefetch(&G[E + f])
+            if k1 <= 2:
+                # four (then two) of the level's columns at a time: each row's values load once
+                while e + 3 < end and erow[e + 3] < j1:
+                    _sub4(F.S, q2, erow, G, E if k1 == 2 else 0, k1, e, end)
+                    e += 4
+                if e + 1 < end and erow[e + 1] < j1:
+                    _sub2(F.S, q2, erow, G, E if k1 == 2 else 0, k1, e, end)
+                    e += 2
             while e < end and erow[e] < j1:
                 col = &F.S[erow[e] * q2]
                 if k1 == 1:
@@ -181,6 +199,80 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
                 e += 1
             cur[b] = e
         j0 = j1
+
+
+cdef inline void _sub4(double *S, Py_ssize_t q2, const int64_t *erow, const double *G,
+                       Py_ssize_t E, Py_ssize_t k1, Py_ssize_t e, Py_ssize_t end) noexcept nogil:
+    """The columns erow[e..e+3] of S less a level's outer product (k1 = 1 or 2; rows
+    e..end - 1 of its L21 values G, G[E:] the second column): per entry the arithmetic of
+    _assemble's loop, four columns per pass over the rows."""
+    cdef double *c0 = &S[erow[e] * q2]
+    cdef double *c1 = &S[erow[e + 1] * q2]
+    cdef double *c2 = &S[erow[e + 2] * q2]
+    cdef double *c3 = &S[erow[e + 3] * q2]
+    cdef double a0 = G[e], a1 = G[e + 1], a2 = G[e + 2], a3 = G[e + 3]
+    cdef double b0 = 0.0, b1 = 0.0, b2 = 0.0, b3 = 0.0, g, h
+    cdef Py_ssize_t f
+    cdef int64_t r
+    if k1 == 1:
+        c0[erow[e]] -= G[e] * a0
+        c0[erow[e + 1]] -= G[e + 1] * a0
+        c1[erow[e + 1]] -= G[e + 1] * a1
+        c0[erow[e + 2]] -= G[e + 2] * a0
+        c1[erow[e + 2]] -= G[e + 2] * a1
+        c2[erow[e + 2]] -= G[e + 2] * a2
+        for f in range(e + 3, end):
+            g = G[f]
+            r = erow[f]
+            c0[r] -= g * a0
+            c1[r] -= g * a1
+            c2[r] -= g * a2
+            c3[r] -= g * a3
+        return
+    b0, b1, b2, b3 = G[E + e], G[E + e + 1], G[E + e + 2], G[E + e + 3]
+    for f in range(e, e + 3):
+        g = G[f]
+        h = G[E + f]
+        r = erow[f]
+        c0[r] -= g * a0 + h * b0
+        if f > e:
+            c1[r] -= g * a1 + h * b1
+        if f > e + 1:
+            c2[r] -= g * a2 + h * b2
+    for f in range(e + 3, end):
+        g = G[f]
+        h = G[E + f]
+        r = erow[f]
+        c0[r] -= g * a0 + h * b0
+        c1[r] -= g * a1 + h * b1
+        c2[r] -= g * a2 + h * b2
+        c3[r] -= g * a3 + h * b3
+
+
+cdef inline void _sub2(double *S, Py_ssize_t q2, const int64_t *erow, const double *G,
+                       Py_ssize_t E, Py_ssize_t k1, Py_ssize_t e, Py_ssize_t end) noexcept nogil:
+    """_sub4 on the two columns erow[e], erow[e + 1]."""
+    cdef double *c0 = &S[erow[e] * q2]
+    cdef double *c1 = &S[erow[e + 1] * q2]
+    cdef double a0 = G[e], a1 = G[e + 1], b0 = 0.0, b1 = 0.0, g, h
+    cdef Py_ssize_t f
+    cdef int64_t r
+    if k1 == 1:
+        c0[erow[e]] -= G[e] * a0
+        for f in range(e + 1, end):
+            g = G[f]
+            r = erow[f]
+            c0[r] -= g * a0
+            c1[r] -= g * a1
+        return
+    b0, b1 = G[E + e], G[E + e + 1]
+    c0[erow[e]] -= G[e] * a0 + G[E + e] * b0
+    for f in range(e + 1, end):
+        g = G[f]
+        h = G[E + f]
+        r = erow[f]
+        c0[r] -= g * a0 + h * b0
+        c1[r] -= g * a1 + h * b1
 
 
 cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:

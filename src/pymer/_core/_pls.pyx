@@ -27,7 +27,6 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dsyrk
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
-from pymer._core._zwz cimport sorted_position
 from pymer._core._blocked cimport Blocked
 from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd
 from pymer._core._blocked import blocked_structure
@@ -352,12 +351,15 @@ cdef class PLS:
 
     cdef void update_A(self) noexcept nogil:
         """Lambda' Z'WZ Lambda (Lambda block diagonal, T per level): its upper triangle
-        into uvals (CHOLMOD), or every entry of the pattern into avals (blocked)."""
-        cdef Py_ssize_t j0 = 0, j, c, s, idx, nr, k, ka, r, rr, t, ta, start, i, nout
-        cdef double acc
+        into uvals (CHOLMOD), or into avals (blocked) the entries the blocked factorization
+        reads: every entry of the first term's columns, the lower triangle of the others'."""
+        cdef Py_ssize_t j0 = 0, j, c, s, idx, nr, k, ka = 1, r, rr, t, ta, pt, start, i, nout
+        cdef Py_ssize_t base, lo
+        cdef double acc, t00 = 0.0
         cdef double *out
         cdef double *T
-        cdef double *Ta
+        cdef double *Ta = NULL
+        cdef double *tp
         cdef double *tmp = &self.work[0]
         cdef double *vals = &self.ztz[0]
         while j0 < self.q:
@@ -366,33 +368,50 @@ cdef class PLS:
             T = &self.Tbuf[self.term_toff[t]]
             start = self.colptr[j0]
             nr = self.colptr[j0 + 1] - start
+            # blocked, past the first term: only the rows >= j0 (the block's lower part;
+            # rows are sorted, row j0 ends the upper prefix of column j0)
+            base = 0
+            if self.blocked and j0 >= self.q1:
+                base = self.ucolptr[j0 + 1] - self.ucolptr[j0] - 1
             # tmp[:, c] = sum_{s >= c} Z'WZ[:, j0 + s] T[s, c]
             for c in range(k):
-                for idx in range(nr):
-                    tmp[idx + c * nr] = 0.0
+                tp = &tmp[c * nr]
+                for idx in range(base, nr):
+                    tp[idx] = 0.0
                 for s in range(c, k):
                     acc = T[s + c * k]
                     if acc != 0.0:
-                        for idx in range(nr):
-                            tmp[idx + c * nr] += acc * vals[self.colptr[j0 + s] + idx]
-            # rows of the block of row i are contiguous in the sorted pattern
+                        for idx in range(base, nr):
+                            tp[idx] += acc * vals[self.colptr[j0 + s] + idx]
+            # rows of the block of row i are contiguous in the sorted pattern; the row
+            # term's factor is looked up once per run of rows of one term
             for c in range(k):
                 j = j0 + c
+                tp = &tmp[c * nr]
                 if self.blocked:
+                    lo = base + c if base > 0 else 0
                     nout = nr
                     out = &self.avals[start + c * nr]
                 else:
+                    lo = 0
                     nout = self.ucolptr[j + 1] - self.ucolptr[j]
                     out = &self.uvals[self.ucolptr[j]]
-                for idx in range(nout):
+                pt = -1
+                for idx in range(lo, nout):
                     i = self.rowind[start + idx]
-                    r = self.col_off[i]
                     ta = self.col_term[i]
-                    ka = self.term_k[ta]
-                    Ta = &self.Tbuf[self.term_toff[ta]]
+                    if ta != pt:
+                        pt = ta
+                        ka = self.term_k[ta]
+                        Ta = &self.Tbuf[self.term_toff[ta]]
+                        t00 = Ta[0]
                     acc = 0.0
-                    for rr in range(r, ka):
-                        acc += Ta[rr + r * ka] * tmp[idx - r + rr + c * nr]
+                    if ka == 1:
+                        acc += t00 * tp[idx]
+                    else:
+                        r = self.col_off[i]
+                        for rr in range(r, ka):
+                            acc += Ta[rr + r * ka] * tp[idx - r + rr]
                     out[idx] = acc
             j0 += k
 
@@ -741,47 +760,3 @@ cdef class PLS:
             raise RuntimeError(f"CHOLMOD solve failed (status {self.c.status})")
         return x[:, 0] if vec else x
 
-
-def crossprod_ztwz(const int64_t[::1] colptr, const int64_t[::1] rowind,
-                   const int64_t[:, ::1] zcols, const double[:, ::1] zvals,
-                   const double[::1] w, double[::1] out):
-    """out += Z'WZ on the CSC pattern (colptr, rowind); Z given row-wise by
-    zcols/zvals (n x K, one entry per random-effects column of each row).
-
-    A row's columns come in increasing order, so each search starts after the previous
-    find (the columns of one level block are found in a step each); the next column of
-    the same level block has the same row pattern, so its positions are the previous
-    column's offsets (checked: any miss falls back to the binary search)."""
-    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, pos, start, end, prev
-    cdef int64_t c, r
-    cdef double wi
-    cdef bint same
-    cdef Py_ssize_t[::1] offs = np.zeros(max(K, 1), dtype=np.intp)
-    with nogil:
-        for i in range(n):
-            wi = w[i]
-            for b in range(K):
-                c = zcols[i, b]
-                start = colptr[c]
-                end = colptr[c + 1]
-                same = b > 0 and c == zcols[i, b - 1] + 1
-                if same:
-                    for a in range(K):
-                        pos = start + offs[a]
-                        if pos >= end or rowind[pos] != zcols[i, a]:
-                            same = False
-                            break
-                if not same:
-                    prev = start
-                    for a in range(K):
-                        r = zcols[i, a]
-                        if prev < end and rowind[prev] == r:
-                            pos = prev
-                        else:
-                            pos = sorted_position(&rowind[0], prev if prev < end else start, end - 1, r)
-                            if rowind[pos] != r:
-                                pos = sorted_position(&rowind[0], start, end - 1, r)
-                        offs[a] = pos - start
-                        prev = pos + 1
-                for a in range(K):
-                    out[start + offs[a]] += wi * zvals[i, a] * zvals[i, b]

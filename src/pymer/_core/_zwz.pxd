@@ -1,5 +1,5 @@
-# Positions in a sparse (CSC) pattern, shared by the compiled cores: the PLS cross-products
-# (_pls.pyx), PIRLS (_pirls.pyx), glmmTMB's Laplace (_tmb.pyx) and the selected inversion
+# Positions in a sparse (CSC) pattern, shared by the compiled cores: Z'WZ (_crossprod.pyx),
+# PIRLS (_pirls.pyx), glmmTMB's Laplace (_tmb.pyx) and the selected inversion
 # (_selinv.pyx). Inline, so each module gets its own machine code and no new extension is needed.
 from libc.stdint cimport int64_t
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from .._core._pls import crossprod_ztwz
+from .._core._crossprod import crossprod_ztwz
 from ..errors import FormulaError, MissingColumnError, PymerDataError
 from ..formula import _Evaluator, parse_formula
 from ..formula.evaluate import _CONSTANTS
