@@ -30,7 +30,6 @@ import pandas as pd
 from ..call import ModelCall
 from .._core._blas_threads import single_threaded
 from ..errors import warn
-from ..inference.ddf import _ddf_method
 from ..lmm import LinearMixedModel, _PLS
 from ..results import LMMResult
 from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
@@ -198,12 +197,6 @@ def spanning_rows(design: Design, part: pd.DataFrame) -> pd.DataFrame:
     return sub.iloc[np.sort(piv[:r])]
 
 
-def _check_ddf(ddf):
-    if _ddf_method(ddf) == "Kenward-Roger":
-        raise NotImplementedError("the Kenward-Roger method needs Z and the n x n covariance of y; "
-                                  "on a Dask DataFrame use ddf='Satterthwaite'")
-
-
 class DaskLMMResult(LMMResult):
     """An LMMResult of a Dask DataFrame fit: everything from the reduced cross-products;
     ``fitted``, ``residuals()`` and ``predict()`` return lazy Dask Series aligned with the
@@ -254,7 +247,6 @@ class DaskLMMResult(LMMResult):
         to the model's on a few rows that span X's row space (at most p per partition,
         gathered from the partitions; the map is exact on any such rows)."""
         if not others:
-            _check_ddf(ddf)
             if str(type).upper().strip() in ("3", "III"):
                 return LMMResult.anova(self._spanning_proxy(), type=type, ddf=ddf)
         return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
@@ -277,11 +269,6 @@ class DaskLMMResult(LMMResult):
         proxy.__dict__.update(self.__dict__)
         proxy.model = pm
         return proxy
-
-    def summary(self, ddf: str | None = None, correlation: bool = True) -> Any:
-        if ddf is not None:
-            _check_ddf(ddf)
-        return LMMResult.summary(self, ddf=ddf, correlation=correlation)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> Any:
         raise NotImplementedError("simulate() of a Dask DataFrame fit is not available: it would "

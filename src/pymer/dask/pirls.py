@@ -205,7 +205,7 @@ class DaskPIRLS:
         self.iterations = self.status = 0
         self.at_mode = False
         self._theta = None
-        self._mode_theta = None
+        self._mode_theta = np.zeros(0)
         self._mode_nb_theta = np.nan
 
     # ---- one point, one factorization --------------------------------------------

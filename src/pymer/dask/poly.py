@@ -108,13 +108,13 @@ def _reduce(fn, *items):
     return out
 
 
-def _tree(items, fn, split_every):
+def _tree(items, fn, split_every: int):
     while len(items) > 1:
         items = [dask.delayed(_reduce)(fn, *items[i:i + split_every]) for i in range(0, len(items), split_every)]
     return items[0]
 
 
-def poly_state(parts, calls, state, split_every: int = 8) -> dict:
+def poly_state(parts, calls, state, split_every: int | None = 8) -> dict:
     """R's coefs of every (non-raw) poly() call over all rows of the partitions, as the
     in-memory evaluator keeps them (``"basis:" + call``), with poly()'s errors.
 
@@ -127,6 +127,7 @@ def poly_state(parts, calls, state, split_every: int = 8) -> dict:
     state : dict
         The evaluator's state so far (scale()'s global centres and scales).
     """
+    split_every = split_every or 8
     first = dask.compute(_tree([dask.delayed(_first_sums)(p, calls, state) for p in parts],
                                _merge_first, split_every))[0]
     todo, coefs = [], []
