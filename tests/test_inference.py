@@ -248,12 +248,12 @@ def test_lmertest_anova_layout_and_contest():
     assert F2["NumDF"].iloc[0] == 1
 
 
-def test_kenward_roger_refuses_large_n(monkeypatch):
+def test_kenward_roger_refuses_large_q(monkeypatch):
     import pymer.inference.ddf as inf
 
     m = pymer.lmer("Reaction ~ Days + (Days | Subject)", pymer.datasets.load("sleepstudy"))
-    monkeypatch.setattr(inf, "KR_MAX_NOBS", 100)
-    with pytest.raises(ValueError, match="dense 180 x 180"):
+    monkeypatch.setattr(inf, "KR_MAX_DIM", 30)
+    with pytest.raises(ValueError, match="dense 38 x 38"):
         m.summary(ddf="Kenward-Roger")
 
 

@@ -72,11 +72,57 @@ cdef inline bint valid_eta(int link, double eta) noexcept nogil:
     return True
 
 
+cdef inline double row_eval(int kind, int family, int link, double nb_theta, double yi, double pwi,
+                            double eta, double *mu_out, double *w_out, double *wres_out,
+                            bint *valid) noexcept nogil:
+    """One row at linear predictor eta: the mean, working weight and working residual
+    (the compiled PIRLS's update_eta), returning the row's deviance residual."""
+    cdef double mu, me, var, e, v
+    if kind == 1 and fabs(eta) <= 30.0:
+        e = exp(-eta)
+        mu = 1.0 / (1.0 + e)
+        me = e * mu * mu
+        mu_out[0] = mu
+        w_out[0] = pwi * me
+        wres_out[0] = (yi - mu) / me
+        v = 0.0
+        if 0.0 < yi < 1.0:
+            v = yi * log(yi) + (1.0 - yi) * log(1.0 - yi)
+        return 2.0 * pwi * (v - log(mu) + (1.0 - yi) * eta)
+    if kind == 2 and -36.0 < eta < 700.0:
+        mu = exp(eta)
+        me = mu
+        var = mu
+        if yi > 0.0:
+            v = 2.0 * pwi * (yi * log(yi / mu) - (yi - mu))
+        else:
+            v = 2.0 * pwi * mu
+    else:
+        mu = linkinv(link, eta)
+        if not valid_mu(family, mu):
+            valid[0] = False
+        me = mu_eta(link, eta)
+        var = variance(family, mu, nb_theta)
+        v = dev_resid(family, yi, mu, pwi, nb_theta)
+    mu_out[0] = mu
+    w_out[0] = pwi * me * me / var
+    wres_out[0] = (yi - mu) / me
+    return v
+
+
+cdef inline int fast_kind(int family, int link) noexcept nogil:
+    if family == FAM_BINOMIAL and link == LINK_LOGIT:
+        return 1
+    if family == FAM_POISSON and link == LINK_LOG:
+        return 2
+    return 0
+
+
 def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offset,
                const double[::1, :] X, const int64_t[:, ::1] zcols, const double[:, ::1] zvals,
                const int64_t[:, ::1] zpos, const double[::1] beta, const double[::1] b,
                int family, int link, double nb_theta, bint joint, bint with_z, bint loglik,
-               Py_ssize_t nnz):
+               Py_ssize_t nnz, const double[::1] ref_db, const double[::1] ref_dbeta):
     """The partition's sums at (beta, b).
 
     Parameters
@@ -101,12 +147,17 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
         Also the sum of -2 log f(y | mu) (when it is not a constant plus the deviance).
     nnz : int
         Number of values of Z'WZ.
+    ref_db, ref_dbeta : (q,) and (p,) arrays, or empty
+        A move of the linear predictor, Z ref_db + X ref_dbeta (either may be empty):
+        the rows it moves by more than 1 are counted (the trust test of a predicted
+        mode, see :func:`predict_pass`).
 
     Returns
     -------
-    (valid, valid_eta, devsum, m2loglik, ztz, ZtXz, XztXz) : valid is False when some mu
-    leaves the family's domain (the compiled PIRLS's step-halving test), valid_eta when
-    some eta leaves the link's (R's valideta, for the GLM start).
+    (valid, valid_eta, devsum, m2loglik, ztz, ZtXz, XztXz, far) : valid is False when some
+    mu leaves the family's domain (the compiled PIRLS's step-halving test), valid_eta when
+    some eta leaves the link's (R's valideta, for the GLM start); far counts the rows that
+    ref_db, ref_dbeta move by more than 1.
     """
     cdef Py_ssize_t n = y.shape[0], p = X.shape[1], K = zcols.shape[1], q = b.shape[0]
     cdef Py_ssize_t m = p + 1 if joint else 1, i, j, k, a, bb, c
@@ -118,13 +169,11 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
     cdef double[::1, :] ZtXz = ZtXz_a
     cdef double[::1, :] XztXz = XztXz_a
     cdef double[::1] xz = xz_a
-    cdef double acc, xb, mu, me, var, e, yi, wi, wres, v, zi, dev = 0.0, ll = 0.0
+    cdef double acc, xb, mu, yi, wi, wres, v, zi, dev = 0.0, ll = 0.0
     cdef bint valid = True, veta = True
-    cdef int kind = 0
-    if family == FAM_BINOMIAL and link == LINK_LOGIT:
-        kind = 1
-    elif family == FAM_POISSON and link == LINK_LOG:
-        kind = 2
+    cdef bint check = ref_db.shape[0] > 0 or ref_dbeta.shape[0] > 0
+    cdef Py_ssize_t far = 0
+    cdef int kind = fast_kind(family, link)
     with nogil:
         for i in range(n):
             xb = 0.0
@@ -137,36 +186,18 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
             yi = y[i]
             if not valid_eta(link, acc):
                 veta = False
-            if kind == 1 and fabs(acc) <= 30.0:
-                e = exp(-acc)
-                mu = 1.0 / (1.0 + e)
-                me = e * mu * mu
-                wi = pw[i] * me
-                wres = (yi - mu) / me
-                v = 0.0
-                if 0.0 < yi < 1.0:
-                    v = yi * log(yi) + (1.0 - yi) * log(1.0 - yi)
-                dev += 2.0 * pw[i] * (v - log(mu) + (1.0 - yi) * acc)
-            else:
-                if kind == 2 and -36.0 < acc < 700.0:
-                    mu = exp(acc)
-                    me = mu
-                    var = mu
-                    if yi > 0.0:
-                        dev += 2.0 * pw[i] * (yi * log(yi / mu) - (yi - mu))
-                    else:
-                        dev += 2.0 * pw[i] * mu
-                else:
-                    mu = linkinv(link, acc)
-                    if not valid_mu(family, mu):
-                        valid = False
-                    me = mu_eta(link, acc)
-                    var = variance(family, mu, nb_theta)
-                    dev += dev_resid(family, yi, mu, pw[i], nb_theta)
-                wi = pw[i] * me * me / var
-                wres = (yi - mu) / me
+            dev += row_eval(kind, family, link, nb_theta, yi, pw[i], acc, &mu, &wi, &wres, &valid)
             if loglik:
                 ll += -2.0 * loglik_obs(family, yi, mu, pw[i], nb_theta)
+            if check:
+                v = 0.0
+                if ref_db.shape[0] > 0:
+                    for a in range(K):
+                        v += zvals[i, a] * ref_db[zcols[i, a]]
+                for j in range(ref_dbeta.shape[0]):
+                    v += X[i, j] * ref_dbeta[j]
+                if not fabs(v) <= 1.0:
+                    far += 1
             # the working response of the part solved for: (beta,) u
             zi = acc - offset[i] + wres
             if not joint:
@@ -191,4 +222,52 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
         for j in range(m):
             for k in range(j):
                 XztXz[j, k] = XztXz[k, j]
-    return bool(valid), bool(veta), float(dev), float(ll), ztz_a, ZtXz_a, XztXz_a
+    return bool(valid), bool(veta), float(dev), float(ll), ztz_a, ZtXz_a, XztXz_a, int(far)
+
+
+def predict_pass(const double[::1] y, const double[::1] pw, const double[::1] offset,
+                 const double[::1, :] X, const int64_t[:, ::1] zcols, const double[:, ::1] zvals,
+                 const double[::1] beta, const double[::1] b, const double[::1] dbeta,
+                 const double[::1] db, int family, int link, double nb_theta, bint joint):
+    """The partition's sums for the first-order prediction of the mode (the compiled
+    PIRLS's predict_u), at the mode (beta, b) with its working weights w and residuals r
+    and the move d eta = X dbeta + Z db of the linear predictor at fixed u.
+
+    Returns
+    -------
+    (s1, s2, xr) : Z'W d eta and Z'W r (q,), and X'W d eta (p,; joint, else empty).
+    """
+    cdef Py_ssize_t n = y.shape[0], p = X.shape[1], K = zcols.shape[1], q = b.shape[0]
+    cdef Py_ssize_t i, j, a, c
+    s1_a = np.zeros(q)
+    s2_a = np.zeros(q)
+    xr_a = np.zeros(p if joint else 0)
+    cdef double[::1] s1 = s1_a
+    cdef double[::1] s2 = s2_a
+    cdef double[::1] xr = xr_a
+    cdef double acc, xb, deta, mu, wi, wres, v
+    cdef bint valid = True
+    cdef int kind = fast_kind(family, link)
+    with nogil:
+        for i in range(n):
+            xb = 0.0
+            deta = 0.0
+            for j in range(p):
+                xb += X[i, j] * beta[j]
+                deta += X[i, j] * dbeta[j]
+            acc = offset[i] + xb
+            for a in range(K):
+                c = zcols[i, a]
+                acc += zvals[i, a] * b[c]
+                deta += zvals[i, a] * db[c]
+            row_eval(kind, family, link, nb_theta, y[i], pw[i], acc, &mu, &wi, &wres, &valid)
+            for a in range(K):
+                c = zcols[i, a]
+                v = wi * zvals[i, a]
+                s1[c] += v * deta
+                s2[c] += v * wres
+            if joint:
+                v = wi * deta
+                for j in range(p):
+                    xr[j] += X[i, j] * v
+    return s1_a, s2_a, xr_a

@@ -26,8 +26,8 @@ from ..terms import RandomEffects
 
 _FACTOR_FUNS = {"factor", "as.factor", "ordered", "as.ordered"}
 # data-dependent terms whose statistics would have to be computed over all partitions
-# (scale() is: see scale_calls)
-_DATA_DEPENDENT = {"poly", "ns", "bs", "splines::ns"}
+# (scale() and poly() are: see scale_calls and pymer.dask.poly)
+_DATA_DEPENDENT = {"ns", "bs", "splines::ns"}
 
 
 def _walk(node, inside_factor=False, inside_group=False):
@@ -217,8 +217,9 @@ def template_chunk(part: pd.DataFrame, used, keys) -> pd.DataFrame:
     return sub.drop_duplicates(subset=list(keys)) if keys else sub.iloc[:1]
 
 
-def combine_templates(chunks, keys, categories) -> pd.DataFrame:
-    """Union of the partitions' templates; categoricals get their global categories."""
+def combine_templates(chunks, keys, categories, dedupe=True) -> pd.DataFrame:
+    """Union of the partitions' templates; categoricals get their global categories
+    (``dedupe=False``: all rows of the chunks, no reduction)."""
     chunks = [c for c in chunks if len(c)]
     if not chunks:
         raise PymerDataError("no complete rows: every row has a missing value in a variable "
@@ -227,6 +228,8 @@ def combine_templates(chunks, keys, categories) -> pd.DataFrame:
         for col, dtype in categories.items():
             c[col] = c[col].astype(dtype)
     t = pd.concat(chunks, ignore_index=True)
+    if not dedupe:
+        return t
     return t.drop_duplicates(subset=list(keys)).reset_index(drop=True) if keys else t.iloc[:1]
 
 

@@ -30,12 +30,12 @@ import pandas as pd
 from ..call import ModelCall
 from .._core._blas_threads import single_threaded
 from ..errors import warn
-from ..inference.ddf import _ddf_method
 from ..lmm import LinearMixedModel, _PLS
 from ..results import LMMResult
 from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, check_grouping_factors,
                         check_response_numeric, drop_aliased_columns, residualize_response)
 from ..formula.syntax import _Name, _Paren
+from .poly import poly_calls, poly_rows, poly_state
 from .design import (Design, add, check_column_types, combine_templates, complete_rows,
                      factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
                      template_chunk, used_columns)
@@ -197,12 +197,6 @@ def spanning_rows(design: Design, part: pd.DataFrame) -> pd.DataFrame:
     return sub.iloc[np.sort(piv[:r])]
 
 
-def _check_ddf(ddf):
-    if _ddf_method(ddf) == "Kenward-Roger":
-        raise NotImplementedError("the Kenward-Roger method needs Z and the n x n covariance of y; "
-                                  "on a Dask DataFrame use ddf='Satterthwaite'")
-
-
 class DaskLMMResult(LMMResult):
     """An LMMResult of a Dask DataFrame fit: everything from the reduced cross-products;
     ``fitted``, ``residuals()`` and ``predict()`` return lazy Dask Series aligned with the
@@ -253,7 +247,6 @@ class DaskLMMResult(LMMResult):
         to the model's on a few rows that span X's row space (at most p per partition,
         gathered from the partitions; the map is exact on any such rows)."""
         if not others:
-            _check_ddf(ddf)
             if str(type).upper().strip() in ("3", "III"):
                 return LMMResult.anova(self._spanning_proxy(), type=type, ddf=ddf)
         return LMMResult.anova(self, *others, type=type, ddf=ddf, refit=refit, names=names)
@@ -276,11 +269,6 @@ class DaskLMMResult(LMMResult):
         proxy.__dict__.update(self.__dict__)
         proxy.model = pm
         return proxy
-
-    def summary(self, ddf: str | None = None, correlation: bool = True) -> Any:
-        if ddf is not None:
-            _check_ddf(ddf)
-        return LMMResult.summary(self, ddf=ddf, correlation=correlation)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False) -> Any:
         raise NotImplementedError("simulate() of a Dask DataFrame fit is not available: it would "
@@ -322,12 +310,17 @@ def template_design(formula: str, data: Any, weights: Any, offset: Any, split_ev
     categories = {c: meta[c].dtype for c in used if isinstance(meta[c].dtype, pd.CategoricalDtype)}
     parts = data.to_delayed()
     calls = scale_calls(formula)
+    pcalls = poly_calls(formula)
     # pass 1: the template, the row counts, and the sums of scale()'s arguments
     chunks = [dask.delayed(template_chunk)(p, used, keys) for p in parts]
     counts = [dask.delayed(_row_counts)(p, used) for p in parts]
     ssum = _tree([dask.delayed(scale_sums)(p, calls) for p in parts], split_every) if calls else ()
-    chunks, counts, ssum = dask.compute(chunks, counts, ssum)
+    extra = [dask.delayed(poly_rows)(p, used, pcalls) for p in parts] if pcalls else []
+    chunks, counts, ssum, extra = dask.compute(chunks, counts, ssum, extra)
     template = combine_templates(list(chunks), keys, categories)
+    if pcalls:
+        # rows of distinct x, so that the template's own poly() basis exists
+        template = combine_templates([template] + list(extra), [], categories, dedupe=False)
     n_all = sum(c[0] for c in counts)
     n = sum(c[1] for c in counts)
     design = design_cls.from_template(formula, lhs, used, categories, template, weights, offset)
@@ -336,6 +329,9 @@ def template_design(formula: str, data: Any, weights: Any, offset: Any, split_ev
         centers = scale_centers(calls, ssum)
         sumsq = _tree([dask.delayed(scale_sums)(p, calls, centers) for p in parts], split_every).compute()
         design.mf._spec.state.update(scale_state(calls, ssum, centers, sumsq))
+    if pcalls:
+        # poly()'s coefficients over all rows replace the template's
+        design.mf._spec.state.update(poly_state(parts, pcalls, dict(design.mf._spec.state), split_every))
     return design, n_all, n, data, parts
 
 

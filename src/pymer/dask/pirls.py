@@ -23,7 +23,7 @@ import dask
 import numpy as np
 
 from ..errors import PymerDataError
-from ._pirls_rows import aic_constant, pirls_pass
+from ._pirls_rows import aic_constant, pirls_pass, predict_pass
 from .design import add
 
 
@@ -42,11 +42,16 @@ def tree(items, split_every=8):
     return items[0]
 
 
-def _pass(state, beta, b, family, link, nb_theta, joint, with_z, loglik, nnz):
-    valid, veta, dev, ll, ztz, ZtXz, XztXz = pirls_pass(
+def _pass(state, beta, b, family, link, nb_theta, joint, with_z, loglik, nnz, ref_db, ref_dbeta):
+    valid, veta, dev, ll, ztz, ZtXz, XztXz, far = pirls_pass(
         state["y"], state["pw"], state["offset"], state["X"], state["zcols"], state["zvals"],
-        state["zpos"], beta, b, family, link, nb_theta, joint, with_z, loglik, nnz)
-    return (int(not valid), int(not veta), dev, ll, ztz, ZtXz, XztXz)
+        state["zpos"], beta, b, family, link, nb_theta, joint, with_z, loglik, nnz, ref_db, ref_dbeta)
+    return (int(not valid), int(not veta), dev, ll, ztz, ZtXz, XztXz, far)
+
+
+def _predict_pass(state, beta, b, dbeta, db, family, link, nb_theta, joint):
+    return predict_pass(state["y"], state["pw"], state["offset"], state["X"], state["zcols"],
+                        state["zvals"], beta, b, dbeta, db, family, link, nb_theta, joint)
 
 
 def _aic_constant(state, family, nb_theta):
@@ -118,15 +123,27 @@ class PartitionRows:
         new = self.map(fn, *args)
         self.states = new if self.client is not None else list(dask.persist(*new))
 
-    def sums(self, beta, b, nb_theta, *, joint, with_z=True, loglik=False):
+    def sums(self, beta, b, nb_theta, *, joint, with_z=True, loglik=False, ref_db=None, ref_dbeta=None):
         """(invalid mu count, invalid eta count, deviance sum, -2 log-lik sum, Z'WZ values,
-        Z'W[X z], [X z]'W[X z]) over all rows at (beta, b)."""
+        Z'W[X z], [X z]'W[X z], rows that Z ref_db + X ref_dbeta moves by more than 1)
+        over all rows at (beta, b)."""
         fam = self.family
         beta = np.ascontiguousarray(beta, dtype=np.float64)
         b = np.ascontiguousarray(b if with_z else np.zeros(self.q), dtype=np.float64)
+        none = np.zeros(0)
+        ref_db = none if ref_db is None else np.ascontiguousarray(ref_db, dtype=np.float64)
+        ref_dbeta = none if ref_dbeta is None else np.ascontiguousarray(ref_dbeta, dtype=np.float64)
         self.npasses += 1
         return self.reduce(self.map(_pass, beta, b, fam.code, fam.link_code, nb_theta, joint, with_z,
-                                    loglik, self.nnz))
+                                    loglik, self.nnz, ref_db, ref_dbeta))
+
+    def predict_sums(self, beta, b, dbeta, db, nb_theta, *, joint):
+        """(Z'W d eta, Z'W r, X'W d eta) over all rows, at the mode (beta, b) with d eta =
+        X dbeta + Z db (see :func:`pymer.dask._pirls_rows.predict_pass`)."""
+        fam = self.family
+        args = [np.ascontiguousarray(v, dtype=np.float64) for v in (beta, b, dbeta, db)]
+        self.npasses += 1
+        return self.reduce(self.map(_predict_pass, *args, fam.code, fam.link_code, nb_theta, joint))
 
     def aic_constant(self, nb_theta):
         """(ok, c) with -2 log-likelihood = c + deviance for every mean (see
@@ -151,6 +168,7 @@ class _Point:
     ZtXz: np.ndarray
     XztXz: np.ndarray
     usq: float
+    far: int = 0
 
     @property
     def pdev(self) -> float:
@@ -187,16 +205,17 @@ class DaskPIRLS:
         self.iterations = self.status = 0
         self.at_mode = False
         self._theta = None
+        self._mode_theta = np.zeros(0)
         self._mode_nb_theta = np.nan
 
     # ---- one point, one factorization --------------------------------------------
-    def _point(self, beta, u) -> _Point:
+    def _point(self, beta, u, ref_db=None, ref_dbeta=None) -> _Point:
         b = self.pls.Lambdat_apply(u)                       # Lambda u (theta installed)
         ok, _ = self.rows.aic_constant(self.nb_theta)
-        bad, _, dev, ll, ztz, ZtXz, XztXz = self.rows.sums(beta, b, self.nb_theta, joint=self.joint,
-                                                            loglik=not ok)
+        bad, _, dev, ll, ztz, ZtXz, XztXz, far = self.rows.sums(
+            beta, b, self.nb_theta, joint=self.joint, loglik=not ok, ref_db=ref_db, ref_dbeta=ref_dbeta)
         return _Point(np.array(beta, dtype=np.float64), np.array(u, dtype=np.float64), b, bad == 0,
-                      float(dev), float(ll), ztz, ZtXz, XztXz, float(np.dot(u, u)))
+                      float(dev), float(ll), ztz, ZtXz, XztXz, float(np.dot(u, u)), int(far))
 
     def _factor(self, pt: _Point) -> int:
         self.pls.set_crossprods(pt.ztz, pt.ZtXz, pt.XztXz)
@@ -209,10 +228,11 @@ class DaskPIRLS:
     def _set(self, pt: _Point):
         self.beta, self.u, self.b, self.usq = pt.beta, pt.u, pt.b, pt.usq
 
-    def _run(self) -> int:
-        """The compiled PIRLS's run() (see pymer._core._pirls), one pass per point."""
+    def _run(self, first: _Point | None = None) -> int:
+        """The compiled PIRLS's run() (see pymer._core._pirls), one pass per point; from
+        ``first`` when its pass is already done (a predicted mode)."""
         self.at_mode = False
-        pt = self._point(self.beta, self.u)
+        pt = self._point(self.beta, self.u) if first is None else first
         if not pt.valid:
             # a warm start outside the family's domain: start again from u = 0
             pt = self._point(self.beta, np.zeros(self.q))
@@ -279,6 +299,7 @@ class DaskPIRLS:
         self.ldL2 = float(self.pls.logdetL)
         self.at_mode = self.status == 0 and it > 0
         self._mode_nb_theta = self.nb_theta
+        self._mode_theta = np.array(self._theta, copy=True)
         ok, c = self.rows.aic_constant(self.nb_theta)
         self.aic = c + pt.devsum if ok else pt.m2loglik
         return self.status
@@ -289,28 +310,67 @@ class DaskPIRLS:
         return self._point(beta, u)
 
     # ---- the compiled PIRLS's Python API --------------------------------------------
+    def _predicted(self, theta, beta) -> _Point | None:
+        """The compiled PIRLS's predict_u: from the mode at the last theta (and beta), the
+        first-order prediction of the mode at theta (and beta, u-only) with its pass, or
+        None when a solve fails or the prediction moves some linear predictor by more than
+        1 (the same test). One pass at the mode brings the sums the prediction needs
+        (Z'W d eta, Z'W r, X'W d eta); the factor of the mode is still in the core.
+
+        With M = Lambda'Z'WZ Lambda + I at the mode and d eta = Z dLambda u + X d beta,
+        M du = -(Lambda'Z'W d eta - dLambda'Z'W r), r = (y - mu)/mu_eta; joint, bordered by
+        X'WZ Lambda du + X'WX d beta = -X'W d eta (solved with R_ZX and R_X).
+        """
+        from scipy.linalg import solve_triangular
+
+        pls, joint = self.pls, self.joint
+        pls.set_theta(theta)
+        db = pls.Lambdat_apply(self.u) - self.b              # (Lambda(new) - Lambda(old)) u
+        dbeta = np.zeros(self.p) if joint else np.asarray(beta, dtype=np.float64) - self.beta
+        s1, s2, xr = self.rows.predict_sums(self.beta, self.b, dbeta, db, self.nb_theta, joint=joint)
+        rhs_new = pls.Lambdat_apply(s2, transpose=True)
+        pls.set_theta(self._mode_theta)
+        rhs = pls.Lambdat_apply(s1 + s2, transpose=True) - rhs_new
+        pls.set_theta(theta)
+        try:
+            c = pls.solve_L(rhs)
+            dxr = None
+            if joint:
+                RZX, RX = pls.RZX, pls.RX
+                cb = solve_triangular(RX, xr - RZX.T @ c, trans="T", lower=False)
+                dxr = solve_triangular(RX, cb, lower=False)
+                c = c - RZX @ dxr
+            du = pls._solve(c, "bwd")
+        except RuntimeError:
+            return None
+        if not (np.all(np.isfinite(du)) and (dxr is None or np.all(np.isfinite(dxr)))):
+            return None
+        beta_p = self.beta - dxr if joint else np.asarray(beta, dtype=np.float64)
+        pt = self._point(beta_p, self.u - du, pls.Lambdat_apply(du), dxr)
+        return pt if pt.far == 0 else None
+
     def laplace(self, theta, beta=None, u0=None, predict=False):
         """Laplace deviance at theta (and beta; beta inside PIRLS when joint): aic(y, mu)
         + ||u||^2 + log|L|^2 at the conditional mode, PIRLS from (beta,) u0 (default:
-        where it is). ``predict`` is accepted for the compiled PIRLS's signature; the
-        start is then the last mode (the first-order prediction needs a pass of its own)."""
+        where it is), or with ``predict``, when the state is a converged mode, from the
+        first-order prediction of the new mode (see :meth:`_predicted`; the start given
+        is then ignored), as the compiled PIRLS."""
         th = np.array(theta, dtype=np.float64, copy=True)
         if th.shape[0] == 0:
             th = np.zeros(1)
         current = (predict and self.at_mode and (self.joint or beta is not None)
                    and self._mode_nb_theta == self.nb_theta)
+        first = None
         if current:
-            # from the last mode (u-only: at the beta given)
-            if not self.joint:
-                self.beta = np.array(beta, dtype=np.float64, copy=True)
-        else:
+            first = self._predicted(th, self.beta if self.joint else beta)
+        if first is None:
             if beta is not None:
                 self.beta = np.array(beta, dtype=np.float64, copy=True)
             if u0 is not None:
                 self.u = np.array(u0, dtype=np.float64, copy=True)
         self._theta = th
         self.pls.set_theta(th)
-        st = self._run()
+        st = self._run(first)
         if st not in (0, 1):
             return np.inf
         return self.aic + self.usq + self.ldL2
@@ -343,7 +403,7 @@ def glm_start(rows: PartitionRows, family, init, maxit=50):
     nb = float(family.theta or 1.0)
 
     def at(beta):
-        bad, badeta, dev, _, _, _, XztXz = rows.sums(beta, None, nb, joint=True, with_z=False)
+        bad, badeta, dev, _, _, _, XztXz, _ = rows.sums(beta, None, nb, joint=True, with_z=False)
         return bad == 0 and badeta == 0, dev, XztXz
 
     def solve(XztXz):

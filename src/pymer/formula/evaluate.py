@@ -641,7 +641,8 @@ class _Evaluator:
             return out
         return self.state[skey]
 
-    def _poly(self, node: _Call) -> _Value:
+    def poly_args(self, node: _Call) -> tuple[str, np.ndarray, int, bool]:
+        """(key, x, degree, raw) of a poly() call, its arguments checked."""
         key = _deparse(node)
         a = self._args(node, ["x", "degree", "coefs", "raw", "simple"])
         if "coefs" in a:
@@ -653,7 +654,10 @@ class _Evaluator:
         raw = self._const(a["raw"], "raw") if "raw" in a else False
         if not isinstance(degree, (int, float)) or degree != int(degree):
             raise FormulaError(f"'degree' must be a whole number in '{key}'")
-        degree = int(degree)
+        return key, x, int(degree), bool(raw)
+
+    def _poly(self, node: _Call) -> _Value:
+        key, x, degree, raw = self.poly_args(node)
         cols = [str(k) for k in range(1, degree + 1)]
         if raw:
             return _Value("num", poly_raw(x, degree, key), cols=cols)
@@ -663,7 +667,8 @@ class _Evaluator:
                 self.state["basis:" + key] = coefs
             return _Value("num", Z, cols=cols)
         if np.isnan(x).any():
-            raise PymerDataError(f"new data have missing values in '{_deparse(a['x'])}' ({key})")
+            xname = _deparse(self._args(node, ["x", "degree", "coefs", "raw", "simple"])["x"])
+            raise PymerDataError(f"new data have missing values in '{xname}' ({key})")
         return _Value("num", poly_predict(x, self.state["basis:" + key]), cols=cols)
 
     def _spline(self, node: _Call, fn: str) -> _Value:

@@ -22,15 +22,22 @@ import numpy as np
 from ..errors import FormulaError
 
 
-def poly_basis(x: np.ndarray, degree: int, what: str) -> tuple[np.ndarray, dict]:
-    """Orthogonal polynomial basis (n, degree) of x and the coefficients for new data."""
-    if np.isnan(x).any():
+def poly_check(has_missing: bool, n_unique: int, degree: int, what: str) -> None:
+    """R's poly()'s refusals: missing values, degree < 1, degree >= the number of unique
+    points (`n_unique` may be capped at degree + 1)."""
+    if has_missing:
         raise FormulaError(f"missing values are not allowed in '{what}' (R's poly() refuses them)")
     if degree < 1:
         raise FormulaError(f"'degree' must be at least 1 in '{what}'")
-    if degree >= np.unique(x).size:
+    if degree >= n_unique:
         raise FormulaError(f"'degree' must be less than the number of unique points "
-                           f"({np.unique(x).size}) in '{what}'")
+                           f"({n_unique}) in '{what}'")
+
+
+def poly_basis(x: np.ndarray, degree: int, what: str) -> tuple[np.ndarray, dict]:
+    """Orthogonal polynomial basis (n, degree) of x and the coefficients for new data."""
+    has_missing = bool(np.isnan(x).any())
+    poly_check(has_missing, 0 if has_missing else np.unique(x).size, degree, what)
     xbar = float(x.mean())
     xc = x - xbar
     V = np.vander(xc, degree + 1, increasing=True)
@@ -42,16 +49,23 @@ def poly_basis(x: np.ndarray, degree: int, what: str) -> tuple[np.ndarray, dict]
     return Z[:, 1:] / np.sqrt(norm2[1:]), coefs
 
 
-def poly_predict(x: np.ndarray, coefs: dict) -> np.ndarray:
-    """The fitted orthogonal polynomial basis at new x (three-term recurrence)."""
-    alpha, norm2 = coefs["alpha"], coefs["norm2"]
+def poly_monic(x: np.ndarray, alpha: np.ndarray, norm2: np.ndarray) -> np.ndarray:
+    """The monic orthogonal polynomials p_0..p_k at x, (n, k + 1), k = len(alpha), by the
+    three-term recurrence from alpha (k) and norm2 (k + 1: 1, n, ||p_1||^2, ...)."""
     degree = alpha.size
     Z = np.empty((x.size, degree + 1))
     Z[:, 0] = 1.0
-    Z[:, 1] = x - alpha[0]
+    if degree:
+        Z[:, 1] = x - alpha[0]
     for i in range(1, degree):
         Z[:, i + 1] = (x - alpha[i]) * Z[:, i] - (norm2[i + 1] / norm2[i]) * Z[:, i - 1]
-    return Z[:, 1:] / np.sqrt(norm2[2:])
+    return Z
+
+
+def poly_predict(x: np.ndarray, coefs: dict) -> np.ndarray:
+    """The fitted orthogonal polynomial basis at new x (three-term recurrence)."""
+    alpha, norm2 = coefs["alpha"], coefs["norm2"]
+    return poly_monic(x, alpha, norm2[:alpha.size + 1])[:, 1:] / np.sqrt(norm2[2:])
 
 
 def poly_raw(x: np.ndarray, degree: int, what: str) -> np.ndarray:

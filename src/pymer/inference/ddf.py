@@ -30,13 +30,14 @@ from ..numdiff import richardson_hessian, richardson_jacobian
 from ..terms import lower_tri_pairs
 from .params import _require_lmm
 
-__all__ = ["contest", "deviance_varpar", "vcov_varpar", "KR_MAX_NOBS"]
+__all__ = ["contest", "deviance_varpar", "vcov_varpar", "KR_MAX_DIM"]
 
 
 _EPS = np.finfo(float).eps
 
 
-KR_MAX_NOBS = 4000
+# Kenward-Roger works on dense (q + p)-square matrices (q random effects, p fixed effects)
+KR_MAX_DIM = 4000
 
 
 def deviance_varpar(model: Any, varpar: np.ndarray, REML: bool) -> float:
@@ -143,72 +144,120 @@ class _KenwardRoger:
         return m, lam
 
 
-def _variance_components(res):
-    """The covariance of y as sum_r s_r G_r: one G_r (sparse n x n) per variance and
-    covariance of each random-effects term, then the residual (diag 1/w)."""
-    model = res.model
-    n = model.n
+def _components(re, theta, sigma):
+    """The covariance of y as sum_r s_r G_r: per variance and covariance of each
+    random-effects term, G_r = Z_a Z_b' (+ Z_b Z_a'), given as the pairs of Z's column
+    indices (a, b) of the term's a-th and b-th columns at every level; then the residual
+    (G = W^-1, None)."""
     G, s = [], []
-    s2 = res.sigma ** 2
-    rows = np.arange(n)
-    for t, T in zip(model.re.terms, model.re.factors(res.theta)):
+    s2 = sigma ** 2
+    for t, T, off in zip(re.terms, re.factors(theta), re.col_offsets):
         S = s2 * T @ T.T
-        Zc = [sp.csr_matrix((t.X[:, i], (rows, t.codes)), shape=(n, t.nlev)) for i in range(t.k)]
+        cols = [off + np.arange(t.nlev) * t.k + a for a in range(t.k)]
         for r, c in lower_tri_pairs(t.k):
-            if r == c:
-                G.append((Zc[r] @ Zc[r].T).tocsr())
-            else:
-                G.append((Zc[r] @ Zc[c].T + Zc[c] @ Zc[r].T).tocsr())
+            G.append([(cols[r], cols[c])] if r == c else [(cols[r], cols[c]), (cols[c], cols[r])])
             s.append(S[r, c])
-    w = model.weights if model.weights is not None else np.ones(n)
-    G.append(sp.diags(1.0 / w).tocsr())
+    G.append(None)
     s.append(s2)
     return G, np.array(s)
 
 
+def _crossproducts(model) -> np.ndarray:
+    """C = [Z X]'W[Z X] (dense, q + p) from the model's core (in memory or summed over
+    the partitions of a Dask DataFrame)."""
+    core = model.core
+    q, p = core.q, core.p
+    ZtZ = sp.csc_matrix((np.asarray(core.ztz), np.asarray(model.rowind), np.asarray(model.colptr)),
+                        shape=(q, q)).toarray()
+    ZtX = np.asarray(core.ZtXy)[:, :p]
+    C = np.empty((q + p, q + p))
+    C[:q, :q] = ZtZ
+    C[:q, q:] = ZtX
+    C[q:, :q] = ZtX.T
+    C[q:, q:] = np.asarray(core.XytXy)[:p, :p]
+    return C
+
+
+def _pair_sum(mats: list) -> np.ndarray:
+    """The sum of one or two matrices (a variance's G_r, or a covariance's two terms)."""
+    out = mats[0]
+    for x in mats[1:]:
+        out = out + x
+    return out
+
+
 def _kenward_roger(res) -> _KenwardRoger:
+    """Kenward-Roger's quantities from the (q + p)-square cross-products [Z X]'W[Z X].
+
+    With W^(1/2) applied to y, X and Z (KR is invariant to it), V = sigma^2 (I + Z Lambda
+    Lambda' Z'); by Woodbury V^-1 = (I - Z K Z') / sigma^2, K = Lambda (Lambda' Z'Z Lambda
+    + I)^-1 Lambda', so V^-1 [Z X] = [Z X] T with T = I - E_Z K [Z'Z Z'X], and every
+    product X'V^-1 G_r V^-1 X, X'V^-1 G_r V^-1 G_s V^-1 X and tr(Pm G_r Pm G_s) (Pm = V^-1
+    - V^-1 X Phi X'V^-1 = (I - [Z X] N [Z X]') / sigma^2) is one of products of C, T and
+    the q x q blocks; tr(Pm Pm) adds n.
+    """
     c = _cache(res)
     if "kenward_roger" not in c:
         _require_lmm(res, "the Kenward-Roger method")
         model = res.model
-        n = model.n
-        if n > KR_MAX_NOBS:
+        q, p = model.core.q, model.core.p
+        m = q + p
+        if m > KR_MAX_DIM:
             raise ValueError(
-                f"the Kenward-Roger method forms dense {n} x {n} matrices; this model has "
-                f"{n} observations (limit pymer.inference.ddf.KR_MAX_NOBS = {KR_MAX_NOBS}). "
-                "Use ddf='Satterthwaite', or raise the limit if memory allows.")
+                f"the Kenward-Roger method forms dense {m} x {m} matrices (random effects plus "
+                f"fixed effects); this model has {m} (limit pymer.inference.ddf.KR_MAX_DIM = "
+                f"{KR_MAX_DIM}). Use ddf='Satterthwaite', or raise the limit if memory allows.")
         if not res.REML:
             warn("the Kenward-Roger method is defined for REML estimates; this model "
                  "was fitted by maximum likelihood", UserWarning)
-        X = model.X
-        G, s = _variance_components(res)
-        V = np.zeros((n, n))
-        for sr, Gr in zip(s, G):
-            V += sr * Gr.toarray()
-        cf = np.linalg.cholesky(V)
-        Vinv = np.linalg.inv(cf)
-        Vinv = Vinv.T @ Vinv
-        VinvX = Vinv @ X
-        Phi = np.linalg.inv(X.T @ VinvX)
-        GVX = [Gr @ VinvX for Gr in G]                      # G_r V^-1 X  (n x p)
-        P = [-(VinvX.T @ g) for g in GVX]
-        VGVX = [Vinv @ g for g in GVX]
-        M = len(G)
-        # expected information of the variance components under REML:
-        # I_rs = tr(Pm G_r Pm G_s) / 2, Pm = V^-1 - V^-1 X Phi X' V^-1
-        Pm = Vinv - VinvX @ Phi @ VinvX.T
-        PG = [np.asarray((Gr.T @ Pm.T).T) for Gr in G]      # Pm G_r, dense
-        info = np.empty((M, M))
-        for i in range(M):
+        s2 = float(res.sigma) ** 2
+        C = _crossproducts(model)
+        Lam = model.re.Lambda(np.asarray(res.theta, dtype=np.float64)).toarray()
+        M = Lam.T @ C[:q, :q] @ Lam + np.eye(q)
+        cf = sla.cho_factor(M, lower=True)
+        K = Lam @ sla.cho_solve(cf, Lam.T)
+        T = np.eye(m)
+        T[:q, :] -= K @ C[:q, :]
+        S = C @ T                                           # [Z X]'V^-1[Z X] (sigma = 1)
+        S = 0.5 * (S + S.T)
+        TX = T[:, q:]                                       # V^-1 X = [Z X] TX
+        Phi0 = np.linalg.inv(S[q:, q:])
+        Phi = s2 * Phi0                                     # (X'V^-1 X)^-1
+        U = T - TX @ (Phi0 @ S[q:, :])                      # Pm [Z X] = [Z X] U
+        Qf = C @ U                                          # [Z X]'Pm[Z X]
+        Q2 = U.T @ Qf                                       # [Z X]'Pm Pm[Z X]
+        N = TX @ Phi0 @ TX.T
+        N[:q, :q] += K
+        NC = N @ C
+        n = res.nobs
+        trPP = n - 2 * np.trace(NC) + np.sum(NC * NC.T)
+        G, _ = _components(model.re, np.asarray(res.theta, dtype=np.float64), float(res.sigma))
+        # L_r = X'V^-1 G_r V^-1 [Z X] (p x m), sigma = 1
+        L = [TX.T @ S if g is None else _pair_sum([S[q:, a] @ S[b, :] for a, b in g]) for g in G]
+        P = [-(Lr[:, q:]) / s2 ** 2 for Lr in L]
+        nG = len(G)
+
+        def tr_pgpg(gi, gj):
+            if gi is None and gj is None:
+                return trPP
+            if gi is None or gj is None:
+                g = gi if gj is None else gj
+                return sum(np.trace(Q2[np.ix_(b, a)]) for a, b in g)
+            return sum(np.sum(Qf[np.ix_(d, a)] * Qf[np.ix_(b, cc)].T) for a, b in gi for cc, d in gj)
+
+        info = np.empty((nG, nG))
+        for i in range(nG):
             for j in range(i + 1):
-                info[i, j] = info[j, i] = 0.5 * np.sum(PG[i] * PG[j].T)
+                info[i, j] = info[j, i] = 0.5 * tr_pgpg(G[i], G[j]) / s2 ** 2
         W = np.linalg.inv(info)
-        U = np.zeros_like(Phi)
-        for i in range(M):
-            for j in range(M):
-                Qij = GVX[i].T @ VGVX[j]
-                U += W[i, j] * (Qij - P[i] @ Phi @ P[j])
-        PhiA = Phi + 2 * Phi @ U @ Phi
+        Uc = np.zeros_like(Phi)
+        for i in range(nG):
+            for j in range(nG):
+                # Q_ij = X'V^-1 G_i V^-1 G_j V^-1 X
+                Qij = (L[i] @ TX if G[j] is None
+                       else _pair_sum([L[i][:, cc] @ S[d, q:] for cc, d in G[j]])) / s2 ** 3
+                Uc += W[i, j] * (Qij - P[i] @ Phi @ P[j])
+        PhiA = Phi + 2 * Phi @ Uc @ Phi
         c["kenward_roger"] = _KenwardRoger(Phi, PhiA, P, W)
     return c["kenward_roger"]
 
