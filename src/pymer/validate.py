@@ -96,10 +96,15 @@ def residualize_response(X, y, weights=None, *, name="response"):
         Xs = scale(X)
         # X has full column rank on the weighted rows (aliased columns are dropped first):
         # Householder QR, then one step of iterative refinement
-        Q, R = np.linalg.qr(Xs)
-        if np.all(np.abs(np.diag(R)) > 0):
-            Rf = np.asfortranarray(R)
-            solve = lambda v: scipy.linalg.lapack.dtrtrs(Rf, Q.T @ v)[0]    # noqa: E731
+        # Q is kept as LAPACK's Householder reflectors (dgeqrf) and applied by dormqr:
+        # forming it explicitly (numpy's qr) costs as much again
+        qr, tau, _work, _info = scipy.linalg.lapack.dgeqrf(np.asfortranarray(Xs))
+        Rf = np.asfortranarray(np.triu(qr[:p, :p]))
+        lwork = max(1, 64 * p)
+        if np.all(np.abs(np.diag(Rf)) > 0):
+            def solve(v):
+                qtv = scipy.linalg.lapack.dormqr("L", "T", qr, tau, v[:, None], lwork)[0]
+                return scipy.linalg.lapack.dtrtrs(Rf, qtv[:p, 0])[0]
         else:
             solve = lambda v: np.linalg.lstsq(Xs, v, rcond=None)[0]          # noqa: E731
         beta0 = solve(scale(y))
@@ -298,6 +303,21 @@ def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
         # one column: kept unless it is zero (what the loop below does with it)
         keep = [] if np.linalg.norm(X[:, 0]) == 0.0 else [0]
         return keep, _dropped_columns(keep, names, action)
+    if n >= 4 * p:
+        # Screen: the Cholesky factor of X'X (one BLAS-3 product) has L_jj = the norm of
+        # column j's residual on the earlier columns; its relative error is far below
+        # 1e-5 (cancellation costs sqrt(eps) at the most), so when every ratio clears
+        # 100 tol no column can fall below tol in the loop, which keeps them all.
+        norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+        if np.all(norms > 0.0) and np.all(np.isfinite(norms)):
+            XtX = X.T @ X
+            try:
+                L = np.linalg.cholesky(XtX)
+            except np.linalg.LinAlgError:
+                L = None
+            if L is not None and np.all(np.diag(L) / norms >= 100.0 * tol):
+                keep = list(range(p))
+                return keep, _dropped_columns(keep, names, action)
     keep = []
     Qall = np.zeros((p, n))          # rows: the orthonormal basis so far (contiguous)
     for j in range(p):
