@@ -69,6 +69,49 @@ def check_weights(weights, n):
     return w
 
 
+def least_squares_solver(X, weights=None):
+    """The (weighted) least-squares solve of :func:`residualize_response` for one X (p > 0
+    columns), factored once: X has full column rank on the weighted rows (aliased
+    columns are dropped first), so Householder QR, with Q kept as LAPACK's reflectors
+    (dgeqrf, applied by dormqr: forming Q costs as much again); least squares by SVD
+    where R has a zero on its diagonal.
+
+    Returns
+    -------
+    solve : callable
+        ``solve(scale(y))``: the least-squares coefficients of the weighted rows.
+    scale : callable
+        Multiplies a vector by sqrt(weights) (the identity without weights).
+    full_rank : bool
+        Whether R's diagonal has no zero (``solve`` is the QR solve).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    p = X.shape[1]
+    s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    scale = (lambda v: v) if s is None else (lambda v: v * s if v.ndim == 1 else v * s[:, None])  # noqa: E731
+    Xs = scale(X)
+    qr, tau, _work, _info = scipy.linalg.lapack.dgeqrf(np.asfortranarray(Xs))
+    Rf = np.asfortranarray(np.triu(qr[:p, :p]))
+    lwork = max(1, 64 * p)
+    if np.all(np.abs(np.diag(Rf)) > 0):
+        def solve(v):
+            qtv = scipy.linalg.lapack.dormqr("L", "T", qr, tau, v[:, None], lwork)[0]
+            return scipy.linalg.lapack.dtrtrs(Rf, qtv[:p, 0])[0]
+        return solve, scale, True
+    return (lambda v: np.linalg.lstsq(Xs, v, rcond=None)[0]), scale, False    # noqa: E731
+
+
+def refined_least_squares(solve_scale, X, y):
+    """r = y - X beta0 with beta0 from ``least_squares_solver``'s (solve, scale, ...) and
+    one step of iterative refinement: (r, beta0)."""
+    solve, scale = solve_scale[0], solve_scale[1]
+    beta0 = solve(scale(y))
+    r = y - X @ beta0
+    beta0 = beta0 + solve(scale(r))
+    r = y - X @ beta0
+    return r, beta0
+
+
 def residualize_response(X, y, weights=None, *, name="response"):
     """Split y into X beta0 + r with beta0 the (weighted) least-squares fit.
 
@@ -86,31 +129,14 @@ def residualize_response(X, y, weights=None, *, name="response"):
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    p = X.shape[1]
-    # weights enter as sqrt(w) row scalings; none: no scaling (and no copies)
-    s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-    scale = (lambda v: v) if s is None else (lambda v: v * s if v.ndim == 1 else v * s[:, None])  # noqa: E731
-    if p == 0:
+    if X.shape[1] == 0:
+        s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+        scale = (lambda v: v) if s is None else (lambda v: v * s)     # noqa: E731
         r, beta0 = y.copy(), np.zeros(0)
     else:
-        Xs = scale(X)
-        # X has full column rank on the weighted rows (aliased columns are dropped first):
-        # Householder QR, then one step of iterative refinement
-        # Q is kept as LAPACK's Householder reflectors (dgeqrf) and applied by dormqr:
-        # forming it explicitly (numpy's qr) costs as much again
-        qr, tau, _work, _info = scipy.linalg.lapack.dgeqrf(np.asfortranarray(Xs))
-        Rf = np.asfortranarray(np.triu(qr[:p, :p]))
-        lwork = max(1, 64 * p)
-        if np.all(np.abs(np.diag(Rf)) > 0):
-            def solve(v):
-                qtv = scipy.linalg.lapack.dormqr("L", "T", qr, tau, v[:, None], lwork)[0]
-                return scipy.linalg.lapack.dtrtrs(Rf, qtv[:p, 0])[0]
-        else:
-            solve = lambda v: np.linalg.lstsq(Xs, v, rcond=None)[0]          # noqa: E731
-        beta0 = solve(scale(y))
-        r = y - X @ beta0
-        beta0 = beta0 + solve(scale(r))
-        r = y - X @ beta0
+        ls = least_squares_solver(X, weights)
+        scale = ls[1]
+        r, beta0 = refined_least_squares(ls, X, y)
     rs = scale(r)
     rmax = float(np.max(np.abs(rs))) if r.size else 0.0
     ys = scale(y)

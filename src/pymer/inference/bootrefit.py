@@ -23,12 +23,12 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 
 from .._core._optim import START_NOT_FINITE, raise_for_status
 from ..errors import SingularFitWarning
 from ..optimize import OptResult, check_convergence_many, optimizer_key, status_messages, warn_all
-from ..validate import check_action, check_residual_scale, filter_conv_messages, residualize_response
+from ..validate import (check_action, check_residual_scale, filter_conv_messages, least_squares_solver,
+                        refined_least_squares, residualize_response)
 
 __all__ = ["refitter", "LmmRefits", "GlmmRefits", "EachRefits", "light_fit"]
 
@@ -235,23 +235,16 @@ class _Residualizer:
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None, name: str) -> None:
         self.X, self.weights, self.name = X, weights, name
-        self.s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-        self.solve = None
+        self.ls: Any = None
         if X.shape[1]:
-            Q, R = np.linalg.qr(X if self.s is None else X * self.s[:, None])
-            if np.all(np.abs(np.diag(R)) > 0):
-                Rf, Qt = np.asfortranarray(R), Q.T
-                self.solve = lambda v: scipy.linalg.lapack.dtrtrs(Rf, Qt @ v)[0]    # noqa: E731
+            ls = least_squares_solver(X, weights)
+            self.ls = ls if ls[2] else None
 
     def __call__(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.solve is None:
+        if self.ls is None:
             return residualize_response(self.X, y, self.weights, name=self.name)
-        X, s, solve = self.X, self.s, self.solve
-        scale = (lambda v: v) if s is None else (lambda v: v * s)   # noqa: E731
-        beta0 = solve(scale(y))
-        r = y - X @ beta0
-        beta0 = beta0 + solve(scale(r))
-        r = y - X @ beta0
+        X, scale = self.X, self.ls[1]
+        r, beta0 = refined_least_squares(self.ls, X, y)
         rs, ys = scale(r), scale(y)
         with np.errstate(over="ignore"):
             rr, yy = float(np.dot(rs, rs)), float(np.dot(ys, ys))

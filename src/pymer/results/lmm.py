@@ -115,17 +115,10 @@ class LMMResult(MixedModelResult):
         """Simulate responses from the fitted model (lme4's simulate): columns sim_1 ... sim_nsim."""
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
+        from ..inference.bootsim import simulate_matrix
         rng = np.random.default_rng(seed)
-        n = self.nobs
-        base = self.model.X @ self.beta + self.model.offset
-        w = self.model.weights if self.model.weights is not None else np.ones(n)
-        out = np.empty((n, nsim))
-        for s in range(nsim):
-            if use_u:
-                zb = self._Zb
-            else:
-                zb = self._ZLambda @ rng.standard_normal(self.re.q) * self.sigma
-            out[:, s] = base + zb + self.sigma * rng.standard_normal(n) / np.sqrt(w)
+        # one generator for all columns, each drawn in turn (random effects, then residuals)
+        out = np.column_stack([simulate_matrix(self, [rng], use_u)[:, 0] for _ in range(nsim)])
         return pd.DataFrame(out, columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     def refit(self, newresp: ArrayLike, **kwargs: Any) -> LMMResult:
