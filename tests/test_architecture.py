@@ -18,7 +18,7 @@ LAYERS = [
     {"pymer.inference"},
     {"pymer.report"},
     {"pymer.call", "pymer.formula", "pymer.terms", "pymer.families", "pymer.optimize", "pymer.numdiff",
-     "pymer.validate", "pymer.errors", "pymer.datasets", "pymer._progress", "pymer._core", "pymer._version"},
+     "pymer.validate", "pymer.residualize", "pymer.errors", "pymer.datasets", "pymer._progress", "pymer._core", "pymer._version"},
 ]
 
 

@@ -78,6 +78,9 @@ def test_cbpp_lazy_results_and_anova(cbpp):
         m1.simulate(2)
     with pytest.raises(NotImplementedError, match="gather"):
         m1.getme("mu")
+    # a new response in place (the bootstrap's path) is refused as with_response is
+    with pytest.raises(NotImplementedError, match="update\\(data="):
+        m1.model.set_response(np.zeros(len(df)))
 
 
 def _counts(seed=3, n=2400):

@@ -19,7 +19,7 @@ from .call import ModelCall
 from .errors import PymerDataError, ResponseWarning, warn
 from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
-from .lmm import DevFun, lmer, warn_singular
+from .lmm import DevFun, lmer
 from .numdiff import finite_diff_derivs
 from .optimize import OptResult, check_boundary, check_convergence, minimize, warn_all
 from .results.glmm import GLMMResult
@@ -27,7 +27,7 @@ from .terms import RandomEffects
 from .validate import (_optimizer_name, check_control, check_family, check_family_object,
                        check_family_response, check_fitted_boundary, check_grouping_factors, check_nagq,
                        check_response_not_constant, check_weights, filter_conv_messages,
-                       fixed_effects_design, split_start)
+                       fixed_effects_design, split_start, warn_singular)
 
 
 def _gc_paused(fn):

@@ -12,16 +12,17 @@ from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
 from ._core._pls import PLS
 from .call import ModelCall
-from .errors import PymerDataError, SingularFitWarning
+from .errors import PymerDataError
 from .formula import parse_formula
 from .numdiff import finite_diff_derivs
 from .optimize import (COMPILED_OPTIMIZERS, OptResult, check_boundary, check_convergence, minimize,
                        optimizer_key, status_messages, warn_all)
 from .results.lmm import LMMResult
 from .terms import RandomEffects
-from .validate import (_optimizer_name, check_action, check_control, check_grouping_factors,
+from .validate import (_optimizer_name, check_control, check_grouping_factors,
                        check_residual_scale, check_response_numeric, check_start, check_weights,
-                       filter_conv_messages, fixed_effects_design, residualize_response)
+                       filter_conv_messages, fixed_effects_design, residualize_response,
+                       warn_singular)
 
 
 class _PLS(PLS):
@@ -319,14 +320,6 @@ class LinearMixedModel:
         opt.x = np.asarray(theta, dtype=np.float64)
         grad_hess = finite_diff_derivs(objective, opt.x, lower) if derivs else None
         return opt, grad_hess
-
-
-def warn_singular(re: RandomEffects, theta: np.ndarray, ctl: dict) -> None:
-    """lme4's check.conv.singular: a singular fit is reported (a SingularFitWarning for
-    lme4's message), ignored or an error, as the control says."""
-    sing = ctl.get("check_conv_singular", {"action": "message", "tol": 1e-4})
-    if ctl.get("check_conv", True) and sing["action"] != "ignore" and re.is_singular(theta, tol=sing["tol"]):
-        check_action(sing["action"], "boundary (singular) fit: see help('isSingular')", SingularFitWarning)
 
 
 class DevFun:

@@ -26,11 +26,11 @@ from .errors import FormulaError, PymerDataError
 from .formula import _is_syntactic, parse_formula
 from .terms import lower_tri_pairs
 from ._core._optim import START_NOT_FINITE, raise_for_status
-from .lmm import LinearMixedModel, lmer, warn_singular
+from .lmm import LinearMixedModel, lmer
 from .optimize import OptResult, check_convergence_many, optimizer_key, status_messages
 from .results import LMMResult
 from .report.tidy import tidy as _tidy_one
-from .validate import check_control, filter_conv_messages, residualize_response
+from .validate import check_control, filter_conv_messages, residualize_response, warn_singular
 
 __all__ = ["lmer_many", "ManyFits"]
 

@@ -14,12 +14,12 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.lapack
 
 from .errors import (ConvergenceWarning, PerfectFitWarning, PredictorScaleWarning, PymerDataError,  # noqa: F401
-                     RankDeficiencyWarning, ResponseWarning, suggest_names, warn)
+                     RankDeficiencyWarning, ResponseWarning, SingularFitWarning, suggest_names, warn)
 from .families import FAMILY_LINKS, check_link  # noqa: F401  (check_link: validate's API)
+from .residualize import (_TINY, _rescale_hint, check_residual_scale,  # noqa: F401  (validate's API)
+                          least_squares_solver, refined_least_squares, residualize_response)
 
 
 def _first(mask, values=None):
@@ -67,148 +67,6 @@ def check_weights(weights, n):
     if not np.any(w > 0):
         raise PymerDataError("all weights are zero: no observation is left to fit")
     return w
-
-
-def least_squares_solver(X, weights=None):
-    """The (weighted) least-squares solve of :func:`residualize_response` for one X (p > 0
-    columns), factored once: X has full column rank on the weighted rows (aliased
-    columns are dropped first), so Householder QR, with Q kept as LAPACK's reflectors
-    (dgeqrf, applied by dormqr: forming Q costs as much again); least squares by SVD
-    where R has a zero on its diagonal.
-
-    Returns
-    -------
-    solve : callable
-        ``solve(scale(y))``: the least-squares coefficients of the weighted rows.
-    scale : callable
-        Multiplies a vector by sqrt(weights) (the identity without weights).
-    full_rank : bool
-        Whether R's diagonal has no zero (``solve`` is the QR solve).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    p = X.shape[1]
-    s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-    scale = (lambda v: v) if s is None else (lambda v: v * s if v.ndim == 1 else v * s[:, None])  # noqa: E731
-    Xs = scale(X)
-    qr, tau, _work, _info = scipy.linalg.lapack.dgeqrf(np.asfortranarray(Xs))
-    Rf = np.asfortranarray(np.triu(qr[:p, :p]))
-    lwork = max(1, 64 * p)
-    if np.all(np.abs(np.diag(Rf)) > 0):
-        def solve(v):
-            qtv = scipy.linalg.lapack.dormqr("L", "T", qr, tau, v[:, None], lwork)[0]
-            return scipy.linalg.lapack.dtrtrs(Rf, qtv[:p, 0])[0]
-        return solve, scale, True
-    return (lambda v: np.linalg.lstsq(Xs, v, rcond=None)[0]), scale, False    # noqa: E731
-
-
-def refined_least_squares(solve_scale, X, y):
-    """r = y - X beta0 with beta0 from ``least_squares_solver``'s (solve, scale, ...) and
-    one step of iterative refinement: (r, beta0)."""
-    solve, scale = solve_scale[0], solve_scale[1]
-    beta0 = solve(scale(y))
-    r = y - X @ beta0
-    beta0 = beta0 + solve(scale(r))
-    r = y - X @ beta0
-    return r, beta0
-
-
-def residualize_response(X, y, weights=None, *, name="response"):
-    """Split y into X beta0 + r with beta0 the (weighted) least-squares fit.
-
-    The profiled criteria are unchanged when y is replaced by r and beta by
-    beta - beta0, and the cross-products of r do not lose digits to
-    cancellation when y is large compared with its residual variation
-    (y = 1e8 + noise). Raises when r is zero up to rounding: then the residual
-    variance is 0 at every theta, the likelihood has no maximum, and no model can
-    be fitted (lme4 would report a criterion of -Inf or fail).
-
-    Returns
-    -------
-    r : ndarray (n,)
-    beta0 : ndarray (p,)
-    """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.shape[1] == 0:
-        s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-        scale = (lambda v: v) if s is None else (lambda v: v * s)     # noqa: E731
-        r, beta0 = y.copy(), np.zeros(0)
-    else:
-        ls = least_squares_solver(X, weights)
-        scale = ls[1]
-        r, beta0 = refined_least_squares(ls, X, y)
-    rs = scale(r)
-    rmax = float(np.max(np.abs(rs))) if r.size else 0.0
-    ys = scale(y)
-    with np.errstate(over="ignore"):
-        rr = float(np.dot(rs, rs))
-        yy = float(np.dot(ys, ys))
-    overflow = not np.isfinite(rr)
-    if overflow or 0.0 < rmax < _TINY:
-        raise PymerDataError(
-            f"response '{name}' varies on a scale (residuals up to {rmax:.3g}) whose squares "
-            f"{'overflow' if overflow else 'underflow'} double precision; {_rescale_hint(rmax)}")
-    # rounding of y itself is ~eps*|y_i|: a residual within ~1e3 eps of |y| is no residual.
-    # The plain norms decide unless they are within a factor 2 of that line (or y's squares
-    # leave double precision): then the scaled norms do.
-    if not math.sqrt(rr) > 2e3 * _EPS * max(math.sqrt(yy), _TINY_FLOAT):
-        ynorm, rnorm = _safe_norm(ys), _safe_norm(rs)
-        if rnorm <= 1e3 * _EPS * max(ynorm, _TINY_FLOAT):
-            yy = y if weights is None else y[np.asarray(weights) > 0]
-            if yy.size and np.ptp(yy) == 0:
-                raise PymerDataError(
-                    f"response '{name}' is constant (every value is {yy[0]:g}): its residual variance "
-                    "is 0, so a linear mixed model cannot be estimated")
-            raise PymerDataError(
-                f"response '{name}' is fitted exactly by the fixed effects (residual sum of squares 0 "
-                "up to rounding): the residual variance is 0 and the likelihood has no maximum, so a "
-                "linear mixed model cannot be estimated; check that the response is not computed "
-                "from the predictors")
-    return r, beta0
-
-
-_TINY = 1e-150     # below this, squares (and their sums) lose precision as subnormals
-_EPS = float(np.finfo(float).eps)
-_TINY_FLOAT = float(np.finfo(float).tiny)
-
-
-def _safe_norm(v) -> float:
-    """Euclidean norm without overflow or underflow."""
-    m = float(np.max(np.abs(v))) if np.size(v) else 0.0
-    if m == 0.0 or not np.isfinite(m):
-        return m
-    return m * float(np.linalg.norm(np.asarray(v) / m))
-
-
-def _rescale_hint(m: float) -> str:
-    e = int(round(np.log10(m)))
-    return f"rescale it (e.g. divide it by 1e{e})" if e > 0 else f"rescale it (e.g. multiply it by 1e{-e})"
-
-
-def check_residual_scale(sigma, r, weights=None, *, name="response", tol=1e-6):
-    """Warn when sigma is negligible next to the fixed-effects residual scale.
-
-    That happens when fixed and random effects together fit the response
-    exactly (e.g. y constant within each group): the likelihood then grows
-    without bound as theta grows, so theta and sigma are not estimable.
-    """
-    r = np.asarray(r, dtype=np.float64)
-    if weights is None:
-        # unit weights: the same sums without forming them
-        npos = max(r.size, 1)
-        scale = float(np.sqrt(np.sum(r * r) / npos))
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        npos = max(int(np.sum(w > 0)), 1)
-        scale = float(np.sqrt(np.sum(w * r * r) / npos))
-    if not np.isfinite(sigma) or sigma <= tol * scale:
-        warn(
-            f"residual standard deviation is essentially 0 (sigma = {sigma:.3g}, against "
-            f"{scale:.3g} for the fixed effects alone): the fixed and random effects fit "
-            f"response '{name}' exactly, so the variance parameters are not estimable",
-            PerfectFitWarning)
-        return False
-    return True
 
 
 # =============================================================================
@@ -797,3 +655,11 @@ def filter_conv_messages(messages, control):
         if action != "ignore":
             out.append(m)
     return out
+
+
+def warn_singular(re, theta, ctl):
+    """lme4's check.conv.singular: a singular fit (``re.is_singular(theta)``) is reported
+    (a SingularFitWarning for lme4's message), ignored or an error, as the control says."""
+    sing = ctl.get("check_conv_singular", {"action": "message", "tol": 1e-4})
+    if ctl.get("check_conv", True) and sing["action"] != "ignore" and re.is_singular(theta, tol=sing["tol"]):
+        check_action(sing["action"], "boundary (singular) fit: see help('isSingular')", SingularFitWarning)

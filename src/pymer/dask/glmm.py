@@ -198,6 +198,9 @@ class DaskGeneralizedLinearMixedModel(GeneralizedLinearMixedModel):
         raise NotImplementedError("a new response for a Dask DataFrame fit: assign the column to the "
                                   "Dask DataFrame and call update(data=...)")
 
+    def set_response(self, y, beta_start=None) -> None:
+        self.with_response(y)       # raises: the rows are on the workers
+
     def fit(self, *args, **kwargs):
         res = GeneralizedLinearMixedModel.fit(self, *args, **kwargs)
         out = DaskGLMMResult.__new__(DaskGLMMResult)

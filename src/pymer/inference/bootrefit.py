@@ -25,10 +25,9 @@ import numpy as np
 import pandas as pd
 
 from .._core._optim import START_NOT_FINITE, raise_for_status
-from ..errors import SingularFitWarning
 from ..optimize import OptResult, check_convergence_many, optimizer_key, status_messages, warn_all
-from ..validate import (check_action, check_residual_scale, filter_conv_messages, least_squares_solver,
-                        refined_least_squares, residualize_response)
+from ..validate import (check_residual_scale, filter_conv_messages, least_squares_solver,
+                        refined_least_squares, residualize_response, warn_singular)
 
 __all__ = ["refitter", "LmmRefits", "GlmmRefits", "EachRefits", "light_fit"]
 
@@ -131,7 +130,6 @@ class LmmRefits:
         self.obj = self.work._compiled_objective(self.ctl["optimizer"], self.ctl, self.lower)
         self.derivs = bool(self.ctl["check_conv"] and self.ctl["calc_derivs"])
         self.optimizer = optimizer_key(self.ctl["optimizer"])
-        self.diag = self.lower == 0
         self.out: dict | None = None
 
     @staticmethod
@@ -212,10 +210,7 @@ class LmmRefits:
                         status, status_messages(status, ctl["maxeval"]))
         messages = list(opt.messages) + filter_conv_messages(self.conv[j], ctl)
         warn_all(messages)
-        sing = ctl.get("check_conv_singular", {"action": "message", "tol": 1e-4})
-        if ctl.get("check_conv", True) and sing["action"] != "ignore" and np.any(theta[self.diag] < sing["tol"]):
-            # lme4's check.conv.singular, as pymer.lmm.warn_singular applies it after a fit
-            check_action(sing["action"], "boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+        warn_singular(work.re, theta, ctl)
         objective = float(out["objective"][j])
         sigma = float(out["sigma"][j])
         if self.check_scale[j]:
