@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import special
 
 from ..terms import term_order
-from .result import TMBResult
+from .result import TMBResult, varcorr_rows
 
 
 class JointTMBResult(TMBResult):
@@ -55,15 +55,7 @@ class JointTMBResult(TMBResult):
     def varcorr_zi(self) -> pd.DataFrame:
         """The zero-inflation model's random effects as :attr:`varcorr` has the
         conditional model's (grp, var1, var2, vcov, sdcor)."""
-        rows = []
-        for t, S in self.zi_terms_covariances():
-            sd = np.sqrt(np.diag(S))
-            for i in range(t.k):
-                rows.append((t.group, t.colnames[i], None, S[i, i], sd[i]))
-            for i in range(t.k):
-                for j in range(i + 1, t.k):
-                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    rows.append((t.group, t.colnames[i], t.colnames[j], S[i, j], c))
+        rows = varcorr_rows(self.zi_terms_covariances())
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
     @property

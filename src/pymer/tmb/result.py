@@ -25,6 +25,22 @@ from .summary import summary_text
 _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "zlink", "disp")
 
 
+
+def varcorr_rows(terms_covariances: list) -> list:
+    """VarCorr's rows (grp, var1, var2, vcov, sdcor) of (term, covariance) pairs: each
+    term's variances, then its covariances with their correlations."""
+    rows: list = []
+    for t, S in terms_covariances:
+        sd = np.sqrt(np.diag(S))
+        for i in range(t.k):
+            rows.append((t.group, t.colnames[i], None, S[i, i], sd[i]))
+        for i in range(t.k):
+            for j in range(i + 1, t.k):
+                c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                rows.append((t.group, t.colnames[i], t.colnames[j], S[i, j], c))
+    return rows
+
+
 class TMBResult:
     """A glmmTMB fit (see :func:`pymer.glmmtmb`).
 
@@ -384,15 +400,7 @@ class TMBResult:
     def varcorr(self) -> pd.DataFrame:
         """As lme4's ``as.data.frame(VarCorr())``: grp, var1, var2, vcov, sdcor (a
         Residual row for gaussian models with a constant dispersion)."""
-        rows = []
-        for t, S in self._terms_covariances():
-            sd = np.sqrt(np.diag(S))
-            for i in range(t.k):
-                rows.append((t.group, t.colnames[i], None, S[i, i], sd[i]))
-            for i in range(t.k):
-                for j in range(i + 1, t.k):
-                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    rows.append((t.group, t.colnames[i], t.colnames[j], S[i, j], c))
+        rows = varcorr_rows(self._terms_covariances())
         if self._residual_row:
             rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
