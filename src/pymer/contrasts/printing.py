@@ -18,7 +18,9 @@ _RATIO_COLS = ("t.ratio", "z.ratio")
 def _num_cells(name, v):
     v = np.asarray(v, dtype=np.float64)
     if name in _RATIO_COLS:
-        return format_fixed_decimals(v, 3)
+        # rounded first, as R's round() before printing: a ratio of -1e-17 (the rounding
+        # noise of a zero contrast) prints 0.000, not -0.000 (+ 0.0 clears the sign of -0.0)
+        return format_fixed_decimals(np.round(v, 3) + 0.0, 3)
     if name == "p.value":
         return ["<.0001" if round(x, 4) == 0 else f"{x:.4f}" for x in v]
     if name in ("null", "df") and np.all(~np.isfinite(v) | (v == np.round(v))):
