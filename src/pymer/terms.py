@@ -47,10 +47,13 @@ class RandomEffects:
     n: int
     col_offsets: np.ndarray = field(init=False)
     theta_offsets: np.ndarray = field(init=False)
+    theta_diag: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.col_offsets = np.array([0, *accumulate(t.k * t.nlev for t in self.terms)], dtype=np.int64)
         self.theta_offsets = np.array([0, *accumulate(t.ntheta for t in self.terms)], dtype=np.int64)
+        # which elements of theta are diagonal (bounded below by 0): isSingular's, per fit
+        self.theta_diag = self.lower_bounds() == 0
 
     @classmethod
     def from_formula_terms(cls, random_terms, n: int) -> "RandomEffects":
@@ -181,9 +184,7 @@ class RandomEffects:
 
     def is_singular(self, theta, tol: float = 1e-4) -> bool:
         """lme4's isSingular: a diagonal element of theta within tol of its bound 0."""
-        lb = self.lower_bounds()
-        diag = lb == 0
-        return bool(np.any(np.asarray(theta)[diag] < tol))
+        return bool(np.any(np.asarray(theta)[self.theta_diag] < tol))
 
 
 def term_order(nlevels) -> list:
