@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import special
 
 from ..terms import term_order
-from .result import TMBResult, varcorr_rows
+from .result import TMBResult, ran_pars_rows, varcorr_rows
 
 
 class JointTMBResult(TMBResult):
@@ -77,17 +77,7 @@ class JointTMBResult(TMBResult):
         return bool(super().is_singular or np.any(np.abs(zi) < 1e-4))
 
     def _ran_pars_rows(self):
-        rows = super()._ran_pars_rows()
-        for t, S in self.zi_terms_covariances():
-            sd = np.sqrt(np.diag(S))
-            for i in range(t.k):
-                rows.append(("ran_pars", "zi", t.group, f"sd__{t.colnames[i]}", sd[i], np.nan, np.nan, np.nan))
-            for i in range(t.k):
-                for j in range(i + 1, t.k):
-                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    rows.append(("ran_pars", "zi", t.group, f"cor__{t.colnames[i]}.{t.colnames[j]}", c,
-                                 np.nan, np.nan, np.nan))
-        return rows
+        return super()._ran_pars_rows() + ran_pars_rows(self.zi_terms_covariances(), "zi")
 
     def confint(self, level: float = 0.95, method: str = "wald", parm: str | int | list | None = None,
                 estimate: bool = True) -> pd.DataFrame:

@@ -41,6 +41,13 @@ def varcorr_rows(terms_covariances: list) -> list:
     return rows
 
 
+
+def ran_pars_rows(terms_covariances: list, component: str) -> list:
+    """tidy()'s ran_pars rows of one model component (broom.mixed's sd__ and cor__
+    terms), from :func:`varcorr_rows`."""
+    return [("ran_pars", component, g, f"sd__{v1}" if v2 is None else f"cor__{v1}.{v2}", est,
+             np.nan, np.nan, np.nan) for g, v1, v2, _vcov, est in varcorr_rows(terms_covariances)]
+
 class TMBResult:
     """A glmmTMB fit (see :func:`pymer.glmmtmb`).
 
@@ -304,16 +311,7 @@ class TMBResult:
         return out
 
     def _ran_pars_rows(self):
-        rows = []
-        for t, S in self._terms_covariances():
-            sd = np.sqrt(np.diag(S))
-            for i in range(t.k):
-                rows.append(("ran_pars", "cond", t.group, f"sd__{t.colnames[i]}", sd[i], np.nan, np.nan, np.nan))
-            for i in range(t.k):
-                for j in range(i + 1, t.k):
-                    c = S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    rows.append(("ran_pars", "cond", t.group, f"cor__{t.colnames[i]}.{t.colnames[j]}", c,
-                                 np.nan, np.nan, np.nan))
+        rows = ran_pars_rows(self._terms_covariances(), "cond")
         if self._residual_row:
             rows.append(("ran_pars", "cond", "Residual", "sd__Observation", self.sigma, np.nan, np.nan, np.nan))
         return rows
