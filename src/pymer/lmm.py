@@ -152,19 +152,22 @@ class LinearMixedModel:
         y = np.asarray(y, dtype=np.float64)
         resid0, beta0 = residualize_response(self.X, y - self.offset, self.weights,
                                              name=self.mf.response_name)
-        wr = (resid0 if self.weights is None else resid0 * self.weights)[:, None]
         p = self.p
         # the last column of Z'W[X y] and the last row and column of [X y]'W[X y]
         ZtXy = np.asarray(self.core.ZtXy)
         XytXy = np.asarray(self.core.XytXy)
-        ZtXy[:, p] = self._zt(wr)[:, 0]
-        xty = self.X.T @ wr[:, 0]
+        ZtXy[:, p], xty, XytXy[p, p] = self.response_crossprods(resid0)
         XytXy[:p, p] = xty
         XytXy[p, :p] = xty
-        XytXy[p, p] = resid0 @ wr[:, 0]
         self.core.beta0 = beta0
         self.resid0 = resid0
         self.y = y
+
+    def response_crossprods(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Z'Wr, X'Wr and r'Wr of a residualized response r: what :meth:`set_response`
+        writes into the core (the bootstrap's refits compute theirs here too)."""
+        wr = (r if self.weights is None else r * self.weights)[:, None]
+        return self._zt(wr)[:, 0], self.X.T @ wr[:, 0], float(r @ wr[:, 0])
 
     def start_theta(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Starting theta and BOBYQA's initial step.

@@ -161,11 +161,8 @@ class LmmRefits:
             except Exception as e:      # this replicate fails, as its refit would
                 self.errors[j] = e
                 r, b0 = np.zeros(work.n), np.zeros(p)
-            # LinearMixedModel.set_response's cross-products, operation for operation
-            wr = (r if w is None else r * w)[:, None]
-            ZtR[:, j] = work._zt(wr)[:, 0]
-            XtR[:, j] = X.T @ wr[:, 0]
-            rtr[j] = r @ wr[:, 0]
+            # LinearMixedModel.set_response's cross-products
+            ZtR[:, j], XtR[:, j], rtr[j] = work.response_crossprods(r)
             self.resid.append(r)
             self.beta0.append(b0)
         m = self.lower.size
