@@ -90,3 +90,23 @@ def test_poly_errors_as_in_memory():
             pymer.lmer(f, dd.from_pandas(data, npartitions=3))
         assert str(e1.value) == str(e0.value)
     assert bad["Days"].isna().sum() == 1                # the caller's data unchanged
+
+
+def test_aliased_poly_columns_dropped_as_in_memory():
+    # poly(x, 2, raw = TRUE) lies in the span of the intercept and poly(x, 2): the Dask
+    # path judges the columns on R of the stacked partitions' QR (not on X'X, whose
+    # rounding kept the first raw column) and drops exactly the in-memory columns
+    sl = pymer.datasets.load("sleepstudy")
+    f = "Reaction ~ poly(Days, 2) + poly(Days, 2, raw = TRUE) + (1 | Subject)"
+    m0 = pymer.lmer(f, sl)
+    m1 = pymer.lmer(f, dd.from_pandas(sl, npartitions=4))
+    assert m1.model.dropped_fixef == m0.model.dropped_fixef == ["poly(Days, 2, raw = TRUE)1",
+                                                                "poly(Days, 2, raw = TRUE)2"]
+    _same(m0, m1)
+    cb = pymer.datasets.load("cbpp")
+    cb["p"] = cb["period"].astype(int).astype(float)
+    f = "cbind(incidence, size - incidence) ~ poly(p, 2) + poly(p, 2, raw = TRUE) + (1 | herd)"
+    g0 = pymer.glmer(f, cb, family="binomial")
+    g1 = pymer.glmer(f, dd.from_pandas(cb, npartitions=3), family="binomial")
+    assert g1.model.dropped_fixef == g0.model.dropped_fixef
+    _same(g0, g1)

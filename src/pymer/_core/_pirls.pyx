@@ -23,6 +23,7 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm
 from pymer._core._pls cimport PLS, blas_single, blas_restore
 from pymer._core._zwz cimport locate_ztz
+from pymer._core._compensated cimport neumaier_add, neumaier_total
 from pymer._core._families cimport (linkinv, mu_eta, variance, dev_resid, loglik_obs,
                                     aic_total, has_dispersion, valid_mu,
                                     FAM_BINOMIAL, FAM_POISSON, LINK_LOGIT, LINK_LOG)
@@ -181,7 +182,7 @@ cdef class PIRLS:
         The deviance is a second pass, penalized_deviance, when it is needed.
         """
         cdef Py_ssize_t i, a, n = self.n, K = self.K
-        cdef double acc, usq = 0.0, mu, me, var, e, yi
+        cdef double acc, usq = 0.0, usq_c = 0.0, mu, me, var, e, yi
         cdef bint valid = True
         cdef int kind = self.kind
         # raw pointers: the compiler cannot keep memoryview fields in registers
@@ -233,8 +234,8 @@ cdef class PIRLS:
             w[i] = pw[i] * me * me / var
             wres[i] = (yi - mu) / me
         for i in range(self.q):
-            usq += self.u[i] * self.u[i]
-        self.usq = usq
+            neumaier_add(&usq, &usq_c, self.u[i] * self.u[i])
+        self.usq = neumaier_total(usq, usq_c)
         return valid
 
     cdef double penalized_deviance(self) noexcept nogil:
@@ -246,7 +247,7 @@ cdef class PIRLS:
         y in {0, 1}), one log per observation.
         """
         cdef Py_ssize_t i
-        cdef double dev = 0.0, yi, acc, mu
+        cdef double dev = 0.0, dev_c = 0.0, yi, acc, mu
         cdef const double *y = &self.y[0]
         cdef const double *ylogy = &self.ylogy[0]
         cdef const double *pw = &self.pw[0]
@@ -259,15 +260,15 @@ cdef class PIRLS:
                 yi = y[i]
                 mu = mup[i]
                 if kind == 1 and fabs(acc) <= 30.0:
-                    dev += 2.0 * pw[i] * (ylogy[i] - log(mu) + (1.0 - yi) * acc)
+                    neumaier_add(&dev, &dev_c, 2.0 * pw[i] * (ylogy[i] - log(mu) + (1.0 - yi) * acc))
                 elif kind == 2 and -36.0 < acc < 700.0:
                     if yi > 0.0:
-                        dev += 2.0 * pw[i] * (yi * log(yi / mu) - (yi - mu))
+                        neumaier_add(&dev, &dev_c, 2.0 * pw[i] * (yi * log(yi / mu) - (yi - mu)))
                     else:
-                        dev += 2.0 * pw[i] * mu
+                        neumaier_add(&dev, &dev_c, 2.0 * pw[i] * mu)
                 else:
-                    dev += dev_resid(self.family, yi, mu, pw[i], self.nb_theta)
-            self.devsum = dev
+                    neumaier_add(&dev, &dev_c, dev_resid(self.family, yi, mu, pw[i], self.nb_theta))
+            self.devsum = neumaier_total(dev, dev_c)
             self.dev_ok = True
         if not isfinite(self.devsum):
             return INFINITY
@@ -282,7 +283,7 @@ cdef class PIRLS:
         is not a whole number of successes out of its weight is not such a case).
         """
         cdef Py_ssize_t i
-        cdef double ma, mb, da, ca, cb, acc = 0.0
+        cdef double ma, mb, da, ca, cb, acc = 0.0, acc_c = 0.0
         self.aic_const_ok = False
         self.aic_const_theta = self.nb_theta
         if has_dispersion(self.family):
@@ -295,8 +296,8 @@ cdef class PIRLS:
                   - dev_resid(self.family, self.y[i], mb, self.pw[i], self.nb_theta))
             if not (fabs(ca - cb) <= 1e-9 * (1.0 + fabs(ca) + fabs(da))):
                 return
-            acc += ca
-        self.aic_const = acc
+            neumaier_add(&acc, &acc_c, ca)
+        self.aic_const = neumaier_total(acc, acc_c)
         self.aic_const_ok = True
 
     cdef void build_crossprods(self) noexcept nogil:

@@ -16,6 +16,7 @@ import numpy as np
 from libc.math cimport log, exp, fabs, isfinite
 from libc.stdint cimport int64_t
 from pymer._core._zwz cimport locate_ztz
+from pymer._core._compensated cimport neumaier_add
 from pymer._core._families cimport (linkinv, mu_eta, variance, dev_resid, loglik_obs,
                                     has_dispersion, valid_mu,
                                     FAM_BINOMIAL, FAM_POISSON, LINK_LOGIT, LINK_LOG,
@@ -37,16 +38,17 @@ def ztz_positions(zcols, colptr, rowind):
 
 
 def aic_constant(y, pw, int family, double nb_theta):
-    """(ok, c): -2 log-likelihood = c + sum of deviance residuals when, for every row,
-    -2 log f(y | mu) - d(y, mu) does not depend on mu (checked at two means, as the
-    compiled PIRLS's set_aic_const); ok False otherwise (or for a dispersion family)."""
+    """(ok, c, c_comp): -2 log-likelihood = c + sum of deviance residuals when, for every
+    row, -2 log f(y | mu) - d(y, mu) does not depend on mu (checked at two means, as the
+    compiled PIRLS's set_aic_const); ok False otherwise (or for a dispersion family).
+    c is a compensated sum: c + c_comp (see pymer._core._compensated)."""
     cdef const double[::1] yv = np.ascontiguousarray(y, dtype=np.float64)
     cdef const double[::1] wv = np.ascontiguousarray(pw, dtype=np.float64)
     cdef Py_ssize_t i, n = yv.shape[0]
-    cdef double ma, mb, da, ca, cb, acc = 0.0
+    cdef double ma, mb, da, ca, cb, acc = 0.0, acc_c = 0.0
     cdef bint ok = True
     if has_dispersion(family):
-        return False, 0.0
+        return False, 0.0, 0.0
     ma, mb = (0.3, 0.6) if family == FAM_BINOMIAL else (0.7, 2.5)
     with nogil:
         for i in range(n):
@@ -57,8 +59,8 @@ def aic_constant(y, pw, int family, double nb_theta):
             if not (fabs(ca - cb) <= 1e-9 * (1.0 + fabs(ca) + fabs(da))):
                 ok = False
                 break
-            acc += ca
-    return bool(ok), float(acc)
+            neumaier_add(&acc, &acc_c, ca)
+    return bool(ok), float(acc), float(acc_c)
 
 
 cdef inline bint valid_eta(int link, double eta) noexcept nogil:
@@ -154,7 +156,8 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
 
     Returns
     -------
-    (valid, valid_eta, devsum, m2loglik, ztz, ZtXz, XztXz, far) : valid is False when some
+    (valid, valid_eta, (devsum, devsum_comp), m2loglik, ztz, ZtXz, XztXz, far) : the
+    deviance as a compensated sum (see pymer._core._compensated); valid is False when some
     mu leaves the family's domain (the compiled PIRLS's step-halving test), valid_eta when
     some eta leaves the link's (R's valideta, for the GLM start); far counts the rows that
     ref_db, ref_dbeta move by more than 1.
@@ -169,7 +172,7 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
     cdef double[::1, :] ZtXz = ZtXz_a
     cdef double[::1, :] XztXz = XztXz_a
     cdef double[::1] xz = xz_a
-    cdef double acc, xb, mu, yi, wi, wres, v, zi, dev = 0.0, ll = 0.0
+    cdef double acc, xb, mu, yi, wi, wres, v, zi, dev = 0.0, dev_c = 0.0, ll = 0.0
     cdef bint valid = True, veta = True
     cdef bint check = ref_db.shape[0] > 0 or ref_dbeta.shape[0] > 0
     cdef Py_ssize_t far = 0
@@ -186,7 +189,8 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
             yi = y[i]
             if not valid_eta(link, acc):
                 veta = False
-            dev += row_eval(kind, family, link, nb_theta, yi, pw[i], acc, &mu, &wi, &wres, &valid)
+            neumaier_add(&dev, &dev_c, row_eval(kind, family, link, nb_theta, yi, pw[i], acc, &mu, &wi,
+                                                &wres, &valid))
             if loglik:
                 ll += -2.0 * loglik_obs(family, yi, mu, pw[i], nb_theta)
             if check:
@@ -222,7 +226,8 @@ def pirls_pass(const double[::1] y, const double[::1] pw, const double[::1] offs
         for j in range(m):
             for k in range(j):
                 XztXz[j, k] = XztXz[k, j]
-    return bool(valid), bool(veta), float(dev), float(ll), ztz_a, ZtXz_a, XztXz_a, int(far)
+    return (bool(valid), bool(veta), (float(dev), float(dev_c)), float(ll), ztz_a, ZtXz_a, XztXz_a,
+            int(far))
 
 
 def predict_pass(const double[::1] y, const double[::1] pw, const double[::1] offset,

@@ -298,10 +298,12 @@ class Design:
 
     def normal_equations(self, part):
         """(n, X'WX, X'W(y - offset), sum of log weights, rows with weight > 0, X'X,
-        (y - offset)'W(y - offset), Range of y) of one partition."""
+        (y - offset)'W(y - offset), Range of y, RFactor of X's rows with weight > 0) of one
+        partition."""
         p = len(self.keep)
         if not len(complete_rows(part, self.used)):
-            return (0, np.zeros((p, p)), np.zeros(p), 0.0, 0, np.zeros((p, p)), 0.0, Range())
+            return (0, np.zeros((p, p)), np.zeros(p), 0.0, 0, np.zeros((p, p)), 0.0, Range(),
+                    RFactor(np.zeros((0, p))))
         X, y, off, w, _ = self.rows(part)
         ww = np.ones(len(y)) if w is None else w
         WX = X * ww[:, None]
@@ -310,7 +312,8 @@ class Design:
         yo = y - off
         ypos = y[ww > 0]
         rng = Range(float(ypos.min()), float(ypos.max())) if ypos.size else Range()
-        return (len(y), WX.T @ X, WX.T @ yo, logw, npos, X.T @ X, float(yo @ (ww * yo)), rng)
+        return (len(y), WX.T @ X, WX.T @ yo, logw, npos, X.T @ X, float(yo @ (ww * yo)), rng,
+                RFactor(X[ww > 0]))
 
     def crossproducts(self, part, beta0):
         """Z'WZ (on the pattern), Z'W[X r], [X r]'W[X r] of one partition, r = y - offset - X beta0;
@@ -343,6 +346,21 @@ class Range:
 
     def __add__(self, other):
         return Range(min(self.lo, other.lo), max(self.hi, other.hi))
+
+
+class RFactor:
+    """The triangular factor R of the QR decomposition of some rows of X (R'R = X'X over
+    them); ``+`` gives the R of both sets of rows (a QR of the two stacked factors: TSQR).
+    Its columns have X's residual norms on the earlier columns, computed without squaring
+    X's condition number as X'X would, so the in-memory aliasing rule
+    (:func:`pymer.validate.drop_aliased_columns`) judges the columns from R as from X."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        X = np.asarray(X, dtype=np.float64)
+        self.R = np.linalg.qr(X, mode="r") if X.shape[0] > X.shape[1] else X
+
+    def __add__(self, other: "RFactor") -> "RFactor":
+        return RFactor(np.vstack([self.R, other.R]))
 
 
 def add(a, b):

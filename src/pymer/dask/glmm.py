@@ -34,7 +34,7 @@ from ..validate import (check_control, check_family, check_family_object, check_
                         check_fitted_boundary, check_grouping_factors, check_nagq,
                         check_response_not_constant, split_start, _optimizer_name)
 from ._pirls_rows import ztz_positions
-from .design import Design, Range, complete_rows
+from .design import Design, Range, RFactor, complete_rows
 from .model import (EXACT_QUANTILE_ROWS, _gram_root, _Predictor, aliased_columns, is_dask_dataframe,
                     template_design)
 from .pirls import DaskPIRLS, PartitionRows, glm_start
@@ -99,7 +99,6 @@ def build_state(design: GLMMDesign, part: pd.DataFrame, family):
             prop = y[tot > 0, 0] / tot[tot > 0]
     else:
         prop = y
-    ww = np.ones(len(y)) if w is None else w
     return {"y": np.ascontiguousarray(ybin, dtype=np.float64), "pw": np.ascontiguousarray(pw, dtype=np.float64),
             "offset": np.ascontiguousarray(off, dtype=np.float64), "X": np.asfortranarray(X, dtype=np.float64),
             "zcols": np.ascontiguousarray(zcols, dtype=np.int64),
@@ -107,11 +106,11 @@ def build_state(design: GLMMDesign, part: pd.DataFrame, family):
             "zpos": ztz_positions(zcols, design.colptr, design.rowind),
             "warnings": [(str(c.message), c.category) for c in caught],
             "range": Range(float(prop.min()), float(prop.max())) if len(prop) else Range(),
-            "XtWX": (X * ww[:, None]).T @ X}
+            "R": RFactor(X if w is None else X[w > 0])}
 
 
 def state_info(state):
-    return (state["warnings"], state["range"], state["XtWX"])
+    return (state["warnings"], state["range"], state["R"])
 
 
 def select_columns(state, keep):
@@ -334,7 +333,10 @@ def _reduce(formula, data, family, weights, offset, split_every, control):
     if yrange.lo == yrange.hi:
         check_response_not_constant(np.array([yrange.lo, yrange.hi]), name=mf.response_name,
                                     action=(control or {}).get("check_response_not_const", "stop"))
-    dropped = aliased_columns(design, sum(i[2] for i in infos))
+    R = infos[0][2]
+    for i in infos[1:]:
+        R = R + i[2]
+    dropped = aliased_columns(design, R)
     if dropped:
         rows.update(select_columns, design.keep)
     rows.p = len(design.keep)

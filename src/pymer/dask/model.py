@@ -36,7 +36,7 @@ from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, chec
                         check_response_numeric, drop_aliased_columns, residualize_response)
 from ..formula.syntax import _Name, _Paren
 from .poly import poly_calls, poly_rows, poly_state
-from .design import (Design, add, check_column_types, combine_templates, complete_rows,
+from .design import (Design, RFactor, add, check_column_types, combine_templates, complete_rows,
                      factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
                      template_chunk, used_columns)
 
@@ -335,13 +335,14 @@ def template_design(formula: str, data: Any, weights: Any, offset: Any, split_ev
     return design, n_all, n, data, parts
 
 
-def aliased_columns(design: Design, XtWX: np.ndarray) -> list[str]:
-    """The fixed-effects columns kept (aliased ones dropped, judged on X'WX), with the
-    in-memory RankDeficiencyWarning; sets ``design.keep``. Returns the dropped names."""
+def aliased_columns(design: Design, R: RFactor) -> list[str]:
+    """The fixed-effects columns kept (aliased ones dropped by the in-memory rule, judged
+    on R of the rows with positive weight: the same residual norms as on those rows of X),
+    with the in-memory RankDeficiencyWarning; sets ``design.keep``. Returns the dropped names."""
     names = design.mf.fixef_names
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RankDeficiencyWarning)
-        keep, dropped = drop_aliased_columns(_gram_root(XtWX), names)
+        keep, dropped = drop_aliased_columns(R.R, names)
     for w in caught:
         warn(str(w.message), w.category)
     design.keep = keep
@@ -356,8 +357,8 @@ def _reduce_design(formula, data, weights, offset, split_every):
     dd = dask.delayed(design, name="pymer-design-" + uuid.uuid4().hex, traverse=False)
     # pass 2: normal equations on all fixed-effects columns; aliased columns dropped on X'WX
     ne = _tree([dask.delayed(Design.normal_equations)(dd, p) for p in parts], split_every)
-    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange = ne.compute()
-    dropped = aliased_columns(design, XtWX)
+    _, XtWX, XtWy, log_w, npos, XtX, yWy, yrange, R = ne.compute()
+    dropped = aliased_columns(design, R)
     k = np.asarray(design.keep, dtype=int)
     G = XtWX[np.ix_(k, k)]
     beta0 = np.linalg.solve(G, XtWy[k]) if k.size else np.zeros(0)

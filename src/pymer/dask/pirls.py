@@ -17,6 +17,7 @@ its cross-products (for the factorization that follows when it is accepted).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import dask
@@ -25,6 +26,27 @@ import numpy as np
 from ..errors import PymerDataError
 from ._pirls_rows import aic_constant, pirls_pass, predict_pass
 from .design import add
+
+
+@dataclass(frozen=True)
+class Compensated:
+    """A sum carried as (s, c), s + c its value: the partitions' compensated deviance sums
+    (:mod:`pymer._core._compensated`), added exactly enough (Knuth's two-sum of the
+    leading parts, the compensations summed) that the total does not depend on how the
+    rows were split into partitions or the order the tree reduction adds them: it is the
+    in-memory PIRLS's compensated sum over the same rows, to far below one rounding."""
+
+    s: float
+    c: float = 0.0
+
+    def __add__(self, other: "Compensated") -> "Compensated":
+        s = self.s + other.s
+        bb = s - self.s
+        err = (self.s - (s - bb)) + (other.s - bb)
+        return Compensated(s, self.c + other.c + err)
+
+    def __float__(self) -> float:
+        return self.s + self.c if math.isfinite(self.s) else self.s
 
 
 def _sum_all(*parts):
@@ -46,7 +68,7 @@ def _pass(state, beta, b, family, link, nb_theta, joint, with_z, loglik, nnz, re
     valid, veta, dev, ll, ztz, ZtXz, XztXz, far = pirls_pass(
         state["y"], state["pw"], state["offset"], state["X"], state["zcols"], state["zvals"],
         state["zpos"], beta, b, family, link, nb_theta, joint, with_z, loglik, nnz, ref_db, ref_dbeta)
-    return (int(not valid), int(not veta), dev, ll, ztz, ZtXz, XztXz, far)
+    return (int(not valid), int(not veta), Compensated(*dev), ll, ztz, ZtXz, XztXz, far)
 
 
 def _predict_pass(state, beta, b, dbeta, db, family, link, nb_theta, joint):
@@ -55,8 +77,8 @@ def _predict_pass(state, beta, b, dbeta, db, family, link, nb_theta, joint):
 
 
 def _aic_constant(state, family, nb_theta):
-    ok, c = aic_constant(state["y"], state["pw"], family, nb_theta)
-    return (int(not ok), c)
+    ok, c, c_comp = aic_constant(state["y"], state["pw"], family, nb_theta)
+    return (int(not ok), Compensated(c, c_comp))
 
 
 def current_client():
@@ -150,7 +172,7 @@ class PartitionRows:
         :func:`pymer.dask._pirls_rows.aic_constant`), over all partitions."""
         if nb_theta not in self._aic:
             bad, c = self.reduce(self.map(_aic_constant, self.family.code, nb_theta))
-            self._aic[nb_theta] = (bad == 0, c)
+            self._aic[nb_theta] = (bad == 0, float(c))
         return self._aic[nb_theta]
 
 
@@ -215,7 +237,7 @@ class DaskPIRLS:
         bad, _, dev, ll, ztz, ZtXz, XztXz, far = self.rows.sums(
             beta, b, self.nb_theta, joint=self.joint, loglik=not ok, ref_db=ref_db, ref_dbeta=ref_dbeta)
         return _Point(np.array(beta, dtype=np.float64), np.array(u, dtype=np.float64), b, bad == 0,
-                      float(dev), float(ll), ztz, ZtXz, XztXz, float(np.dot(u, u)), int(far))
+                      float(dev), float(ll), ztz, ZtXz, XztXz, math.fsum(np.square(u)), int(far))
 
     def _factor(self, pt: _Point) -> int:
         self.pls.set_crossprods(pt.ztz, pt.ZtXz, pt.XztXz)
@@ -404,7 +426,7 @@ def glm_start(rows: PartitionRows, family, init, maxit=50):
 
     def at(beta):
         bad, badeta, dev, _, _, _, XztXz, _ = rows.sums(beta, None, nb, joint=True, with_z=False)
-        return bad == 0 and badeta == 0, dev, XztXz
+        return bad == 0 and badeta == 0, float(dev), XztXz
 
     def solve(XztXz):
         p = XztXz.shape[0] - 1
