@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import pymer
-from pymer.errors import MissingColumnError, PymerDataError
+from pymer.errors import FormulaError, MissingColumnError, PymerDataError
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -142,7 +142,8 @@ def test_weights_and_offset_columns_ml(client):
 
 @pytest.mark.parametrize("formula, kw, exc, pieces", [
     ("y ~ x + (1 | gg)", {}, MissingColumnError, ["gg", "'g'"]),
-    ("y ~ ns(x, 2) + (1 | g)", {}, NotImplementedError, ["ns(x, 2)"]),
+    ("y ~ ns(x, 2, Boundary.knots = c(100, 200)) + (1 | g)", {}, FormulaError,
+     ["ns(x, 2, Boundary.knots = c(100, 200))", "no values inside"]),
     ("trt ~ x + (1 | g)", {}, PymerDataError, ["response 'trt'", "numeric"]),
     ("y ~ x + (1 | g)", {"weights": np.ones(3000)}, NotImplementedError, ["weights=", "column name"]),
     ("y ~ x + (1 | g)", {"offset": "oo"}, MissingColumnError, ["offset column 'oo'"]),

@@ -25,9 +25,8 @@ from ..formula.syntax import _BinOp, _Call, _deparse, _Name, _Paren, _split_form
 from ..terms import RandomEffects
 
 _FACTOR_FUNS = {"factor", "as.factor", "ordered", "as.ordered"}
-# data-dependent terms whose statistics would have to be computed over all partitions
-# (scale() and poly() are: see scale_calls and pymer.dask.poly)
-_DATA_DEPENDENT = {"ns", "bs", "splines::ns"}
+# data-dependent terms (scale(), poly(), ns(), bs()) get their statistics over all
+# partitions: see scale_calls, pymer.dask.poly and pymer.dask.splines
 
 
 def _walk(node, inside_factor=False, inside_group=False):
@@ -36,11 +35,6 @@ def _walk(node, inside_factor=False, inside_group=False):
         yield node.name, inside_factor or inside_group
     elif isinstance(node, _Call):
         fn = node.fn.name
-        if fn in _DATA_DEPENDENT:
-            raise NotImplementedError(
-                f"'{_deparse(node)}' needs statistics of all rows; pymer's Dask path does not "
-                f"compute {fn}() yet: compute the column before fitting (e.g. with "
-                "ddf.assign) or fit in memory")
         for _, a in node.args:
             yield from _walk(a, inside_factor or fn in _FACTOR_FUNS, inside_group)
     elif isinstance(node, _BinOp):

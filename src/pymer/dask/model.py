@@ -36,6 +36,7 @@ from ..validate import (LMER_CONTROL, RankDeficiencyWarning, check_control, chec
                         check_response_numeric, drop_aliased_columns, residualize_response)
 from ..formula.syntax import _Name, _Paren
 from .poly import poly_calls, poly_rows, poly_state
+from .splines import spline_calls, spline_rows, spline_state, template_rows
 from .design import (Design, RFactor, add, check_column_types, combine_templates, complete_rows,
                      factor_like_columns, scale_calls, scale_centers, scale_state, scale_sums,
                      template_chunk, used_columns)
@@ -315,11 +316,14 @@ def template_design(formula: str, data: Any, weights: Any, offset: Any, split_ev
     chunks = [dask.delayed(template_chunk)(p, used, keys) for p in parts]
     counts = [dask.delayed(_row_counts)(p, used) for p in parts]
     ssum = _tree([dask.delayed(scale_sums)(p, calls) for p in parts], split_every) if calls else ()
+    spcalls = spline_calls(formula)
     extra = [dask.delayed(poly_rows)(p, used, pcalls) for p in parts] if pcalls else []
-    chunks, counts, ssum, extra = dask.compute(chunks, counts, ssum, extra)
+    spread = [dask.delayed(spline_rows)(p, used, spcalls) for p in parts] if spcalls else []
+    chunks, counts, ssum, extra, spread = dask.compute(chunks, counts, ssum, extra, spread)
     template = combine_templates(list(chunks), keys, categories)
-    if pcalls:
-        # rows of distinct x, so that the template's own poly() basis exists
+    extra = list(extra) + (template_rows(len(template), list(spread), spcalls) if spcalls else [])
+    if extra:
+        # rows of distinct x, so that the template's own poly() basis and spline knots exist
         template = combine_templates([template] + list(extra), [], categories, dedupe=False)
     n_all = sum(c[0] for c in counts)
     n = sum(c[1] for c in counts)
@@ -332,6 +336,9 @@ def template_design(formula: str, data: Any, weights: Any, offset: Any, split_ev
     if pcalls:
         # poly()'s coefficients over all rows replace the template's
         design.mf._spec.state.update(poly_state(parts, pcalls, dict(design.mf._spec.state), split_every))
+    if spcalls:
+        # the splines' knots over all rows replace the template's
+        design.mf._spec.state.update(spline_state(parts, spcalls, dict(design.mf._spec.state), template))
     return design, n_all, n, data, parts
 
 

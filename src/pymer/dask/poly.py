@@ -29,13 +29,15 @@ from ..formula.splines import poly_check, poly_monic
 from ..formula.syntax import _BinOp, _Call, _deparse, _Paren, _split_formula, _Unary
 
 
-def poly_calls(formula: str) -> list:
-    """The distinct poly() calls of a formula."""
+def formula_calls(formula: str, names: tuple[str, ...]) -> list:
+    """The distinct calls of a formula to the functions `names` (with or without a
+    package prefix such as ``splines::``)."""
     out: list = []
 
     def visit(node):
         if isinstance(node, _Call):
-            if node.fn.name == "poly" and all(_deparse(node) != _deparse(o) for o in out):
+            fn = node.fn.name.partition("::")[2].lstrip(":") if "::" in node.fn.name else node.fn.name
+            if fn in names and all(_deparse(node) != _deparse(o) for o in out):
                 out.append(node)
             for _, a in node.args:
                 visit(a)
@@ -48,6 +50,11 @@ def poly_calls(formula: str) -> list:
     for node in _split_formula(formula):
         visit(node)
     return out
+
+
+def poly_calls(formula: str) -> list:
+    """The distinct poly() calls of a formula."""
+    return formula_calls(formula, ("poly",))
 
 
 def _args(part: pd.DataFrame, calls, state):

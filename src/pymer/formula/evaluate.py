@@ -671,7 +671,9 @@ class _Evaluator:
             raise PymerDataError(f"new data have missing values in '{xname}' ({key})")
         return _Value("num", poly_predict(x, self.state["basis:" + key]), cols=cols)
 
-    def _spline(self, node: _Call, fn: str) -> _Value:
+    def spline_args(self, node: _Call, fn: str) -> tuple[str, np.ndarray, dict]:
+        """(key, x, the knot rule's arguments) of an ns()/bs() call (fn: "ns" or "bs"),
+        checked: the keyword arguments of :func:`pymer.formula.splines.spline_knots`."""
         key = _deparse(node)
         names = (["x", "df", "knots", "degree", "intercept", "Boundary.knots"] if fn == "bs"
                  else ["x", "df", "knots", "intercept", "Boundary.knots"])
@@ -683,9 +685,13 @@ class _Evaluator:
         degree = c.get("degree", 3)
         if not isinstance(degree, (int, float)) or degree < 1 or degree != int(degree):
             raise FormulaError(f"'degree' must be a positive whole number in '{key}'")
-        spec = self._kept(key, lambda: spline_knots(
-            x, fn, c.get("df"), c.get("knots"), int(degree), bool(c.get("intercept", False)),
-            c.get("Boundary.knots"), key))
+        return key, x, {"kind": fn, "df": c.get("df"), "knots": c.get("knots"), "degree": int(degree),
+                        "intercept": bool(c.get("intercept", False)), "boundary": c.get("Boundary.knots"),
+                        "what": key}
+
+    def _spline(self, node: _Call, fn: str) -> _Value:
+        key, x, rule = self.spline_args(node, fn)
+        spec = self._kept(key, lambda: spline_knots(x, **rule))
         B = spline_basis(x, spec)
         return _Value("num", B, cols=[str(k) for k in range(1, B.shape[1] + 1)])
 

@@ -17,6 +17,8 @@ the orthogonal polynomials, the knots of the splines.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..errors import FormulaError
@@ -77,12 +79,35 @@ def poly_raw(x: np.ndarray, degree: int, what: str) -> np.ndarray:
 
 def spline_knots(x: np.ndarray, kind: str, df, knots, degree: int, intercept: bool,
                  boundary, what: str) -> dict:
-    """The knots of bs()/ns() from the fitted x, as ?bs and ?ns define them."""
+    """The knots of bs()/ns() from the fitted x, as ?bs and ?ns define them
+    (:func:`spline_rule` on x's non-missing values)."""
     ok = x[~np.isnan(x)]
+
+    def value_range() -> tuple[float, float] | None:
+        return (float(ok.min()), float(ok.max())) if ok.size else None
+
+    def quantiles(lo: float, hi: float, probs: np.ndarray) -> np.ndarray:
+        inside = ok[(ok >= lo) & (ok <= hi)]
+        if not inside.size:
+            raise FormulaError(f"'{what}' has no values inside its Boundary.knots")
+        return np.quantile(inside, probs)
+
+    return spline_rule(kind, df, knots, degree, intercept, boundary, what, value_range, quantiles)
+
+
+def spline_rule(kind: str, df, knots, degree: int, intercept: bool, boundary, what: str,
+                value_range: Callable[[], tuple[float, float] | None],
+                quantiles: Callable[[float, float, np.ndarray], np.ndarray]) -> dict:
+    """The knots of bs()/ns() as ?bs and ?ns define them, from two views of the fitted x:
+    ``value_range()``, (min, max) of its non-missing values (None when there are none),
+    for the default boundary knots, and ``quantiles(lo, hi, probs)``, R's type 7
+    quantiles of its non-missing values in [lo, hi], for the interior knots of ``df``
+    (in memory: numpy on x; on a Dask DataFrame: exact order statistics from passes)."""
     if boundary is None:
-        if ok.size == 0:
+        rng = value_range()
+        if rng is None:
             raise FormulaError(f"'{what}' has no non-missing values")
-        boundary = (float(ok.min()), float(ok.max()))
+        boundary = rng
     else:
         boundary = tuple(float(b) for b in np.atleast_1d(boundary))
         if len(boundary) != 2 or not boundary[0] < boundary[1]:
@@ -95,9 +120,8 @@ def spline_knots(x: np.ndarray, kind: str, df, knots, degree: int, intercept: bo
             if n_inner < 0:
                 least = (1 if kind == "ns" else degree) + int(intercept)
                 raise FormulaError(f"'df' is too small in '{what}': it must be at least {least}")
-        inside = ok[(ok >= boundary[0]) & (ok <= boundary[1])]
         probs = np.linspace(0.0, 1.0, n_inner + 2)[1:-1]
-        knots = np.quantile(inside, probs) if n_inner else np.empty(0)
+        knots = quantiles(boundary[0], boundary[1], probs) if n_inner else np.empty(0)
     knots = np.sort(np.atleast_1d(np.asarray(knots, dtype=np.float64)))
     if knots.size and (knots.min() <= boundary[0] or knots.max() >= boundary[1]):
         raise FormulaError(f"interior knots must lie strictly inside the boundary knots in '{what}'")
