@@ -50,7 +50,7 @@ def _walk(node, inside_factor=False, inside_group=False):
 
 def scale_calls(formula) -> list:
     """The scale() calls of a formula (their centre and scale come from all rows)."""
-    out = []
+    out: list = []
 
     def visit(node, inside):
         if isinstance(node, _Call):

@@ -81,6 +81,10 @@ class DaskLinearMixedModel(LinearMixedModel):
     no per-row array is kept.
     """
 
+    # the rows stay on the workers: no response or offset vector here (None)
+    y: Any
+    offset: Any
+
     def __init__(self, design: Any, reduced: Any, REML: bool, data: Any, weights_column: str | None) -> None:
         self.design = design
         self.mf = design.mf
