@@ -6,11 +6,14 @@ from numpy.typing import ArrayLike
 import copy
 
 import numpy as np
+from scipy.linalg.lapack import dtrtrs
 
 from ._core._blas_threads import single_threaded
 from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
+from ._core._optimum import fixed_block
 from ._core._pls import PLS
+from ._core._zsetup import zt_dense
 from .call import ModelCall
 from .errors import PymerDataError
 from .formula import parse_formula
@@ -33,7 +36,23 @@ class _PLS(PLS):
     beta0 = None
 
     def solve_fixed(self):
-        return PLS.solve_fixed(self) + self.beta0
+        RX, cb = fixed_block(self)
+        if self.p == 0 or not np.isfinite(RX).all():
+            return PLS.solve_fixed(self) + self.beta0     # its empty answer, or its error
+        # what PLS.solve_fixed's scipy.linalg.solve_triangular runs (LAPACK's trtrs on the
+        # same layout), without its argument checks
+        if RX.flags.f_contiguous:
+            x, info = dtrtrs(RX, cb, lower=0, trans=0)
+        else:
+            x, info = dtrtrs(RX.T, cb, lower=1, trans=1)
+        if info != 0:
+            return PLS.solve_fixed(self) + self.beta0
+        return x + self.beta0
+
+    @property
+    def RX(self):
+        """Upper-triangular R_X (p x p) with R_X' R_X = X'WX - R_ZX' R_ZX."""
+        return fixed_block(self)[0]
 
     def solve_u(self, beta):
         return PLS.solve_u(self, np.asarray(beta, dtype=np.float64) - self.beta0)
@@ -137,13 +156,8 @@ class LinearMixedModel:
     def _zt(self, M):
         """Z'M for M (n x c)."""
         if M.shape[1] <= 4:
-            # few columns: bincounts beat building a sparse Z
-            out = np.zeros((self.re.q, M.shape[1]))
-            for a in range(self.zcols.shape[1]):
-                for j in range(M.shape[1]):
-                    out[:, j] += np.bincount(self.zcols[:, a], weights=self.zvals[:, a] * M[:, j],
-                                             minlength=self.re.q)
-            return out
+            # few columns: one compiled pass beats building a sparse Z
+            return zt_dense(self.zcols, self.zvals, M, self.re.q)
         return np.asarray(self.re.Z().T @ M)
 
     def set_response(self, y: ArrayLike) -> None:
@@ -179,31 +193,50 @@ class LinearMixedModel:
         smallest pooled within-group variance), with a step of 0.25. On InstEval
         this cuts BOBYQA's evaluations from 111 to 39 (same optimum).
         """
-        x0 = self.re.theta_start()
-        terms = self.re.terms
-        if not terms or any(t.k != 1 or not np.all(t.X[:, 0] == 1.0) for t in terms):
-            return x0, None
-        r = self.resid0
-        if self.weights is not None:
-            r = r[self.weights > 0]
-            codes = [t.codes[self.weights > 0] for t in terms]
-        else:
-            codes = [t.codes for t in terms]
+        groups = self._start_groups()
+        if groups is None:
+            return self.re.theta_start(), None
+        mask = groups[0]
+        r = self.resid0 if mask is None else self.resid0[mask]
         stats = []
-        for t, c in zip(terms, codes):
-            cnt = np.bincount(c, minlength=t.nlev).astype(float)
-            mean = np.bincount(c, weights=r, minlength=t.nlev) / np.maximum(cnt, 1.0)
-            within = np.sum((r - mean[c]) ** 2) / max(r.size - t.nlev, 1)
-            stats.append((cnt, mean, within))
-        s2 = min(w for _, _, w in stats)
+        for c, nlev, cnt1, _, _ in groups[1]:
+            mean = np.bincount(c, weights=r, minlength=nlev) / cnt1
+            d = r - mean[c]
+            stats.append((mean, (d * d).sum() / max(r.size - nlev, 1)))
+        s2 = min(w for _, w in stats)
         if not (np.isfinite(s2) and s2 > 0):
-            return x0, None
-        tau2 = np.array([max(np.average(m ** 2, weights=np.maximum(c, 0)) - s2 / np.mean(c[c > 0]), 0.0)
-                         if np.any(c > 0) else 0.0 for c, m, _ in stats])
+            return self.re.theta_start(), None
+        # np.average(mean ** 2, weights=counts) - s2 / (mean count of the levels with rows)
+        tau2 = np.array([max((m * m * cnt).sum() / scl - s2 / cbar, 0.0) if cbar > 0 else 0.0
+                         for (m, _), (_, _, _, cnt, (scl, cbar)) in zip(stats, groups[1])])
         theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
         if not np.all(np.isfinite(theta)):
-            return x0, None
+            return self.re.theta_start(), None
         return theta, np.full(theta.size, 0.25)
+
+    def _start_groups(self):
+        """What :meth:`start_theta` needs of the design alone (computed once; the refits of
+        :meth:`with_response` share it): None unless every term is a scalar random
+        intercept, else (the rows with positive weight, or None for all rows, and per term
+        (codes on those rows, levels, counts clipped below at 1, counts, (their sum, their
+        mean over the levels with rows, 0 when none has)))."""
+        kept = self.__dict__.get("_start_groups_")
+        if kept is not None:
+            return kept[0]
+        terms = self.re.terms
+        groups = None
+        if terms and all(t.k == 1 and np.all(t.X[:, 0] == 1.0) for t in terms):
+            mask = None if self.weights is None else self.weights > 0
+            per_term = []
+            for t in terms:
+                c = t.codes if mask is None else t.codes[mask]
+                cnt = np.bincount(c, minlength=t.nlev).astype(float)
+                pos = cnt[cnt > 0]
+                cbar = pos.sum() / pos.size if pos.size else 0.0
+                per_term.append((c, t.nlev, np.maximum(cnt, 1.0), cnt, (cnt.sum(), cbar)))
+            groups = (mask, per_term)
+        self._start_groups_ = (groups,)
+        return groups
 
     def objective(self, theta: ArrayLike, REML: bool | None = None) -> float:
         """Profiled REML criterion or deviance at theta (lme4's devfun)."""

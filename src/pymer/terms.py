@@ -14,6 +14,8 @@ from itertools import accumulate
 import numpy as np
 import scipy.sparse as sp
 
+from ._core._zsetup import column_structure, small_pattern, z_rows
+
 
 @dataclass
 class ReTerm:
@@ -53,7 +55,7 @@ class RandomEffects:
         self.col_offsets = np.array([0, *accumulate(t.k * t.nlev for t in self.terms)], dtype=np.int64)
         self.theta_offsets = np.array([0, *accumulate(t.ntheta for t in self.terms)], dtype=np.int64)
         # which elements of theta are diagonal (bounded below by 0): isSingular's, per fit
-        self.theta_diag = self.lower_bounds() == 0
+        self.theta_diag = np.array([r == c for t in self.terms for r, c in lower_tri_pairs(t.k)], dtype=bool)
 
     @classmethod
     def from_formula_terms(cls, random_terms, n: int) -> "RandomEffects":
@@ -82,17 +84,8 @@ class RandomEffects:
     # ---- Z -----------------------------------------------------------------
     def zrows(self):
         """Z row-wise: (n, K) column indices and values, K = sum of k over terms."""
-        K = sum(t.k for t in self.terms)
-        zcols = np.empty((self.n, K), dtype=np.int64)
-        zvals = np.empty((self.n, K), dtype=np.float64)
-        j = 0
-        for t, off in zip(self.terms, self.col_offsets):
-            base = off + t.codes * t.k
-            for c in range(t.k):
-                zcols[:, j] = base + c
-                zvals[:, j] = t.X[:, c]
-                j += 1
-        return zcols, zvals
+        return z_rows([np.ascontiguousarray(t.codes, dtype=np.int64) for t in self.terms],
+                      [np.asarray(t.X, dtype=np.float64) for t in self.terms], self.col_offsets, self.n)
 
     def Z(self) -> sp.csr_matrix:
         zcols, zvals = self.zrows()
@@ -106,14 +99,7 @@ class RandomEffects:
         K = zcols.shape[1]
         if self.q <= 400:
             # small q: a dense mask is cheaper than a sparse product
-            mask = np.zeros((self.q, self.q), dtype=bool)
-            for a in range(K):
-                for b in range(K):
-                    mask[zcols[:, b], zcols[:, a]] = True
-            rows, cols = np.nonzero(mask)      # row-major: sorted by column, then row
-            colptr = np.zeros(self.q + 1, dtype=np.int64)
-            np.cumsum(np.bincount(rows, minlength=self.q), out=colptr[1:])
-            return colptr, cols.astype(np.int64)
+            return small_pattern(np.ascontiguousarray(zcols, dtype=np.int64), self.q)
         indptr = np.arange(0, self.n * K + 1, K, dtype=np.int64)
         ones = np.ones(zcols.size)
         Zp = sp.csr_matrix((ones, zcols.ravel(), indptr), shape=(self.n, self.q))
@@ -123,22 +109,18 @@ class RandomEffects:
 
     def column_structure(self):
         """Term index and offset inside its level block for every column of Z."""
-        col_term = np.empty(self.q, dtype=np.int32)
-        col_off = np.empty(self.q, dtype=np.int32)
-        for ti, (t, off) in enumerate(zip(self.terms, self.col_offsets)):
-            size = t.k * t.nlev
-            col_term[off:off + size] = ti
-            col_off[off:off + size] = np.tile(np.arange(t.k, dtype=np.int32), t.nlev)
-        return col_term, col_off
+        return column_structure(self.term_k, np.array([t.nlev for t in self.terms], dtype=np.int64))
 
     # ---- theta ---------------------------------------------------------------
     def theta_start(self) -> np.ndarray:
         """lme4's starting value: identity relative covariance factors."""
-        return np.concatenate([_lower_tri(np.eye(t.k)) for t in self.terms]) if self.terms else np.zeros(0)
+        return np.array([1.0 if r == c else 0.0 for t in self.terms for r, c in lower_tri_pairs(t.k)],
+                        dtype=np.float64)
 
     def lower_bounds(self) -> np.ndarray:
-        return np.concatenate([_lower_tri(np.where(np.eye(t.k) > 0, 0.0, -np.inf))
-                               for t in self.terms]) if self.terms else np.zeros(0)
+        """Lower bounds of theta: 0 for the diagonal elements of the factors, -inf below."""
+        return np.array([0.0 if r == c else -np.inf for t in self.terms for r, c in lower_tri_pairs(t.k)],
+                        dtype=np.float64)
 
     def theta_names(self) -> list:
         names = []
@@ -210,8 +192,3 @@ def _lower_tri_indices(k: int):
     """Row and column indices of the lower triangle in column-major order (lme4's theta order)."""
     pairs = lower_tri_pairs(k)
     return (np.array([r for r, _ in pairs], dtype=np.int64), np.array([c for _, c in pairs], dtype=np.int64))
-
-
-def _lower_tri(M: np.ndarray) -> np.ndarray:
-    rows, cols = _lower_tri_indices(M.shape[0])
-    return M[rows, cols]

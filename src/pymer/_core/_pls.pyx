@@ -139,21 +139,30 @@ cdef class PLS:
         self.m = self.ZtXy.shape[1]
         self.p = self.m - 1
         self.nterms = k.shape[0]
-        toff = np.concatenate(([0], np.cumsum(k * k))).astype(np.int32)
-        thoff = np.concatenate(([0], np.cumsum(k * (k + 1) // 2))).astype(np.int32)
-        self.term_toff = toff
-        self.term_thoff = thoff
-        self.ntheta = int(np.sum(k * (k + 1) // 2))
-        self.Tbuf = np.zeros(int(np.sum(k * k)), dtype=np.float64)
+        # per-term offsets into T and theta (few terms: Python integers beat numpy calls;
+        # no negative indexing here: the module is compiled with wraparound=False)
+        ks = k.tolist()
+        nT, nth = 0, 0
+        toff, thoff = [0], [0]
+        for kt in ks:
+            nT += kt * kt
+            nth += kt * (kt + 1) // 2
+            toff.append(nT)
+            thoff.append(nth)
+        self.term_toff = np.array(toff, dtype=np.int32)
+        self.term_thoff = np.array(thoff, dtype=np.int32)
+        self.ntheta = nth
+        self.Tbuf = np.zeros(nT, dtype=np.float64)
         if self.colptr.shape[0] != self.q + 1:
             raise ValueError("colptr must have q + 1 entries")
         # the upper triangle is a prefix of each sorted column
-        cdef Py_ssize_t j, idx, q = self.q, nu = 0
+        cdef Py_ssize_t j, idx, q = self.q, nu = 0, maxnnz = 0
         cdef int64_t[::1] cpv = self.colptr
         cdef int64_t[::1] riv = self.rowind
         cdef int64_t[::1] ucp = np.zeros(q + 1, dtype=np.int64)
         for j in range(q):
             idx = cpv[j]
+            maxnnz = max(maxnnz, cpv[j + 1] - idx)
             while idx < cpv[j + 1] and riv[idx] <= j:
                 idx += 1
             nu += idx - cpv[j]
@@ -165,9 +174,7 @@ cdef class PLS:
         self.ucolptr = ucp
         self.urowind = uri
         self.uvals = np.zeros(nu, dtype=np.float64)
-        cp = np.asarray(self.colptr)
-        maxk = int(k.max()) if self.nterms else 1
-        maxnnz = int(np.diff(cp).max()) if self.q else 0
+        maxk = max(ks) if ks else 1
         self.work = np.zeros(max(1, maxnnz * maxk), dtype=np.float64)
         self.RZXy = np.zeros((self.q, self.m), dtype=np.float64, order="F")
         self.U = np.zeros((self.m, self.m), dtype=np.float64, order="F")

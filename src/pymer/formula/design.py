@@ -90,6 +90,11 @@ class _Design:
     def build(self, values: list[_Value], n: int) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Model matrix (n, p) from the variables' values (factor codes already in this
         design's levels, no missing values), its column names and R's 'assign'."""
+        if not self.terms:
+            # an intercept alone ((1 | g), y ~ 1) or nothing: no blocks to multiply out
+            if self.intercept:
+                return np.ones((n, 1)), ["(Intercept)"], np.zeros(1, dtype=np.intp)
+            return np.empty((n, 0)), [], np.zeros(0, dtype=np.intp)
         blocks, names, assign = [], [], []
         if self.intercept:
             blocks.append(np.ones((n, 1)))

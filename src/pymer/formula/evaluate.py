@@ -225,10 +225,12 @@ def _drop_unused(v: _Value) -> _Value:
     """Drop factor levels that no (kept) row uses, keeping the order (lme4 does this)."""
     if v.kind != "fac":
         return v
-    counts = np.bincount(v.data[v.data >= 0], minlength=len(v.levels))
-    used = counts > 0
-    if used.all():
+    d = v.data
+    # no missing value (the usual case): count the codes as they are
+    counts = np.bincount(d if d.size and d.min() >= 0 else d[d >= 0], minlength=len(v.levels))
+    if counts.all():
         return v
+    used = counts > 0
     newcode = np.cumsum(used) - 1
     data = np.where(v.data >= 0, newcode[np.maximum(v.data, 0)], -1).astype(np.intp)
     contrasts = v.contrasts if isinstance(v.contrasts, str) else None
