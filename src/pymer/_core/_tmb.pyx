@@ -33,18 +33,6 @@ from pymer._core._zwz cimport locate_ztz
 from pymer._core._families cimport (LINK_LOGIT, LINK_PROBIT, LINK_CLOGLOG, LINK_LOG,
                                     LINK_IDENTITY, LINK_INVERSE, LINK_SQRT)
 
-cdef enum:
-    TMB_GAUSSIAN = 0
-    TMB_BINOMIAL = 1
-    TMB_POISSON = 2
-    TMB_GAMMA = 3
-    TMB_NBINOM2 = 4
-    TMB_NBINOM1 = 5
-    TMB_BETA = 6
-    TMB_BETABINOMIAL = 7
-    TMB_TWEEDIE = 8
-    TMB_GENPOIS = 9
-
 cdef double LOG_2PI = log(2.0 * M_PI)
 
 
