@@ -1,9 +1,11 @@
 """The closed-form higher derivatives of one observation's log-density (_tmb_obs.pyx)
 against central differences of the compiled density itself (_tmb.pyx's obs_loglik):
-the third derivative in eta for every family, link, truncation and zero inflation, and
-the log-dispersion partials of the families that have them written out."""
+the third derivative in eta for every family, link, truncation and zero inflation, the
+log-dispersion partials of the families that have them written out, the zero-inflation
+predictor's at zeros and the tweedie power's (the series W differentiated)."""
 import numpy as np
 import pytest
+from scipy.special import expit
 
 import pymer.tmb
 from pymer._core._tmb import obs_loglik
@@ -26,14 +28,15 @@ CASES = [
     ("nbinom1", "log", [0, 3, 30.0, 40], 1, [0.1, 1.2, 2.5, 3.5], 0.8),
     ("beta", "logit", [0.2, 0.75], 1, [-0.5, 0.9], 6.0),
     ("betabinomial", "logit", [0, 3, 7, 30], 30, [-0.5, 0.2, 1.1, 2.0], 4.0),
-    ("tweedie", "log", [0, 0.7, 4.0], 1, [0.2, -0.3, 1.2], 1.3),
+    ("tweedie", "log", [0, 0.7, 4.0, 31.0], 1, [0.2, -0.3, 1.2, 3.3], 1.3),
     ("genpois", "log", [0, 3, 12], 1, [0.1, 1.2, 2.0], 1.6),
 ]
-WITH_A = {"gaussian", "Gamma", "nbinom1", "nbinom2"}
+WITH_A = {"gaussian", "Gamma", "nbinom1", "nbinom2", "tweedie"}
 H = 1e-4
+POWER = 1.4
 
 
-def _ll(fam, trunc, zi, y, N, eta, etaz, phi, power=1.4):
+def _ll(fam, trunc, zi, y, N, eta, etaz, phi, power=POWER):
     return obs_loglik(fam.code, LINKS[fam.link].code, trunc, zi, np.atleast_1d(np.float64(y)), N, eta, etaz,
                       phi, power)[:, 0]
 
@@ -57,8 +60,8 @@ def test_closed_form_partials_match_the_density(case):
         for y, eta in zip(ys, etas):
             if trunc and y == 0:
                 continue
-            e3, la, ga, da, za, zg, zd = obs_partials_py(fam.code, LINKS[fam.link].code, trunc, zi, y, N,
-                                                         eta, etaz, phi, 1.4)
+            e3, apart, zpart, ppart = obs_partials_py(fam.code, LINKS[fam.link].code, trunc, zi, y, N, eta,
+                                                      etaz, phi, POWER)
             # d2 = -d^2 l / d eta^2, central differences of it in eta
             hp = H * max(1.0, abs(eta))
             d2p = _ll(fam, trunc, zi, y, N, eta + hp, etaz, phi)[2]
@@ -69,20 +72,29 @@ def test_closed_form_partials_match_the_density(case):
                 # the zero-inflation predictor at a zero
                 p = _ll(fam, trunc, zi, y, N, eta, etaz + H, phi)
                 m = _ll(fam, trunc, zi, y, N, eta, etaz - H, phi)
-                np.testing.assert_allclose([za, zg, zd], (p - m) / (2 * H), rtol=1e-6, atol=1e-9,
+                np.testing.assert_allclose(zpart, (p - m) / (2 * H), rtol=1e-6, atol=1e-9,
                                            err_msg=f"{name} {link} zi")
             else:
-                assert np.isnan(za)
+                assert np.isnan(zpart).all()
+            if base == "tweedie":
+                # psi, power = 1 + plogis(psi)
+                psi = np.log((POWER - 1) / (2 - POWER))
+                p = _ll(fam, trunc, zi, y, N, eta, etaz, phi, 1 + expit(psi + H))
+                m = _ll(fam, trunc, zi, y, N, eta, etaz, phi, 1 + expit(psi - H))
+                np.testing.assert_allclose(ppart, (p - m) / (2 * H), rtol=1e-6, atol=1e-9,
+                                           err_msg=f"tweedie psi {y}")
+            else:
+                assert np.isnan(ppart).all()
             if base not in WITH_A:
-                assert np.isnan(la)
+                assert np.isnan(apart).all()
                 continue
             # log phi: (l, d1, d2) at phi e^{+-h}
             p = _ll(fam, trunc, zi, y, N, eta, etaz, phi * np.exp(H))
             m = _ll(fam, trunc, zi, y, N, eta, etaz, phi * np.exp(-H))
             fd = (p - m) / (2 * H)
-            np.testing.assert_allclose([la, ga, da], fd, rtol=1e-6, atol=1e-8, err_msg=f"{name} {link} {y}")
+            np.testing.assert_allclose(apart, fd, rtol=1e-6, atol=1e-8, err_msg=f"{name} {link} {y}")
 
 
 def test_truncated_zero_has_no_eta_or_dispersion_terms():
     fam = pymer.tmb.family("truncated_nbinom1")
-    assert obs_partials_py(fam.code, LINKS[fam.link].code, True, True, 0.0, 1.0, 0.7, 0.3, 1.2)[:4] == (0, 0, 0, 0)
+    assert obs_partials_py(fam.code, LINKS[fam.link].code, True, True, 0.0, 1.0, 0.7, 0.3, 1.2)[:2] == (0, (0, 0, 0))
