@@ -24,6 +24,7 @@ cdef void base_ll(int fam, double y, double N, double mu, double logmu, double p
                   double *l, double *l1, double *l2) noexcept nogil
 cdef double trigamma(double x) noexcept nogil
 cdef double tweedie_logw(double y, double phi, double p, double *d_logphi=*, double *d_p=*) noexcept nogil
+cdef double log_zero(double lpz, double lp0) noexcept nogil
 cdef void obs_const(int fam, bint trunc, bint has_zi, double y, double N, double etaz, double phi,
                     double power, double *lpz, double *lq, double *cst, double *cst0) noexcept nogil
 

@@ -273,6 +273,13 @@ cdef inline double log1pexp(double x) noexcept nogil:
     return log1p(exp(x))
 
 
+cdef double log_zero(double lpz, double lp0) noexcept nogil:
+    """log f of a zero-inflated zero, log(e^lpz + e^lp0) (lp0 = log((1 - pz) f_0))."""
+    if lpz > lp0:
+        return lpz + log1p(exp(lp0 - lpz))
+    return lp0 + log1p(exp(lpz - lp0))
+
+
 cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double N, double eta,
                    double lpz, double lq, double cst, double cst0, double phi, double power,
                    double *d1, double *d2) noexcept nogil:
@@ -307,10 +314,7 @@ cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double 
     if has_zi and y == 0:
         # f = pz + (1 - pz) e^l; r = (1 - pz) e^l / f
         lp0 = lq + l
-        if lpz > lp0:
-            ll = lpz + log1p(exp(lp0 - lpz))
-        else:
-            ll = lp0 + log1p(exp(lpz - lp0))
+        ll = log_zero(lpz, lp0)
         r = exp(lp0 - ll)
         d1[0] = r * e1
         d2[0] = -(r * e2 + r * (1.0 - r) * e1 * e1)

@@ -29,10 +29,11 @@ S^-1 and its level blocks). With c = -2 g + v - D (Z Lambda r) (g_i = w_i dl_i/d
 
 The per-observation third derivative of the log-density in eta (for dD/deta) is in
 closed form (_tmb_obs.pyx, every family, truncation and zero inflation), as are its
-log-dispersion partials for gaussian, Gamma, nbinom1 and nbinom2 (truncated or not) and
-its zero-inflation predictor partials (constants except at a zero of a zero-inflated
-model); the other families' dispersion partials and the tweedie power's are central
-differences of _tmb.pyx's compiled density (to ~1e-9 relative). Everything after the allocations runs without the GIL.
+log-dispersion partials for gaussian, Gamma, nbinom1, nbinom2 (truncated or not) and
+tweedie, the tweedie power's and the zero-inflation predictor's (constants except at a
+zero of a zero-inflated model); the other families' dispersion partials are central
+differences of _tmb.pyx's compiled density (to ~1e-9 relative). Everything after the
+allocations runs without the GIL.
 """
 import numpy as np
 from libc.math cimport exp, fabs, fmax, isfinite, log1p

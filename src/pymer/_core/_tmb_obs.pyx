@@ -3,13 +3,14 @@
 for the gradient of the Laplace objective (_tmb_grad.pyx).
 
 ``obs_partials`` gives, at one observation, the third derivative of its log-density in
-eta (for dD/deta) and, for the families below, the derivatives in A = log phi of the
-log-density and of its first two eta-derivatives. Base densities (``base_ll``: l, l1, l2
-in mu) get their third mu-derivative ``l3`` here, the links their third derivative, and
-the A-partials of the base density (with its mu-free constant) for gaussian, Gamma,
-nbinom1 and nbinom2; truncation (- log(1 - p0), p0 = e^l0) and zero inflation at a zero
-(log(pz + (1 - pz) e^l)) are differentiated exactly with the same rules for a direction
-eta or A:
+eta (for dD/deta) and the derivatives of the log-density and of its first two
+eta-derivatives in A = log phi (gaussian, Gamma, nbinom1, nbinom2, tweedie), in the
+tweedie power's psi and, at a zero of a zero-inflated model, in the zero-inflation
+predictor. Base densities (``base_ll``: l, l1, l2 in mu) get their third mu-derivative
+``l3`` here, the links their third derivative, and the A-partials of the base density
+(with its mu-free constant; tweedie's series from ``tweedie_logw``); truncation
+(- log(1 - p0), p0 = e^l0) and zero inflation at a zero (log(pz + (1 - pz) e^l)) are
+differentiated exactly with the same rules for any direction (eta, A, psi):
 
     truncation:  E1 = e1 + s a1,  E2 = e2 + s a2 + s(1+s) a1^2,  s = p0 / (1 - p0),
                  dE2 = de2 + s(1+s) dl0 a2 + s da2 + s(1+s)(1+2s) dl0 a1^2 + 2 s(1+s) a1 da1
@@ -22,9 +23,9 @@ from libc.math cimport exp, log, log1p, expm1, pow, sqrt, isfinite, NAN
 from scipy.special.cython_special cimport psi
 from pymer._core._families cimport (LINK_LOGIT, LINK_PROBIT, LINK_CLOGLOG, LINK_LOG,
                                     LINK_IDENTITY, LINK_INVERSE, LINK_SQRT)
-from pymer._core._tmb cimport (link_eval, base_ll, obs_const, tweedie_logw, TMB_GAUSSIAN, TMB_BINOMIAL, TMB_POISSON,
-                               TMB_GAMMA, TMB_NBINOM2, TMB_NBINOM1, TMB_BETA, TMB_BETABINOMIAL,
-                               TMB_TWEEDIE, TMB_GENPOIS)
+from pymer._core._tmb cimport (link_eval, base_ll, obs_const, tweedie_logw, log_zero,
+                               TMB_GAUSSIAN, TMB_BINOMIAL, TMB_POISSON, TMB_GAMMA, TMB_NBINOM2,
+                               TMB_NBINOM1, TMB_BETA, TMB_BETABINOMIAL, TMB_TWEEDIE, TMB_GENPOIS)
 
 
 cdef double tetragamma(double x) noexcept nogil:
@@ -206,7 +207,7 @@ cdef int obs_partials(int fam, int link, bint trunc, bint has_zi, double y, doub
     when the family's A-partials are not written out (apart then unset), 2 when a value is
     not finite."""
     cdef double mu, m1, m2, m3, l, l1, l2, l3, e1, e2, E3, L
-    cdef double l0, a1, a2, a3, b1, b2, b3, s, ss, lp0, ll, r, rr
+    cdef double l0, a1, a2, a3, b1, b2, b3, s, ss, lp0, r, rr
     cdef double ba, b1a, b2a, ela = 0.0, e1a = 0.0, e2a = 0.0, c0a, c1a, c2a
     cdef double lp = 0.0, e1p = 0.0, e2p = 0.0, bp, b1p, b2p
     cdef bint tw = fam == TMB_TWEEDIE
@@ -247,11 +248,7 @@ cdef int obs_partials(int fam, int link, bint trunc, bint has_zi, double y, doub
                 hurdle_dir(s, a1, a2, c0a, c1a, c2a, &ela, &e1a, &e2a)
     elif has_zi and y == 0:
         lp0 = lq + L
-        if lpz > lp0:
-            ll = lpz + log1p(exp(lp0 - lpz))
-        else:
-            ll = lp0 + log1p(exp(lpz - lp0))
-        r = exp(lp0 - ll)
+        r = exp(lp0 - log_zero(lpz, lp0))
         rr = r * (1.0 - r)
         zpart[0] = 1.0 - r - exp(lpz)
         zpart[1] = -rr * e1
