@@ -33,19 +33,9 @@ from pymer._core._zwz cimport locate_ztz
 from pymer._core._families cimport (LINK_LOGIT, LINK_PROBIT, LINK_CLOGLOG, LINK_LOG,
                                     LINK_IDENTITY, LINK_INVERSE, LINK_SQRT)
 
-cdef enum:
-    TMB_GAUSSIAN = 0
-    TMB_BINOMIAL = 1
-    TMB_POISSON = 2
-    TMB_GAMMA = 3
-    TMB_NBINOM2 = 4
-    TMB_NBINOM1 = 5
-    TMB_BETA = 6
-    TMB_BETABINOMIAL = 7
-    TMB_TWEEDIE = 8
-    TMB_GENPOIS = 9
-
 cdef double LOG_2PI = log(2.0 * M_PI)
+cdef enum:
+    NCACHE = 64      # set_parameters' cache of the per-observation constants, on whole y
 
 
 cdef inline double digamma(double x) noexcept nogil:
@@ -123,32 +113,48 @@ cdef void link_eval(int link, double eta, double *mu, double *m1, double *m2) no
         mu[0] = NAN; m1[0] = NAN; m2[0] = NAN
 
 
-cdef double tweedie_logw(double y, double phi, double p) noexcept nogil:
+cdef double tweedie_logw(double y, double phi, double p, double *d_logphi=NULL,
+                         double *d_p=NULL) noexcept nogil:
     """log of the series W(y, phi, p) of the Tweedie density for y > 0, 1 < p < 2
-    (Dunn and Smyth 2005): f(y) = W / y exp((y mu^(1-p)/(1-p) - mu^(2-p)/(2-p))/phi)."""
+    (Dunn and Smyth 2005): f(y) = W / y exp((y mu^(1-p)/(1-p) - mu^(2-p)/(2-p))/phi);
+    with d_logphi and d_p its derivatives in log(phi) and p (the terms' weighted mean of
+    d t_j = -j (1 - alpha) dlog(phi), j (dlogz/dp + alpha' psi(-alpha j)) dp)."""
     cdef double alpha = (2.0 - p) / (1.0 - p)
     cdef double logz = (-alpha * log(y) + alpha * log(p - 1.0) - (1.0 - alpha) * log(phi)
                         - log(2.0 - p))
     cdef double jmax = fmax(1.0, pow(y, 2.0 - p) / (phi * (2.0 - p)))
     cdef double j0 = <double> (<long> jmax)
-    cdef double lmax, t, acc = 0.0, j
+    cdef double lmax, t, acc = 0.0, j, e, sj = 0.0, sp = 0.0, ap = 1.0 / ((1.0 - p) * (1.0 - p))
+    cdef double dz = ap * (-log(y) + log(p - 1.0) + log(phi)) + alpha / (p - 1.0) + 1.0 / (2.0 - p)
+    cdef bint derivs = d_logphi != NULL
     if j0 < 1.0:
         j0 = 1.0
     lmax = j0 * logz - lgamma(j0 + 1.0) - lgamma(-alpha * j0)
     j = j0
     while True:                      # upward from the largest term
         t = j * logz - lgamma(j + 1.0) - lgamma(-alpha * j) - lmax
-        acc += exp(t)
+        e = exp(t)
+        acc += e
+        if derivs:
+            sj += e * j
+            sp += e * j * (dz + ap * psi(-alpha * j))
         if t < -37.0 and j > j0:
             break
         j += 1.0
     j = j0 - 1.0
     while j >= 1.0:                  # and downward
         t = j * logz - lgamma(j + 1.0) - lgamma(-alpha * j) - lmax
-        acc += exp(t)
+        e = exp(t)
+        acc += e
+        if derivs:
+            sj += e * j
+            sp += e * j * (dz + ap * psi(-alpha * j))
         if t < -37.0:
             break
         j -= 1.0
+    if derivs:
+        d_logphi[0] = -(1.0 - alpha) * sj / acc
+        d_p[0] = sp / acc
     return lmax + log(acc)
 
 
@@ -267,6 +273,13 @@ cdef inline double log1pexp(double x) noexcept nogil:
     return log1p(exp(x))
 
 
+cdef double log_zero(double lpz, double lp0) noexcept nogil:
+    """log f of a zero-inflated zero, log(e^lpz + e^lp0) (lp0 = log((1 - pz) f_0))."""
+    if lpz > lp0:
+        return lpz + log1p(exp(lp0 - lpz))
+    return lp0 + log1p(exp(lpz - lp0))
+
+
 cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double N, double eta,
                    double lpz, double lq, double cst, double cst0, double phi, double power,
                    double *d1, double *d2) noexcept nogil:
@@ -301,10 +314,7 @@ cdef double obs_ll(int fam, int link, bint trunc, bint has_zi, double y, double 
     if has_zi and y == 0:
         # f = pz + (1 - pz) e^l; r = (1 - pz) e^l / f
         lp0 = lq + l
-        if lpz > lp0:
-            ll = lpz + log1p(exp(lp0 - lpz))
-        else:
-            ll = lp0 + log1p(exp(lpz - lp0))
+        ll = log_zero(lpz, lp0)
         r = exp(lp0 - ll)
         d1[0] = r * e1
         d2[0] = -(r * e2 + r * (1.0 - r) * e1 * e1)
@@ -592,6 +602,15 @@ cdef class TMBLaplace:
         beta): conditional X beta + offset (joint: the offset), zero-inflation linear
         predictor, dispersion phi per observation, tweedie power."""
         cdef Py_ssize_t i
+        cdef int key
+        cdef double y
+        cdef bint cvalid[NCACHE]
+        cdef double cN[NCACHE]
+        cdef double cphi[NCACHE]
+        cdef double ccst[NCACHE]
+        cdef double ccst0[NCACHE]
+        for key in range(NCACHE):
+            cvalid[key] = False
         if fixed.shape[0] != self.n or etaz.shape[0] != self.n or phi.shape[0] != self.n:
             raise ValueError(f"fixed, etaz and phi need {self.n} values")
         self.power = power
@@ -601,24 +620,31 @@ cdef class TMBLaplace:
                 self.etaz[i] = etaz[i]
                 self.phi[i] = phi[i]
             for i in range(self.n):
-                # the constants repeat along runs of equal (y, N, phi): reuse them
-                if (i > 0 and self.y[i] == self.y[i - 1] and self.size[i] == self.size[i - 1]
-                        and self.phi[i] == self.phi[i - 1]):
-                    self.cst[i] = self.cst[i - 1]
-                    self.cst0[i] = self.cst0[i - 1]
-                    if self.etaz[i] == self.etaz[i - 1]:
+                y = self.y[i]
+                # the constants depend on (y, N, phi) only: a direct-mapped cache on whole y
+                key = <int> y if (y >= 0.0 and y < NCACHE and y == <double> (<int> y)) else -1
+                if key >= 0 and cvalid[key] and cN[key] == self.size[i] and cphi[key] == self.phi[i]:
+                    self.cst[i] = ccst[key]
+                    self.cst0[i] = ccst0[key]
+                    if i > 0 and self.etaz[i] == self.etaz[i - 1]:
                         self.lpz[i] = self.lpz[i - 1]
                         self.lq[i] = self.lq[i - 1]
-                        continue
-                    obs_const(self.family, self.trunc, self.has_zi, self.y[i], self.size[i],
-                              self.etaz[i], self.phi[i], power, &self.lpz[i], &self.lq[i],
-                              &self.cst[i], &self.cst0[i])
-                    self.cst[i] = self.cst[i - 1]
-                    self.cst0[i] = self.cst0[i - 1]
+                    elif self.has_zi:
+                        self.lpz[i] = -log1pexp(-self.etaz[i])
+                        self.lq[i] = -log1pexp(self.etaz[i])
+                    else:
+                        self.lpz[i] = -INFINITY
+                        self.lq[i] = 0.0
                     continue
-                obs_const(self.family, self.trunc, self.has_zi, self.y[i], self.size[i],
+                obs_const(self.family, self.trunc, self.has_zi, y, self.size[i],
                           self.etaz[i], self.phi[i], power, &self.lpz[i], &self.lq[i],
                           &self.cst[i], &self.cst0[i])
+                if key >= 0:
+                    cvalid[key] = True
+                    cN[key] = self.size[i]
+                    cphi[key] = self.phi[i]
+                    ccst[key] = self.cst[i]
+                    ccst0[key] = self.cst0[i]
 
     def laplace(self, theta, u0=None, beta0=None):
         """-2 log L by Laplace at theta (the parameters installed), from u0 (default:

@@ -27,19 +27,21 @@ S^-1 and its level blocks). With c = -2 g + v - D (Z Lambda r) (g_i = w_i dl_i/d
     dF/dgamma   = Xa'(-2 w dl/dA + s dD/dA + (Z Lambda r) dg/dA)   (A: zi, log phi, psi)
     dF/dtheta_k = (Z'c)' dLambda_k u^ + (Z'g)' dLambda_k r + 2 tr((I - H^-1) Lambda^-1 dLambda_k)
 
-The per-observation partial derivatives of the scalar log-density in eta (the
-third, for dD/deta) and in the zero-inflation, dispersion and tweedie power
-predictors are central differences of _tmb.pyx's compiled density
-(to ~1e-9 relative; the zero-inflation
-predictor's are exact where they are constants): every family, truncation and zero-inflation
-with one code path. Everything after the allocations runs without the GIL.
+The per-observation third derivative of the log-density in eta (for dD/deta) is in
+closed form (_tmb_obs.pyx, every family, truncation and zero inflation), as are its
+log-dispersion partials for gaussian, Gamma, nbinom1, nbinom2 (truncated or not) and
+tweedie, the tweedie power's and the zero-inflation predictor's (constants except at a
+zero of a zero-inflated model); the other families' dispersion partials are central
+differences of _tmb.pyx's compiled density (to ~1e-9 relative). Everything after the
+allocations runs without the GIL.
 """
 import numpy as np
 from libc.math cimport exp, fabs, fmax, isfinite, log1p
 from libc.stdint cimport int64_t
 from pymer._core._pls cimport PLS, blas_single, blas_restore
-from pymer._core._tmb cimport TMBLaplace, obs_ll, obs_const
+from pymer._core._tmb cimport TMBLaplace, obs_ll, obs_const, tweedie_logw
 from pymer._core._zwz cimport sorted_position
+from pymer._core._tmb_obs cimport obs_partials
 
 # central differences (error ~h^2 f'''/6, ~1e-9 relative at h = 1e-4; rounding ~1e-12)
 cdef double[2] STENCIL_AT = [-1.0, 1.0]
@@ -59,70 +61,50 @@ cdef struct ConstCache:
     double cst0[2]
 
 
-cdef inline double log1pexp(double x) noexcept nogil:
-    if x > 35.0:
-        return x
-    return log1p(exp(x))
+cdef struct SeriesCache:
+    # the tweedie series' derivatives (log phi, power) at one (y, phi), on whole y
+    bint valid
+    double y, phi
+    double w[2]
 
 
 cdef inline double expit(double x) noexcept nogil:
     return 1.0 / (1.0 + exp(-x))
 
 
-cdef int aux_partials(TMBLaplace lap, Py_ssize_t i, int which, double psi, ConstCache *cache,
-                      double *la, double *ga, double *Da) noexcept nogil:
-    """w_i d/dA of (l_i, g_i / w_i, D_i / w_i) for A the zero-inflation predictor
-    (which 0), log phi (1) or the tweedie psi (2), by central differences
-    (exact where l_i is log(1 - pz) or log pz plus a term free of A)."""
-    cdef double a0, h, l, d1, d2, sl = 0.0, s1 = 0.0, s2 = 0.0, x, lpz, lq, cst, cst0, ph, pw_
-    cdef double etaz = lap.etaz[i], phi = lap.phi[i], power = lap.power, y = lap.y[i], N = lap.size[i]
+cdef inline double zi_partial(TMBLaplace lap, Py_ssize_t i) noexcept nogil:
+    """w_i d l_i / d etaz where l_i is log(1 - pz) (a non-zero count, a hurdle's positive
+    count) or log pz (a hurdle's zero) plus a term free of etaz (g_i and D_i are free of it)."""
+    return lap.pw[i] * ((1.0 - expit(lap.etaz[i])) if (lap.trunc and lap.y[i] == 0.0)
+                        else -expit(lap.etaz[i]))
+
+
+cdef int aux_partials(TMBLaplace lap, Py_ssize_t i, ConstCache *cache, double *la, double *ga,
+                      double *Da) noexcept nogil:
+    """w_i d/dA of (l_i, g_i / w_i, D_i / w_i) for A = log phi by central differences (the
+    families whose partials _tmb_obs.pyx does not write out: beta, betabinomial, genpois)."""
+    cdef double h = STEP, l, d1, d2, sl = 0.0, s1 = 0.0, s2 = 0.0, x, cst, cst0, ph
+    cdef double phi = lap.phi[i], power = lap.power, y = lap.y[i], N = lap.size[i]
     cdef int j
     cdef bint hit = False
     cdef ConstCache *slot = cache
-    if which == 0:
-        if lap.trunc or y != 0.0:
-            # hurdle, or a non-zero count: l = log(1 - pz) + ..., or (hurdle zero) log pz
-            la[0] = lap.pw[i] * ((1.0 - expit(etaz)) if (lap.trunc and y == 0.0) else -expit(etaz))
-            ga[0] = 0.0
-            Da[0] = 0.0
-            return 0
-        a0 = etaz
-    elif which == 1:
-        a0 = 0.0
-    else:
-        a0 = psi
-    h = STEP * fmax(1.0, fabs(a0))
-    if which > 0:
-        if y >= 0.0 and y < NSLOT and y == <double> (<int> y):
-            slot = &cache[1 + <int> y]
-        hit = slot.valid and slot.y == y and slot.N == N and slot.phi == phi
-        slot.valid = True
-        slot.y = y
-        slot.N = N
-        slot.phi = phi
+    if y >= 0.0 and y < NSLOT and y == <double> (<int> y):
+        slot = &cache[1 + <int> y]
+    hit = slot.valid and slot.y == y and slot.N == N and slot.phi == phi
+    slot.valid = True
+    slot.y = y
+    slot.N = N
+    slot.phi = phi
     for j in range(2):
-        x = a0 + STENCIL_AT[j] * h
-        lpz = lap.lpz[i]
-        lq = lap.lq[i]
-        ph = phi
-        pw_ = power
-        if which == 0:
-            lpz = -log1pexp(-x)
-            lq = -log1pexp(x)
-            cst = lap.cst[i]
-            cst0 = lap.cst0[i]
-        else:
-            if which == 1:
-                ph = phi * exp(x)
-            else:
-                pw_ = 1.0 + expit(x)
-            if not hit:
-                obs_const(lap.family, lap.trunc, lap.has_zi, y, N, etaz, ph, pw_, &d1, &d2,
-                          &slot.cst[j], &slot.cst0[j])
-            cst = slot.cst[j]
-            cst0 = slot.cst0[j]
-        l = obs_ll(lap.family, lap.link, lap.trunc, lap.has_zi, y, N, lap.eta[i], lpz, lq, cst, cst0,
-                   ph, pw_, &d1, &d2)
+        x = STENCIL_AT[j] * h
+        ph = phi * exp(x)
+        if not hit:
+            obs_const(lap.family, lap.trunc, lap.has_zi, y, N, lap.etaz[i], ph, power, &d1, &d2,
+                      &slot.cst[j], &slot.cst0[j])
+        cst = slot.cst[j]
+        cst0 = slot.cst0[j]
+        l = obs_ll(lap.family, lap.link, lap.trunc, lap.has_zi, y, N, lap.eta[i], lap.lpz[i], lap.lq[i],
+                   cst, cst0, ph, power, &d1, &d2)
         sl += STENCIL_W[j] * l
         s1 += STENCIL_W[j] * d1
         s2 += STENCIL_W[j] * d2
@@ -132,18 +114,6 @@ cdef int aux_partials(TMBLaplace lap, Py_ssize_t i, int which, double psi, Const
     if not (isfinite(la[0]) and isfinite(ga[0]) and isfinite(Da[0])):
         return 1
     return 0
-
-
-cdef double d_hess_weight(TMBLaplace lap, Py_ssize_t i) noexcept nogil:
-    """dD_i / deta_i (w_i times minus the third derivative of l_i)."""
-    cdef double eta = lap.eta[i], h = STEP * fmax(1.0, fabs(lap.eta[i])), d1, d2, acc = 0.0
-    cdef int j
-    for j in range(2):
-        obs_ll(lap.family, lap.link, lap.trunc, lap.has_zi, lap.y[i], lap.size[i],
-               eta + STENCIL_AT[j] * h, lap.lpz[i], lap.lq[i], lap.cst[i], lap.cst0[i], lap.phi[i],
-               lap.power, &d1, &d2)
-        acc += STENCIL_W[j] * d2
-    return lap.pw[i] * acc / (2.0 * h)
 
 
 cdef void lambda_t_apply(PLS pls, const double *x, double *y) noexcept nogil:
@@ -205,27 +175,60 @@ cdef int _gradient(TMBLaplace lap, PLS pls, const double *hinv, bint pattern, co
     cdef double *T
     cdef double *B
     cdef const double *Bc
-    cdef double acc, val
+    cdef double acc, val, e3
+    cdef double zpart[3]
+    cdef double apart[3]
+    cdef double ppart[3]
     cdef int st
     cdef int saved[4]
     cdef bint has_disp = pd > 0
     cdef ConstCache cdisp[NSLOT + 1]       # slot 0: the previous observation's (y, N, phi)
-    cdef ConstCache cpsi[NSLOT + 1]
+    cdef SeriesCache cser[NSLOT + 1]
+    cdef double wser[2]
+    cdef SeriesCache *sc
     for j in range(NSLOT + 1):
         cdisp[j].valid = False
-        cpsi[j].valid = False
+        cser[j].valid = False
+    wser[0] = 0.0
+    wser[1] = 0.0
     for i in range(n):
-        Dp[i] = d_hess_weight(lap, i)
-        if not isfinite(Dp[i]):
+        if tweedie and lap.y[i] > 0.0:
+            # the tweedie series' derivatives, once per whole y (and phi)
+            sc = &cser[0]
+            if lap.y[i] < NSLOT and lap.y[i] == <double> (<int> lap.y[i]):
+                sc = &cser[1 + <int> lap.y[i]]
+            if not (sc.valid and sc.y == lap.y[i] and sc.phi == lap.phi[i]):
+                tweedie_logw(lap.y[i], lap.phi[i], lap.power, &sc.w[0], &sc.w[1])
+                sc.valid = True
+                sc.y = lap.y[i]
+                sc.phi = lap.phi[i]
+            wser[0] = sc.w[0]
+            wser[1] = sc.w[1]
+        # dD/deta, the zero-inflation (at a zero), tweedie power and (where written out)
+        # log-dispersion partials in closed form
+        st = obs_partials(lap.family, lap.link, lap.trunc, lap.has_zi, lap.y[i], lap.size[i],
+                          lap.eta[i], lap.lpz[i], lap.lq[i], lap.cst[i], lap.cst0[i], lap.phi[i],
+                          lap.power, has_disp, wser, &e3, apart, zpart, ppart)
+        if st == 2:
             return 1
-        if lap.has_zi and aux_partials(lap, i, 0, psi, NULL, &aux[i], &aux[n + i], &aux[2 * n + i]):
-            return 1
-        if has_disp and aux_partials(lap, i, 1, psi, cdisp, &aux[3 * n + i], &aux[4 * n + i],
-                                     &aux[5 * n + i]):
-            return 1
-        if tweedie and aux_partials(lap, i, 2, psi, cpsi, &aux[6 * n + i], &aux[7 * n + i],
-                                    &aux[8 * n + i]):
-            return 1
+        Dp[i] = -lap.pw[i] * e3
+        if has_disp:
+            if st == 0:
+                for c in range(3):
+                    aux[(3 + c) * n + i] = lap.pw[i] * apart[c]
+            elif aux_partials(lap, i, cdisp, &aux[3 * n + i], &aux[4 * n + i], &aux[5 * n + i]):
+                return 1
+        if lap.has_zi:
+            if not lap.trunc and lap.y[i] == 0.0:
+                for c in range(3):
+                    aux[c * n + i] = lap.pw[i] * zpart[c]
+            else:
+                aux[i] = zi_partial(lap, i)
+                aux[n + i] = 0.0
+                aux[2 * n + i] = 0.0
+        if tweedie:
+            for c in range(3):
+                aux[(6 + c) * n + i] = lap.pw[i] * ppart[c]
     # s_i = z_i' Lambda H^-1 Lambda' z_i: w = Lambda' z_i term by term, then w' H^-1 w on
     # the pairs of columns the row meets (one term: its level's diagonal block)
     for i in range(n):

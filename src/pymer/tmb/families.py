@@ -29,7 +29,7 @@ from scipy import special, stats
 from ..errors import PymerDataError
 from ..families import LINKS
 
-# compiled family codes (pymer/_core/_tmb.pyx)
+# compiled family codes (pymer/_core/_tmb.pxd)
 _CODES = {"gaussian": 0, "binomial": 1, "poisson": 2, "Gamma": 3, "nbinom2": 4, "nbinom1": 5,
           "beta": 6, "betabinomial": 7, "tweedie": 8, "genpois": 9}
 _BASE = {"truncated_poisson": "poisson", "truncated_nbinom1": "nbinom1",
