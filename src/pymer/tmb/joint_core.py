@@ -60,8 +60,14 @@ class JointLaplace:
                 f"effects in ziformula) takes at most {MAX_Q} (a dense Hessian)")
         self.nthetas = [r.ntheta for r in components]
         n = np.asarray(y).shape[0]
-        cols, zx = [], []
-        comp, slot_term, slot_c, term_k, term_slot, term_toff = [], [], [], [], [], []
+        cols: list[np.ndarray] = []
+        zx: list[np.ndarray] = []
+        comp: list[int] = []
+        slot_term: list[int] = []
+        slot_c: list[int] = []
+        term_k: list[int] = []
+        term_slot: list[int] = []
+        term_toff: list[int] = []
         qoff, toff = 0, 0
         for c, r in enumerate(components):
             if r.q:
