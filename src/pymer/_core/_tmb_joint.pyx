@@ -4,9 +4,9 @@ component (the conditional model and the zero-inflation model).
 
 The random effects of all components form one vector u (b = Lambda u, u ~ N(0, I));
 row i of A = Z Lambda has K entries, each belonging to one component's linear
-predictor (``comp``: 0 conditional, 1 zero-inflation). The log-density of
-observation i depends on eta_c (conditional) and eta_z (logit of the
-structural-zero probability):
+predictor (0 conditional, 1 zero-inflation). The log-density of observation i
+depends on eta_c (conditional) and eta_z (logit of the structural-zero
+probability):
 
     zero-inflated, y = 0:   log(pz + (1 - pz) f(0 | eta_c))
     zero-inflated, y > 0:   log(1 - pz) + log f(y | eta_c)
@@ -14,20 +14,30 @@ structural-zero probability):
 
 The family's log-density f and its derivatives in eta_c come from the
 single-component core (:mod:`pymer._core._tmb`'s ``obs_ll`` without zero inflation);
-this module adds the zero-inflation part, its derivatives in eta_z and the cross
-derivative, and accumulates the gradient A'g and the dense Hessian A'HA (H the 2 x 2
-per-observation block of -second derivatives) for the Newton steps of the mode.
+this module adds the zero-inflation part: the derivatives in (eta_c, eta_z) up to the
+second (``joint_obs``) for the Newton steps of the mode, the third (``joint_obs3``:
+analytic in eta_z, the family's own third derivative in eta_c by central differences
+of its second, as :mod:`pymer._core._tmb_grad` has it) and the partial derivatives of
+all of them in log phi and the tweedie psi (``joint_obs_aux``, central differences)
+for the gradient of log|H|. The Laplace core (:mod:`pymer._core._tmb_joint_laplace`)
+and its gradient (:mod:`pymer._core._tmb_joint_grad`) call them per observation.
 """
 import numpy as np
-from libc.math cimport log, log1p, exp, INFINITY, isfinite
-from libc.stdint cimport int64_t
+from libc.math cimport log, log1p, exp, fabs, fmax, INFINITY, isfinite
 from pymer._core._tmb cimport obs_ll, obs_const
+
+# the central differences' step (error ~h^2 f^(4) / 6, ~1e-9 relative; rounding ~1e-12)
+cdef double STEP = 1e-4
 
 
 cdef inline double log1pexp(double x) noexcept nogil:
     if x > 35.0:
         return x
     return log1p(exp(x))
+
+
+cdef inline double expit(double x) noexcept nogil:
+    return 1.0 / (1.0 + exp(-x))
 
 
 cdef double joint_obs(int fam, int link, bint trunc, bint has_zi, double y, double N, double etac,
@@ -72,14 +82,118 @@ cdef double joint_obs(int fam, int link, bint trunc, bint has_zi, double y, doub
     return ll
 
 
+cdef double count_third(int fam, int link, bint trunc, double y, double N, double etac, double cst,
+                        double cst0, double phi, double power) noexcept nogil:
+    """The third derivative in eta_c of the family's log-density (truncated for a hurdle),
+    by central differences of its second."""
+    cdef double h = STEP * fmax(1.0, fabs(etac)), d1, d2p, d2m
+    obs_ll(fam, link, trunc, False, y, N, etac + h, -INFINITY, 0.0, cst, cst0, phi, power, &d1, &d2p)
+    obs_ll(fam, link, trunc, False, y, N, etac - h, -INFINITY, 0.0, cst, cst0, phi, power, &d1, &d2m)
+    return -(d2p - d2m) / (2.0 * h)
+
+
+cdef int joint_obs3(int fam, int link, bint trunc, bint has_zi, double y, double N, double etac,
+                    double etaz, double cst, double cst0, double phi, double power,
+                    double *t) noexcept nogil:
+    """The third derivatives of log f(y_i) in (eta_c, eta_z): t = (l_ccc, l_ccz, l_czz,
+    l_zzz). At a zero-inflated zero, with r the count part's weight (joint_obs),
+    s = r (1 - r) and e1, e2, e3 the family's derivatives in eta_c:
+
+        l_ccc = r e3 + 3 s e1 e2 + (1 - 2r) s e1^3,   l_ccz = -s e2 - (1 - 2r) s e1^2,
+        l_czz = (1 - 2r) s e1,   l_zzz = -(1 - 2r) s - pz (1 - pz) (1 - 2 pz);
+
+    elsewhere l_ccc = e3 (none at a hurdle's zero), no cross terms, and
+    l_zzz = -pz (1 - pz) (1 - 2 pz). Returns 1 where a derivative is not finite."""
+    cdef double lpz, lq, pz, qz, l, d1, d2, e1, e2, e3, a2, ll, r, s
+    t[1] = 0.0
+    t[2] = 0.0
+    if not has_zi:
+        t[0] = count_third(fam, link, trunc, y, N, etac, cst, cst0, phi, power)
+        t[3] = 0.0
+        return 0 if isfinite(t[0]) else 1
+    lpz = -log1pexp(-etaz)
+    lq = -log1pexp(etaz)
+    pz = exp(lpz)
+    qz = exp(lq)
+    t[3] = -pz * qz * (1.0 - 2.0 * pz)
+    if trunc and y == 0:
+        t[0] = 0.0
+        return 0
+    e3 = count_third(fam, link, trunc, y, N, etac, cst, cst0, phi, power)
+    if y != 0 or trunc:
+        t[0] = e3
+        return 0 if isfinite(e3) else 1
+    l = obs_ll(fam, link, trunc, False, y, N, etac, -INFINITY, 0.0, cst, cst0, phi, power, &d1, &d2)
+    e1 = d1
+    e2 = -d2
+    a2 = lq + l
+    if lpz > a2:
+        ll = lpz + log1p(exp(a2 - lpz))
+    else:
+        ll = a2 + log1p(exp(lpz - a2))
+    r = exp(a2 - ll)
+    s = r * (1.0 - r)
+    t[0] = r * e3 + 3.0 * s * e1 * e2 + (1.0 - 2.0 * r) * s * e1 * e1 * e1
+    t[1] = -s * e2 - (1.0 - 2.0 * r) * s * e1 * e1
+    t[2] = (1.0 - 2.0 * r) * s * e1
+    t[3] -= (1.0 - 2.0 * r) * s
+    return 0 if (isfinite(t[0]) and isfinite(t[1]) and isfinite(t[2])) else 1
+
+
+cdef int joint_obs_aux(int which, int fam, int link, bint trunc, bint has_zi, double y, double N,
+                       double etac, double etaz, double phi, double power, double *out) noexcept nogil:
+    """d/dA of joint_obs's (l, gc, gz, hcc, hzz, hcz) into out[0..5], for A = log phi
+    (``which`` 1) or the tweedie psi, power = 1 + plogis(psi) (``which`` 2), by central
+    differences (the family's constants at each point). Returns 1 where not finite."""
+    cdef double psi = 0.0, h = STEP, ph, pw_, lpz, lq, cst, cst0, sg
+    cdef double v[6]
+    cdef int j, k
+    if which == 2:
+        psi = log((power - 1.0) / (2.0 - power))
+        h = STEP * fmax(1.0, fabs(psi))
+    for k in range(6):
+        out[k] = 0.0
+    for j in range(2):
+        sg = -1.0 if j == 0 else 1.0
+        ph = phi
+        pw_ = power
+        if which == 1:
+            ph = phi * exp(sg * h)
+        else:
+            pw_ = 1.0 + expit(psi + sg * h)
+        obs_const(fam, trunc, False, y, N, 0.0, ph, pw_, &lpz, &lq, &cst, &cst0)
+        v[0] = joint_obs(fam, link, trunc, has_zi, y, N, etac, etaz, cst, cst0, ph, pw_,
+                         &v[1], &v[2], &v[3], &v[4], &v[5])
+        for k in range(6):
+            out[k] += sg * v[k]
+    for k in range(6):
+        out[k] /= 2.0 * h
+        if not isfinite(out[k]):
+            return 1
+    return 0
+
+
+cdef void joint_const_run(int fam, bint trunc, const double *y, const double *N, const double *phi,
+                          double power, Py_ssize_t n, double *cst, double *cst0) noexcept nogil:
+    """The parts of the family's log-density that depend on neither linear predictor
+    (reused along runs of equal (y, N, phi))."""
+    cdef Py_ssize_t i
+    cdef double lpz, lq
+    for i in range(n):
+        if i > 0 and y[i] == y[i - 1] and N[i] == N[i - 1] and phi[i] == phi[i - 1]:
+            cst[i] = cst[i - 1]
+            cst0[i] = cst0[i - 1]
+            continue
+        obs_const(fam, trunc, False, y[i], N[i], 0.0, phi[i], power, &lpz, &lq, &cst[i], &cst0[i])
+
+
 def joint_constants(int fam, bint trunc, const double[::1] y, const double[::1] N,
                     const double[::1] phi, double power, double[::1] cst, double[::1] cst0):
     """The parts of the family's log-density that depend on neither linear predictor."""
-    cdef Py_ssize_t i, n = y.shape[0]
-    cdef double lpz, lq
+    if y.shape[0] == 0:
+        return
     with nogil:
-        for i in range(n):
-            obs_const(fam, trunc, False, y[i], N[i], 0.0, phi[i], power, &lpz, &lq, &cst[i], &cst0[i])
+        joint_const_run(fam, trunc, &y[0], &N[0], &phi[0], power, y.shape[0], &cst[0], &cst0[0])
 
 
 def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double power=1.5,
@@ -104,50 +218,32 @@ def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double
     return out
 
 
-def joint_evaluate(int fam, int link, bint trunc, bint has_zi, const double[::1] y, const double[::1] N,
-                   const double[::1] pw, const double[::1] cst, const double[::1] cst0,
-                   const double[::1] phi, double power, const double[::1] fixc, const double[::1] fixz,
-                   const int64_t[:, ::1] cols, const double[:, ::1] vals, const int[::1] comp,
-                   const double[::1] u, double[::1] etac, double[::1] etaz, double[::1] grad,
-                   double[:, ::1] H, bint want_derivs):
-    """The weighted log-likelihood sum w_i log f(y_i) at u; with ``want_derivs`` also
-    its gradient in u (A'g, into ``grad``) and minus its Hessian (A'HA, into ``H``,
-    both triangles). eta_c and eta_z are left in ``etac``, ``etaz``. Returns -inf
-    off the family's domain."""
-    cdef Py_ssize_t i, a, b, n = y.shape[0], K = cols.shape[1], q = u.shape[0]
-    cdef double ec, ez, li, ll = 0.0, w, va
-    cdef double g[2]
-    cdef double h[2][2]
-    if want_derivs and (grad.shape[0] != q or H.shape[0] != q or H.shape[1] != q):
-        raise ValueError(f"grad and H need {q} rows")
+def joint_obs_higher(int fam, int link, bint trunc, y, N, etac, etaz, phi, double power=1.5,
+                     bint has_zi=True, int which=1):
+    """(16, n): joint_obs_terms' six rows, the third derivatives (l_ccc, l_ccz, l_czz,
+    l_zzz), and the six rows' derivatives in log phi (``which`` 1) or the tweedie psi
+    (``which`` 2), per observation (for tests)."""
+    yv = np.ascontiguousarray(y, dtype=np.float64)
+    cdef Py_ssize_t n = yv.shape[0], i
+    Nv = np.broadcast_to(np.asarray(N, dtype=np.float64), (n,)).copy()
+    ev = np.broadcast_to(np.asarray(etac, dtype=np.float64), (n,)).copy()
+    zv = np.broadcast_to(np.asarray(etaz, dtype=np.float64), (n,)).copy()
+    pv = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
+    out = np.empty((16, n))
+    out[:6] = joint_obs_terms(fam, link, trunc, yv, Nv, ev, zv, pv, power, has_zi)
+    c, c0 = np.empty(n), np.empty(n)
+    joint_constants(fam, trunc, yv, Nv, pv, power, c, c0)
+    cdef double[::1] yy = yv, NN = Nv, ee = ev, zz = zv, pp = pv, cc = c, cc0 = c0
+    cdef double[:, ::1] o = out
+    cdef double t[4]
+    cdef double a[6]
+    cdef int k
     with nogil:
-        if want_derivs:
-            for a in range(q):
-                grad[a] = 0.0
-                for b in range(q):
-                    H[a, b] = 0.0
         for i in range(n):
-            ec = fixc[i]
-            ez = fixz[i]
-            for a in range(K):
-                if comp[a] == 0:
-                    ec += vals[i, a] * u[cols[i, a]]
-                else:
-                    ez += vals[i, a] * u[cols[i, a]]
-            etac[i] = ec
-            etaz[i] = ez
-            li = joint_obs(fam, link, trunc, has_zi, y[i], N[i], ec, ez, cst[i], cst0[i], phi[i], power,
-                           &g[0], &g[1], &h[0][0], &h[1][1], &h[0][1])
-            w = pw[i]
-            ll += w * li
-            if not want_derivs:
-                continue
-            h[1][0] = h[0][1]
-            for a in range(K):
-                va = w * vals[i, a]
-                grad[cols[i, a]] += va * g[comp[a]]
-                for b in range(K):
-                    H[cols[i, a], cols[i, b]] += va * vals[i, b] * h[comp[a]][comp[b]]
-    if not isfinite(ll):
-        return -INFINITY
-    return ll
+            joint_obs3(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], cc[i], cc0[i], pp[i], power, t)
+            joint_obs_aux(which, fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], pp[i], power, a)
+            for k in range(4):
+                o[6 + k, i] = t[k]
+            for k in range(6):
+                o[10 + k, i] = a[k]
+    return out

@@ -7,8 +7,10 @@ Parameters, in the order of the objective's argument: conditional beta,
 zero-inflation beta, dispersion beta, theta of the conditional terms, theta of
 the zero-inflation terms (the tweedie family has no zeros to inflate). The
 optimizer works on theta's diagonals on the log scale, as for the single-component
-model; the gradient is central differences of the Laplace objective, the
-Hessian (the standard errors, as glmmTMB's sdreport) central differences too.
+model, on the compiled gradient of the joint Laplace objective
+(:meth:`pymer.tmb.joint_core.JointLaplace.gradient`); the Hessian (the standard
+errors, as glmmTMB's sdreport) is central differences of that gradient, as
+:meth:`pymer.tmb.model.TMBModel.derivatives` has it.
 """
 from __future__ import annotations
 
@@ -45,45 +47,7 @@ def _subset(x: Any, rows: np.ndarray) -> Any:
     return np.asarray(x)[rows]
 
 
-class DenseLaplaceModel(TMBModel):
-    """A :class:`TMBModel` whose random effects are integrated by
-    :class:`pymer.tmb.joint_core.JointLaplace` (dense Hessian, Newton steps for the
-    increment) when ``_joint_ready``; its gradient is central differences of the
-    objective."""
-
-    _joint_ready = False
-
-    @property
-    def has_analytic_gradient(self) -> bool:
-        """False with the joint core (central differences of the objective)."""
-        return False if self._joint_ready else super().has_analytic_gradient
-
-    def gradient(self, par: np.ndarray, h: float = 1e-6) -> tuple[float, np.ndarray]:
-        """Objective and its gradient on the optimizer's scale by central differences
-        (each from the mode at `par`)."""
-        if not self._joint_ready:
-            return super().gradient(par)
-        par = np.asarray(par, dtype=np.float64)
-        f0 = self.objective_z(par)
-        u0 = self._u_warm
-        g = np.zeros_like(par)
-        if not np.isfinite(f0):
-            return f0, g
-        for j in range(par.shape[0]):
-            step = h * max(1.0, abs(par[j]))
-            xp, xm = par.copy(), par.copy()
-            xp[j] += step
-            xm[j] -= step
-            self._u_warm = u0
-            fp = self.objective_z(xp)
-            self._u_warm = u0
-            fm = self.objective_z(xm)
-            g[j] = (fp - fm) / (2.0 * step)
-        self._u_warm = u0
-        return f0, g
-
-
-class JointTMBModel(DenseLaplaceModel):
+class JointTMBModel(TMBModel):
     """A glmmTMB model whose zero-inflation formula has random effects (see the module
     docstring); fitted by :meth:`fit` to a :class:`JointTMBResult`."""
 
@@ -139,22 +103,30 @@ class JointTMBModel(DenseLaplaceModel):
         self._joint_ready = True
         self._build_core()
 
+    @property
+    def has_analytic_gradient(self) -> bool:
+        """The joint core's gradient is compiled (:meth:`JointLaplace.gradient`)."""
+        return True
+
     def _build_core(self) -> None:
         """The joint Laplace state (the conditional model's and the zero model's random
-        effects); before the zero model's terms are known, the parent's core."""
-        if not self._joint_ready:
-            return super()._build_core()
+        effects); none before the zero model's terms are known (the parent's
+        constructor calls this first)."""
         fam = self.family
         self._u_warm = None
         self._beta_warm = None
         self._rest = None
-        # the parent's cached gradient flags describe its own core: this core has no
-        # compiled gradient (central differences of the objective, as has_analytic_gradient says)
-        self._analytic = False
+        self._analytic = True
         self._pattern = False
         self.pls = None
-        self.lap = JointLaplace(self.y, self.size, self.pw, fam.code, fam.link_code, fam.truncated,
-                                [self.re, self.zre], has_zi=True)
+        self.lap = None
+        if self._joint_ready:
+            self.lap = JointLaplace(self.y, self.size, self.pw, fam.code, fam.link_code, fam.truncated,
+                                    [self.re, self.zre], (self.X, self.Xzi, self.Xd), has_zi=True)
+
+    def _gradient_at_mode(self, par: np.ndarray) -> np.ndarray | None:
+        """The compiled gradient at the state the last objective() left (at `par`)."""
+        return self.lap.gradient(self.n_extra == 1)
 
     def start(self) -> np.ndarray:
         """The parent's starting values (a GLM's fixed effects, no zero inflation) and
