@@ -255,13 +255,22 @@ def glm_start(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray, offse
     if what is not None and not _valid(family, eta):
         raise PymerDataError(f"cannot find valid starting values: {what} is outside the domain of the "
                              f"{family.name} family with the {family.link} link")
+    glm = f"the {family.name}({family.link}) GLM for the fixed-effects start"
+    for name, v in (("the fixed-effects design", X), ("the offset", offset)):
+        if not np.all(np.isfinite(v)):
+            raise PymerDataError(f"{glm}: {name} has non-finite values")
     beta = None
     for _ in range(maxit):
         mu, me, var, dr, _ = family.eval(eta, y, w)
         wk = w * me ** 2 / var
         z = eta - offset + (y - mu) / me
         sw = np.sqrt(wk)
-        new, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
+        A, b = X * sw[:, None], z * sw
+        # LAPACK fails on a NaN/inf (and prints its complaints); the IRLS has broken down
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            raise PymerDataError(f"{glm} breaks down: its working weights or working response are not "
+                                 "finite (check the response's scale, the predictors and mustart/etastart)")
+        new, *_ = np.linalg.lstsq(A, b, rcond=None)
         eta_new = X @ new + offset
         if beta is None:
             beta, eta = new, eta_new
