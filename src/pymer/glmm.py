@@ -53,8 +53,7 @@ def _gc_paused(fn):
 class GeneralizedLinearMixedModel:
     """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
 
-    #: the (beta, u) PIRLS last reached at nAGQ = 0: the next evaluation's warm start
-    _joint_warm: tuple[np.ndarray, np.ndarray] | None
+    _joint_warm: tuple[np.ndarray, np.ndarray] | None    # nAGQ = 0: the (beta, u) PIRLS last reached
 
     def __init__(self, mf: Any, family: Any, call: ModelCall | None = None, control: dict | None = None,
                  mustart: ArrayLike | None = None, etastart: ArrayLike | None = None) -> None:
