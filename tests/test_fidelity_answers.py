@@ -257,13 +257,15 @@ def test_lapack_is_never_handed_a_non_finite_glm_system(monkeypatch):
         glm_start(Gamma(link="log"), X, y, np.ones(4), np.zeros(4))
     with pytest.raises(PymerDataError, match=r"Gamma\(log\)"):
         _start_beta(Gamma(link="log"), X, y, np.ones(4), np.zeros(4))
-    # a start from which the IRLS breaks down (mu = exp(800) overflows): pymer's error,
-    # also where the user's etastart reaches it
+    # a start from which the IRLS breaks down (mu = exp(800) overflows): the caller's
+    # etastart gets pymer's error, the family's own start the error its callers fall back on
     X[1, 1] = 1.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(PymerDataError, match="working weights or working response are not finite"):
             glm_start(Gamma(link="log"), X, y, np.ones(4), np.zeros(4), etastart=np.full(4, 800.0))
+        with pytest.raises(np.linalg.LinAlgError, match="working weights"):
+            glm_start(Poisson(), X, np.array([0.0, 1e308, 1e308, 0.0]), np.ones(4), np.zeros(4))
         d = pymer.datasets.load("cbpp")
         with pytest.raises(PymerDataError, match=r"poisson\(log\) GLM .* breaks down"):
             pymer.glmer("incidence ~ period + (1 | herd)", d, family="poisson", etastart=np.full(len(d), 800.0))

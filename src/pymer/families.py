@@ -266,10 +266,14 @@ def glm_start(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray, offse
         z = eta - offset + (y - mu) / me
         sw = np.sqrt(wk)
         A, b = X * sw[:, None], z * sw
-        # LAPACK fails on a NaN/inf (and prints its complaints); the IRLS has broken down
+        # the IRLS has broken down; LAPACK would fail on the NaN/inf (printing its complaints).
+        # From the caller's mustart/etastart that is a pymer error; from the family's own
+        # start it is LAPACK's error, on which the callers fall back to another start
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
-            raise PymerDataError(f"{glm} breaks down: its working weights or working response are not "
-                                 "finite (check the response's scale, the predictors and mustart/etastart)")
+            msg = f"{glm} breaks down: its working weights or working response are not finite"
+            if what is not None:
+                raise PymerDataError(f"{msg} (from the {what} given)")
+            raise np.linalg.LinAlgError(msg)
         new, *_ = np.linalg.lstsq(A, b, rcond=None)
         eta_new = X @ new + offset
         if beta is None:

@@ -550,7 +550,7 @@ def _start_beta(family, X, y, pw, offset):
     with np.errstate(over="raise", invalid="raise", divide="ignore", under="ignore"):
         try:
             candidates.append(glm_start(family, X, y, pw, offset))
-        except (np.linalg.LinAlgError, FloatingPointError, PymerDataError):
+        except (np.linalg.LinAlgError, FloatingPointError):
             pass
     with np.errstate(all="ignore"):
         ybar = float(np.sum(pw * y) / np.sum(pw)) if np.sum(pw) > 0 else float(np.mean(y))
