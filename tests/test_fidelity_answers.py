@@ -241,6 +241,36 @@ def test_start_that_cannot_be_found_is_a_clear_error():
         _start_beta(Gamma(link="log"), X, y, np.ones(4), np.zeros(4))
 
 
+def test_lapack_is_never_handed_a_non_finite_glm_system(monkeypatch):
+    # LAPACK's least squares on a NaN/inf prints "** On entry to DLASCL parameter number 4
+    # had an illegal value" to stdout and fails; the GLM start stops before it
+    real = np.linalg.lstsq
+
+    def lstsq(a, b, *args, **kwargs):
+        assert np.all(np.isfinite(a)) and np.all(np.isfinite(b)), "a NaN/inf handed to LAPACK"
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "lstsq", lstsq)
+    X = np.column_stack([np.ones(4), [1.0, np.nan, 2.0, 3.0]])
+    y = np.array([0.5, 1.0, 2.0, 3.0])
+    with pytest.raises(PymerDataError, match=r"Gamma\(log\) GLM .* design has non-finite values"):
+        glm_start(Gamma(link="log"), X, y, np.ones(4), np.zeros(4))
+    with pytest.raises(PymerDataError, match=r"Gamma\(log\)"):
+        _start_beta(Gamma(link="log"), X, y, np.ones(4), np.zeros(4))
+    # a start from which the IRLS breaks down (mu = exp(800) overflows): the caller's
+    # etastart gets pymer's error, the family's own start the error its callers fall back on
+    X[1, 1] = 1.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(PymerDataError, match="working weights or working response are not finite"):
+            glm_start(Gamma(link="log"), X, y, np.ones(4), np.zeros(4), etastart=np.full(4, 800.0))
+        with pytest.raises(np.linalg.LinAlgError, match="working weights"):
+            glm_start(Poisson(), X, np.array([0.0, 1e308, 1e308, 0.0]), np.ones(4), np.zeros(4))
+        d = pymer.datasets.load("cbpp")
+        with pytest.raises(PymerDataError, match=r"poisson\(log\) GLM .* breaks down"):
+            pymer.glmer("incidence ~ period + (1 | herd)", d, family="poisson", etastart=np.full(len(d), 800.0))
+
+
 def test_glm_start_fallback_is_used_where_the_glm_overflows():
     d = data("gamma_log_shape01")
     X = np.column_stack([np.ones(len(d)), d["x"].to_numpy()])

@@ -4,19 +4,11 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pymer
+from package_meta import PROJECT, ROOT, installed_distribution
 
-try:
-    import tomllib
-except ModuleNotFoundError:          # Python 3.10
-    from pip._vendor import tomli as tomllib   # pip's own copy
-
-ROOT = Path(__file__).parents[1]
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-PROJECT = PYPROJECT["project"]
 VERSION = PROJECT["version"]
 
 
@@ -37,14 +29,9 @@ def test_version_is_defined_once_and_everything_agrees():
 
 
 def test_installed_metadata_has_the_version_and_the_licence():
-    # the distribution that holds the pymer being tested (an install, not a stale copy elsewhere)
-    here = Path(pymer.__file__).resolve()
-    dists = [d for d in metadata.distributions() if d.metadata["Name"] == "pymer"
-             and Path(d.locate_file("pymer/__init__.py")).resolve() == here]
-    if not dists:                       # a source checkout on PYTHONPATH: no metadata to read
-        assert here == (ROOT / "src" / "pymer" / "__init__.py").resolve()
+    dist = installed_distribution()
+    if dist is None:
         return
-    (dist,) = dists
     assert dist.version == VERSION
     assert dist.metadata["License-Expression"] == "MIT"
     assert "pymer developers" in dist.metadata["Author"]

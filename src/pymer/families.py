@@ -255,13 +255,26 @@ def glm_start(family: Family, X: np.ndarray, y: np.ndarray, w: np.ndarray, offse
     if what is not None and not _valid(family, eta):
         raise PymerDataError(f"cannot find valid starting values: {what} is outside the domain of the "
                              f"{family.name} family with the {family.link} link")
+    glm = f"the {family.name}({family.link}) GLM for the fixed-effects start"
+    for name, v in (("the fixed-effects design", X), ("the offset", offset)):
+        if not np.all(np.isfinite(v)):
+            raise PymerDataError(f"{glm}: {name} has non-finite values")
     beta = None
     for _ in range(maxit):
         mu, me, var, dr, _ = family.eval(eta, y, w)
         wk = w * me ** 2 / var
         z = eta - offset + (y - mu) / me
         sw = np.sqrt(wk)
-        new, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
+        A, b = X * sw[:, None], z * sw
+        # the IRLS has broken down; LAPACK would fail on the NaN/inf (printing its complaints).
+        # From the caller's mustart/etastart that is a pymer error; from the family's own
+        # start it is LAPACK's error, on which the callers fall back to another start
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            msg = f"{glm} breaks down: its working weights or working response are not finite"
+            if what is not None:
+                raise PymerDataError(f"{msg} (from the {what} given)")
+            raise np.linalg.LinAlgError(msg)
+        new, *_ = np.linalg.lstsq(A, b, rcond=None)
         eta_new = X @ new + offset
         if beta is None:
             beta, eta = new, eta_new

@@ -53,6 +53,8 @@ def _gc_paused(fn):
 class GeneralizedLinearMixedModel:
     """A GLMM ready to be fitted: Z row-wise, two PIRLS states (beta inside, and u only)."""
 
+    _joint_warm: tuple[np.ndarray, np.ndarray] | None    # nAGQ = 0: the (beta, u) PIRLS last reached
+
     def __init__(self, mf: Any, family: Any, call: ModelCall | None = None, control: dict | None = None,
                  mustart: ArrayLike | None = None, etastart: ArrayLike | None = None) -> None:
         self.mf = mf

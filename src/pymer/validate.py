@@ -433,7 +433,7 @@ def check_nagq(nAGQ, re=None) -> int:
         raise TypeError(f"nAGQ must be a whole number, not {type(nAGQ).__name__}")
     if not float(nAGQ).is_integer() or nAGQ < 0:
         raise ValueError(f"nAGQ must be a whole number >= 0, not {nAGQ!r}")
-    nAGQ = int(nAGQ)
+    nAGQ = int(nAGQ) if isinstance(nAGQ, numbers.Integral) else int(float(nAGQ))
     if nAGQ > 1 and re is not None:
         terms = list(re.terms)
         if len(terms) != 1 or terms[0].k != 1:
@@ -628,7 +628,9 @@ def check_control(control, allowed=None, fun="lmer") -> dict:
             raise ValueError(f"unknown control setting '{key}' for {fun}(){hint} "
                              f"(known settings: {', '.join(allowed)})")
         out[key] = _check_value(key, value, glmer)
-    out.update(out.pop("optCtrl", {}))
+    opt_ctrl = out.pop("optCtrl", {})
+    assert isinstance(opt_ctrl, dict)          # the default or _check_value's dict
+    out.update(opt_ctrl)
     return out
 
 

@@ -2,22 +2,12 @@
 # models without random effects, dispformula = ~0, and profile-likelihood intervals
 # (confint(method = "profile") and method = "uniroot").
 # usage: Rscript tmb_feat.R DATA_DIR OUT_JSON     (DATA_DIR: tests/data)
-suppressMessages({library(glmmTMB); library(jsonlite)})
-source("common.R")
+source("tmb_common.R")
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- args[1]; out <- args[2]
-types <- fromJSON(file.path(data_dir, "tmb_types.json"), simplifyVector = FALSE)
-load_tmb <- function(name) {
-  d <- read.csv(file.path(data_dir, paste0("tmb_", name, ".csv")), stringsAsFactors = FALSE)
-  for (cn in names(types[[name]])) {
-    ct <- types[[name]][[cn]]
-    d[[cn]] <- factor(as.character(d[[cn]]), levels = unlist(ct$levels), ordered = isTRUE(ct$ordered))
-  }
-  d
-}
-sal <- load_tmb("Salamanders")
-cbpp <- load_tmb("cbpp")
-ss <- load_tmb("sleepstudy")
+sal <- load_tmb("Salamanders", data_dir)
+cbpp <- load_tmb("cbpp", data_dir)
+ss <- load_tmb("sleepstudy", data_dir)
 # dispformula = ~0: an observation-level random effect carries the residual variance
 ss$y <- ss$Reaction / 100
 ss$obs <- factor(seq_len(nrow(ss)))

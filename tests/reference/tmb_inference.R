@@ -1,12 +1,9 @@
 # broom.mixed's tidy(), anova() and Wald confint() of glmmTMB fits, for tmb_inference.json
 # (tests/test_tmb_inference.py). usage: Rscript tmb_inference.R DATA_DIR OUT_JSON
-suppressMessages({library(glmmTMB); library(broom.mixed); library(jsonlite)})
-source("common.R")
+source("tmb_common.R")
+suppressMessages(library(broom.mixed))
 args <- commandArgs(trailingOnly = TRUE)
-sal <- read.csv(file.path(args[1], "tmb_Salamanders.csv"), stringsAsFactors = FALSE)
-sal$site <- factor(sal$site, levels = levels(Salamanders$site))
-sal$mined <- factor(sal$mined, levels = levels(Salamanders$mined))
-sal$spp <- factor(sal$spp, levels = levels(Salamanders$spp))
+sal <- load_tmb("Salamanders", args[1])
 m1 <- glmmTMB(count ~ mined + (1 | site), ziformula = ~mined, data = sal, family = poisson)
 m0 <- glmmTMB(count ~ 1 + (1 | site), ziformula = ~mined, data = sal, family = poisson)
 td <- as.data.frame(tidy(m1))

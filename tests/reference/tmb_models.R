@@ -2,19 +2,9 @@
 # Each model is given as the strings pymer.glmmtmb takes (formula, family, link,
 # ziformula, dispformula, REML, weights); the glmmTMB call is built from them.
 # usage: Rscript tmb_models.R DATA_DIR OUT_JSON     (DATA_DIR: tests/data, see tmb_data.R)
-suppressMessages({library(glmmTMB); library(jsonlite)})
-source("common.R")
+source("tmb_common.R")
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- args[1]; out <- args[2]
-types <- fromJSON(file.path(data_dir, "tmb_types.json"), simplifyVector = FALSE)
-load_tmb <- function(name) {
-  d <- read.csv(file.path(data_dir, paste0("tmb_", name, ".csv")), stringsAsFactors = FALSE)
-  for (cn in names(types[[name]])) {
-    ct <- types[[name]][[cn]]
-    d[[cn]] <- factor(as.character(d[[cn]]), levels = unlist(ct$levels), ordered = isTRUE(ct$ordered))
-  }
-  d
-}
 
 M <- function(id, data, formula, family, link = NULL, ziformula = "~0", dispformula = "~1",
               REML = FALSE, weights = NULL, offset = NULL)
@@ -64,7 +54,7 @@ fam_call <- function(m) {
 results <- list()
 for (m in models) {
   cat(m$id, "\n")
-  d <- load_tmb(m$data)
+  d <- load_tmb(m$data, data_dir)
   fam <- fam_call(m)
   wt <- if (is.null(m$weights)) NULL else d[[m$weights]]
   d$.w <- wt

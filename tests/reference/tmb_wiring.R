@@ -3,16 +3,11 @@
 # Poisson model of Salamanders (the conditional model, as both packages do for glmmTMB),
 # and ggpredict(type = "random") on an nbinom2 fit.
 # usage: Rscript tmb_wiring.R DATA_DIR OUT_JSON     (DATA_DIR: tests/data)
-suppressMessages({library(glmmTMB); library(jsonlite); library(broom.mixed)
-                  library(ggeffects); library(emmeans)})
+source("tmb_common.R")
+suppressMessages({library(broom.mixed); library(ggeffects); library(emmeans)})
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- args[1]; out <- args[2]
-types <- fromJSON(file.path(data_dir, "tmb_types.json"), simplifyVector = FALSE)
-d <- read.csv(file.path(data_dir, "tmb_Salamanders.csv"), stringsAsFactors = FALSE)
-for (cn in names(types$Salamanders)) {
-  ct <- types$Salamanders[[cn]]
-  d[[cn]] <- factor(as.character(d[[cn]]), levels = unlist(ct$levels), ordered = isTRUE(ct$ordered))
-}
+d <- load_tmb("Salamanders", data_dir)
 m1 <- glmmTMB(count ~ mined + (1 | site), data = d, family = poisson, ziformula = ~mined)
 m0 <- glmmTMB(count ~ 1 + (1 | site), data = d, family = poisson, ziformula = ~mined)
 td <- as.data.frame(tidy(m1))

@@ -4,20 +4,10 @@
 # refusal of random effects in dispformula; and dispformula = ~0 on sleepstudy's own scale
 # (an observation-level random effect carrying the residual variance of Reaction).
 # usage: Rscript tmb_zire.R DATA_DIR OUT_JSON     (DATA_DIR: tests/data)
-suppressMessages({library(glmmTMB); library(jsonlite)})
-source("common.R")
+source("tmb_common.R")
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- args[1]; out <- args[2]
-types <- fromJSON(file.path(data_dir, "tmb_types.json"), simplifyVector = FALSE)
-load_tmb <- function(name) {
-  d <- read.csv(file.path(data_dir, paste0("tmb_", name, ".csv")), stringsAsFactors = FALSE)
-  for (cn in names(types[[name]])) {
-    ct <- types[[name]][[cn]]
-    d[[cn]] <- factor(as.character(d[[cn]]), levels = unlist(ct$levels), ordered = isTRUE(ct$ordered))
-  }
-  d
-}
-sal <- load_tmb("Salamanders")
+sal <- load_tmb("Salamanders", data_dir)
 # new data: every row with the other level of mined and spp shifted by one
 newd <- sal
 newd$mined <- factor(ifelse(sal$mined == "yes", "no", "yes"), levels = levels(sal$mined))
@@ -54,7 +44,7 @@ m_hnb <- glmmTMB(count ~ spp + mined + (1 | site), ziformula = ~ spp + (1 | site
                  family = truncated_nbinom2)
 # the conditional model without random effects, the zero model with them
 m_zip0 <- glmmTMB(count ~ spp + mined, ziformula = ~ (1 | site), data = sal, family = poisson)
-ss <- load_tmb("sleepstudy")
+ss <- load_tmb("sleepstudy", data_dir)
 ss$obs <- factor(seq_len(nrow(ss)))
 m_disp0 <- glmmTMB(Reaction ~ Days + (1 | Subject) + (1 | obs), dispformula = ~0, data = ss)
 disp0 <- list(par = I(unname(m_disp0$fit$par)), loglik = as.numeric(logLik(m_disp0)),

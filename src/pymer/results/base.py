@@ -27,9 +27,28 @@ class MixedModelResult:
     """What LMM and GLMM fits share: random-effects bookkeeping and the tables built from it.
 
     Subclasses provide ``theta``, ``beta``, ``b`` (random effects on the
-    original scale, lme4's order), ``sigma``, ``model``, ``objective``, ``df`` and
-    ``_vcov_matrix()``.
+    original scale, lme4's order), ``sigma``, ``model``, ``objective``, ``df``,
+    ``residuals()``, ``_vcov_matrix()`` and ``_core_at_optimum()``.
     """
+
+    # set by the subclasses' __init__
+    model: Any
+    theta: np.ndarray
+    beta: np.ndarray
+    b: np.ndarray
+    sigma: float
+    objective: float
+
+    if TYPE_CHECKING:
+        # what the subclasses define (declared for the type checker only)
+        @property
+        def df(self) -> int: ...
+
+        def residuals(self, type: Any = ..., scaled: bool = ...) -> np.ndarray: ...
+
+        def _vcov_matrix(self) -> np.ndarray: ...
+
+        def _core_at_optimum(self) -> Any: ...
 
     # ---- basic attributes --------------------------------------------------
 
@@ -78,7 +97,7 @@ class MixedModelResult:
     @cached_property
     def ngrps(self) -> dict:
         """Number of levels of each grouping factor (each factor once, lme4's order)."""
-        out = {}
+        out: dict[str, int] = {}
         for t in self.re.terms:
             out.setdefault(t.group, t.nlev)
         return out
@@ -171,7 +190,8 @@ class MixedModelResult:
 
     def _vc_group_names(self) -> list:
         """VarCorr's group names: a factor with several terms gets .1, .2, ... (Subject, Subject.1)."""
-        names, seen = [], {}
+        names: list[str] = []
+        seen: dict[str, int] = {}
         for t in self.re.terms:
             k = seen.get(t.group, -1) + 1
             seen[t.group] = k
@@ -233,7 +253,7 @@ class MixedModelResult:
             blk = flat[pos:pos + nl * k * k].reshape(nl, k, k)
             pos += nl * k * k
             out.append(s2 * (T @ blk @ T.T) if k > 1 else (s2 * T[0, 0] ** 2) * blk)
-        merged = {}
+        merged: dict[str, np.ndarray] = {}
         for t, r in zip(self.re.terms, out):
             if t.group in merged:
                 a = merged[t.group]
