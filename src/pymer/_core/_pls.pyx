@@ -549,7 +549,8 @@ cdef class PLS:
         if not self.blocked:
             return self.cholmod_solve2(CHOLMOD_P, CHOLMOD_L, x, ncol)
         F = _blocked_view(self)
-        return schur_solve_fwd(&F, x, ncol)
+        schur_solve_fwd(&F, x, ncol)
+        return 0
 
     cdef int solve_bwd(self, double *x, Py_ssize_t ncol) noexcept nogil:
         """x <- P' L^-T x for x (q x ncol, column-major) in place."""

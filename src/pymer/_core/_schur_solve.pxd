@@ -5,5 +5,5 @@ from pymer._core._blocked cimport Blocked
 
 
 cdef int schur_factor(Blocked *F, const double *av, double *logdet) noexcept nogil
-cdef int schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil
+cdef void schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil
 cdef void schur_solve_bwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil

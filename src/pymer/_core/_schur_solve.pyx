@@ -8,21 +8,22 @@ right-hand side although the factor has a fraction of the entries (InstEval: 112
 against ~320k). Here, after each factorization, every supernode's rows below its
 diagonal block are gathered into one compact column-major block (nr x nc), and the
 solves run per supernode: LAPACK's triangular solve on the diagonal block and one
-matrix product with the compact block. The diagonal blocks stay in the dense buffer
+matrix product with the compact block, on the right-hand sides permuted into the
+factor's order, CHUNK columns at a time. The diagonal blocks stay in the dense buffer
 (_selinv.pyx reads the whole factor there).
 
-The backward solve runs on the right-hand sides as columns permuted into the factor's
-order, CHUNK at a time, in the blocked record's work array after the region
-_blocked.pyx uses (max(q2, nr * nc + nr * nr)): the compact blocks, the permuted
-right-hand sides (q2 x CHUNK) and the products (max nr x CHUNK); sparse_work_size gives
-the total.
+Scratch in the blocked record's work array, after the region _blocked.pyx uses
+(max(q2, nr * nc + nr * nr)): the compact blocks, the permuted right-hand sides
+(q2 x CHUNK) and the products (max nr x CHUNK); sparse_work_size gives the total.
 
-The forward solve (the PLS update's, on [X y]: 29 columns on InstEval's interaction
-model) runs on the right-hand sides as rows (_solve_fwd_rows): each row of x
-contiguous, so every entry of L21 and every row of a compact block updates a whole row
-(all right-hand sides) at once, one pass over the factor in place of one per column
+A forward solve of several right-hand sides (the PLS update's [X y], 29 columns on
+InstEval's interaction model) runs on them as rows instead (_solve_fwd_rows): each
+row of x contiguous, so L21's entries and the compact blocks' rows each update a whole
+row (all right-hand sides) at once, one pass over the factor in place of one per column
 (InstEval: 4.1 ms of an evaluation's 19 before). Up to ROWS columns at a time, in
 scratch of its own (malloc'ed per call: its size depends on the number of columns).
+One right-hand side (PIRLS, the TMB gradient) stays on the column path: as rows it
+took twice as long (2.1 ms against 1.2 on InstEval).
 """
 import numpy as np
 from libc.string cimport memcpy
@@ -57,6 +58,16 @@ cdef inline void _layout(Py_ssize_t q2, Py_ssize_t nsuper, const int64_t *sup,
     off[4] = maxnr
 
 
+cdef inline const int64_t *_supernode(Blocked *F, Py_ssize_t s, Py_ssize_t *c0,
+                                      Py_ssize_t *nc, Py_ssize_t *nr) noexcept nogil:
+    """Supernode s: its first column c0 and nc columns (in the order); returns its rows
+    below the diagonal block (nr of them)."""
+    c0[0] = F.sup[s]
+    nc[0] = F.sup[s + 1] - c0[0]
+    nr[0] = F.spi[s + 1] - F.spi[s] - nc[0]
+    return &F.srow[F.spi[s] + nc[0]]
+
+
 def sparse_work_size(const int64_t[::1] sup, const int64_t[::1] spi, Py_ssize_t q2):
     """Doubles of scratch the sparse Schur complement needs (factorization and solves)."""
     cdef Py_ssize_t off[5]
@@ -78,10 +89,7 @@ cdef int schur_factor(Blocked *F, const double *av, double *logdet) noexcept nog
     _layout(q2, F.nsuper, F.sup, F.spi, off)
     Lc = F.work + off[0]
     for s in range(F.nsuper):
-        c0 = F.sup[s]
-        nc = F.sup[s + 1] - c0
-        R = &F.srow[F.spi[s] + nc]
-        nr = F.spi[s + 1] - F.spi[s] - nc
+        R = _supernode(F, s, &c0, &nc, &nr)
         for c in range(nc):
             col = &F.S[(c0 + c) * q2]
             for a in range(nr):
@@ -90,28 +98,61 @@ cdef int schur_factor(Blocked *F, const double *av, double *logdet) noexcept nog
     return 0
 
 
-cdef int schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
+cdef void schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
     """x <- L^-1 P x for x (q x ncol, column-major) in place (blocked_solve_fwd, with the
-    sparse Schur complement's part per supernode, on the right-hand sides as rows: see
-    _solve_fwd_rows). Returns 0, or 2 when its scratch cannot be allocated."""
+    sparse Schur complement's part per supernode)."""
+    cdef Blocked F1
     cdef Py_ssize_t off[5]
-    cdef Py_ssize_t q = F.q, j, nb
+    cdef Py_ssize_t q = F.q, q1 = F.q1, q2 = F.q2, c0, nc, nr, s, j, r, a, col, nb
+    cdef const int64_t *R
+    cdef double *Lc
     cdef double *X
-    if F.pinv == NULL or F.q2 == 0:
+    cdef double *Y
+    cdef double *xc
+    cdef int inc, inr, inb, ld2 = <int> q2
+    cdef double one = 1.0, zero = 0.0
+    cdef char left = b'L', lo = b'L', notr = b'N', nonunit = b'N'
+    if F.pinv == NULL or q2 == 0:
         blocked_solve_fwd(F, x, ncol)
-        return 0
-    if ncol == 0:
-        return 0
-    _layout(F.q2, F.nsuper, F.sup, F.spi, off)
-    nb = ROWS if ncol > ROWS else ncol
-    X = <double *> malloc((q + off[4]) * nb * sizeof(double))
-    if X == NULL:
-        return 2
-    for j in range(0, ncol, ROWS):
-        _solve_fwd_rows(F, x + j * q, ncol - j if ncol - j < ROWS else ROWS, X, X + q * nb,
-                        F.work + off[0])
-    free(X)
-    return 0
+        return
+    _layout(q2, F.nsuper, F.sup, F.spi, off)
+    if ncol > 1:
+        nb = ROWS if ncol > ROWS else ncol
+        X = <double *> malloc((F.q + off[4]) * nb * sizeof(double))
+        if X != NULL:
+            for j in range(0, ncol, ROWS):
+                _solve_fwd_rows(F, x + j * q, ncol - j if ncol - j < ROWS else ROWS, X,
+                                X + F.q * nb, F.work + off[0])
+            free(X)
+            return
+    F1 = F[0]
+    F1.q2 = 0
+    blocked_solve_fwd(&F1, x, ncol)
+    X = F.work + off[1]
+    Y = F.work + off[2]
+    for j in range(0, ncol, CHUNK):
+        nb = ncol - j if ncol - j < CHUNK else CHUNK
+        inb = <int> nb
+        for col in range(nb):
+            xc = x + (j + col) * q + q1
+            for r in range(q2):
+                X[F.pinv[r] + col * q2] = xc[r]
+        Lc = F.work + off[0]
+        for s in range(F.nsuper):
+            R = _supernode(F, s, &c0, &nc, &nr)
+            inc = <int> nc
+            dtrsm(&left, &lo, &notr, &nonunit, &inc, &inb, &one, &F.S[c0 + c0 * q2], &ld2,
+                  &X[c0], &ld2)
+            if nr == 0:
+                continue
+            inr = <int> nr
+            dgemm(&notr, &notr, &inr, &inb, &inc, &one, Lc, &inr, &X[c0], &ld2, &zero, Y, &inr)
+            for col in range(nb):
+                for a in range(nr):
+                    X[R[a] + col * q2] -= Y[a + col * nr]
+            Lc += nr * nc
+        for col in range(nb):
+            memcpy(x + (j + col) * q + q1, &X[col * q2], q2 * sizeof(double))
 
 
 cdef void _solve_fwd_rows(Blocked *F, double *x, Py_ssize_t ncol, double *XT, double *W,
@@ -164,10 +205,7 @@ cdef void _solve_fwd_rows(Blocked *F, double *x, Py_ssize_t ncol, double *XT, do
     # the Schur complement per supernode: Y_s <- Y_s L_D^-T, then the rows below less
     # the compact block times Y_s
     for s in range(F.nsuper):
-        c0 = F.sup[s]
-        nc = F.sup[s + 1] - c0
-        R = &F.srow[F.spi[s] + nc]
-        nr = F.spi[s + 1] - F.spi[s] - nc
+        R = _supernode(F, s, &c0, &nc, &nr)
         inc = <int> nc
         dtrsm(&right, &lo, &tr, &nonunit, &im, &inc, &one, &F.S[c0 + c0 * q2], &ld2,
               &Y[c0 * ncol], &im)
@@ -215,10 +253,7 @@ cdef void schur_solve_bwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil
             memcpy(&X[col * q2], x + (j + col) * q + q1, q2 * sizeof(double))
         Lc = F.work + off[1]
         for s in range(F.nsuper - 1, -1, -1):
-            c0 = F.sup[s]
-            nc = F.sup[s + 1] - c0
-            R = &F.srow[F.spi[s] + nc]
-            nr = F.spi[s + 1] - F.spi[s] - nc
+            R = _supernode(F, s, &c0, &nc, &nr)
             inc = <int> nc
             if nr > 0:
                 inr = <int> nr
