@@ -22,8 +22,9 @@ row of x contiguous, so L21's entries and the compact blocks' rows each update a
 row (all right-hand sides) at once, one pass over the factor in place of one per column
 (InstEval: 4.1 ms of an evaluation's 19 before). Up to ROWS columns at a time, in
 scratch of its own (malloc'ed per call: its size depends on the number of columns).
-One right-hand side (PIRLS, the TMB gradient) stays on the column path: as rows it
-took twice as long (2.1 ms against 1.2 on InstEval).
+Fewer than ROWS_MIN right-hand sides (PIRLS and the TMB gradient: one; y ~ service's
+[X y]: three) stay on the column path: as rows one took 2.1 ms against 1.2 on InstEval,
+three no less than before.
 """
 import numpy as np
 from libc.string cimport memcpy
@@ -34,6 +35,7 @@ from pymer._core._blocked cimport Blocked, blocked_factor, blocked_solve_fwd, bl
 
 DEF CHUNK = 32
 DEF ROWS = 64
+DEF ROWS_MIN = 8
 DEF TILE = 64
 
 
@@ -116,7 +118,7 @@ cdef void schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil
         blocked_solve_fwd(F, x, ncol)
         return
     _layout(q2, F.nsuper, F.sup, F.spi, off)
-    if ncol > 1:
+    if ncol >= ROWS_MIN:
         nb = ROWS if ncol > ROWS else ncol
         X = <double *> malloc((F.q + off[4]) * nb * sizeof(double))
         if X != NULL:
