@@ -178,3 +178,22 @@ def test_check_convergence_many_equals_one_at_a_time():
     for j in range(R):
         assert many[j] == check_convergence(None, x[j], lower, derivs=(g[j], H[j]))[0]
     assert any(many) and not all(many)
+
+
+@pytest.mark.parametrize("formula, data, reml", CASES)
+def test_derivatives_on_two_threads_equal_one_thread_to_the_bit(formula, data, reml):
+    """The finite differences' points on two threads (a copy of the core on the second:
+    parallel_min 0) give the values, hence the gradient and Hessian, of one thread;
+    Dyestuff2's theta sits on its bound (one-sided differences)."""
+    model = _model(formula, data, reml)
+    lower = model._theta_lower
+    x = np.maximum(np.asarray(pymer.lmer(formula, pymer.datasets.load(data), REML=reml).theta), lower) \
+        if data != "Dyestuff2" else lower + 5e-5
+    got = {}
+    for par in (np.inf, 0.0):
+        obj = LmmObjective(model.core, reml, model.log_w, lower)
+        obj.parallel_min = par
+        got[par] = obj.derivatives(x)
+    for a, b in zip(got[np.inf], got[0.0]):
+        assert np.array_equal(a, b)
+    assert np.all(np.isfinite(got[0.0][1]))

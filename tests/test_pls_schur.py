@@ -101,6 +101,35 @@ def test_index_lists_describe_the_pattern():
     assert np.all(np.diff(scp) >= 1) and np.all(sri[scp[1:] - 1] == np.arange(q2))
 
 
+@pytest.mark.parametrize("k1", [1, 2, 3])
+def test_schur_pattern_is_that_of_a22_plus_b_bt(k1):
+    """The compiled pattern equals SciPy's B B' + A22 + I (B: which rows each level of the
+    first term couples), upper triangle, rows sorted; A22 couples h and j here."""
+    import scipy.sparse as sp
+    model = _crossed(10 + k1, k1)
+    core = model.core
+    core.choose_factorization("blocked")
+    cp, ri, q1, q2 = np.asarray(model.colptr), np.asarray(model.rowind), core.q1, core.q2
+    nb1 = q1 // k1
+    rows, cols = [], []
+    for b in range(nb1):
+        r = ri[cp[b * k1] + k1:cp[b * k1 + 1]] - q1
+        rows.append(r)
+        cols.append(np.full(r.size, b))
+    B = sp.csc_matrix((np.ones(sum(r.size for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(q2, nb1))
+    c = np.repeat(np.arange(q1, core.q), np.diff(cp[q1:]))
+    r = ri[cp[q1]:]
+    keep = r >= q1
+    A22 = sp.csc_matrix((np.ones(int(keep.sum())), (r[keep] - q1, c[keep] - q1)), shape=(q2, q2))
+    assert sp.tril(A22, -1).nnz > 0
+    S = sp.triu((B @ B.T + A22 + sp.identity(q2)).tocsc(), format="csc")
+    S.sort_indices()
+    scp, sri = schur_pattern(cp, ri, q1, k1)
+    np.testing.assert_array_equal(scp, S.indptr)
+    np.testing.assert_array_equal(sri, S.indices)
+
+
 @pytest.fixture(scope="module")
 def insteval():
     return pymer.datasets.load("InstEval")

@@ -68,6 +68,8 @@ cdef enum:
 
 # seconds between checks for Ctrl-C (the GIL is taken for the check only)
 cdef double SIGNAL_EVERY = 0.25
+# the finite differences run on two threads when one evaluation takes this long (seconds)
+cdef double PARALLEL_MIN = 0.004
 
 
 cdef inline double _now() noexcept nogil:
@@ -123,6 +125,10 @@ cdef class LmmObjective:
     cdef bint interrupted
     cdef nlopt_opt running
     cdef double[::1] best_x, work
+    # the finite differences' points (m x npoints) and their objectives; seconds an
+    # evaluation takes from which they run on two threads
+    cdef double[::1] points, values
+    cdef public double parallel_min
 
     def __init__(self, PLS core not None, bint reml, double log_w, lower, upper=None, *,
                  optimizer="bobyqa", double ftol_abs=1e-8, double xtol_abs=1e-8,
@@ -146,6 +152,9 @@ cdef class LmmObjective:
         self.maxeval = int(maxeval)
         self.best_x = np.zeros(self.m)
         self.work = np.zeros(3 * self.m)
+        self.points = np.zeros(self.m * self.m * (self.m + 1))
+        self.values = np.zeros(self.m * (self.m + 1))
+        self.parallel_min = PARALLEL_MIN
 
     # ---- the objective ---------------------------------------------------------
 
@@ -298,44 +307,113 @@ cdef class LmmObjective:
     cdef void derivs(self, const double *x, double f0, double delta, double *grad,
                      double *hess) noexcept nogil:
         """:func:`pymer.numdiff.finite_diff_derivs` at x (f0: the objective there):
-        central differences, one-sided where the lower bound is within the step."""
-        cdef int i, j, m = self.m
+        central differences, one-sided where the lower bound is within the step. The
+        points are listed first, then evaluated (:meth:`evaluate_points`), then the same
+        formulas applied to their values."""
+        cdef int i, j, k = 0, n = 0, m = self.m
         cdef double h = delta, fpp, v, a, b
-        cdef double *y = &self.work[0]
         cdef double *fp = &self.work[m]
         cdef double *fm = &self.work[2 * m]
-        memcpy(y, x, m * sizeof(double))
+        cdef double *P = &self.points[0]
+        cdef double *V = &self.values[0]
+        # per i: x + h e_i, then x + 2h e_i (one-sided) or x - h e_i; per pair i > j:
+        # x + h (e_i + e_j), and x - h (e_i + e_j) unless one of them is one-sided
         for i in range(m):
-            y[i] = x[i] + h
-            fp[i] = self.value(y)
+            memcpy(&P[n * m], x, m * sizeof(double))
+            P[n * m + i] = x[i] + h
+            n += 1
+            memcpy(&P[n * m], x, m * sizeof(double))
+            P[n * m + i] = x[i] + 2 * h if x[i] - h < self.lower[i] else x[i] - h
+            n += 1
+        for i in range(m):
+            for j in range(i):
+                memcpy(&P[n * m], x, m * sizeof(double))
+                P[n * m + i] = x[i] + h
+                P[n * m + j] = x[j] + h
+                n += 1
+                if not (x[i] - h < self.lower[i] or x[j] - h < self.lower[j]):
+                    memcpy(&P[n * m], x, m * sizeof(double))
+                    P[n * m + i] = x[i] - h
+                    P[n * m + j] = x[j] - h
+                    n += 1
+        with gil:
+            self.evaluate_points(n)
+        for i in range(m):
+            fp[i] = V[k]
             if x[i] - h < self.lower[i]:
-                y[i] = x[i] + 2 * h
-                fpp = self.value(y)
+                fpp = V[k + 1]
                 fm[i] = NAN
                 grad[i] = (-3 * f0 + 4 * fp[i] - fpp) / (2 * h)
                 hess[i * m + i] = (f0 - 2 * fp[i] + fpp) / pow(h, 2.0)
             else:
-                y[i] = x[i] - h
-                fm[i] = self.value(y)
+                fm[i] = V[k + 1]
                 grad[i] = (fp[i] - fm[i]) / (2 * h)
                 hess[i * m + i] = (fp[i] - 2 * f0 + fm[i]) / pow(h, 2.0)
-            y[i] = x[i]
+            k += 2
         for i in range(m):
             for j in range(i):
-                y[i] = x[i] + h
-                y[j] = x[j] + h
-                a = self.value(y)
+                a = V[k]
+                k += 1
                 if x[i] - h < self.lower[i] or x[j] - h < self.lower[j]:
                     v = (a - fp[i] - fp[j] + f0) / (h * h)
                 else:
-                    y[i] = x[i] - h
-                    y[j] = x[j] - h
-                    b = self.value(y)
+                    b = V[k]
+                    k += 1
                     v = (a + b - fp[i] - fm[i] - fp[j] - fm[j] + 2 * f0) / (2 * h * h)
                 hess[i * m + j] = v
                 hess[j * m + i] = v
-                y[i] = x[i]
-                y[j] = x[j]
+
+    cdef void evaluate_points(self, int n):
+        """values[i] = the objective at points[i * m:] for i < n, without the GIL. When the
+        first took ``parallel_min`` seconds or more (PARALLEL_MIN unless set: InstEval's
+        interaction model takes ~19 ms), the later half runs on a second thread on a copy
+        of the core (:meth:`_start_helper`) while this one does the rest: the values are
+        the same (each is a function of theta and the cross-products alone)."""
+        cdef int i, mid = n, m = self.m
+        cdef double t0
+        cdef double *P = &self.points[0]
+        cdef double *V = &self.values[0]
+        if n == 0:
+            return
+        with nogil:
+            t0 = _now()
+            V[0] = self.value(P)
+            t0 = _now() - t0
+        helper = None
+        if n > 2 and t0 >= self.parallel_min:
+            mid = 1 + (n - 1) // 2
+            helper = self._start_helper(mid, n)
+            if helper is None:
+                mid = n
+        with nogil:
+            for i in range(1, mid):
+                V[i] = self.value(&P[i * m])
+        if helper is not None:
+            helper.join()
+
+    cdef object _start_helper(self, int lo, int hi):
+        """A thread evaluating points lo..hi - 1 on a copy of the core (None when the copy
+        cannot be made: then this thread evaluates them)."""
+        import threading
+        try:
+            helper = LmmObjective(self.core.copy(), self.reml, self.log_w, np.asarray(self.lower),
+                                  np.asarray(self.upper))
+        except MemoryError:
+            return None
+        t = threading.Thread(target=helper._evaluate, args=(self.points, self.values, lo, hi),
+                             daemon=True)
+        try:
+            t.start()
+        except RuntimeError:           # no thread to be had
+            return None
+        return t
+
+    def _evaluate(self, double[::1] points, double[::1] values, int lo, int hi):
+        """values[i] = the objective at points[i * m:] for lo <= i < hi, without the GIL."""
+        cdef int i
+        with nogil:
+            for i in range(lo, hi):
+                values[i] = self.value(&points[i * self.m])
 
     cdef int fit_one(self, const double *x0, const double *step, double boundary_tol,
                      bint restart, bint calc_derivs, double delta, double *x, double *fx,

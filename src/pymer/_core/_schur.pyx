@@ -11,6 +11,7 @@ S = A22 + I - L21 L21' (see _blocked.pyx, which runs it per evaluation).
 """
 import numpy as np
 from libc.stdint cimport int64_t
+from libc.stdlib cimport qsort
 from pymer._core.cholmod cimport *
 from pymer._core._schur_solve import sparse_work_size
 
@@ -26,29 +27,61 @@ cdef extern from "cholmod.h" nogil:
         int is_super
 
 
+cdef int _cmp_int64(const void *a, const void *b) noexcept nogil:
+    cdef int64_t x = (<const int64_t *> a)[0], y = (<const int64_t *> b)[0]
+    return (x > y) - (x < y)
+
+
 def schur_pattern(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1,
                   Py_ssize_t k1):
     """The pattern of the Schur complement S = A22 + I - L21 L21' (q2 x q2, upper triangle,
     CSC, rows sorted): A22's entries and, per level of the first term, every pair of the
-    rows it couples."""
-    import scipy.sparse as sp
-    cdef Py_ssize_t q = colptr.shape[0] - 1, q2 = q - q1, nb1 = q1 // k1
-    cp = np.asarray(colptr)
-    ri = np.asarray(rowind)
-    # B (q2 x nb1): level b couples the rows of column b * k1 that are >= q1
-    first = cp[np.arange(nb1) * k1] + k1
-    counts = cp[np.arange(nb1) * k1 + 1] - first
-    pos = np.repeat(first - np.concatenate(([0], np.cumsum(counts)[:nb1 - 1])), counts) + np.arange(counts.sum())
-    B = sp.csc_matrix((np.ones(pos.size), ri[pos] - q1, np.concatenate(([0], np.cumsum(counts)))),
-                      shape=(q2, nb1))
-    cols = np.repeat(np.arange(q1, q), np.diff(cp[q1:]))
-    rows = ri[cp[q1]:]
-    keep = rows >= q1
-    A22 = sp.csc_matrix((np.ones(int(keep.sum())), (rows[keep] - q1, cols[keep] - q1)), shape=(q2, q2))
-    S = (B @ B.T + A22 + sp.identity(q2, format="csc")).tocsc()
-    S = sp.triu(S, format="csc")
-    S.sort_indices()
-    return S.indptr.astype(np.int64), S.indices.astype(np.int64)
+    rows it couples. Per column j a marker pass over the levels coupling row j (the rows
+    < q1 of column q1 + j) and A22's column, then the column's rows sorted."""
+    cdef Py_ssize_t q = colptr.shape[0] - 1, q2 = q - q1, j, t, u, i, n = 0, pass_
+    cdef int64_t r, lev
+    cdef int64_t[::1] mark = np.full(max(q2, 1), -1, dtype=np.int64)
+    cdef int64_t[::1] cp = np.zeros(q2 + 1, dtype=np.int64)
+    cdef int64_t[::1] ri = np.zeros(1, dtype=np.int64)
+    with nogil:
+        for pass_ in range(2):
+            n = 0
+            for j in range(q2):
+                mark[j] = j + pass_ * q2
+                if pass_:
+                    ri[n] = j
+                n += 1
+                for t in range(colptr[q1 + j], colptr[q1 + j + 1]):
+                    r = rowind[t]
+                    if r < q1:
+                        if r % k1 != 0:
+                            continue
+                        # level r / k1: its rows >= q1 follow its own k1 rows in column r
+                        lev = r
+                        for u in range(colptr[lev] + k1, colptr[lev + 1]):
+                            i = rowind[u] - q1
+                            if i > j:
+                                break
+                            if mark[i] != j + pass_ * q2:
+                                mark[i] = j + pass_ * q2
+                                if pass_:
+                                    ri[n] = i
+                                n += 1
+                    elif r - q1 <= j:
+                        i = r - q1
+                        if mark[i] != j + pass_ * q2:
+                            mark[i] = j + pass_ * q2
+                            if pass_:
+                                ri[n] = i
+                            n += 1
+                if pass_:
+                    qsort(&ri[cp[j]], n - cp[j], sizeof(int64_t), _cmp_int64)
+                else:
+                    cp[j + 1] = n
+            if not pass_:
+                with gil:
+                    ri = np.zeros(max(n, 1), dtype=np.int64)
+    return np.asarray(cp), np.asarray(ri)[:n].copy()
 
 
 def analyze_schur(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1,
