@@ -16,15 +16,16 @@ The family's log-density f and its derivatives in eta_c come from the
 single-component core (:mod:`pymer._core._tmb`'s ``obs_ll`` without zero inflation);
 this module adds the zero-inflation part: the derivatives in (eta_c, eta_z) up to the
 second (``joint_obs``) for the Newton steps of the mode, the third (``joint_obs3``:
-analytic in eta_z, the family's own third derivative in eta_c by central differences
-of its second, as :mod:`pymer._core._tmb_grad` has it) and the partial derivatives of
+analytic in eta_z, the family's own third derivative in eta_c in closed form from
+:mod:`pymer._core._tmb_obs`, as :mod:`pymer._core._tmb_grad` has it) and the partial derivatives of
 all of them in log phi and the tweedie psi (``joint_obs_aux``, central differences)
 for the gradient of log|H|. The Laplace core (:mod:`pymer._core._tmb_joint_laplace`)
 and its gradient (:mod:`pymer._core._tmb_joint_grad`) call them per observation.
 """
 import numpy as np
 from libc.math cimport log, log1p, exp, fabs, fmax, INFINITY, isfinite
-from pymer._core._tmb cimport obs_ll, obs_const
+from pymer._core._tmb cimport obs_ll, obs_const, TMB_TWEEDIE
+from pymer._core._tmb_obs cimport obs_partials
 
 # the central differences' step (error ~h^2 f^(4) / 6, ~1e-9 relative; rounding ~1e-12)
 cdef double STEP = 1e-4
@@ -84,9 +85,14 @@ cdef double joint_obs(int fam, int link, bint trunc, bint has_zi, double y, doub
 
 cdef double count_third(int fam, int link, bint trunc, double y, double N, double etac, double cst,
                         double cst0, double phi, double power) noexcept nogil:
-    """The third derivative in eta_c of the family's log-density (truncated for a hurdle),
-    by central differences of its second."""
-    cdef double h = STEP * fmax(1.0, fabs(etac)), d1, d2p, d2m
+    """The third derivative in eta_c of the family's log-density (truncated for a hurdle):
+    closed form (_tmb_obs.obs_partials), or for tweedie (whose closed form needs the
+    series' derivatives) central differences of its second."""
+    cdef double h = STEP * fmax(1.0, fabs(etac)), d1, d2p, d2m, e3
+    if fam != TMB_TWEEDIE and obs_partials(fam, link, trunc, False, y, N, etac, 0.0, 0.0, cst,
+                                           cst0, phi, power, False, NULL, &e3, NULL, NULL,
+                                           NULL) == 0:
+        return e3
     obs_ll(fam, link, trunc, False, y, N, etac + h, -INFINITY, 0.0, cst, cst0, phi, power, &d1, &d2p)
     obs_ll(fam, link, trunc, False, y, N, etac - h, -INFINITY, 0.0, cst, cst0, phi, power, &d1, &d2m)
     return -(d2p - d2m) / (2.0 * h)
