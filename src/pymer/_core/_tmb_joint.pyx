@@ -24,7 +24,7 @@ and its gradient (:mod:`pymer._core._tmb_joint_grad`) call them per observation.
 """
 import numpy as np
 from libc.math cimport log, log1p, exp, fabs, fmax, INFINITY, isfinite
-from pymer._core._tmb cimport obs_ll, obs_const, TMB_TWEEDIE
+from pymer._core._tmb cimport obs_ll, obs_const, log_zero, TMB_TWEEDIE
 from pymer._core._tmb_obs cimport obs_partials
 
 # the central differences' step (error ~h^2 f^(4) / 6, ~1e-9 relative; rounding ~1e-12)
@@ -70,10 +70,7 @@ cdef double joint_obs(int fam, int link, bint trunc, bint has_zi, double y, doub
         return lq + l
     # y = 0, zero-inflated: log(e^lpz + e^(lq + l)), r the weight of the count part
     a2 = lq + l
-    if lpz > a2:
-        ll = lpz + log1p(exp(a2 - lpz))
-    else:
-        ll = a2 + log1p(exp(lpz - a2))
+    ll = log_zero(lpz, a2)
     r = exp(a2 - ll)
     gc[0] = r * d1
     hcc[0] = r * d2 - r * (1.0 - r) * d1 * d1
@@ -133,10 +130,7 @@ cdef int joint_obs3(int fam, int link, bint trunc, bint has_zi, double y, double
     e1 = d1
     e2 = -d2
     a2 = lq + l
-    if lpz > a2:
-        ll = lpz + log1p(exp(a2 - lpz))
-    else:
-        ll = a2 + log1p(exp(lpz - a2))
+    ll = log_zero(lpz, a2)
     r = exp(a2 - ll)
     s = r * (1.0 - r)
     t[0] = r * e3 + 3.0 * s * e1 * e2 + (1.0 - 2.0 * r) * s * e1 * e1 * e1
