@@ -337,14 +337,19 @@ cdef void obs_const(int fam, bint trunc, bint has_zi, double y, double N, double
     cst0[0] = base_const(fam, 0.0, N, phi, power) if trunc else 0.0
 
 
+def per_obs_arrays(y, *values):
+    """y as a contiguous float array, and each of ``values`` (scalars or arrays) broadcast
+    to y's length as its own contiguous float copy: the per-observation inputs of the
+    Python-facing evaluators here and in _tmb_joint."""
+    yv = np.ascontiguousarray(y, dtype=np.float64)
+    n = yv.shape[0]
+    return (yv,) + tuple(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy() for v in values)
+
+
 def obs_loglik(int fam, int link, bint trunc, bint has_zi, y, N, eta, etaz, phi, double power=1.5):
     """Per-observation log-density, d/d eta and -d^2/d eta^2 (arrays), for tests and results."""
-    yv = np.ascontiguousarray(y, dtype=np.float64)
+    yv, Nv, ev, zv, pv = per_obs_arrays(y, N, eta, etaz, phi)
     cdef Py_ssize_t n = yv.shape[0], i
-    Nv = np.broadcast_to(np.asarray(N, dtype=np.float64), (n,)).copy()
-    ev = np.broadcast_to(np.asarray(eta, dtype=np.float64), (n,)).copy()
-    zv = np.broadcast_to(np.asarray(etaz, dtype=np.float64), (n,)).copy()
-    pv = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
     out = np.empty((3, n))
     cdef double[::1] yy = yv, NN = Nv, ee = ev, zz = zv, pp = pv
     cdef double[:, ::1] o = out

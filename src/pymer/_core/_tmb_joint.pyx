@@ -25,6 +25,7 @@ and its gradient (:mod:`pymer._core._tmb_joint_grad`) call them per observation.
 import numpy as np
 from libc.math cimport log, log1p, exp, fabs, fmax, INFINITY, isfinite
 from pymer._core._tmb cimport obs_ll, obs_const, log_zero, TMB_TWEEDIE
+from pymer._core._tmb import per_obs_arrays
 from pymer._core._tmb_obs cimport obs_partials
 
 # the central differences' step (error ~h^2 f^(4) / 6, ~1e-9 relative; rounding ~1e-12)
@@ -200,12 +201,8 @@ def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double
                     bint has_zi=True):
     """(6, n): log f, d/d eta_c, d/d eta_z, -d2/d eta_c2, -d2/d eta_z2, -d2/d eta_c d eta_z
     per observation (for tests and results)."""
-    yv = np.ascontiguousarray(y, dtype=np.float64)
+    yv, Nv, ev, zv, pv = per_obs_arrays(y, N, etac, etaz, phi)
     cdef Py_ssize_t n = yv.shape[0], i
-    Nv = np.broadcast_to(np.asarray(N, dtype=np.float64), (n,)).copy()
-    ev = np.broadcast_to(np.asarray(etac, dtype=np.float64), (n,)).copy()
-    zv = np.broadcast_to(np.asarray(etaz, dtype=np.float64), (n,)).copy()
-    pv = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
     c, c0 = np.empty(n), np.empty(n)
     joint_constants(fam, trunc, yv, Nv, pv, power, c, c0)
     out = np.empty((6, n))
@@ -223,12 +220,8 @@ def joint_obs_higher(int fam, int link, bint trunc, y, N, etac, etaz, phi, doubl
     """(16, n): joint_obs_terms' six rows, the third derivatives (l_ccc, l_ccz, l_czz,
     l_zzz), and the six rows' derivatives in log phi (``which`` 1) or the tweedie psi
     (``which`` 2), per observation (for tests)."""
-    yv = np.ascontiguousarray(y, dtype=np.float64)
+    yv, Nv, ev, zv, pv = per_obs_arrays(y, N, etac, etaz, phi)
     cdef Py_ssize_t n = yv.shape[0], i
-    Nv = np.broadcast_to(np.asarray(N, dtype=np.float64), (n,)).copy()
-    ev = np.broadcast_to(np.asarray(etac, dtype=np.float64), (n,)).copy()
-    zv = np.broadcast_to(np.asarray(etaz, dtype=np.float64), (n,)).copy()
-    pv = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
     out = np.empty((16, n))
     out[:6] = joint_obs_terms(fam, link, trunc, yv, Nv, ev, zv, pv, power, has_zi)
     c, c0 = np.empty(n), np.empty(n)
