@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import special
 
 from ..terms import term_order
-from .result import TMBResult, ran_pars_rows, varcorr_rows
+from .result import TMBResult, ran_pars_rows, ranef_frames, varcorr_rows
 
 
 class JointTMBResult(TMBResult):
@@ -62,13 +62,7 @@ class JointTMBResult(TMBResult):
     def ranef_zi(self) -> dict:
         """Conditional modes of the zero-inflation model's random effects (glmmTMB's
         ``ranef(fit)$zi``): per grouping factor a DataFrame (levels x columns)."""
-        out: dict = {}
-        re = self.model.zre
-        for t, off in zip(re.terms, re.col_offsets):
-            blk = self.b_zi[off:off + t.k * t.nlev].reshape(t.nlev, t.k)
-            df = pd.DataFrame(blk, index=pd.Index(t.levels, name=t.group), columns=t.colnames)
-            out[t.group] = pd.concat([out[t.group], df], axis=1) if t.group in out else df
-        return out
+        return ranef_frames(self.model.zre, self.b_zi)
 
     @property
     def is_singular(self) -> bool:

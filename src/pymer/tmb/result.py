@@ -42,6 +42,17 @@ def varcorr_rows(terms_covariances: list) -> list:
 
 
 
+def ranef_frames(re: Any, b: np.ndarray) -> dict:
+    """Conditional modes b of the random-effects terms ``re`` per grouping factor: a
+    DataFrame (levels x the terms' columns; terms of one factor side by side)."""
+    out: dict = {}
+    for t, off in zip(re.terms, re.col_offsets):
+        blk = b[off:off + t.k * t.nlev].reshape(t.nlev, t.k)
+        df = pd.DataFrame(blk, index=pd.Index(t.levels, name=t.group), columns=t.colnames)
+        out[t.group] = pd.concat([out[t.group], df], axis=1) if t.group in out else df
+    return out
+
+
 def ran_pars_rows(terms_covariances: list, component: str) -> list:
     """tidy()'s ran_pars rows of one model component (broom.mixed's sd__ and cor__
     terms), from :func:`varcorr_rows`."""
@@ -406,13 +417,7 @@ class TMBResult:
     @property
     def ranef(self) -> dict:
         """Conditional modes b per grouping factor: DataFrame (levels x terms' columns)."""
-        out = {}
-        re = self.model.re
-        for t, off in zip(re.terms, re.col_offsets):
-            blk = self.b[off:off + t.k * t.nlev].reshape(t.nlev, t.k)
-            df = pd.DataFrame(blk, index=pd.Index(t.levels, name=t.group), columns=t.colnames)
-            out[t.group] = pd.concat([out[t.group], df], axis=1) if t.group in out else df
-        return out
+        return ranef_frames(self.model.re, self.b)
 
     # ---- predictions --------------------------------------------------------------------
     def _components(self, newdata=None, allow_new_levels=False, re_form=None):
