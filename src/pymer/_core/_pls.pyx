@@ -326,9 +326,14 @@ cdef class PLS:
         self.c.final_resymbol = 0
         self.c.quick_return_if_not_posdef = 1
         self.c.print = 0
+        cdef cholmod_common *cm = &self.c
+        cdef cholmod_factor *L
         if self.L != NULL:
             cholmod_l_free_factor(&self.L, &self.c)
-        self.L = cholmod_l_analyze(&A, &self.c)
+        # without the GIL: a model's set-up runs it on a thread of its own (lmm.py)
+        with nogil:
+            L = cholmod_l_analyze(&A, cm)
+        self.L = L
         if self.L == NULL:
             raise MemoryError(f"CHOLMOD analysis failed (status {self.c.status})")
         self.cholmod_flops = self.c.fl

@@ -118,7 +118,8 @@ def analyze_schur(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize
     A.dtype = CHOLMOD_DOUBLE
     A.sorted = 1
     A.packed = 1
-    Lf = cholmod_l_analyze(&A, &c)
+    with nogil:
+        Lf = cholmod_l_analyze(&A, &c)
     if Lf == NULL:
         st = c.status
         cholmod_l_finish(&c)
