@@ -14,7 +14,7 @@ from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
 from ._core._optimum import fixed_block
 from ._core._pls import PLS
-from ._core._zsetup import zt_dense
+from ._core._zsetup import zt_dense, zt_xy
 from .call import ModelCall
 from .errors import PymerDataError
 from .formula import parse_formula
@@ -161,18 +161,21 @@ class LinearMixedModel:
         """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
         ztz = np.zeros(self.rowind.shape[0])
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
-        Xy = np.column_stack([self.X, y])
-        WXy = Xy * w[:, None]
-        ZtXy = self._zt(WXy)
-        XytXy = Xy.T @ WXy
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        weighted = self.weights is not None
+        ZtXy = zt_xy(self.zcols, self.zvals, self.X, y, w if weighted else None, self.re.q)
+        p = self.p
+        WX = self.X * w[:, None] if weighted else self.X
+        wy = y * w if weighted else y
+        XytXy = np.empty((p + 1, p + 1))
+        XytXy[:p, :p] = self.X.T @ WX
+        XytXy[:p, p] = XytXy[p, :p] = self.X.T @ wy
+        XytXy[p, p] = y @ wy
         return ztz, ZtXy, XytXy
 
     def _zt(self, M):
         """Z'M for M (n x c)."""
-        if M.shape[1] <= 4:
-            # few columns: one compiled pass beats building a sparse Z
-            return zt_dense(self.zcols, self.zvals, M, self.re.q)
-        return np.asarray(self.re.Z().T @ M)
+        return zt_dense(self.zcols, self.zvals, M, self.re.q)
 
     def set_response(self, y: ArrayLike) -> None:
         """Replace the response (refit, simulation): only the cross-products with y change

@@ -31,6 +31,7 @@ from pymer._core._blocked cimport Blocked
 from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd
 from pymer._core._blocked import blocked_structure
 from pymer._core._schur import schur_setup
+from pymer._core._background import Background
 from pymer._core._blas_threads import _setters
 
 cdef extern from "cholmod.h" nogil:
@@ -200,6 +201,7 @@ cdef class PLS:
         if method == "blocked" and not ok:
             raise ValueError("the first random-effects term's block of Z'Z is not block diagonal")
         use_blocked = method == "blocked"
+        pre = None
         if method == "auto" and ok:
             # Cost model: dense LAPACK on an optimized BLAS runs several times more flops
             # per second than a sparse factorization, and the blocked form has no
@@ -209,6 +211,10 @@ cdef class PLS:
             if q2 == 0 or q2 ** 3 / 3.0 + flops <= 2e5:
                 use_blocked = True
             elif q2 <= 6000:
+                # the Schur complement's set-up (in case blocked wins) on a second thread
+                # while CHOLMOD analyzes the whole pattern here: both release the GIL
+                pre = Background(schur_setup, self.colptr, self.rowind, q1, k1, schur,
+                                 schur_width, flops)
                 self.analyze()
                 use_blocked = q2 ** 3 / 3.0 + flops <= 4.0 * self.cholmod_flops + 2e5
         if use_blocked:
@@ -220,16 +226,18 @@ cdef class PLS:
             self.l21 = np.zeros(self.rowind.shape[0], dtype=np.float64)
             self.L11 = np.zeros(max(1, q1 * k1), dtype=np.float64)
             self.S = np.zeros((max(q2, 1), max(q2, 1)), dtype=np.float64, order="F")
-            self._setup_schur(schur, schur_width, flops)
+            self._setup_schur(schur, schur_width, flops, None if pre is None else pre.result())
         elif self.L == NULL:
             self.analyze()
 
-    def _setup_schur(self, schur, Py_ssize_t width, double flops):
-        """The Schur complement's set-up (see _schur.schur_setup)."""
+    def _setup_schur(self, schur, Py_ssize_t width, double flops, done=None):
+        """The Schur complement's set-up (see _schur.schur_setup; done: its result,
+        computed already)."""
+        if done is None:
+            done = schur_setup(self.colptr, self.rowind, self.q1, self.k1, schur, width, flops)
         (self.sparse_schur, self.schur_flops, self.schur_width, self.s_pinv, self.s_sup,
          self.s_spi, self.s_srow, self.s_lstart, self.s_erow, self.s_esrc, self.s_a22ptr,
-         self.s_a22row, self.s_a22pos, nwork) = schur_setup(self.colptr, self.rowind, self.q1,
-                                                             self.k1, schur, width, flops)
+         self.s_a22row, self.s_a22pos, nwork) = done
         self.s_cursor = np.zeros(max(1, self.q1 // max(self.k1, 1)), dtype=np.int64)
         self.s_G = np.zeros(max(1, self.s_erow.shape[0] * self.k1))
         self.bwork = np.zeros(max(1, nwork))

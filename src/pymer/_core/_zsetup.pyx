@@ -117,3 +117,35 @@ def zt_dense(const int64_t[:, ::1] zcols, const double[:, ::1] zvals, const doub
                     v = zvals[i, a] * M[i, j]
                     out[zcols[i, a], j] += v
     return out_a
+
+
+def zt_xy(const int64_t[:, ::1] zcols, const double[:, ::1] zvals, const double[:, ::1] X,
+          const double[::1] y, w, Py_ssize_t q):
+    """Z'W[X y] (q x (p + 1), column-major) for X (n x p, row-major) and y, W = diag(w)
+    (w None: the identity), in one pass over the rows: each row's values of Z times its
+    whole row of W[X y]. Per entry the sum over the rows in row order of z_ia * (x_ij w_i),
+    as ``Z'(W[X y])`` sums it (without forming [X y] or W[X y])."""
+    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], p = X.shape[1], i, a, j
+    cdef int64_t c
+    cdef double z, wi
+    cdef bint weighted = w is not None
+    cdef const double[::1] wv = w if weighted else y
+    if X.shape[0] != n or y.shape[0] != n or (weighted and wv.shape[0] != n):
+        raise ValueError(f"X, y and w must have {n} rows, as Z")
+    out_a = np.zeros((q, p + 1), dtype=np.float64)
+    cdef double[:, ::1] out = out_a
+    with nogil:
+        for i in range(n):
+            for a in range(K):
+                c = zcols[i, a]
+                z = zvals[i, a]
+                if weighted:
+                    wi = wv[i]
+                    for j in range(p):
+                        out[c, j] += z * (X[i, j] * wi)
+                    out[c, p] += z * (y[i] * wi)
+                else:
+                    for j in range(p):
+                        out[c, j] += z * X[i, j]
+                    out[c, p] += z * y[i]
+    return np.asfortranarray(out_a)
