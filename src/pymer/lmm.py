@@ -162,15 +162,12 @@ class LinearMixedModel:
         ztz = np.zeros(self.rowind.shape[0])
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
         y = np.ascontiguousarray(y, dtype=np.float64)
-        weighted = self.weights is not None
-        ZtXy = zt_xy(self.zcols, self.zvals, self.X, y, w if weighted else None, self.re.q)
-        p = self.p
-        WX = self.X * w[:, None] if weighted else self.X
-        wy = y * w if weighted else y
-        XytXy = np.empty((p + 1, p + 1))
-        XytXy[:p, :p] = self.X.T @ WX
-        XytXy[:p, p] = XytXy[p, :p] = self.X.T @ wy
-        XytXy[p, p] = y @ wy
+        ZtXy = zt_xy(self.zcols, self.zvals, self.X, y, None if self.weights is None else w, self.re.q)
+        # one matrix product, as ever: other summation orders (X'y by BLAS-2) change
+        # [X y]'[X y] in its last digits, and the optimizer's path on ill-conditioned
+        # models with it (sleepstudy's quadratic random slopes: another stopping point)
+        Xy = np.column_stack([self.X, y])
+        XytXy = Xy.T @ (Xy * w[:, None])
         return ztz, ZtXy, XytXy
 
     def _zt(self, M):
@@ -291,8 +288,12 @@ class LinearMixedModel:
         lower = self._theta_lower
         derivs = bool(check_conv and ctl["check_conv"] and ctl["calc_derivs"])
         compiled = self._compiled_objective(optimizer, ctl, lower)
+        at_optimum = None
         if compiled is not None:
             opt, grad_hess = self._optimize_compiled(compiled, optimizer, x0, step, ctl, derivs)
+            # the compiled fit leaves the core evaluated at the optimum: the result reads it
+            if compiled.core_at(opt.x):
+                at_optimum = compiled.last_value
         else:
             opt, grad_hess = self._optimize_python(optimizer, x0, step, lower, ctl, derivs)
         theta = opt.x
@@ -303,7 +304,7 @@ class LinearMixedModel:
             messages += filter_conv_messages(msgs, ctl)
         warn_all(messages)
         warn_singular(self.re, theta, ctl)
-        res = LMMResult(self, theta, opt, messages)
+        res = LMMResult(self, theta, opt, messages, objective=at_optimum)
         check_residual_scale(res.sigma, self.resid0, self.weights, name=self.mf.response_name)
         return res
 

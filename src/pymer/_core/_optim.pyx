@@ -129,6 +129,11 @@ cdef class LmmObjective:
     # evaluation takes from which they run on two threads
     cdef double[::1] points, values
     cdef public double parallel_min
+    # the core's last evaluation: its theta and objective (the fit leaves the core at its
+    # optimum: the result reads beta, u and R_X there); an optimizer evaluation's seconds
+    cdef double[::1] last_x
+    cdef double last_v, eval_seconds
+    cdef bint has_last
 
     def __init__(self, PLS core not None, bint reml, double log_w, lower, upper=None, *,
                  optimizer="bobyqa", double ftol_abs=1e-8, double xtol_abs=1e-8,
@@ -155,6 +160,9 @@ cdef class LmmObjective:
         self.points = np.zeros(self.m * self.m * (self.m + 1))
         self.values = np.zeros(self.m * (self.m + 1))
         self.parallel_min = PARALLEL_MIN
+        self.last_x = np.zeros(self.m)
+        self.has_last = False
+        self.eval_seconds = 0.0
 
     # ---- the objective ---------------------------------------------------------
 
@@ -164,8 +172,25 @@ cdef class LmmObjective:
         self.core.evaluate_nogil(x)
         v = self.core.objective_value(self.reml) - self.log_w
         if not (v > -INFINITY):
-            return INFINITY
+            v = INFINITY
+        memcpy(&self.last_x[0], x, self.m * sizeof(double))
+        self.last_v = v
+        self.has_last = True
         return v
+
+    cdef bint at(self, const double *x) noexcept nogil:
+        """Whether the core's last evaluation was at x (its state is x's)."""
+        return self.has_last and memcmp(&self.last_x[0], x, self.m * sizeof(double)) == 0
+
+    @property
+    def last_value(self) -> float:
+        """The objective of the core's last evaluation (NaN before any)."""
+        return self.last_v if self.has_last else NAN
+
+    def core_at(self, x) -> bool:
+        """Whether the core was last evaluated at x: its state (factor, R_X, pwrss) is x's."""
+        cdef double[::1] xs = self._theta(x)
+        return bool(self.at(&xs[0]))
 
     cdef double counted(self, const double *x) noexcept nogil:
         """The optimizer's objective: non-finite values as 1e300, the best point kept."""
@@ -216,7 +241,7 @@ cdef class LmmObjective:
         x is the best point seen)."""
         cdef int i, m = self.m
         cdef nlopt_opt opt
-        cdef double minf = 0.0
+        cdef double minf = 0.0, t0
         cdef int status
         for i in range(m):
             x[i] = x0[i]
@@ -242,7 +267,9 @@ cdef class LmmObjective:
         self.running = opt
         self.next_check = _now() + SIGNAL_EVERY
         memcpy(&self.best_x[0], x0, m * sizeof(double))
+        t0 = _now()
         status = <int> nlopt_optimize(opt, x, &minf)
+        self.eval_seconds = (_now() - t0) / (self.nevals if self.nevals > 0 else 1)
         self.running = NULL
         nlopt_destroy(opt)
         nevals[0] = self.nevals
@@ -364,16 +391,30 @@ cdef class LmmObjective:
                 hess[j * m + i] = v
 
     cdef void evaluate_points(self, int n):
-        """values[i] = the objective at points[i * m:] for i < n, without the GIL. When the
-        first took ``parallel_min`` seconds or more (PARALLEL_MIN unless set: InstEval's
+        """values[i] = the objective at points[i * m:] for i < n, without the GIL. When an
+        evaluation takes ``parallel_min`` seconds or more (PARALLEL_MIN unless set: InstEval's
         interaction model takes ~19 ms), the later half runs on a second thread on a copy
         of the core (:meth:`_start_helper`) while this one does the rest: the values are
-        the same (each is a function of theta and the cross-products alone)."""
+        the same (each is a function of theta and the cross-products alone). The
+        optimizer's evaluations tell (their mean time): then the helper starts at once,
+        and this thread's share is one point less (the fit's evaluation at the optimum
+        follows here); else the first point is timed."""
         cdef int i, mid = n, m = self.m
         cdef double t0
         cdef double *P = &self.points[0]
         cdef double *V = &self.values[0]
         if n == 0:
+            return
+        if n > 2 and self.eval_seconds >= self.parallel_min:
+            mid = n // 2
+            helper = self._start_helper(mid, n)
+            if helper is None:
+                mid = n
+            with nogil:
+                for i in range(mid):
+                    V[i] = self.value(&P[i * m])
+            if helper is not None:
+                helper.join()
             return
         with nogil:
             t0 = _now()
@@ -418,7 +459,8 @@ cdef class LmmObjective:
     cdef int fit_one(self, const double *x0, const double *step, double boundary_tol,
                      bint restart, bint calc_derivs, double delta, double *x, double *fx,
                      long *nevals, int *status, double *grad, double *hess) noexcept nogil:
-        """Start check, optimizer, boundary handling, derivatives (as LinearMixedModel.fit).
+        """Start check, optimizer, boundary handling, derivatives (as LinearMixedModel.fit);
+        the core is left evaluated at x.
         Returns 0, FIT_START_NOT_FINITE or an NLopt error (< 0)."""
         cdef int st
         if not isfinite(self.value(x0)):
@@ -432,6 +474,8 @@ cdef class LmmObjective:
             return st
         if calc_derivs:
             self.derivs(x, fx[0] if fx[0] < 1e300 else self.value(x), delta, grad, hess)
+        if not self.at(x):
+            self.value(x)
         return 0
 
     # ---- Python entry points -------------------------------------------------
@@ -555,7 +599,7 @@ cdef class LmmObjective:
                 status[j] = st
                 if code[j] != 0:
                     continue
-                obj[j] = self.value(&th[j, 0])
+                obj[j] = self.last_v if self.at(&th[j, 0]) else self.value(&th[j, 0])
                 self.core.solve_beta_nogil(&beta[j, 0])
                 pw[j] = self.core.pwrss
                 for i in range(p):

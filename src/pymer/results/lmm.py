@@ -27,14 +27,17 @@ class LMMResult(MixedModelResult):
 
     is_linear = True
 
-    def __init__(self, model: Any, theta: ArrayLike, opt: Any = None, messages: Any = ()) -> None:
+    def __init__(self, model: Any, theta: ArrayLike, opt: Any = None, messages: Any = (),
+                 objective: float | None = None) -> None:
         self.model = model
         self.theta = np.asarray(theta, dtype=np.float64).copy()
         self.opt = opt
         self.messages = list(messages)
         self.REML = model.REML
         core = model.core
-        self.objective = float(model.objective(self.theta))
+        # objective given: the core was evaluated at theta last (the compiled fit's end),
+        # its state is theta's; else the core is moved there
+        self.objective = float(model.objective(self.theta) if objective is None else objective)
         self.beta = core.solve_fixed()
         self.u = core.solve_u(self.beta)
         self.b = core.Lambdat_apply(self.u)
