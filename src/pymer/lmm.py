@@ -89,7 +89,7 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control)
+        X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control, order="C")
         self.X = np.ascontiguousarray(X)
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=True, control=control)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._core._colstats import column_summary
+
 from .errors import (ConvergenceWarning, PerfectFitWarning, PredictorScaleWarning, PymerDataError,  # noqa: F401
                      RankDeficiencyWarning, ResponseWarning, SingularFitWarning, suggest_names, warn)
 from .families import FAMILY_LINKS, check_link  # noqa: F401  (check_link: validate's API)
@@ -192,9 +194,10 @@ def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
         # column j's residual on the earlier columns; its relative error is far below
         # 1e-5 (cancellation costs sqrt(eps) at the most), so when every ratio clears
         # 100 tol no column can fall below tol in the loop, which keeps them all.
-        norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+        XtX = X.T @ X
+        with np.errstate(invalid="ignore"):
+            norms = np.sqrt(np.diag(XtX))
         if np.all(norms > 0.0) and np.all(np.isfinite(norms)):
-            XtX = X.T @ X
             try:
                 L = np.linalg.cholesky(XtX)
             except np.linalg.LinAlgError:
@@ -238,15 +241,20 @@ def _dropped_columns(keep, names, action):
     return dropped
 
 
-def fixed_effects_design(mf, weights=None, control=None):
+def fixed_effects_design(mf, weights=None, control=None, order="F"):
     """The fixed-effects model matrix every model fits: aliased columns dropped (judged
     on the rows with positive prior weight, as lme4 judges them) and lme4's scale check,
-    with control's check_rankX and check_scaleX actions. Returns (X, kept names, dropped names)."""
+    with control's check_rankX and check_scaleX actions. Returns (X, kept names, dropped
+    names); X in memory order `order` ("F" or "C": then the model frame's own matrix
+    when every column is kept, not a copy: read it only)."""
     control = control or {}
     Xw = mf.X if weights is None else mf.X[np.asarray(weights) > 0]
     keep, dropped = drop_aliased_columns(Xw, mf.fixef_names,
                                          action=control.get("check_rankX", "message+drop.cols"))
-    X = np.asfortranarray(mf.X[:, keep])
+    if order == "C":
+        X = np.ascontiguousarray(mf.X if len(keep) == mf.X.shape[1] else mf.X[:, keep], dtype=np.float64)
+    else:
+        X = np.asfortranarray(mf.X[:, keep])
     names = [mf.fixef_names[i] for i in keep]
     check_scale_x(X, names, action=control.get("check_scaleX", "warning"))
     return X, names, dropped
@@ -268,7 +276,7 @@ def check_scale_x(X, names, tol=1e3, action="warning"):
         return []
     # values whose squares cannot be formed are an error, not a warning (the sums of squares
     # are only formed when the largest values could overflow or the smallest underflow)
-    big = np.max(np.abs(X), axis=0)
+    big, binary = column_summary(X)
     if not (float(big.max()) * math.sqrt(n) < 1e150 and float(big.min()) >= _TINY):
         with np.errstate(over="ignore"):
             over = ~np.isfinite(np.einsum("ij,ij->j", X, X))
@@ -278,7 +286,7 @@ def check_scale_x(X, names, tol=1e3, action="warning"):
                 f"{'overflow' if over[j] else 'underflow'} double precision; {_rescale_hint(big[j])}")
     if n < 2:
         return []
-    cont = ~np.all((X == 0.0) | (X == 1.0), axis=0)
+    cont = ~binary
     if not cont.any():
         return []
     sd = X[:, cont].std(axis=0, ddof=1)
