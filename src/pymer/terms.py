@@ -14,7 +14,7 @@ from itertools import accumulate
 import numpy as np
 import scipy.sparse as sp
 
-from ._core._zsetup import column_structure, small_pattern, z_rows
+from ._core._zsetup import column_structure, small_pattern, sparse_pattern, z_rows
 
 
 @dataclass
@@ -96,16 +96,9 @@ class RandomEffects:
 
     def pattern(self, zcols: np.ndarray):
         """CSC pattern (both triangles, sorted rows) of Z'Z, block-dense by construction."""
-        K = zcols.shape[1]
-        if self.q <= 400:
-            # small q: a dense mask is cheaper than a sparse product
-            return small_pattern(np.ascontiguousarray(zcols, dtype=np.int64), self.q)
-        indptr = np.arange(0, self.n * K + 1, K, dtype=np.int64)
-        ones = np.ones(zcols.size)
-        Zp = sp.csr_matrix((ones, zcols.ravel(), indptr), shape=(self.n, self.q))
-        S = (Zp.T @ Zp).tocsc()
-        S.sort_indices()
-        return S.indptr.astype(np.int64), S.indices.astype(np.int64)
+        zc = np.ascontiguousarray(zcols, dtype=np.int64)
+        # small q: a dense mask is cheaper than the columns' marker passes
+        return small_pattern(zc, self.q) if self.q <= 400 else sparse_pattern(zc, self.q)
 
     def column_structure(self):
         """Term index and offset inside its level block for every column of Z."""

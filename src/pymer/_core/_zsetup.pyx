@@ -80,6 +80,57 @@ def small_pattern(const int64_t[:, ::1] zcols, Py_ssize_t q):
     return colptr_a, rowind_a
 
 
+def sparse_pattern(const int64_t[:, ::1] zcols, Py_ssize_t q):
+    """CSC pattern (both triangles, rows sorted) of Z'Z from Z's columns row-wise, for any
+    q: Z by columns (its rows per column, by counting), then per column a marker pass over
+    the columns of its rows (what the sparse product Z'Z's structure holds)."""
+    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], i, a, b, c, t, nnz, pass_
+    cdef int64_t r
+    zp_a = np.zeros(q + 1, dtype=np.int64)
+    cdef int64_t[::1] zp = zp_a
+    cdef int64_t[::1] zr = np.empty(max(n * K, 1), dtype=np.int64)
+    cdef int64_t[::1] fill = np.empty(max(q, 1), dtype=np.int64)
+    cdef int64_t[::1] mark = np.full(max(q, 1), -1, dtype=np.int64)
+    colptr_a = np.zeros(q + 1, dtype=np.int64)
+    cdef int64_t[::1] colptr = colptr_a
+    cdef int64_t[::1] rowind = np.empty(1, dtype=np.int64)
+    with nogil:
+        for i in range(n):
+            for a in range(K):
+                zp[zcols[i, a] + 1] += 1
+        for c in range(q):
+            zp[c + 1] += zp[c]
+            fill[c] = zp[c]
+        for i in range(n):
+            for a in range(K):
+                c = zcols[i, a]
+                zr[fill[c]] = i
+                fill[c] += 1
+        # pass 0 counts each column's entries; pass 1, column c's neighbours r (the
+        # pattern is symmetric) append c to column r: c increases, so rows come sorted
+        for pass_ in range(2):
+            nnz = 0
+            for c in range(q):
+                for t in range(zp[c], zp[c + 1]):
+                    i = zr[t]
+                    for b in range(K):
+                        r = zcols[i, b]
+                        if mark[r] != 2 * c + pass_:
+                            mark[r] = 2 * c + pass_
+                            if pass_:
+                                rowind[fill[r]] = c
+                                fill[r] += 1
+                            nnz += 1
+                if not pass_:
+                    colptr[c + 1] = nnz
+            if not pass_:
+                for c in range(q):
+                    fill[c] = colptr[c]
+                with gil:
+                    rowind = np.empty(max(nnz, 1), dtype=np.int64)
+    return colptr_a, np.asarray(rowind)[:colptr[q]].copy()
+
+
 def column_structure(const int[::1] term_k, const int64_t[::1] nlev):
     """Term index and offset inside its level block of every column of Z (int32 arrays)."""
     cdef Py_ssize_t nt = term_k.shape[0], t, l, c, j = 0, q = 0
