@@ -95,13 +95,14 @@ class _Design:
             if self.intercept:
                 return np.ones((n, 1)), ["(Intercept)"], np.zeros(1, dtype=np.intp)
             return np.empty((n, 0)), [], np.zeros(0, dtype=np.intp)
-        blocks, names, assign = [], [], []
+        names, assign = [], []
         if self.intercept:
-            blocks.append(np.ones((n, 1)))
             names.append("(Intercept)")
             assign.append(0)
+        # per term its variables' columns (n x k each) and the block's column names
+        factors = []
         for ti, (term, coding) in enumerate(zip(self.terms, self.codings), start=1):
-            block = np.ones((n, 1))
+            Bs = []
             bnames = [""]
             for vi, code in zip(term, coding):
                 v = self.vars[vi]
@@ -115,14 +116,30 @@ class _Design:
                     C, cn = self.contrast(vi, code)
                     B = C[values[vi].data]
                     parts = [v.key + c for c in cn]
-                k1 = block.shape[1]
-                block = (B[:, :, None] * block[:, None, :]).reshape(n, B.shape[1] * k1)
+                Bs.append(np.asarray(B, dtype=np.float64))
                 bnames = [f"{b}:{p}" if b else p for p in parts for b in bnames]
-            blocks.append(block)
+            factors.append(Bs)
             names.extend(bnames)
-            assign.extend([ti] * block.shape[1])
-        X = np.hstack(blocks) if blocks else np.empty((n, 0))
-        return np.ascontiguousarray(X, dtype=np.float64), names, np.asarray(assign, dtype=np.intp)
+            assign.extend([ti] * len(bnames))
+        # each term's block is the row-wise Kronecker product of its variables' columns
+        # (the first varying fastest), written in place into X
+        X = np.empty((n, len(names)))
+        off = 0
+        if self.intercept:
+            X[:, 0] = 1.0
+            off = 1
+        for Bs in factors:
+            block = np.ones((n, 1))
+            for j, B in enumerate(Bs):
+                k1 = block.shape[1]
+                w = B.shape[1] * k1
+                if j == len(Bs) - 1:
+                    np.multiply(B[:, :, None], block[:, None, :],
+                                out=X[:, off:off + w].reshape(n, B.shape[1], k1))
+                else:
+                    block = (B[:, :, None] * block[:, None, :]).reshape(n, w)
+            off += w
+        return X, names, np.asarray(assign, dtype=np.intp)
 
 
 def _design_from_terms(t: _Terms, values: list[_Value], contrasts: dict | None = None) -> _Design:
