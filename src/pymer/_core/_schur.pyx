@@ -149,23 +149,39 @@ def level_entries(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize
     one of its rows >= q1, sorted by place within the level:
 
     lstart (levels + 1): each level's first entry; erow: the entry's place; esrc: its
-    offset among the level's rows in natural order (where its L21 values sit)."""
-    cdef Py_ssize_t nb1 = q1 // k1
-    cp = np.asarray(colptr)
-    ri = np.asarray(rowind)
-    first = cp[np.arange(nb1) * k1] + k1
-    counts = cp[np.arange(nb1) * k1 + 1] - first
-    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    E = int(starts[nb1])
-    pos = np.repeat(first - starts[:nb1], counts) + np.arange(E)
-    rows = ri[pos] - q1
-    if pinv is not None:
-        rows = np.asarray(pinv)[rows]
-    lev = np.repeat(np.arange(nb1), counts)
-    o = np.lexsort((rows, lev))
-    erow = np.ascontiguousarray(rows[o], dtype=np.int64)
-    esrc = (o - starts[lev]).astype(np.int64)
-    return starts, erow, esrc
+    offset among the level's rows in natural order (where its L21 values sit).
+    Compiled, without the GIL (a model's set-up runs it on a thread of its own): per
+    level an insertion sort of its few rows by place."""
+    cdef Py_ssize_t nb1 = q1 // k1, b, i, j, cnt, first
+    cdef int64_t r, o
+    cdef bint perm = pinv is not None
+    cdef const int64_t[::1] pv = pinv if perm else colptr
+    starts_a = np.zeros(nb1 + 1, dtype=np.int64)
+    cdef int64_t[::1] starts = starts_a
+    for b in range(nb1):
+        starts[b + 1] = starts[b] + colptr[b * k1 + 1] - colptr[b * k1] - k1
+    cdef Py_ssize_t E = starts[nb1]
+    erow_a = np.empty(E, dtype=np.int64)
+    esrc_a = np.empty(E, dtype=np.int64)
+    cdef int64_t[::1] erow = erow_a
+    cdef int64_t[::1] esrc = esrc_a
+    with nogil:
+        for b in range(nb1):
+            first = colptr[b * k1] + k1
+            cnt = starts[b + 1] - starts[b]
+            for i in range(cnt):
+                r = rowind[first + i] - q1
+                if perm:
+                    r = pv[r]
+                # insert (r, i) into the level's sorted run (ties keep natural order)
+                j = starts[b] + i
+                while j > starts[b] and erow[j - 1] > r:
+                    erow[j] = erow[j - 1]
+                    esrc[j] = esrc[j - 1]
+                    j -= 1
+                erow[j] = r
+                esrc[j] = i
+    return starts_a, erow_a, esrc_a
 
 
 def a22_entries(const int64_t[::1] colptr, const int64_t[::1] rowind, Py_ssize_t q1, pinv):
