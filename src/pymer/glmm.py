@@ -22,7 +22,8 @@ from .formula import parse_formula
 from .lmm import DevFun, lmer
 from .numdiff import finite_diff_derivs
 from .glmm_fit import Incumbent as _Incumbent  # noqa: F401  (its old home)
-from .glmm_fit import CONCAVE_LINKS, PythonObjective, fit_stages, gh_rule, objective_of, restore, settle
+from .glmm_fit import (CONCAVE_LINKS, PythonObjective, fit_control, fit_stages, gh_rule, objective_of, restore,
+                       settle)
 from .optimize import warn_all
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
@@ -321,7 +322,7 @@ class GeneralizedLinearMixedModel:
     def fit(self, nAGQ: int = 1, *, optimizer: str | None = None, control: dict | None = None,
             start: ArrayLike | dict | None = None, check_conv: bool = True, calc_derivs: bool = True,
             start_fixef: ArrayLike | None = None) -> GLMMResult:
-        control = check_control(self.control if control is None else control, fun="glmer")
+        control = fit_control(self, control)
         stages = control["optimizer"] if optimizer is None else (_optimizer_name(optimizer),) * 2
         check_conv = check_conv and control["check_conv"]
         calc_derivs = calc_derivs and control["calc_derivs"]

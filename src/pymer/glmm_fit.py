@@ -11,6 +11,7 @@ the model's own ``objective_nAGQ0`` / ``objective`` through :func:`pymer.optimiz
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,10 @@ import numpy as np
 from ._core._optim_glmm import OPTIMIZERS, GlmmObjective, GlmmStage
 from ._core._pirls import PIRLS
 from .optimize import OptResult, check_boundary, check_convergence, minimize, optimizer_key, status_messages
-from .validate import filter_conv_messages
+from .validate import check_control, filter_conv_messages
 
 __all__ = ["Incumbent", "PythonObjective", "objective_of", "fit_stages", "beta_transform", "restore",
-           "settle", "CONCAVE_LINKS"]
+           "settle", "fit_control", "CONCAVE_LINKS"]
 
 # (family, link) whose log-likelihood is concave in eta: canonical links, and the log-
 # concave binomial links and log links for counts and Gamma
@@ -221,19 +222,34 @@ def beta_transform(model: Any) -> np.ndarray:
     """beta = beta0 + R_X^-1 z: fixed effects in units of their (nAGQ = 0) standard
     errors and decorrelated, so that one trust region suits them all (predictors
     scaled by 1e4, or far from 0, make R_X's columns differ by orders of magnitude)."""
-    p = model.p
+    p, nt = model.p, model.re.ntheta
+    M = np.eye(nt + p)
+    if not p:
+        return M
     RX = np.asarray(model.core_joint.RX, dtype=np.float64)
+    T = None
     with np.errstate(all="ignore"):
         try:
-            T = np.linalg.solve(RX, np.eye(p)) if p else np.zeros((0, 0))
+            T = np.linalg.solve(RX, M[nt:, nt:])
         except np.linalg.LinAlgError:
-            T = None
-    if T is None or not np.all(np.isfinite(T)) or (p and np.max(np.abs(T)) == 0):
-        T = np.eye(p)
-    nt = model.re.ntheta
-    M = np.eye(nt + p)
-    M[nt:, nt:] = T
+            pass
+        if T is not None and np.isfinite(T).all() and np.abs(T).max() != 0:
+            M[nt:, nt:] = T
     return M
+
+
+def fit_control(model: Any, control: dict | None) -> dict:
+    """check_control of the fit's control (default: the model's), the model's checked once
+    while it is unchanged (a bootstrap's refits share it)."""
+    if control is not None:
+        return check_control(control, fun="glmer")
+    src = model.control
+    got = model.__dict__.get("_fit_control")
+    if got is not None and got[0] is src and got[1] == src:
+        return got[2]
+    out = check_control(src, fun="glmer")
+    model.__dict__["_fit_control"] = (src, copy.deepcopy(src), out)
+    return out
 
 
 def optimize_joint(model: Any, fun: Any, par0: np.ndarray, lower: np.ndarray, T: np.ndarray,

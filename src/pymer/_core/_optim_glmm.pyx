@@ -21,6 +21,7 @@ import numpy as np
 from libc.math cimport isfinite, pow, INFINITY
 from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from scipy.linalg.cython_blas cimport dgemv
 from pymer._core._pirls cimport PIRLS
 from pymer._core._nlopt cimport (nlopt_algorithm, NLOPT_LN_BOBYQA, NLOPT_LN_NELDERMEAD,
                                  NLOPT_ROUNDOFF_LIMITED, nlopt_opt, nlopt_create, nlopt_destroy,
@@ -308,16 +309,17 @@ cdef class GlmmStage:
         return v
 
     cdef const double *to_par(self, const double *z) noexcept nogil:
-        """par0 + T z (z itself without a transform)."""
-        cdef int i, j, m = self.m
-        cdef double acc
+        """par0 + T z (z itself without a transform): T z by BLAS's dgemv, as numpy's
+        ``T @ z`` computes it (the same sums in the same order), then par0 added."""
+        cdef int i, m = self.m, one = 1
+        cdef double alpha = 1.0, beta = 0.0
+        cdef char tr = b'T'
         if not self.transformed:
             return z
+        # T is row-major: column-major T' transposed
+        dgemv(&tr, &m, &m, &alpha, &self.T[0], &m, z, &one, &beta, &self.par[0], &one)
         for i in range(m):
-            acc = 0.0
-            for j in range(m):
-                acc += self.T[i * m + j] * z[j]
-            self.par[i] = self.par0[i] + acc
+            self.par[i] = self.par0[i] + self.par[i]
         return &self.par[0]
 
     cdef double counted(self, const double *z) noexcept nogil:
