@@ -34,12 +34,7 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals()
     void PyErr_Clear()
 
-from pymer._core._nlopt cimport (nlopt_algorithm, NLOPT_LN_BOBYQA, NLOPT_LN_NELDERMEAD,
-                                 NLOPT_ROUNDOFF_LIMITED, nlopt_opt, nlopt_create, nlopt_destroy,
-                                 nlopt_optimize, nlopt_set_min_objective, nlopt_set_lower_bounds,
-                                 nlopt_set_upper_bounds, nlopt_set_ftol_abs, nlopt_set_ftol_rel,
-                                 nlopt_set_xtol_abs1, nlopt_set_maxeval, nlopt_set_initial_step,
-                                 nlopt_force_stop, c_nlopt_version)
+from pymer._core._nlopt cimport *
 
 # the fit's outcome codes beyond NLopt's own (negative: NLopt's errors, as nlopt_result)
 cdef enum:

@@ -23,12 +23,7 @@ from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from scipy.linalg.cython_blas cimport dgemv
 from pymer._core._pirls cimport PIRLS
-from pymer._core._nlopt cimport (nlopt_algorithm, NLOPT_LN_BOBYQA, NLOPT_LN_NELDERMEAD,
-                                 NLOPT_ROUNDOFF_LIMITED, nlopt_opt, nlopt_create, nlopt_destroy,
-                                 nlopt_optimize, nlopt_set_min_objective, nlopt_set_lower_bounds,
-                                 nlopt_set_upper_bounds, nlopt_set_ftol_abs, nlopt_set_ftol_rel,
-                                 nlopt_set_xtol_abs1, nlopt_set_xtol_abs, nlopt_set_maxeval,
-                                 nlopt_set_initial_step, nlopt_force_stop)
+from pymer._core._nlopt cimport *
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
