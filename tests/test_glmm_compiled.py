@@ -56,9 +56,11 @@ def test_compiled_fit_makes_the_python_fits_evaluations(monkeypatch, cbpp, famil
     _same_fit(py, c)
 
 
-def test_compiled_fit_with_nelder_mead_and_user_tolerances(monkeypatch, cbpp):
-    py, c = _fit_both(monkeypatch, CBPP, cbpp, family="binomial",
-                      control={"optimizer": ("nelder_mead", "bobyqa"), "xtol_abs": 1e-7})
+@pytest.mark.parametrize("control", [{"optimizer": ("nelder_mead", "bobyqa"), "xtol_abs": 1e-7},
+                                     {"optCtrl": {"maxeval": 10}},       # NLopt's status 5 and message
+                                     {"nAGQ0initStep": False}])
+def test_compiled_fit_with_the_controls(monkeypatch, cbpp, control):
+    py, c = _fit_both(monkeypatch, CBPP, cbpp, family="binomial", control=control)
     _same_fit(py, c)
 
 
