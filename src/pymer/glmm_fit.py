@@ -238,17 +238,22 @@ def beta_transform(model: Any) -> np.ndarray:
     return M
 
 
+# the last model control checked by fit_control: (the control, a copy of it, the checked one)
+_CHECKED_CONTROL: tuple = (None, None, None)
+
+
 def fit_control(model: Any, control: dict | None) -> dict:
     """check_control of the fit's control (default: the model's), the model's checked once
-    while it is unchanged (a bootstrap's refits share it)."""
+    while it is the same, unchanged dict (a bootstrap's refits share it)."""
+    global _CHECKED_CONTROL
     if control is not None:
         return check_control(control, fun="glmer")
     src = model.control
-    got = model.__dict__.get("_fit_control")
-    if got is not None and got[0] is src and got[1] == src:
+    got = _CHECKED_CONTROL
+    if got[2] is not None and got[0] is src and got[1] == src:
         return got[2]
     out = check_control(src, fun="glmer")
-    model.__dict__["_fit_control"] = (src, copy.deepcopy(src), out)
+    _CHECKED_CONTROL = (src, copy.deepcopy(src), out)
     return out
 
 
