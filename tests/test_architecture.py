@@ -12,7 +12,7 @@ MAX_LINES = 800
 # the layers, top to bottom: a module may import its own layer's siblings and anything below
 LAYERS = [
     {"pymer", "pymer.__main__", "pymer.cli", "pymer.plots", "pymer.tidy", "pymer.profile", "pymer.dispatch"},
-    {"pymer.lmm", "pymer.glmm", "pymer.fixed", "pymer.dask", "pymer.many", "pymer.tmb"},
+    {"pymer.lmm", "pymer.glmm", "pymer.glmm_fit", "pymer.fixed", "pymer.dask", "pymer.many", "pymer.tmb"},
     {"pymer.results"},
     {"pymer.predictions", "pymer.checking", "pymer.contrasts"},
     {"pymer.inference"},

@@ -21,12 +21,15 @@ from .families import NegativeBinomial, binomial_response, get_family, glm_start
 from .formula import parse_formula
 from .lmm import DevFun, lmer
 from .numdiff import finite_diff_derivs
-from .optimize import OptResult, check_boundary, check_convergence, minimize, warn_all
+from .glmm_fit import Incumbent as _Incumbent  # noqa: F401  (its old home)
+from .glmm_fit import (CONCAVE_LINKS, PythonObjective, fit_control, fit_stages, gh_rule, objective_of, restore,
+                       settle)
+from .optimize import warn_all
 from .results.glmm import GLMMResult
 from .terms import RandomEffects
 from .validate import (_optimizer_name, check_control, check_family, check_family_object,
                        check_family_response, check_fitted_boundary, check_grouping_factors, check_nagq,
-                       check_response_not_constant, check_weights, filter_conv_messages,
+                       check_response_not_constant, check_weights,
                        fixed_effects_design, split_start, warn_singular)
 
 
@@ -238,7 +241,7 @@ class GeneralizedLinearMixedModel:
         """
         pj = self.pirls_joint
         fam = self.family
-        warm = getattr(self, "_joint_warm", None) if (fam.name, fam.link) in _CONCAVE_LINKS else None
+        warm = getattr(self, "_joint_warm", None) if (fam.name, fam.link) in CONCAVE_LINKS else None
         if warm is not None:
             # from the first-order prediction of the mode when PIRLS is at the last one
             val = pj.laplace(theta, warm[0], warm[1], True)
@@ -261,13 +264,13 @@ class GeneralizedLinearMixedModel:
         if u0 is None:
             u0 = np.zeros(self.re.q)
         fam = self.family
-        predict = (fam.name, fam.link) in _CONCAVE_LINKS
+        predict = (fam.name, fam.link) in CONCAVE_LINKS
         if nAGQ <= 1:
             val = self.pirls_u.laplace(theta, beta, u0, predict)
             if not predict and np.any(u0 != 0):
                 val = self._lowest_mode(theta, beta, val)
         else:
-            nodes, weights = _gh_rule(nAGQ)
+            nodes, weights = gh_rule(nAGQ)
             val = self.pirls_u.agq(theta, beta, nodes, weights, u0, predict)
         if np.isfinite(val):
             self._u_warm = self.pirls_u.u_vec
@@ -319,7 +322,7 @@ class GeneralizedLinearMixedModel:
     def fit(self, nAGQ: int = 1, *, optimizer: str | None = None, control: dict | None = None,
             start: ArrayLike | dict | None = None, check_conv: bool = True, calc_derivs: bool = True,
             start_fixef: ArrayLike | None = None) -> GLMMResult:
-        control = check_control(self.control if control is None else control, fun="glmer")
+        control = fit_control(self, control)
         stages = control["optimizer"] if optimizer is None else (_optimizer_name(optimizer),) * 2
         check_conv = check_conv and control["check_conv"]
         calc_derivs = calc_derivs and control["calc_derivs"]
@@ -329,212 +332,24 @@ class GeneralizedLinearMixedModel:
         if nAGQ > 1 and self.family.has_dispersion:
             raise ValueError(f"nAGQ > 1 is not available for the {self.family.name} family")
         nt = self.re.ntheta
-        lower_t = self.re.lower_bounds()
         th0 = self.re.theta_start() if start is None else np.asarray(start, dtype=float)[:nt]
         self._joint_warm = self._u_warm = None
         if start_fixef is not None:
             self.beta_start = np.asarray(start_fixef, dtype=np.float64)
-        # stage 1 (lme4's nAGQ = 0): theta, with beta inside PIRLS
-        best0 = _Incumbent(self.objective_nAGQ0, self.pirls_joint)
-        if nAGQ == 0 or control["nAGQ0initStep"]:
-            opt0 = minimize(best0, th0, lower_t, optimizer=stages[0],
-                            ftol_abs=control.get("ftol_abs", 1e-8), xtol_abs=control.get("xtol_abs", 1e-8),
-                            maxeval=control["maxeval"])
-            opt0.x, opt0.fun, _ = check_boundary(best0, opt0.x, opt0.fun, lower_t,
-                                                 boundary_tol=control["boundary_tol"])
-        else:
-            # no nAGQ = 0 stage (lme4's nAGQ0initStep = FALSE): from the start theta and the
-            # GLM's (or start's) fixed effects, with PIRLS in u from 0
-            opt0 = OptResult(np.asarray(th0, dtype=float), np.nan, 0, stages[0], 0)
-        messages = list(opt0.messages)
-        if nAGQ == 0:
-            fun, par, lower, opt, best = best0, opt0.x, lower_t, opt0, best0
-        else:
-            self._restore(best0, opt0.x, 0)
-            beta = self.pirls_joint.beta_vec
-            self._u_warm = self.pirls_joint.u_vec
-            fun = _Incumbent(lambda x: self.objective(x, nAGQ), self.pirls_u)
-            best = fun
-            par0 = np.concatenate([opt0.x, beta])
-            lower = np.concatenate([lower_t, np.full(self.p, -np.inf)])
-            opt = self._optimize_joint(fun, par0, lower, self._beta_transform(), stages[1], control)
-            messages += opt.messages
-            par = opt.x
-        # lme4's boundary.tol: theta elements this close to 0 are tried at 0
-        par, opt.fun, _ = check_boundary(fun, par, opt.fun, lower, boundary_tol=control["boundary_tol"])
-        opt.x = par
-        hess = None
-        tols = {"tol_grad": control["check_conv_grad"]["tol"], "tol_hess": control["check_conv_hess"]["tol"]}
-        if nAGQ > 0 and calc_derivs:
-            grad, hess = self.derivatives(par, nAGQ)
-            if check_conv:
-                conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
-                if conv and _gradient_failed(conv) and not _TOLERANCES & control.keys():
-                    # a second optimizer run from the best point, in the coordinates the
-                    # Hessian there gives (BOBYQA restarts its trust region and model);
-                    # kept only if it lowers the deviance. Not where the caller set the
-                    # optimizer's tolerances: those stop it where asked.
-                    again = self._optimize_joint(fun, par, lower, _hessian_transform(hess, nt), stages[1],
-                                                 control)
-                    if again.fun < opt.fun - 1e-10 * abs(opt.fun):
-                        par, opt = again.x, again
-                        grad, hess = self.derivatives(par, nAGQ)
-                        conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
-                # Where the check fails, the optimizer stopped short (BOBYQA's step tolerance
-                # on parameters of very different scales): Newton steps on the derivatives
-                # the check computed finish the job; kept only if the deviance decreases.
-                for _ in range(2):
-                    if not conv:
-                        break
-                    polished = _newton_step(fun, par, lower, grad, hess, opt.fun)
-                    if polished is None:
-                        break
-                    par, opt.fun = polished
-                    opt.x = par
-                    grad, hess = self.derivatives(par, nAGQ)
-                    conv = check_convergence(fun, par, lower, derivs=(grad, hess), **tols)[0]
-                messages += filter_conv_messages(conv, control)
-        opt.fun, failed = self._settle(best, par, opt.fun, nAGQ)
-        messages += failed
+        ev = objective_of(self, nAGQ, stages)
+        par, opt, messages, hess = fit_stages(self, ev, nAGQ, stages, control, th0, check_conv, calc_derivs)
         warn_all(messages)
         res = GLMMResult(self, par, nAGQ, opt, messages, hess)
         warn_singular(self.re, res.theta, control)
         return res
 
-    def _beta_transform(self):
-        """beta = beta0 + R_X^-1 z: fixed effects in units of their (nAGQ = 0) standard
-        errors and decorrelated, so that one trust region suits them all (predictors
-        scaled by 1e4, or far from 0, make R_X's columns differ by orders of magnitude)."""
-        RX = np.asarray(self.core_joint.RX, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            try:
-                T = np.linalg.solve(RX, np.eye(self.p)) if self.p else np.zeros((0, 0))
-            except np.linalg.LinAlgError:
-                T = None
-        if T is None or not np.all(np.isfinite(T)) or (self.p and np.max(np.abs(T)) == 0):
-            T = np.eye(self.p)
-        nt = self.re.ntheta
-        M = np.eye(nt + self.p)
-        M[nt:, nt:] = T
-        return M
-
-    def _optimize_joint(self, fun, par0, lower, T, optimizer, control):
-        """Minimize fun over par = par0 + T z from z = 0, T = blockdiag(I, B): theta as it
-        is (its bounds stay bounds on z), beta through B. First steps as lme4's second
-        stage takes them: 0.02 in theta, a fifth of a unit in z."""
-        nt = self.re.ntheta
-        par0 = np.asarray(par0, dtype=np.float64)
-        lower_z = np.concatenate([lower[:nt] - par0[:nt], np.full(self.p, -np.inf)])
-        step = np.concatenate([np.full(nt, 0.02), np.full(self.p, 0.2)])
-
-        def fz(z):
-            return fun(par0 + T @ z)
-
-        # stop on the step size only: in a flat, correlated (theta, beta) valley BOBYQA
-        # makes steps that change the deviance by < 1e-10 long before the optimum
-        # (VerbAgg: ftol_abs = 1e-8 or 1e-10 stopped it at a scaled gradient of 6e-3).
-        # By default 1e-6 in z (standard errors); an xtol_abs the caller gives is in the
-        # parameters' own units, as NLopt's
-        xtol = 1e-6
-        if "xtol_abs" in control:
-            reach = np.max(np.abs(T), axis=0)
-            xtol = float(control["xtol_abs"]) / np.where(reach > 0, reach, 1.0)
-        opt = minimize(fz, np.zeros(nt + self.p), lower_z, optimizer=optimizer,
-                       ftol_abs=control.get("ftol_abs", 0.0), xtol_abs=xtol,
-                       ftol_rel=control.get("ftol_rel", 0.0), maxeval=control.get("maxeval", 100000),
-                       initial_step=step)
-        opt.x = par0 + T @ opt.x
-        opt.x[:nt] = np.maximum(opt.x[:nt], lower[:nt])
-        return opt
-
     def _restore(self, best, par, nAGQ):
-        """PIRLS at par from the state (beta, u) the optimizer's best evaluation reached
-        there (not from wherever the last evaluation left it); the deviance."""
-        nt = self.re.ntheta
-        par = np.asarray(par, dtype=np.float64)
-        use = best.x is not None and np.array_equal(best.x, par)
-        if nAGQ == 0:
-            pj = self.pirls_joint
-            beta0 = best.beta if use else self.beta_start
-            u0 = best.u if use else np.zeros(self.re.q)
-            val = pj.laplace(par, beta0, u0)
-            if np.isfinite(val):
-                self._joint_warm = (pj.beta_vec, pj.u_vec)
-            return val
-        u0 = best.u if use else self._u_warm
-        u0 = np.zeros(self.re.q) if u0 is None else u0
-        if nAGQ == 1:
-            val = self.pirls_u.laplace(par[:nt], par[nt:], u0)
-        else:
-            nodes, weights = _gh_rule(nAGQ)
-            val = self.pirls_u.agq(par[:nt], par[nt:], nodes, weights, u0)
-        if np.isfinite(val):
-            self._u_warm = self.pirls_u.u_vec
-        return val
+        """PIRLS at par from the best evaluation's state (pymer.glmm_fit.restore)."""
+        return restore(self, PythonObjective(self, nAGQ), best, par, nAGQ)
 
     def _settle(self, best, par, value, nAGQ):
-        """Leave PIRLS at the optimum and check that the state reported reproduces the
-        optimizer's best deviance (1e-8 relative); else PIRLS again from the best
-        evaluation's u and beta. Returns the deviance of the state and, if it still
-        differs, a message saying so (the estimates are then not at the optimum)."""
-        got = best.fun(par)
-        if _same(got, value):
-            return value, []
-        got = self._restore(best, par, nAGQ)
-        if _same(got, value):
-            return value, []
-        return float(got), [f"the fitted state does not reproduce the optimizer's deviance ({got:.10g} "
-                            f"against {value:.10g}): PIRLS reached another conditional mode at the optimum, "
-                            "so the estimates may be wrong"]
-
-
-class _Incumbent:
-    """An objective that remembers its best evaluation and the PIRLS state (beta, u)
-    reached there, so the fit can come back to that state."""
-
-    def __init__(self, fun, pirls):
-        self.fun = fun
-        self.pirls = pirls
-        self.val = np.inf
-        self.x = self.u = self.beta = None
-
-    def __call__(self, x):
-        v = float(self.fun(x))
-        if v < self.val:
-            self.val = v
-            self.x = np.array(x, dtype=np.float64, copy=True)
-            self.u = self.pirls.u_vec
-            self.beta = self.pirls.beta_vec
-        return v
-
-
-_TOLERANCES = {"xtol_abs", "ftol_abs", "ftol_rel"}
-
-
-def _same(a, b, rtol=1e-8):
-    return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= rtol * max(1.0, abs(b)))
-
-
-def _gradient_failed(messages):
-    return any("failed to converge" in m or "scaled gradient" in m for m in messages)
-
-
-def _hessian_transform(hess, nt):
-    """blockdiag(I, B) with B'H_bb B = I where the beta block of the Hessian is positive
-    definite (the optimizer then sees a round valley in beta); None otherwise."""
-    H = np.asarray(hess, dtype=np.float64)
-    p = H.shape[0] - nt
-    M = np.eye(nt + p)
-    Hb = (H[nt:, nt:] + H[nt:, nt:].T) / 2
-    try:
-        L = np.linalg.cholesky(Hb)
-        B = np.linalg.solve(L.T, np.eye(p))
-    except np.linalg.LinAlgError:
-        d = np.abs(np.diag(Hb))
-        B = np.diag(np.where(np.isfinite(d) & (d > 0), 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0))
-    if np.all(np.isfinite(B)):
-        M[nt:, nt:] = B * np.sqrt(2.0)           # H is of the deviance: 2 x the information
-    return M
+        """The state left at the optimum, checked (pymer.glmm_fit.settle)."""
+        return settle(self, PythonObjective(self, nAGQ), best, par, value, nAGQ)
 
 
 def _start_beta(family, X, y, pw, offset):
@@ -577,37 +392,6 @@ def _glm_deviance(family, X, beta, y, pw, offset):
         return np.inf
     dev = float(np.sum(family.eval(eta, y, pw)[3]))
     return dev if np.isfinite(dev) else np.inf
-
-
-def _newton_step(fun, par, lower, grad, hess, fval):
-    """One Newton step on the free (off-bound) parameters; (par, value) if it lowers fun."""
-    free = ~(par <= lower)
-    H = hess[np.ix_(free, free)]
-    try:
-        np.linalg.cholesky(H)                    # only where the model is locally convex
-        step = np.linalg.solve(H, grad[free])
-    except np.linalg.LinAlgError:
-        return None
-    new = np.array(par, dtype=float, copy=True)
-    new[free] -= step
-    if np.any(new < lower) or not np.all(np.isfinite(new)):
-        return None
-    val = float(fun(new))
-    if not (np.isfinite(val) and val < fval - 1e-10 * abs(fval)):
-        return None
-    return new, val
-
-
-# (family, link) whose log-likelihood is concave in eta: canonical links, and the log-
-# concave binomial links and log links for counts and Gamma
-_CONCAVE_LINKS = {("binomial", "logit"), ("binomial", "probit"), ("binomial", "cloglog"),
-                  ("poisson", "log"), ("negative.binomial", "log"), ("Gamma", "log"),
-                  ("Gamma", "inverse"), ("inverse.gaussian", "1/mu^2"), ("gaussian", "identity")}
-
-
-def _gh_rule(n):
-    x, w = np.polynomial.hermite_e.hermegauss(int(n))
-    return x, w / w.sum()
 
 
 @single_threaded

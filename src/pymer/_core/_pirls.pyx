@@ -44,41 +44,6 @@ cdef class PIRLS:
     family, link : int
         Codes from ``pymer.families``.
     """
-    cdef PLS pls
-    cdef readonly int family, link
-    cdef public double nb_theta
-    cdef readonly bint joint
-    cdef Py_ssize_t n, p, q, K, m
-    cdef double[::1] ylogy
-    cdef double[::1] y, pw, offset, eta, mu, w, wres, Xb, u, u_old, u_new, b, beta, beta_old, beta_new, work
-    cdef double[::1, :] X, Xz, WXz
-    # joint: X and Z'W[X z] row by row (contiguous per observation; the same sums)
-    cdef double[:, ::1] XR, ZtR
-    cdef double[::1] beta_xb      # u only: the beta of Xb
-    cdef bint xb_ok
-    cdef int64_t[:, ::1] zcols
-    cdef int64_t[:, ::1] zpos     # where row i's (a, b) product goes in Z'WZ's values
-    cdef double[:, ::1] zvals
-    cdef int64_t[::1] colptr, rowind
-    cdef public int maxit
-    cdef public double tol, tol_here
-    cdef readonly double[16] steps
-    cdef readonly int nsteps
-    # the state is a converged mode whose factor is in the core (see predict_u), at
-    # Lambda's blocks Told
-    cdef readonly bint at_mode
-    cdef double mode_nb_theta
-    cdef double[::1] Told, dq1, dq2
-    cdef readonly double pdev, ldL2, devsum, aic, usq
-    cdef readonly int iterations, status
-    cdef bint dev_ok                # devsum is that of the current point
-    # inlined (family, link) of update_eta: 1 binomial/logit, 2 Poisson/log, 0 any other
-    cdef int kind
-    # -2 log-likelihood = aic_const + sum of deviance residuals (families without a
-    # dispersion; checked per observation), for the NB theta aic_const_theta
-    cdef double aic_const, aic_const_theta
-    cdef bint aic_const_ok
-
     def __init__(self, PLS pls, y, prior_weights, offset, X, zcols, zvals, colptr, rowind,
                  int family, int link, double nb_theta=1.0):
         self.pls = pls
@@ -704,33 +669,49 @@ cdef class PIRLS:
         if th.shape[0] == 0:
             th = np.zeros(1)
         cdef double[::1] thv = th
-        cdef const double[::1] bv
+        cdef const double[::1] bv = self._given(beta, self.p, "beta")
+        cdef const double[::1] uv = self._given(u0, self.q, "u0")
+        cdef const double *bp = NULL if bv is None or self.p == 0 else &bv[0]
+        cdef const double *up = NULL if uv is None or self.q == 0 else &uv[0]
+        cdef bint given_b = bv is not None, given_u = uv is not None
+        cdef double val
+        with nogil:
+            val = self.laplace_c(&thv[0], bp, up, given_b, given_u, predict)
+        return val
+
+    def _given(self, v, Py_ssize_t k, what):
+        if v is None:
+            return None
+        a = np.ascontiguousarray(v, dtype=np.float64).ravel()
+        if a.shape[0] != k:
+            raise ValueError(f"{what} must have length {k}")
+        return a
+
+    cdef double laplace_c(self, const double *theta, const double *beta, const double *u0,
+                          bint given_beta, bint given_u, bint predict) noexcept nogil:
+        """:meth:`laplace` for compiled callers (beta, u0: given or not; NULL when of
+        length 0): the same starts, the deviance or +inf where PIRLS fails."""
         cdef int st
-        predict = (predict and self.at_mode and (self.joint or beta is not None)
+        predict = (predict and self.at_mode and (self.joint or given_beta)
                    and self.mode_nb_theta == self.nb_theta)
         if predict:
-            bv = np.ascontiguousarray(self.beta if self.joint else beta, dtype=np.float64)
-            if bv.shape[0] != self.p:
-                raise ValueError(f"beta must have length {self.p}")
-            with nogil:
-                st = self.predict_u(&thv[0], &bv[0] if self.p else NULL)
+            st = self.predict_u(theta, (&self.beta[0] if self.joint else beta) if self.p else NULL)
             if st != 0:
-                if beta is not None:
-                    np.asarray(self.beta)[:] = np.asarray(beta, dtype=np.float64)
-                if u0 is not None:
-                    np.asarray(self.u)[:] = np.asarray(u0, dtype=np.float64)
-            elif not self.joint:
-                np.asarray(self.beta)[:] = bv
+                if given_beta and self.p:
+                    memcpy(&self.beta[0], beta, self.p * sizeof(double))
+                if given_u and self.q:
+                    memcpy(&self.u[0], u0, self.q * sizeof(double))
+            elif not self.joint and self.p:
+                memcpy(&self.beta[0], beta, self.p * sizeof(double))
         else:
-            if beta is not None:
-                np.asarray(self.beta)[:] = np.asarray(beta, dtype=np.float64)
-            if u0 is not None:
-                np.asarray(self.u)[:] = np.asarray(u0, dtype=np.float64)
-        with nogil:
-            self.pls.fill_T(&thv[0])
-            st = self.run()
-        if st not in (0, 1):
-            return np.inf
+            if given_beta and self.p:
+                memcpy(&self.beta[0], beta, self.p * sizeof(double))
+            if given_u and self.q:
+                memcpy(&self.u[0], u0, self.q * sizeof(double))
+        self.pls.fill_T(theta)
+        st = self.run()
+        if st != 0 and st != 1:
+            return INFINITY
         return self.aic + self.usq + self.ldL2
 
     def agq(self, theta, beta, nodes, weights, u0=None, bint predict=False):
