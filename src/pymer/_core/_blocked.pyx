@@ -22,7 +22,7 @@ Everything per evaluation runs without the GIL on the core's arrays, described b
 from libc.math cimport log, sqrt
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
-from scipy.linalg.cython_blas cimport dsyrk, dtrsm
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 
 cdef extern from *:
@@ -277,18 +277,27 @@ cdef inline void _sub2(double *S, Py_ssize_t q2, const int64_t *erow, const doub
 
 cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
     """Right-looking supernodal Cholesky of S (in the fill-reducing order, lower triangle of
-    the dense buffer): per supernode LAPACK on the diagonal block, BLAS for the rows below
-    and for the update of the later columns they reach. Entries off the factor's pattern
-    are never touched and stay zero. acc += log |L_S|."""
-    cdef Py_ssize_t q2 = F.q2, j, a, b, c, s, c0, nc, nr, rb
+    the dense buffer): per supernode LAPACK on the diagonal block (in place), its rows below
+    gathered into their compact block F.Lc (where the solves read them: they are not
+    written back) and solved by BLAS, then the update of the later columns they reach,
+    SCHUR_PANEL columns at a time (dsyrk on the panel's diagonal block, dgemm below it, into
+    a panel that stays in cache and is zero again after its scatter). Entries off the
+    factor's pattern are never touched and stay zero. acc += log |L_S|."""
+    cdef Py_ssize_t q2 = F.q2, j, a, b, c, s, c0, nc, nr, rb, b0, nb, m, maxnr = 0
     cdef const int64_t *R
     cdef double *Sp = F.S
-    cdef double *Pn
-    cdef double *W
+    cdef double *Pn = F.Lc
+    cdef double *W = F.work
+    cdef double *w
     cdef double *D
-    cdef int info = 0, inc, inr, ldS = <int> q2
-    cdef double one = 1.0, zero = 0.0
+    cdef int info = 0, inc, inr, inb, im, ldw, ldS = <int> q2
+    cdef double one = 1.0
     cdef char lo = b'L', right = b'R', tr = b'T', notr = b'N', nonunit = b'N'
+    for s in range(F.nsuper):
+        nr = F.spi[s + 1] - F.spi[s] - (F.sup[s + 1] - F.sup[s])
+        if nr > maxnr:
+            maxnr = nr
+    memset(W, 0, maxnr * (SCHUR_PANEL if maxnr > SCHUR_PANEL else maxnr) * sizeof(double))
     for s in range(F.nsuper):
         c0 = F.sup[s]
         nc = F.sup[s + 1] - c0
@@ -304,20 +313,30 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
         if nr == 0:
             continue
         inr = <int> nr
-        Pn = F.work
-        W = F.work + nr * nc
         for c in range(nc):
             for a in range(nr):
                 Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
-        for c in range(nc):
-            for a in range(nr):
-                Sp[R[a] + (c0 + c) * q2] = Pn[a + c * nr]
-        dsyrk(&lo, &notr, &inr, &inc, &one, Pn, &inr, &zero, W, &inr)
-        for b in range(nr):
-            rb = R[b] * q2
-            for a in range(b, nr):
-                Sp[R[a] + rb] -= W[a + b * nr]
+        # S[R, R] -= Pn Pn', panel by panel: W (m x nb) holds rows b0.. of columns b0..b0 + nb
+        b0 = 0
+        while b0 < nr:
+            nb = nr - b0 if nr - b0 < SCHUR_PANEL else SCHUR_PANEL
+            m = nr - b0
+            inb = <int> nb
+            ldw = <int> m
+            dsyrk(&lo, &notr, &inb, &inc, &one, &Pn[b0], &inr, &one, W, &ldw)
+            if m > nb:
+                im = <int> (m - nb)
+                dgemm(&notr, &tr, &im, &inb, &inc, &one, &Pn[b0 + nb], &inr, &Pn[b0], &inr,
+                      &one, &W[nb], &ldw)
+            for b in range(nb):
+                rb = R[b0 + b] * q2
+                w = &W[b * m]
+                for a in range(b, m):
+                    Sp[R[b0 + a] + rb] -= w[a]
+                    w[a] = 0.0
+            b0 += nb
+        Pn += nr * nc
     return 0
 
 

@@ -28,7 +28,7 @@ from scipy.linalg.cython_blas cimport dsyrk
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 from pymer._core._blocked cimport Blocked
-from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd
+from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd, schur_unpack
 from pymer._core._blocked import blocked_structure
 from pymer._core._schur import schur_setup
 from pymer._core._blas_threads import _setters
@@ -86,6 +86,7 @@ cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
     F.cursor = &self.s_cursor[0]
     F.G = &self.s_G[0]
     F.work = &self.bwork[0]
+    F.Lc = NULL             # _schur_solve.schur_factor places the compact blocks
     return F
 
 
@@ -233,6 +234,17 @@ cdef class PLS:
         self.s_cursor = np.zeros(max(1, self.q1 // max(self.k1, 1)), dtype=np.int64)
         self.s_G = np.zeros(max(1, self.s_erow.shape[0] * self.k1))
         self.bwork = np.zeros(max(1, nwork))
+
+    def _schur_factor_dense(self):
+        """The blocked factor's Schur complement part L_S (q2 x q2 lower triangle, in the
+        order of schur_pinv) as a dense array, for _selinv.pyx."""
+        out = np.array(self.S, order="F")
+        cdef double[::1, :] ov = out
+        cdef Blocked F
+        if self.blocked and self.sparse_schur and self.q2 > 0:
+            F = _blocked_view(self)
+            schur_unpack(&F, &ov[0, 0])
+        return out
 
     @property
     def schur_pinv(self):
@@ -435,6 +447,8 @@ cdef class PLS:
         cdef Py_ssize_t j, c, s, k, t, i, col, m = self.m, q = self.q
         cdef double acc
         cdef double *T
+        cdef const double *zc
+        cdef double *rc
         cdef int info = 0, mm = <int> m, qq = <int> q
         cdef double one = 1.0, minus_one = -1.0
         cdef char uplo = b'U'
@@ -448,18 +462,21 @@ cdef class PLS:
             if self.status != 0:
                 return self.status
             # RZXy = L^-1 P Lambda' Z'W[X y]: row j0 + c of Lambda'B is sum_{s >= c} T[s, c] row j0 + s
-            j = 0
-            while j < q:
-                t = self.col_term[j]
-                k = self.term_k[t]
-                T = &self.Tbuf[self.term_toff[t]]
-                for col in range(m):
+            # (a column at a time: both arrays column-major)
+            for col in range(m):
+                zc = &self.ZtXy[0, col]
+                rc = &self.RZXy[0, col]
+                j = 0
+                while j < q:
+                    t = self.col_term[j]
+                    k = self.term_k[t]
+                    T = &self.Tbuf[self.term_toff[t]]
                     for c in range(k):
                         acc = 0.0
                         for s in range(c, k):
-                            acc += T[s + c * k] * self.ZtXy[j + s, col]
-                        self.RZXy[j + c, col] = acc
-                j += k
+                            acc += T[s + c * k] * zc[j + s]
+                        rc[j + c] = acc
+                    j += k
             if self.solve_fwd(&self.RZXy[0, 0], m) != 0:
                 self.status = 2
                 return 2

@@ -141,7 +141,7 @@ cdef _blocked(PLS core, double[::1] out, bint pattern=False):
     cdef char lo = b'L'
     pinv = core.schur_pinv
     if q2 > 0:
-        Sinv[:, :] = core.S[:q2, :q2]
+        Sinv = core._schur_factor_dense()     # a copy (q2 x q2, column-major)
         with nogil:
             blas_single(saved)
             dpotri(&lo, &n2, &Sinv[0, 0], &n2, &info)
