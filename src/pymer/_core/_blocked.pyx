@@ -115,6 +115,9 @@ cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept n
         _assemble(F, av)
         if F.pinv != NULL:
             if _factor_supernodal(F, &acc) != 0:
+                # entries below the diagonal blocks left unzeroed (see _assemble): all of them
+                for j in range(q2):
+                    memset(&F.S[j * (q2 + 1)], 0, (q2 - j) * sizeof(double))
                 return 1
         else:
             dpotrf(&lo, &n2, F.S, &n2, &info)
@@ -131,9 +134,14 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
     hundred KB) stays in cache while every level subtracts its outer product's entries
     in those columns (each level's rows are sorted in the buffer's order, so a cursor per
     level walks its columns once, and the rows at and after a column are its lower part).
-    Per entry the same sums in the same order as scattering whole outer products."""
+    Per entry the same sums in the same order as scattering whole outer products.
+
+    Each column's lower part is zeroed first: all of it when S is dense; when sparse, only
+    its supernode's diagonal block, as the supernodal factorization zeroes the rows below
+    it when it takes them to their compact block (and, failing, the whole lower triangle),
+    and nothing else is ever written."""
     cdef Py_ssize_t q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1, E = F.E
-    cdef Py_ssize_t j0, j1, j, b, p0, nr2, i, c, t, e, f, end, s0
+    cdef Py_ssize_t j0, j1, j, b, p0, nr2, i, c, t, e, f, end, s0, s, zend
     cdef const int64_t *erow = F.erow
     cdef const int64_t *lstart = F.lstart
     cdef int64_t *cur = F.cursor
@@ -151,12 +159,18 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
             for i in range(nr2):
                 G[c * E + s0 + i] = l21[p0 + c * (nr2 + k1) + F.esrc[s0 + i]]
     j0 = 0
+    s = 0
     while j0 < q2:
         j1 = j0 + F.width if j0 + F.width < q2 else q2
         # the block's lower part: A22 + I
         for j in range(j0, j1):
             col = &F.S[j * q2]
-            memset(&col[j], 0, (q2 - j) * sizeof(double))
+            zend = q2
+            if F.pinv != NULL:
+                while F.sup[s + 1] <= j:
+                    s += 1
+                zend = F.sup[s + 1]
+            memset(&col[j], 0, (zend - j) * sizeof(double))
             for t in range(F.a22ptr[j], F.a22ptr[j + 1]):
                 col[F.a22row[t]] += av[F.a22pos[t]]
             col[j] += 1.0
@@ -279,20 +293,24 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
     """Right-looking supernodal Cholesky of S (in the fill-reducing order, lower triangle of
     the dense buffer): per supernode LAPACK on the diagonal block (in place), its rows below
     gathered into their compact block F.Lc (where the solves read them: they are not
-    written back) and solved by BLAS, then the update of the later columns they reach,
-    SCHUR_PANEL columns at a time (dsyrk on the panel's diagonal block, dgemm below it, into
-    a panel that stays in cache and is zero again after its scatter). Entries off the
-    factor's pattern are never touched and stay zero. acc += log |L_S|."""
-    cdef Py_ssize_t q2 = F.q2, j, a, b, c, s, c0, nc, nr, rb, b0, nb, m, maxnr = 0
+    written back, their places in the buffer are zeroed for the next assembly) and solved
+    by BLAS, then the update of the later columns they reach
+    (_update). The last supernode (the root: no rows below) takes its updates last,
+    SCHUR_PANEL of its columns at a time from every earlier supernode in order, so each
+    panel of the buffer stays in cache while they all subtract from it (InstEval: nearly
+    all the rows below a supernode are the root's). Per entry the same updates in the same
+    order. Entries off the factor's pattern are never touched and stay zero.
+    acc += log |L_S|."""
+    cdef Py_ssize_t q2 = F.q2, j, a, c, s, t, c0, nc, nr, nrn, b0, a0, a1, maxnr = 0
+    cdef Py_ssize_t last = F.nsuper - 1, croot = F.sup[last]
     cdef const int64_t *R
     cdef double *Sp = F.S
     cdef double *Pn = F.Lc
     cdef double *W = F.work
-    cdef double *w
     cdef double *D
-    cdef int info = 0, inc, inr, inb, im, ldw, ldS = <int> q2
+    cdef int info = 0, inc, inr, ldS = <int> q2
     cdef double one = 1.0
-    cdef char lo = b'L', right = b'R', tr = b'T', notr = b'N', nonunit = b'N'
+    cdef char lo = b'L', right = b'R', tr = b'T', nonunit = b'N'
     for s in range(F.nsuper):
         nr = F.spi[s + 1] - F.spi[s] - (F.sup[s + 1] - F.sup[s])
         if nr > maxnr:
@@ -304,6 +322,23 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
         R = &F.srow[F.spi[s] + nc]
         nr = F.spi[s + 1] - F.spi[s] - nc
         D = &Sp[c0 + c0 * q2]
+        if s == last:
+            # the root's columns, a panel at a time, less every earlier supernode's update
+            b0 = croot
+            while b0 < q2:
+                Pn = F.Lc
+                for t in range(last):
+                    nc = F.sup[t + 1] - F.sup[t]
+                    R = &F.srow[F.spi[t] + nc]
+                    nr = F.spi[t + 1] - F.spi[t] - nc
+                    a0 = _lower_bound(R, nr, b0)
+                    a1 = _lower_bound(R, nr, b0 + SCHUR_PANEL)
+                    if a1 > a0:
+                        _update(Sp, q2, R, Pn, nr, nc, a0, a1, W)
+                    Pn += nr * nc
+                b0 += SCHUR_PANEL
+            nc = q2 - croot
+            nr = 0
         inc = <int> nc
         dpotrf(&lo, &inc, D, &ldS, &info)
         if info != 0:
@@ -316,28 +351,53 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
         for c in range(nc):
             for a in range(nr):
                 Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
+                Sp[R[a] + (c0 + c) * q2] = 0.0      # zero for the next assembly
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
-        # S[R, R] -= Pn Pn', panel by panel: W (m x nb) holds rows b0.. of columns b0..b0 + nb
+        # the later columns before the root's, a panel at a time
+        nrn = _lower_bound(R, nr, croot)
         b0 = 0
-        while b0 < nr:
-            nb = nr - b0 if nr - b0 < SCHUR_PANEL else SCHUR_PANEL
-            m = nr - b0
-            inb = <int> nb
-            ldw = <int> m
-            dsyrk(&lo, &notr, &inb, &inc, &one, &Pn[b0], &inr, &one, W, &ldw)
-            if m > nb:
-                im = <int> (m - nb)
-                dgemm(&notr, &tr, &im, &inb, &inc, &one, &Pn[b0 + nb], &inr, &Pn[b0], &inr,
-                      &one, &W[nb], &ldw)
-            for b in range(nb):
-                rb = R[b0 + b] * q2
-                w = &W[b * m]
-                for a in range(b, m):
-                    Sp[R[b0 + a] + rb] -= w[a]
-                    w[a] = 0.0
-            b0 += nb
+        while b0 < nrn:
+            _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nrn else nrn, W)
+            b0 += SCHUR_PANEL
         Pn += nr * nc
     return 0
+
+
+cdef inline Py_ssize_t _lower_bound(const int64_t *R, Py_ssize_t n, int64_t v) noexcept nogil:
+    """The first index of the sorted R[:n] whose entry is >= v (n if none)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if R[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline void _update(double *Sp, Py_ssize_t q2, const int64_t *R, const double *Pn,
+                         Py_ssize_t nr, Py_ssize_t nc, Py_ssize_t b0, Py_ssize_t b1,
+                         double *W) noexcept nogil:
+    """S[R[a], R[b]] -= (Pn Pn')[a, b] for the columns b0 <= b < b1 and rows a >= b of one
+    supernode's update (Pn: its nr x nc solved rows below the diagonal block): dsyrk on the
+    panel's diagonal block, dgemm below it, into W (zero on entry and again on exit: each
+    entry is zeroed as it is scattered; b1 - b0 <= SCHUR_PANEL)."""
+    cdef Py_ssize_t a, b, rb, nb = b1 - b0, m = nr - b0
+    cdef double *w
+    cdef int inc = <int> nc, inr = <int> nr, inb = <int> nb, ldw = <int> m, im
+    cdef double one = 1.0
+    cdef char lo = b'L', tr = b'T', notr = b'N'
+    dsyrk(&lo, &notr, &inb, &inc, &one, &Pn[b0], &inr, &one, W, &ldw)
+    if m > nb:
+        im = <int> (m - nb)
+        dgemm(&notr, &tr, &im, &inb, &inc, &one, &Pn[b0 + nb], &inr, &Pn[b0], &inr,
+              &one, &W[nb], &ldw)
+    for b in range(nb):
+        rb = R[b0 + b] * q2
+        w = &W[b * m]
+        for a in range(b, m):
+            Sp[R[b0 + a] + rb] -= w[a]
+            w[a] = 0.0
 
 
 cdef void blocked_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
