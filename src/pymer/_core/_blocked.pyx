@@ -24,6 +24,7 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
+from pymer._core._zwz cimport sorted_position
 
 cdef extern from *:
     void __builtin_prefetch(const void *addr) noexcept nogil
@@ -331,8 +332,8 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
                     nc = F.sup[t + 1] - F.sup[t]
                     R = &F.srow[F.spi[t] + nc]
                     nr = F.spi[t + 1] - F.spi[t] - nc
-                    a0 = _lower_bound(R, nr, b0)
-                    a1 = _lower_bound(R, nr, b0 + SCHUR_PANEL)
+                    a0 = sorted_position(R, 0, nr, b0)
+                    a1 = sorted_position(R, 0, nr, b0 + SCHUR_PANEL)
                     if a1 > a0:
                         _update(Sp, q2, R, Pn, nr, nc, a0, a1, W)
                     Pn += nr * nc
@@ -354,25 +355,13 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
                 Sp[R[a] + (c0 + c) * q2] = 0.0      # zero for the next assembly
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
         # the later columns before the root's, a panel at a time
-        nrn = _lower_bound(R, nr, croot)
+        nrn = sorted_position(R, 0, nr, croot)
         b0 = 0
         while b0 < nrn:
             _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nrn else nrn, W)
             b0 += SCHUR_PANEL
         Pn += nr * nc
     return 0
-
-
-cdef inline Py_ssize_t _lower_bound(const int64_t *R, Py_ssize_t n, int64_t v) noexcept nogil:
-    """The first index of the sorted R[:n] whose entry is >= v (n if none)."""
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if R[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 cdef inline void _update(double *Sp, Py_ssize_t q2, const int64_t *R, const double *Pn,

@@ -471,6 +471,15 @@ cdef class PLS:
                     t = self.col_term[j]
                     k = self.term_k[t]
                     T = &self.Tbuf[self.term_toff[t]]
+                    if k == 1:
+                        # a run of one scalar term's columns: the same sum, vectorized
+                        i = j
+                        while i < q and self.col_term[i] == t:
+                            i += 1
+                        for c in range(j, i):
+                            rc[c] = 0.0 + T[0] * zc[c]
+                        j = i
+                        continue
                     for c in range(k):
                         acc = 0.0
                         for s in range(c, k):

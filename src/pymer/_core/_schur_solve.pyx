@@ -187,12 +187,18 @@ cdef void _solve_fwd_rows(Blocked *F, double *x, Py_ssize_t ncol, double *XT, do
     cdef int im = <int> ncol, inc, inr, ld2 = <int> q2
     cdef double one = 1.0, zero = 0.0
     cdef char right = b'R', lo = b'L', tr = b'T', notr = b'N', nonunit = b'N'
-    # transposed in tiles of TILE rows (a tile of XT stays in cache while each column fills it)
-    for r0 in range(0, q, TILE):
-        r1 = r0 + TILE if r0 + TILE < q else q
+    # transposed in tiles of TILE rows (a tile of XT stays in cache while each column fills
+    # it): the first term's rows, then the Schur complement's to their places in the order
+    for r0 in range(0, q1, TILE):
+        r1 = r0 + TILE if r0 + TILE < q1 else q1
         for col in range(ncol):
             for r in range(r0, r1):
-                XT[(r if r < q1 else q1 + F.pinv[r - q1]) * ncol + col] = x[r + col * q]
+                XT[r * ncol + col] = x[r + col * q]
+    for r0 in range(0, q2, TILE):
+        r1 = r0 + TILE if r0 + TILE < q2 else q2
+        for col in range(ncol):
+            for r in range(r0, r1):
+                Y[F.pinv[r] * ncol + col] = x[q1 + r + col * q]
     # the first term: L11 per level, then each entry of L21 on its row of the Schur part
     for b in range(nb1):
         j0 = b * k1
