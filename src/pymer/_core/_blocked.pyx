@@ -24,7 +24,6 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
-from pymer._core._zwz cimport sorted_position
 
 cdef extern from *:
     void __builtin_prefetch(const void *addr) noexcept nogil
@@ -295,15 +294,14 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
     the dense buffer): per supernode LAPACK on the diagonal block (in place), its rows below
     gathered into their compact block F.Lc (where the solves read them: they are not
     written back, their places in the buffer are zeroed for the next assembly) and solved
-    by BLAS, then the update of the later columns they reach
-    (_update). The last supernode (the root: no rows below) takes its updates last,
-    SCHUR_PANEL of its columns at a time from every earlier supernode in order, so each
-    panel of the buffer stays in cache while they all subtract from it (InstEval: nearly
-    all the rows below a supernode are the root's). Per entry the same updates in the same
-    order. Entries off the factor's pattern are never touched and stay zero.
-    acc += log |L_S|."""
-    cdef Py_ssize_t q2 = F.q2, j, a, c, s, t, c0, nc, nr, nrn, b0, a0, a1, maxnr = 0
-    cdef Py_ssize_t last = F.nsuper - 1, croot = F.sup[last]
+    by BLAS, then the update of the later columns they reach, SCHUR_PANEL columns at a
+    time (_update). Entries off the factor's pattern are never touched and stay zero.
+    acc += log |L_S|.
+
+    (Tried: the root supernode taking every update last, a cache-sized panel of its
+    columns at a time from each earlier supernode: no faster on InstEval, as BLAS packs
+    each supernode's rows again for every panel.)"""
+    cdef Py_ssize_t q2 = F.q2, j, a, c, s, c0, nc, nr, b0, maxnr = 0
     cdef const int64_t *R
     cdef double *Sp = F.S
     cdef double *Pn = F.Lc
@@ -323,23 +321,6 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
         R = &F.srow[F.spi[s] + nc]
         nr = F.spi[s + 1] - F.spi[s] - nc
         D = &Sp[c0 + c0 * q2]
-        if s == last:
-            # the root's columns, a panel at a time, less every earlier supernode's update
-            b0 = croot
-            while b0 < q2:
-                Pn = F.Lc
-                for t in range(last):
-                    nc = F.sup[t + 1] - F.sup[t]
-                    R = &F.srow[F.spi[t] + nc]
-                    nr = F.spi[t + 1] - F.spi[t] - nc
-                    a0 = sorted_position(R, 0, nr, b0)
-                    a1 = sorted_position(R, 0, nr, b0 + SCHUR_PANEL)
-                    if a1 > a0:
-                        _update(Sp, q2, R, Pn, nr, nc, a0, a1, W)
-                    Pn += nr * nc
-                b0 += SCHUR_PANEL
-            nc = q2 - croot
-            nr = 0
         inc = <int> nc
         dpotrf(&lo, &inc, D, &ldS, &info)
         if info != 0:
@@ -354,11 +335,9 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
                 Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
                 Sp[R[a] + (c0 + c) * q2] = 0.0      # zero for the next assembly
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
-        # the later columns before the root's, a panel at a time
-        nrn = sorted_position(R, 0, nr, croot)
         b0 = 0
-        while b0 < nrn:
-            _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nrn else nrn, W)
+        while b0 < nr:
+            _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nr else nr, W)
             b0 += SCHUR_PANEL
         Pn += nr * nc
     return 0
