@@ -28,7 +28,7 @@ from scipy.linalg.cython_blas cimport dsyrk
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 from pymer._core._blocked cimport Blocked
-from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd, schur_unpack
+from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd
 from pymer._core._blocked import blocked_structure
 from pymer._core._schur import schur_setup
 from pymer._core._blas_threads import _setters
@@ -234,17 +234,6 @@ cdef class PLS:
         self.s_cursor = np.zeros(max(1, self.q1 // max(self.k1, 1)), dtype=np.int64)
         self.s_G = np.zeros(max(1, self.s_erow.shape[0] * self.k1))
         self.bwork = np.zeros(max(1, nwork))
-
-    def _schur_factor_dense(self):
-        """The blocked factor's Schur complement part L_S (q2 x q2 lower triangle, in the
-        order of schur_pinv) as a dense array, for _selinv.pyx."""
-        out = np.array(self.S, order="F")
-        cdef double[::1, :] ov = out
-        cdef Blocked F
-        if self.blocked and self.sparse_schur and self.q2 > 0:
-            F = _blocked_view(self)
-            schur_unpack(&F, &ov[0, 0])
-        return out
 
     @property
     def schur_pinv(self):

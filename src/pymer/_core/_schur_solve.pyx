@@ -92,20 +92,27 @@ cdef int schur_factor(Blocked *F, const double *av, double *logdet) noexcept nog
     return blocked_factor(F, av, logdet)
 
 
-cdef void schur_unpack(Blocked *F, double *out) noexcept nogil:
+cdef void schur_unpack(Py_ssize_t q2, Py_ssize_t nsuper, const int64_t *sup,
+                       const int64_t *spi, const int64_t *srow, const double *work,
+                       double *out) noexcept nogil:
     """The sparse Schur complement's factor as a dense lower triangle: out (q2 x q2,
     column-major) holds a copy of the dense buffer (its diagonal blocks); each supernode's
-    compact rows below its diagonal block go to their places (in the factor's order)."""
+    compact rows below its diagonal block (in the scratch work, after the factorization)
+    go to their places (in the factor's order). sup, spi, srow: the supernodes (see
+    _blocked.pxd)."""
     cdef Py_ssize_t off[5]
-    cdef Py_ssize_t q2 = F.q2, s, c0, nc, nr, a, c
+    cdef Py_ssize_t s, c0, nc, nr, a, c
     cdef const int64_t *R
     cdef const double *Lc
-    if F.pinv == NULL or q2 == 0:
+    if q2 == 0:
         return
-    _layout(q2, F.nsuper, F.sup, F.spi, off)
-    Lc = F.work + off[0]
-    for s in range(F.nsuper):
-        R = _supernode(F, s, &c0, &nc, &nr)
+    _layout(q2, nsuper, sup, spi, off)
+    Lc = work + off[0]
+    for s in range(nsuper):
+        c0 = sup[s]
+        nc = sup[s + 1] - c0
+        nr = spi[s + 1] - spi[s] - nc
+        R = &srow[spi[s] + nc]
         for c in range(nc):
             for a in range(nr):
                 out[R[a] + (c0 + c) * q2] = Lc[a]
