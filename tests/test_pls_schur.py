@@ -156,3 +156,26 @@ def test_bad_schur_options_are_named():
         m.core.choose_factorization("auto", schur="supernodal")
     with pytest.raises(ValueError, match="schur_width must be"):
         m.core.choose_factorization("auto", schur_width=-1)
+
+
+def test_sparse_schur_recovers_after_a_failed_factorization():
+    """The supernodal factorization zeroes the buffer's entries below its diagonal blocks
+    as it takes them to their compact blocks, and the next assembly relies on it: after a
+    factorization that fails (here at its first supernode: A22's diagonal made negative),
+    the next one still gives the objective of a fresh core."""
+    model = _crossed(3, 1)
+    core = model.core
+    core.choose_factorization("blocked", schur="sparse")
+    theta = np.full(model.re.lower_bounds().size, 0.8)
+    ref = core.objective(theta, True)
+    ztz = np.asarray(core.ztz).copy()
+    cp, ri = np.asarray(model.colptr), np.asarray(model.rowind)
+    bad = ztz.copy()
+    for j in range(core.q1, core.q):
+        bad[cp[j] + np.searchsorted(ri[cp[j]:cp[j + 1]], j)] = -1e6
+    core.set_crossprods(bad, core.ZtXy, core.XytXy)
+    assert core.objective(theta, True) == np.inf
+    assert core.status == 1
+    core.set_crossprods(ztz, core.ZtXy, core.XytXy)
+    assert core.objective(theta, True) == ref
+    assert core.objective(theta, True) == ref

@@ -47,5 +47,9 @@ def test_solves_equal_cholmod_and_dense(core, ncol):
 def test_work_size_covers_the_compact_blocks_and_a_chunk():
     sup = np.array([0, 2, 5], dtype=np.int64)
     spi = np.array([0, 4, 7], dtype=np.int64)      # supernode 0: 2 columns, 2 rows below
-    # base max(q2, 2 * 2 + 2 * 2) = 8, compact 2 * 2, right-hand sides 5 * 32, products 2 * 32
-    assert sparse_work_size(sup, spi, 5) == 8 + 4 + 5 * 32 + 2 * 32
+    # update panel max(q2, 2 * min(2, SCHUR_PANEL)) = 5, compact 2 * 2, right-hand sides
+    # 5 * 32, products 2 * 32
+    assert sparse_work_size(sup, spi, 5) == 5 + 4 + 5 * 32 + 2 * 32
+    # a supernode with 100 rows below: its panel is 100 x 64
+    spi = np.array([0, 102, 105], dtype=np.int64)
+    assert sparse_work_size(sup, spi, 5) == 6400 + 200 + 5 * 32 + 100 * 32

@@ -28,7 +28,14 @@ cdef struct Blocked:
     const int64_t *a22pos
     int64_t *cursor          # scratch: per level, its next entry
     double *G                # scratch: E x k1, the levels' L21 values in the buffer's order
+    double *Lc               # sparse: each supernode's rows below its diagonal block, compact
+                             #   (nr x nc column-major, one after another; _schur_solve.pyx)
     double *work             # scratch
+
+
+# the supernodal factorization's updates are formed SCHUR_PANEL columns at a time
+cdef enum:
+    SCHUR_PANEL = 64
 
 
 cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept nogil

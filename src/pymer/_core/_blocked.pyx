@@ -22,7 +22,7 @@ Everything per evaluation runs without the GIL on the core's arrays, described b
 from libc.math cimport log, sqrt
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
-from scipy.linalg.cython_blas cimport dsyrk, dtrsm
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 
 cdef extern from *:
@@ -115,6 +115,9 @@ cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept n
         _assemble(F, av)
         if F.pinv != NULL:
             if _factor_supernodal(F, &acc) != 0:
+                # entries below the diagonal blocks left unzeroed (see _assemble): all of them
+                for j in range(q2):
+                    memset(&F.S[j * (q2 + 1)], 0, (q2 - j) * sizeof(double))
                 return 1
         else:
             dpotrf(&lo, &n2, F.S, &n2, &info)
@@ -131,9 +134,14 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
     hundred KB) stays in cache while every level subtracts its outer product's entries
     in those columns (each level's rows are sorted in the buffer's order, so a cursor per
     level walks its columns once, and the rows at and after a column are its lower part).
-    Per entry the same sums in the same order as scattering whole outer products."""
+    Per entry the same sums in the same order as scattering whole outer products.
+
+    Each column's lower part is zeroed first: all of it when S is dense; when sparse, only
+    its supernode's diagonal block, as the supernodal factorization zeroes the rows below
+    it when it takes them to their compact block (and, failing, the whole lower triangle),
+    and nothing else is ever written."""
     cdef Py_ssize_t q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1, E = F.E
-    cdef Py_ssize_t j0, j1, j, b, p0, nr2, i, c, t, e, f, end, s0
+    cdef Py_ssize_t j0, j1, j, b, p0, nr2, i, c, t, e, f, end, s0, s, zend
     cdef const int64_t *erow = F.erow
     cdef const int64_t *lstart = F.lstart
     cdef int64_t *cur = F.cursor
@@ -151,12 +159,18 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
             for i in range(nr2):
                 G[c * E + s0 + i] = l21[p0 + c * (nr2 + k1) + F.esrc[s0 + i]]
     j0 = 0
+    s = 0
     while j0 < q2:
         j1 = j0 + F.width if j0 + F.width < q2 else q2
         # the block's lower part: A22 + I
         for j in range(j0, j1):
             col = &F.S[j * q2]
-            memset(&col[j], 0, (q2 - j) * sizeof(double))
+            zend = q2
+            if F.pinv != NULL:
+                while F.sup[s + 1] <= j:
+                    s += 1
+                zend = F.sup[s + 1]
+            memset(&col[j], 0, (zend - j) * sizeof(double))
             for t in range(F.a22ptr[j], F.a22ptr[j + 1]):
                 col[F.a22row[t]] += av[F.a22pos[t]]
             col[j] += 1.0
@@ -277,18 +291,30 @@ cdef inline void _sub2(double *S, Py_ssize_t q2, const int64_t *erow, const doub
 
 cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
     """Right-looking supernodal Cholesky of S (in the fill-reducing order, lower triangle of
-    the dense buffer): per supernode LAPACK on the diagonal block, BLAS for the rows below
-    and for the update of the later columns they reach. Entries off the factor's pattern
-    are never touched and stay zero. acc += log |L_S|."""
-    cdef Py_ssize_t q2 = F.q2, j, a, b, c, s, c0, nc, nr, rb
+    the dense buffer): per supernode LAPACK on the diagonal block (in place), its rows below
+    gathered into their compact block F.Lc (where the solves read them: they are not
+    written back, their places in the buffer are zeroed for the next assembly) and solved
+    by BLAS, then the update of the later columns they reach, SCHUR_PANEL columns at a
+    time (_update). Entries off the factor's pattern are never touched and stay zero.
+    acc += log |L_S|.
+
+    (Tried: the root supernode taking every update last, a cache-sized panel of its
+    columns at a time from each earlier supernode: no faster on InstEval, as BLAS packs
+    each supernode's rows again for every panel.)"""
+    cdef Py_ssize_t q2 = F.q2, j, a, c, s, c0, nc, nr, b0, maxnr = 0
     cdef const int64_t *R
     cdef double *Sp = F.S
-    cdef double *Pn
-    cdef double *W
+    cdef double *Pn = F.Lc
+    cdef double *W = F.work
     cdef double *D
     cdef int info = 0, inc, inr, ldS = <int> q2
-    cdef double one = 1.0, zero = 0.0
-    cdef char lo = b'L', right = b'R', tr = b'T', notr = b'N', nonunit = b'N'
+    cdef double one = 1.0
+    cdef char lo = b'L', right = b'R', tr = b'T', nonunit = b'N'
+    for s in range(F.nsuper):
+        nr = F.spi[s + 1] - F.spi[s] - (F.sup[s + 1] - F.sup[s])
+        if nr > maxnr:
+            maxnr = nr
+    memset(W, 0, maxnr * (SCHUR_PANEL if maxnr > SCHUR_PANEL else maxnr) * sizeof(double))
     for s in range(F.nsuper):
         c0 = F.sup[s]
         nc = F.sup[s + 1] - c0
@@ -304,21 +330,42 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
         if nr == 0:
             continue
         inr = <int> nr
-        Pn = F.work
-        W = F.work + nr * nc
         for c in range(nc):
             for a in range(nr):
                 Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
+                Sp[R[a] + (c0 + c) * q2] = 0.0      # zero for the next assembly
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
-        for c in range(nc):
-            for a in range(nr):
-                Sp[R[a] + (c0 + c) * q2] = Pn[a + c * nr]
-        dsyrk(&lo, &notr, &inr, &inc, &one, Pn, &inr, &zero, W, &inr)
-        for b in range(nr):
-            rb = R[b] * q2
-            for a in range(b, nr):
-                Sp[R[a] + rb] -= W[a + b * nr]
+        b0 = 0
+        while b0 < nr:
+            _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nr else nr, W)
+            b0 += SCHUR_PANEL
+        Pn += nr * nc
     return 0
+
+
+cdef inline void _update(double *Sp, Py_ssize_t q2, const int64_t *R, const double *Pn,
+                         Py_ssize_t nr, Py_ssize_t nc, Py_ssize_t b0, Py_ssize_t b1,
+                         double *W) noexcept nogil:
+    """S[R[a], R[b]] -= (Pn Pn')[a, b] for the columns b0 <= b < b1 and rows a >= b of one
+    supernode's update (Pn: its nr x nc solved rows below the diagonal block): dsyrk on the
+    panel's diagonal block, dgemm below it, into W (zero on entry and again on exit: each
+    entry is zeroed as it is scattered; b1 - b0 <= SCHUR_PANEL)."""
+    cdef Py_ssize_t a, b, rb, nb = b1 - b0, m = nr - b0
+    cdef double *w
+    cdef int inc = <int> nc, inr = <int> nr, inb = <int> nb, ldw = <int> m, im
+    cdef double one = 1.0
+    cdef char lo = b'L', tr = b'T', notr = b'N'
+    dsyrk(&lo, &notr, &inb, &inc, &one, &Pn[b0], &inr, &one, W, &ldw)
+    if m > nb:
+        im = <int> (m - nb)
+        dgemm(&notr, &tr, &im, &inb, &inc, &one, &Pn[b0 + nb], &inr, &Pn[b0], &inr,
+              &one, &W[nb], &ldw)
+    for b in range(nb):
+        rb = R[b0 + b] * q2
+        w = &W[b * m]
+        for a in range(b, m):
+            Sp[R[b0 + a] + rb] -= w[a]
+            w[a] = 0.0
 
 
 cdef void blocked_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:

@@ -87,6 +87,7 @@ cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
     F.cursor = &self.s_cursor[0]
     F.G = &self.s_G[0]
     F.work = &self.bwork[0]
+    F.Lc = NULL             # _schur_solve.schur_factor places the compact blocks
     return F
 
 
@@ -448,6 +449,8 @@ cdef class PLS:
         cdef Py_ssize_t j, c, s, k, t, i, col, m = self.m, q = self.q
         cdef double acc
         cdef double *T
+        cdef const double *zc
+        cdef double *rc
         cdef int info = 0, mm = <int> m, qq = <int> q
         cdef double one = 1.0, minus_one = -1.0
         cdef char uplo = b'U'
@@ -461,18 +464,30 @@ cdef class PLS:
             if self.status != 0:
                 return self.status
             # RZXy = L^-1 P Lambda' Z'W[X y]: row j0 + c of Lambda'B is sum_{s >= c} T[s, c] row j0 + s
-            j = 0
-            while j < q:
-                t = self.col_term[j]
-                k = self.term_k[t]
-                T = &self.Tbuf[self.term_toff[t]]
-                for col in range(m):
+            # (a column at a time: both arrays column-major)
+            for col in range(m):
+                zc = &self.ZtXy[0, col]
+                rc = &self.RZXy[0, col]
+                j = 0
+                while j < q:
+                    t = self.col_term[j]
+                    k = self.term_k[t]
+                    T = &self.Tbuf[self.term_toff[t]]
+                    if k == 1:
+                        # a run of one scalar term's columns: the same sum, vectorized
+                        i = j
+                        while i < q and self.col_term[i] == t:
+                            i += 1
+                        for c in range(j, i):
+                            rc[c] = 0.0 + T[0] * zc[c]
+                        j = i
+                        continue
                     for c in range(k):
                         acc = 0.0
                         for s in range(c, k):
-                            acc += T[s + c * k] * self.ZtXy[j + s, col]
-                        self.RZXy[j + c, col] = acc
-                j += k
+                            acc += T[s + c * k] * zc[j + s]
+                        rc[j + c] = acc
+                    j += k
             if self.solve_fwd(&self.RZXy[0, 0], m) != 0:
                 self.status = 2
                 return 2

@@ -5,16 +5,18 @@
 _blocked.pyx factors S = A22 + I - L21 L21' in the lower triangle of a dense q2 x q2
 buffer, supernode by supernode. A dense triangular solve on that buffer costs q2^2 per
 right-hand side although the factor has a fraction of the entries (InstEval: 1128^2
-against ~320k). Here, after each factorization, every supernode's rows below its
-diagonal block are gathered into one compact column-major block (nr x nc), and the
-solves run per supernode: LAPACK's triangular solve on the diagonal block and one
-matrix product with the compact block, on the right-hand sides permuted into the
-factor's order, CHUNK columns at a time. The diagonal blocks stay in the dense buffer
-(_selinv.pyx reads the whole factor there).
+against ~320k). The factorization leaves every supernode's rows below its diagonal
+block in one compact column-major block (nr x nc; _blocked.pyx solves them there and
+never writes them back), and the solves run per supernode: LAPACK's triangular solve on
+the diagonal block and one matrix product with the compact block, on the right-hand
+sides permuted into the factor's order, CHUNK columns at a time. The diagonal blocks
+stay in the dense buffer; schur_unpack puts the whole factor in a dense copy of it
+(_selinv.pyx reads it there).
 
-Scratch in the blocked record's work array, after the region _blocked.pyx uses
-(max(q2, nr * nc + nr * nr)): the compact blocks, the permuted right-hand sides
-(q2 x CHUNK) and the products (max nr x CHUNK); sparse_work_size gives the total.
+Scratch in the blocked record's work array, after the region _blocked.pyx uses for the
+update panels (max(q2, most rows below a diagonal block x SCHUR_PANEL)): the compact
+blocks, the permuted right-hand sides (q2 x CHUNK) and the products (max nr x CHUNK);
+sparse_work_size gives the total.
 
 A forward solve of several right-hand sides (the PLS update's [X y], 29 columns on
 InstEval's interaction model) runs on them as rows instead (_solve_fwd_rows): each
@@ -31,7 +33,7 @@ from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dtrsm
-from pymer._core._blocked cimport Blocked, blocked_factor, blocked_solve_fwd, blocked_solve_bwd
+from pymer._core._blocked cimport Blocked, SCHUR_PANEL, blocked_factor, blocked_solve_fwd, blocked_solve_bwd
 
 DEF CHUNK = 32
 DEF ROWS = 64
@@ -43,16 +45,18 @@ cdef inline void _layout(Py_ssize_t q2, Py_ssize_t nsuper, const int64_t *sup,
                          const int64_t *spi, Py_ssize_t *off) noexcept nogil:
     """off[0]: the compact blocks' start; off[1]: the right-hand sides'; off[2]: the
     products'; off[3]: the total size (all in doubles); off[4]: the most rows below a
-    supernode's diagonal block."""
-    cdef Py_ssize_t s, nc, nr, base = q2, nbelow = 0, maxnr = 1
+    supernode's diagonal block. Before the compact blocks: the factorization's update
+    panel (most rows x SCHUR_PANEL), at least q2 (the dense solves' permutation)."""
+    cdef Py_ssize_t s, nc, nr, base, nbelow = 0, maxnr = 1
     for s in range(nsuper):
         nc = sup[s + 1] - sup[s]
         nr = spi[s + 1] - spi[s] - nc
-        if nr * nc + nr * nr > base:
-            base = nr * nc + nr * nr
         nbelow += nr * nc
         if nr > maxnr:
             maxnr = nr
+    base = maxnr * (SCHUR_PANEL if maxnr > SCHUR_PANEL else maxnr)
+    if base < q2:
+        base = q2
     off[0] = base
     off[1] = base + nbelow
     off[2] = off[1] + q2 * CHUNK
@@ -79,25 +83,40 @@ def sparse_work_size(const int64_t[::1] sup, const int64_t[::1] spi, Py_ssize_t 
 
 cdef int schur_factor(Blocked *F, const double *av, double *logdet) noexcept nogil:
     """The blocked factorization (_blocked.blocked_factor); when the Schur complement is
-    sparse, then each supernode's rows below its diagonal block into the compact blocks."""
+    sparse, its factorization leaves each supernode's rows below its diagonal block in
+    the compact blocks (F.Lc, set here)."""
     cdef Py_ssize_t off[5]
-    cdef Py_ssize_t q2 = F.q2, s, c0, nc, nr, a, c
+    if F.pinv != NULL and F.q2 > 0:
+        _layout(F.q2, F.nsuper, F.sup, F.spi, off)
+        F.Lc = F.work + off[0]
+    return blocked_factor(F, av, logdet)
+
+
+cdef void schur_unpack(Py_ssize_t q2, Py_ssize_t nsuper, const int64_t *sup,
+                       const int64_t *spi, const int64_t *srow, const double *work,
+                       double *out) noexcept nogil:
+    """The sparse Schur complement's factor as a dense lower triangle: out (q2 x q2,
+    column-major) holds a copy of the dense buffer (its diagonal blocks); each supernode's
+    compact rows below its diagonal block (in the scratch work, after the factorization)
+    go to their places (in the factor's order). sup, spi, srow: the supernodes (see
+    _blocked.pxd)."""
+    cdef Py_ssize_t off[5]
+    cdef Py_ssize_t s, c0, nc, nr, a, c
     cdef const int64_t *R
-    cdef const double *col
-    cdef double *Lc
-    cdef int st = blocked_factor(F, av, logdet)
-    if st != 0 or F.pinv == NULL or q2 == 0:
-        return st
-    _layout(q2, F.nsuper, F.sup, F.spi, off)
-    Lc = F.work + off[0]
-    for s in range(F.nsuper):
-        R = _supernode(F, s, &c0, &nc, &nr)
+    cdef const double *Lc
+    if q2 == 0:
+        return
+    _layout(q2, nsuper, sup, spi, off)
+    Lc = work + off[0]
+    for s in range(nsuper):
+        c0 = sup[s]
+        nc = sup[s + 1] - c0
+        nr = spi[s + 1] - spi[s] - nc
+        R = &srow[spi[s] + nc]
         for c in range(nc):
-            col = &F.S[(c0 + c) * q2]
             for a in range(nr):
-                Lc[a] = col[R[a]]
+                out[R[a] + (c0 + c) * q2] = Lc[a]
             Lc += nr
-    return 0
 
 
 cdef void schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
@@ -175,12 +194,18 @@ cdef void _solve_fwd_rows(Blocked *F, double *x, Py_ssize_t ncol, double *XT, do
     cdef int im = <int> ncol, inc, inr, ld2 = <int> q2
     cdef double one = 1.0, zero = 0.0
     cdef char right = b'R', lo = b'L', tr = b'T', notr = b'N', nonunit = b'N'
-    # transposed in tiles of TILE rows (a tile of XT stays in cache while each column fills it)
-    for r0 in range(0, q, TILE):
-        r1 = r0 + TILE if r0 + TILE < q else q
+    # transposed in tiles of TILE rows (a tile of XT stays in cache while each column fills
+    # it): the first term's rows, then the Schur complement's to their places in the order
+    for r0 in range(0, q1, TILE):
+        r1 = r0 + TILE if r0 + TILE < q1 else q1
         for col in range(ncol):
             for r in range(r0, r1):
-                XT[(r if r < q1 else q1 + F.pinv[r - q1]) * ncol + col] = x[r + col * q]
+                XT[r * ncol + col] = x[r + col * q]
+    for r0 in range(0, q2, TILE):
+        r1 = r0 + TILE if r0 + TILE < q2 else q2
+        for col in range(ncol):
+            for r in range(r0, r1):
+                Y[F.pinv[r] * ncol + col] = x[q1 + r + col * q]
     # the first term: L11 per level, then each entry of L21 on its row of the Schur part
     for b in range(nb1):
         j0 = b * k1

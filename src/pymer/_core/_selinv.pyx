@@ -38,6 +38,7 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsymm, dtrsm
 from scipy.linalg.cython_lapack cimport dlauum, dpotri, dtrtri
 from pymer._core._pls cimport PLS, blas_single, blas_restore
+from pymer._core._schur_solve cimport schur_unpack
 from pymer._core._zwz cimport sorted_position
 
 
@@ -141,7 +142,11 @@ cdef _blocked(PLS core, double[::1] out, bint pattern=False):
     cdef char lo = b'L'
     pinv = core.schur_pinv
     if q2 > 0:
-        Sinv[:, :] = core.S[:q2, :q2]
+        Sinv = np.array(core.S, order="F")     # a copy: the diagonal blocks of the factor
+        if pinv is not None:
+            # the rows below them from the compact blocks (see _schur_solve.pyx)
+            schur_unpack(q2, core.s_sup.shape[0] - 1, &core.s_sup[0], &core.s_spi[0],
+                         &core.s_srow[0], &core.bwork[0], &Sinv[0, 0])
         with nogil:
             blas_single(saved)
             dpotri(&lo, &n2, &Sinv[0, 0], &n2, &info)
