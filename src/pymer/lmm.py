@@ -14,7 +14,7 @@ from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
 from ._core._optimum import fixed_block
 from ._core._pls import PLS
-from ._core._zsetup import zt_dense, zt_xy
+from ._core._zsetup import zt_xy
 from .call import ModelCall
 from .errors import PymerDataError
 from .formula import parse_formula
@@ -89,8 +89,8 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control, order="C")
-        self.X = np.ascontiguousarray(X)
+        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control,
+                                                                            order="C")
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=True, control=control)
         self.p = self.X.shape[1]
@@ -170,10 +170,6 @@ class LinearMixedModel:
         XytXy = Xy.T @ (Xy * w[:, None])
         return ztz, ZtXy, XytXy
 
-    def _zt(self, M):
-        """Z'M for M (n x c)."""
-        return zt_dense(self.zcols, self.zvals, M, self.re.q)
-
     def set_response(self, y: ArrayLike) -> None:
         """Replace the response (refit, simulation): only the cross-products with y change
         (Z'WZ, Z'WX and X'WX do not depend on y)."""
@@ -194,8 +190,11 @@ class LinearMixedModel:
     def response_crossprods(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Z'Wr, X'Wr and r'Wr of a residualized response r: what :meth:`set_response`
         writes into the core (the bootstrap's refits compute theirs here too)."""
-        wr = (r if self.weights is None else r * self.weights)[:, None]
-        return self._zt(wr)[:, 0], self.X.T @ wr[:, 0], float(r @ wr[:, 0])
+        r = np.ascontiguousarray(r, dtype=np.float64)
+        wr = r if self.weights is None else r * self.weights
+        # Z'Wr: zt_xy's last column, with no X columns before it (the same sums)
+        ztr = zt_xy(self.zcols, self.zvals, self.X[:, :0], r, self.weights, self.re.q)[:, 0]
+        return ztr, self.X.T @ wr, float(r @ wr)
 
     def start_theta(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Starting theta and BOBYQA's initial step.

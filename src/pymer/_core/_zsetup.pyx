@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The random-effects side of a model's set-up, compiled (once per model): Z row-wise
-from the terms' grouping codes and left-hand-side matrices, the pattern of Z'Z when q
-is small, the column structure (term and offset in its level block of each column of
-Z), and Z'M for a few dense columns M. Each gives the same numbers, in the same order
-of operations, as the numpy expressions it replaces (see pymer.terms.RandomEffects).
+from the terms' grouping codes and left-hand-side matrices, the pattern of Z'Z, the
+column structure (term and offset in its level block of each column of Z), and Z'W[X y].
+Each gives the same numbers, in the same order of operations, as the numpy expressions
+it replaces (see pymer.terms.RandomEffects).
 """
 import numpy as np
 from libc.stdint cimport int64_t
@@ -148,26 +148,6 @@ def column_structure(const int[::1] term_k, const int64_t[::1] nlev):
                     col_off[j] = <int> c
                     j += 1
     return col_term_a, col_off_a
-
-
-def zt_dense(const int64_t[:, ::1] zcols, const double[:, ::1] zvals, const double[:, :] M,
-             Py_ssize_t q):
-    """Z'M (q x c) for dense M (n x c), Z row-wise. Each column of Z is one (term, column)
-    pair of zcols, so each entry is one sum over the rows in row order, of the products
-    z_ia * M[i, j]: what ``np.bincount(zcols[:, a], weights=zvals[:, a] * M[:, j])`` sums."""
-    cdef Py_ssize_t n = zcols.shape[0], K = zcols.shape[1], nc = M.shape[1], i, a, j
-    if M.shape[0] != n:
-        raise ValueError(f"M has {M.shape[0]} rows; Z has {n}")
-    out_a = np.zeros((q, nc), dtype=np.float64)
-    cdef double[:, ::1] out = out_a
-    cdef double v
-    with nogil:
-        for j in range(nc):
-            for a in range(K):
-                for i in range(n):
-                    v = zvals[i, a] * M[i, j]
-                    out[zcols[i, a], j] += v
-    return out_a
 
 
 def zt_xy(const int64_t[:, ::1] zcols, const double[:, ::1] zvals, const double[:, ::1] X,
