@@ -375,35 +375,29 @@ cdef class LmmObjective:
         optimizer's evaluations tell (their mean time): then the helper starts at once,
         and this thread's share is one point less (the fit's evaluation at the optimum
         follows here); else the first point is timed."""
-        cdef int i, mid = n, m = self.m
-        cdef double t0
+        cdef int i, first = 0, mid = n, m = self.m
+        cdef double t0 = self.eval_seconds
         cdef double *P = &self.points[0]
         cdef double *V = &self.values[0]
         if n == 0:
             return
-        if n > 2 and self.eval_seconds >= self.parallel_min:
-            mid = n // 2
-            helper = self._start_helper(mid, n)
-            if helper is None:
-                mid = n
-            with nogil:
-                for i in range(mid):
-                    V[i] = self.value(&P[i * m])
-            if helper is not None:
-                helper.join()
-            return
-        with nogil:
-            t0 = _now()
-            V[0] = self.value(P)
-            t0 = _now() - t0
-        helper = None
         if n > 2 and t0 >= self.parallel_min:
-            mid = 1 + (n - 1) // 2
+            mid = n // 2
+        else:
+            with nogil:
+                t0 = _now()
+                V[0] = self.value(P)
+                t0 = _now() - t0
+            first = 1
+            if n > 2 and t0 >= self.parallel_min:
+                mid = 1 + (n - 1) // 2
+        helper = None
+        if mid < n:
             helper = self._start_helper(mid, n)
             if helper is None:
                 mid = n
         with nogil:
-            for i in range(1, mid):
+            for i in range(first, mid):
                 V[i] = self.value(&P[i * m])
         if helper is not None:
             helper.join()
