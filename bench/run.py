@@ -9,9 +9,11 @@
 Every (model, tool) pair runs in its own fresh process, one after another
 (never in parallel): ``bench/_worker.py`` for pymer and statsmodels,
 ``Rscript bench/lme4_bench.R`` for lme4. Each process loads the data, fits once
-as a warm-up (peak memory is read right after it), then times ``--repeats``
-more fits (fewer if they would exceed ``--budget`` seconds; none if the
-warm-up took more than ``--slow`` seconds) and the median is reported.
+as a warm-up (peak memory is read right after it), then (when the warm-up took
+under 1 s) one more untimed fit whose time sets the batch size of short fits,
+then times ``--repeats`` more fits (fewer if they would exceed ``--budget``
+seconds; none if the warm-up took more than ``--slow`` seconds) and the median
+is reported.
 See bench/README.md.
 """
 from __future__ import annotations
@@ -436,7 +438,8 @@ def report(results, out_md: Path, out_png: Path | None):
                   "not the default configuration).", ""]
     a = results.get("args", {})
     lines += ["Each (model, tool) pair ran alone in a fresh process, one after another. Time: median "
-              f"of up to {a.get('repeats')} timed samples after one warm-up fit (fewer when they would "
+              f"of up to {a.get('repeats')} timed samples after one warm-up fit and, when that took under 1 s, "
+              "one untimed fit that sets the batch size (fewer samples when they would "
               f"exceed {a.get('budget')} s; `*` = the single fit was slower than {a.get('slow')} s and "
               "is the measurement; a sample of a fast model is the mean of several consecutive fits, "
               "as the per-model tables say). Peak memory: peak RSS of the process (VmHWM) after the warm-up "

@@ -70,6 +70,10 @@ cdef double _nlopt_objective(unsigned n, const double *x, double *grad, void *da
     return (<LmmObjective> data).counted(x)
 
 
+cdef double _nlopt_record(unsigned n, const double *x, double *grad, void *data) noexcept nogil:
+    return (<LmmObjective> data).record(x)
+
+
 cdef class LmmObjective:
     """The profiled objective of a PLS core (``model.objective``) and its optimizer.
 
@@ -110,6 +114,16 @@ cdef class LmmObjective:
     cdef double[::1] last_x
     cdef double last_v, eval_seconds
     cdef bint has_last
+    # BOBYQA's first points, evaluated before it asks (on two threads): their number in
+    # points/values while the optimizer runs (0: none); the seconds of the fit's start
+    # evaluation, which decide it; the evaluations the last optimizer run's calls made
+    # (nreal: the rest it had answered)
+    cdef int nknown, nrecord
+    cdef double start_seconds
+    cdef readonly long nreal
+    # the second thread's objective on a copy of the core, kept through one fit (the
+    # first points and the finite differences: one copy)
+    cdef object helper
 
     def __init__(self, PLS core not None, bint reml, double log_w, lower, upper=None, *,
                  optimizer="bobyqa", double ftol_abs=1e-8, double xtol_abs=1e-8,
@@ -132,13 +146,17 @@ cdef class LmmObjective:
         self.ftol_abs, self.xtol_abs, self.ftol_rel = ftol_abs, xtol_abs, ftol_rel
         self.maxeval = int(maxeval)
         self.best_x = np.zeros(self.m)
-        self.work = np.zeros(3 * self.m)
-        self.points = np.zeros(self.m * self.m * (self.m + 1))
-        self.values = np.zeros(self.m * (self.m + 1))
+        self.work = np.zeros(4 * self.m)
+        # room for the finite differences' m (m + 1) points and BOBYQA's 2 m + 1 first
+        # (and a spare row)
+        self.points = np.zeros(self.m * (max(self.m * (self.m + 1), 2 * self.m + 1) + 1))
+        self.values = np.zeros(max(self.m * (self.m + 1), 2 * self.m + 1))
         self.parallel_min = PARALLEL_MIN
         self.last_x = np.zeros(self.m)
         self.has_last = False
         self.eval_seconds = 0.0
+        self.nknown = 0
+        self.start_seconds = 0.0
 
     # ---- the objective ---------------------------------------------------------
 
@@ -169,8 +187,21 @@ cdef class LmmObjective:
         return bool(self.at(&xs[0]))
 
     cdef double counted(self, const double *x) noexcept nogil:
-        """The optimizer's objective: non-finite values as 1e300, the best point kept."""
-        cdef double v = self.value(x)
+        """The optimizer's objective: non-finite values as 1e300, the best point kept.
+        A point evaluated already (one of BOBYQA's first, :meth:`first_points`, or the
+        core's last: the fit's start) is not evaluated again: the same value."""
+        cdef int i, m = self.m
+        cdef double v
+        for i in range(self.nknown):
+            if memcmp(x, &self.points[i * m], m * sizeof(double)) == 0:
+                v = self.values[i]
+                break
+        else:
+            if self.at(x):
+                v = self.last_v
+            else:
+                v = self.value(x)
+                self.nreal += 1
         self.nevals += 1
         if not isfinite(v):
             v = 1e300
@@ -193,6 +224,16 @@ cdef class LmmObjective:
                 PyErr_Clear()
                 self.interrupted = True
         return rc != 0
+
+    cdef double record(self, const double *x) noexcept nogil:
+        """A dry run's objective (:meth:`first_points`): x kept, the run stopped once
+        ``nrecord`` points are."""
+        if self.nknown < self.nrecord:
+            memcpy(&self.points[self.nknown * self.m], x, self.m * sizeof(double))
+            self.nknown += 1
+        if self.nknown >= self.nrecord:
+            nlopt_force_stop(self.running)
+        return 0.0
 
     def __call__(self, theta) -> float:
         """The objective at theta (moves the core there)."""
@@ -225,28 +266,24 @@ cdef class LmmObjective:
                 x[i] = self.lower[i]
             if x[i] > self.upper[i]:
                 x[i] = self.upper[i]
-        opt = nlopt_create(self.algorithm, <unsigned> m)
+        if (self.algorithm == NLOPT_LN_BOBYQA and m >= 2 and self.at(x)
+                and self.start_seconds >= self.parallel_min):
+            self.first_points(x, step)
+        opt = self._create(step, _nlopt_objective)
         if opt == NULL:
+            self.nknown = 0
             return _OUT_OF_MEMORY
-        nlopt_set_min_objective(opt, _nlopt_objective, <void *> self)
-        nlopt_set_lower_bounds(opt, &self.lower[0])
-        nlopt_set_upper_bounds(opt, &self.upper[0])
-        nlopt_set_ftol_abs(opt, self.ftol_abs)
-        nlopt_set_xtol_abs1(opt, self.xtol_abs)
-        if self.ftol_rel != 0.0:
-            nlopt_set_ftol_rel(opt, self.ftol_rel)
-        nlopt_set_maxeval(opt, self.maxeval)
-        if step != NULL:
-            nlopt_set_initial_step(opt, step)
         self.nevals = 0
+        self.nreal = 0
         self.best_f = INFINITY
         self.running = opt
         self.next_check = _now() + SIGNAL_EVERY
         memcpy(&self.best_x[0], x0, m * sizeof(double))
         t0 = _now()
         status = <int> nlopt_optimize(opt, x, &minf)
-        self.eval_seconds = (_now() - t0) / (self.nevals if self.nevals > 0 else 1)
+        self.eval_seconds = (_now() - t0) / (self.nreal if self.nreal > 0 else 1)
         self.running = NULL
+        self.nknown = 0
         nlopt_destroy(opt)
         nevals[0] = self.nevals
         if status < 0 and status != <int> NLOPT_ROUNDOFF_LIMITED:
@@ -262,6 +299,63 @@ cdef class LmmObjective:
                 memcpy(x, &self.best_x[0], m * sizeof(double))
                 fx[0] = self.best_f
         return status
+
+    cdef nlopt_opt _create(self, const double *step, nlopt_func f) noexcept nogil:
+        """An NLopt optimizer with this objective's algorithm, bounds and stopping rules
+        (NULL when out of memory)."""
+        cdef nlopt_opt opt = nlopt_create(self.algorithm, <unsigned> self.m)
+        if opt == NULL:
+            return NULL
+        nlopt_set_min_objective(opt, f, <void *> self)
+        nlopt_set_lower_bounds(opt, &self.lower[0])
+        nlopt_set_upper_bounds(opt, &self.upper[0])
+        nlopt_set_ftol_abs(opt, self.ftol_abs)
+        nlopt_set_xtol_abs1(opt, self.xtol_abs)
+        if self.ftol_rel != 0.0:
+            nlopt_set_ftol_rel(opt, self.ftol_rel)
+        nlopt_set_maxeval(opt, self.maxeval)
+        if step != NULL:
+            nlopt_set_initial_step(opt, step)
+        return opt
+
+    cdef void first_points(self, const double *x0, const double *step) noexcept nogil:
+        """BOBYQA's first 2 m + 1 points from x0 (x0 and a step either way along each
+        axis) do not depend on the objective's values: a dry run of the same optimizer
+        records them exactly as it will ask for them, and they are evaluated at once, on
+        two threads (:meth:`evaluate_points`); :meth:`counted` then answers them from
+        ``points``/``values`` (``nknown`` of them). The core's current point (the fit's
+        start) is not evaluated again."""
+        cdef int i, k = 0, m = self.m, n
+        cdef nlopt_opt opt
+        cdef double f = 0.0, v0 = self.last_v
+        cdef double *x = &self.work[3 * m]
+        self.nknown = 0
+        self.nrecord = 2 * m + 1
+        opt = self._create(step, _nlopt_record)
+        if opt == NULL:
+            return
+        self.running = opt
+        memcpy(x, x0, m * sizeof(double))
+        nlopt_optimize(opt, x, &f)
+        self.running = NULL
+        nlopt_destroy(opt)
+        # the core's point (the start) last, with its value: the others move the core
+        n = self.nknown
+        for i in range(n):
+            if self.at(&self.points[i * m]):
+                memcpy(&self.points[n * m], &self.points[i * m], m * sizeof(double))
+            else:
+                if k != i:
+                    memcpy(&self.points[k * m], &self.points[i * m], m * sizeof(double))
+                k += 1
+        self.nknown = 0
+        if k > 2 and k == n - 1:
+            memcpy(&self.points[k * m], &self.points[n * m], m * sizeof(double))
+            self.values[k] = v0
+            self.eval_seconds = self.start_seconds
+            with gil:
+                self.evaluate_points(k)
+            self.nknown = n
 
     cdef int boundary(self, double *x, double *fx, double boundary_tol, bint restart,
                       long *nevals, int *status) noexcept nogil:
@@ -406,11 +500,14 @@ cdef class LmmObjective:
         """A thread evaluating points lo..hi - 1 on a copy of the core (None when the copy
         cannot be made: then this thread evaluates them)."""
         import threading
-        try:
-            helper = LmmObjective(self.core.copy(), self.reml, self.log_w, np.asarray(self.lower),
-                                  np.asarray(self.upper))
-        except MemoryError:
-            return None
+        helper = self.helper
+        if helper is None:
+            try:
+                helper = LmmObjective(self.core.copy(), self.reml, self.log_w,
+                                      np.asarray(self.lower), np.asarray(self.upper))
+            except MemoryError:
+                return None
+            self.helper = helper
         t = threading.Thread(target=helper._evaluate, args=(self.points, self.values, lo, hi),
                              daemon=True)
         try:
@@ -433,8 +530,22 @@ cdef class LmmObjective:
         the core is left evaluated at x.
         Returns 0, FIT_START_NOT_FINITE or an NLopt error (< 0)."""
         cdef int st
+        cdef double t0 = _now()
         if not isfinite(self.value(x0)):
             return FIT_START_NOT_FINITE
+        self.start_seconds = _now() - t0
+        st = self._fit_one(x0, step, boundary_tol, restart, calc_derivs, delta, x, fx, nevals,
+                           status, grad, hess)
+        self.start_seconds = 0.0
+        with gil:
+            self.helper = None
+        return st
+
+    cdef int _fit_one(self, const double *x0, const double *step, double boundary_tol,
+                      bint restart, bint calc_derivs, double delta, double *x, double *fx,
+                      long *nevals, int *status, double *grad, double *hess) noexcept nogil:
+        """:meth:`fit_one` after the start check."""
+        cdef int st
         st = self.optimize(x0, step, x, fx, nevals)
         if st < 0 and st != <int> NLOPT_ROUNDOFF_LIMITED:
             return st
@@ -505,6 +616,7 @@ cdef class LmmObjective:
             if not isfinite(f0):
                 f0 = self.value(&xs[0])
             self.derivs(&xs[0], f0, delta, &g[0], &H[0])
+        self.helper = None
         return np.asarray(g), np.asarray(H).reshape(self.m, self.m)
 
     def fit_responses(self, ZtR, XtR, rtr, X0, steps, *, double boundary_tol=1e-5,
