@@ -140,11 +140,12 @@ class TMBModel:
         if any(f.rows.shape[0] != rows.shape[0] for f in frames):
             # glmmTMB drops a row with a missing value in any of the formulas
             sub = data.iloc[rows] if isinstance(data, pd.DataFrame) else pd.DataFrame(data).iloc[rows]
-            return self.__init__(formula, sub, fam, "~" + zi_rhs if self.has_zi else "~0",
-                                 dispformula, REML, weights if isinstance(weights, (str, type(None)))
-                                 else np.asarray(weights)[rows],
-                                 offset if isinstance(offset, (str, type(None))) else np.asarray(offset)[rows],
-                                 call=call)
+            TMBModel.__init__(self, formula, sub, fam, "~" + zi_rhs if self.has_zi else "~0",
+                              dispformula, REML, weights if isinstance(weights, (str, type(None)))
+                              else np.asarray(weights)[rows],
+                              offset if isinstance(offset, (str, type(None))) else np.asarray(offset)[rows],
+                              call=call)
+            return
         self.mf, self.zf, self.df = mf, zf, df
         self.n = n = int(mf.X.shape[0])
         self._response(mf, fam, weights)
