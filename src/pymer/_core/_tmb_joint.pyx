@@ -197,22 +197,21 @@ def joint_constants(int fam, bint trunc, const double[::1] y, const double[::1] 
         joint_const_run(fam, trunc, &y[0], &N[0], &phi[0], power, y.shape[0], &cst[0], &cst0[0])
 
 
+cdef _obs_constants(int fam, bint trunc, y, N, etac, etaz, phi, double power):
+    """The per-observation arrays and joint_constants' c, c0 of them."""
+    yv, Nv, ev, zv, pv = per_obs_arrays(y, N, etac, etaz, phi)
+    cdef Py_ssize_t n = yv.shape[0]
+    c, c0 = np.empty(n), np.empty(n)
+    joint_constants(fam, trunc, yv, Nv, pv, power, c, c0)
+    return yv, Nv, ev, zv, pv, c, c0
+
+
 def joint_obs_terms(int fam, int link, bint trunc, y, N, etac, etaz, phi, double power=1.5,
                     bint has_zi=True):
     """(6, n): log f, d/d eta_c, d/d eta_z, -d2/d eta_c2, -d2/d eta_z2, -d2/d eta_c d eta_z
     per observation (for tests and results)."""
-    yv, Nv, ev, zv, pv = per_obs_arrays(y, N, etac, etaz, phi)
-    cdef Py_ssize_t n = yv.shape[0], i
-    c, c0 = np.empty(n), np.empty(n)
-    joint_constants(fam, trunc, yv, Nv, pv, power, c, c0)
-    out = np.empty((6, n))
-    cdef double[::1] yy = yv, NN = Nv, ee = ev, zz = zv, pp = pv, cc = c, cc0 = c0
-    cdef double[:, ::1] o = out
-    with nogil:
-        for i in range(n):
-            o[0, i] = joint_obs(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], cc[i], cc0[i], pp[i], power,
-                                &o[1, i], &o[2, i], &o[3, i], &o[4, i], &o[5, i])
-    return out
+    yv, Nv, ev, zv, pv, c, c0 = _obs_constants(fam, trunc, y, N, etac, etaz, phi, power)
+    return _obs_rows(fam, link, trunc, power, has_zi, 0, yv, Nv, ev, zv, pv, c, c0)
 
 
 def joint_obs_higher(int fam, int link, bint trunc, y, N, etac, etaz, phi, double power=1.5,
@@ -220,19 +219,29 @@ def joint_obs_higher(int fam, int link, bint trunc, y, N, etac, etaz, phi, doubl
     """(16, n): joint_obs_terms' six rows, the third derivatives (l_ccc, l_ccz, l_czz,
     l_zzz), and the six rows' derivatives in log phi (``which`` 1) or the tweedie psi
     (``which`` 2), per observation (for tests)."""
-    yv, Nv, ev, zv, pv = per_obs_arrays(y, N, etac, etaz, phi)
-    cdef Py_ssize_t n = yv.shape[0], i
-    out = np.empty((16, n))
-    out[:6] = joint_obs_terms(fam, link, trunc, yv, Nv, ev, zv, pv, power, has_zi)
-    c, c0 = np.empty(n), np.empty(n)
-    joint_constants(fam, trunc, yv, Nv, pv, power, c, c0)
-    cdef double[::1] yy = yv, NN = Nv, ee = ev, zz = zv, pp = pv, cc = c, cc0 = c0
+    if which not in (1, 2):
+        raise ValueError(f"which is 1 (log phi) or 2 (the tweedie psi), not {which}")
+    yv, Nv, ev, zv, pv, c, c0 = _obs_constants(fam, trunc, y, N, etac, etaz, phi, power)
+    return _obs_rows(fam, link, trunc, power, has_zi, which, yv, Nv, ev, zv, pv, c, c0)
+
+
+cdef _obs_rows(int fam, int link, bint trunc, double power, bint has_zi, int which,
+               double[::1] yy, double[::1] NN, double[::1] ee, double[::1] zz, double[::1] pp,
+               double[::1] cc, double[::1] cc0):
+    """joint_obs_terms' six rows per observation, and with ``which`` > 0 joint_obs_higher's
+    ten more."""
+    cdef Py_ssize_t n = yy.shape[0], i
+    out = np.empty((16 if which else 6, n))
     cdef double[:, ::1] o = out
     cdef double t[4]
     cdef double a[6]
     cdef int k
     with nogil:
         for i in range(n):
+            o[0, i] = joint_obs(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], cc[i], cc0[i], pp[i], power,
+                                &o[1, i], &o[2, i], &o[3, i], &o[4, i], &o[5, i])
+            if which == 0:
+                continue
             joint_obs3(fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], cc[i], cc0[i], pp[i], power, t)
             joint_obs_aux(which, fam, link, trunc, has_zi, yy[i], NN[i], ee[i], zz[i], pp[i], power, a)
             for k in range(4):
