@@ -19,6 +19,7 @@ from .call import ModelCall
 from .errors import PymerDataError
 from .formula import parse_formula
 from .numdiff import finite_diff_derivs
+from .residualize import GRAM_MIN_ROWS, gram_matrix, gram_residualize
 from .optimize import (COMPILED_OPTIMIZERS, OptResult, check_boundary, check_convergence, minimize,
                        optimizer_key, status_messages, warn_all)
 from .results.lmm import LMMResult
@@ -89,12 +90,15 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
+        # a tall unweighted X: X'X once (one BLAS syrk), for the aliasing check, the
+        # least squares and the core's cross-products alike
+        xtx = gram_matrix(mf.X) if self.n >= GRAM_MIN_ROWS and self.weights is None else None
         self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control,
-                                                                            order="C")
+                                                                            order="C", gram=xtx)
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=True, control=control)
         self.p = self.X.shape[1]
-        self._build_core()
+        self._build_core(xtx if xtx is not None and not self.dropped_fixef else None)
 
     @property
     def _theta_lower(self) -> np.ndarray:
@@ -134,7 +138,7 @@ class LinearMixedModel:
         model.set_response(y)
         return model
 
-    def _build_core(self):
+    def _build_core(self, xtx=None):
         w = self.weights if self.weights is not None else np.ones(self.n)
         self.zcols, self.zvals = self.re.zrows()
         self.colptr, self.rowind = self.re.pattern(self.zcols)
@@ -146,9 +150,14 @@ class LinearMixedModel:
         core = Background(_PLS, self.colptr, self.rowind, np.zeros(self.rowind.shape[0]),
                           np.zeros((q, m)), np.zeros((m, m)), col_term, col_off, self.re.term_k,
                           self.n, thread=q >= BACKGROUND_SETUP_Q)
-        self.resid0, beta0 = residualize_response(self.X, self.y - self.offset, self.weights,
-                                                  name=self.mf.response_name)
-        ztz, ZtXy, XytXy = self.crossprods(self.resid0, w)
+        split = self._gram_split(xtx)
+        if split is None:
+            self.resid0, beta0 = residualize_response(self.X, self.y - self.offset, self.weights,
+                                                      name=self.mf.response_name)
+            ztz, ZtXy, XytXy = self.crossprods(self.resid0, w)
+        else:
+            self.resid0, beta0, XytXy = split
+            ztz, ZtXy = self._z_crossprods(self.resid0, w)
         self.core = core.result()
         np.asarray(self.core.ztz)[:] = ztz
         np.asarray(self.core.ZtXy)[:] = ZtXy
@@ -157,12 +166,38 @@ class LinearMixedModel:
         # lme4's criterion includes -sum(log w) for prior weights
         self.log_w = float(np.sum(np.log(w[w > 0]))) if self.weights is not None else 0.0
 
-    def crossprods(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
+    def _gram_split(self, xtx):
+        """From GRAM_MIN_ROWS rows: the response's split (:func:`pymer.residualize.gram_residualize`)
+        and [X r]'W[X r] from X'WX (``xtx``: X'X of an unweighted X when the caller has
+        it), (r, beta0, [X r]'W[X r]); None below, or where X'WX is not well conditioned."""
+        if self.n < GRAM_MIN_ROWS or self.p == 0:
+            return None
+        if xtx is None:
+            xtx = gram_matrix(self.X if self.weights is None else self.X * np.sqrt(self.weights)[:, None])
+        split = gram_residualize(self.X, self.y - self.offset, self.weights, xtx,
+                                 name=self.mf.response_name)
+        if split is None:
+            return None
+        r, beta0, xtr, rtr = split
+        p = self.p
+        XrtXr = np.empty((p + 1, p + 1))
+        XrtXr[:p, :p] = xtx
+        XrtXr[:p, p] = xtr
+        XrtXr[p, :p] = xtr
+        XrtXr[p, p] = rtr
+        return r, beta0, XrtXr
+
+    def _z_crossprods(self, y, w):
+        """Z'WZ (on the core's pattern) and Z'W[X y]."""
         ztz = np.zeros(self.rowind.shape[0])
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
         y = np.ascontiguousarray(y, dtype=np.float64)
-        ZtXy = zt_xy(self.zcols, self.zvals, self.X, y, None if self.weights is None else w, self.re.q)
+        return ztz, zt_xy(self.zcols, self.zvals, self.X, y, None if self.weights is None else w, self.re.q)
+
+    def crossprods(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
+        ztz, ZtXy = self._z_crossprods(y, w)
+        y = np.ascontiguousarray(y, dtype=np.float64)
         # one matrix product, as ever: other summation orders (X'y by BLAS-2) change
         # [X y]'[X y] in its last digits, and the optimizer's path on ill-conditioned
         # models with it (sleepstudy's quadratic random slopes: another stopping point)
