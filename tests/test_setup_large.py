@@ -129,3 +129,35 @@ def test_residual_crossprod_matches_numpy(weighted):
     np.testing.assert_array_equal(r0, y)
     with pytest.raises(ValueError, match="need 1000 values"):
         residual_crossprod(X, y[:10], b, w)
+
+
+def _numpy_blocks(n, intercept, terms):
+    """The numpy expression kron_blocks replaces (design.build's former loop)."""
+    cols = [np.ones((n, 1))] if intercept else []
+    for mats, codes in terms:
+        block = np.ones((n, 1))
+        for M, c in zip(mats, codes):
+            B = M if c is None else M[c]
+            block = (B[:, :, None] * block[:, None, :]).reshape(n, -1)
+        cols.append(block)
+    return np.hstack(cols)
+
+
+@pytest.mark.parametrize("intercept", [False, True])
+def test_kron_blocks_bitwise_as_numpy(intercept):
+    from pymer._core._design import kron_blocks
+    rng = np.random.default_rng(5)
+    n = 300
+    c3, c4 = rng.integers(0, 3, n), rng.integers(0, 4, n)
+    C3, C4 = rng.normal(size=(3, 2)), rng.normal(size=(4, 3))
+    x, P = rng.normal(size=(n, 1)), rng.normal(size=(n, 2))
+    terms = [([C3], [c3]), ([x], [None]), ([C3, C4], [c3, c4]), ([x, P, C4], [None, None, c4])]
+    want = _numpy_blocks(n, intercept, terms)
+    X = np.full(want.shape, np.nan)
+    kron_blocks(X, intercept, [([np.ascontiguousarray(M) for M in ms], [None if c is None else c.astype(np.int64)
+                                                                        for c in cs]) for ms, cs in terms])
+    assert X.tobytes() == want.tobytes()
+    with pytest.raises(IndexError, match="out of its contrast matrix"):
+        kron_blocks(X, intercept, [([C3], [np.full(n, 3, dtype=np.int64)])])
+    with pytest.raises(ValueError, match="do not fit"):
+        kron_blocks(X[:, :2].copy(), intercept, terms[2:3])
