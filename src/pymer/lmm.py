@@ -201,7 +201,9 @@ class LinearMixedModel:
         # one matrix product, as ever: other summation orders (X'y by BLAS-2) change
         # [X y]'[X y] in its last digits, and the optimizer's path on ill-conditioned
         # models with it (sleepstudy's quadratic random slopes: another stopping point)
-        Xy = np.column_stack([self.X, y])
+        Xy = np.empty((self.n, self.p + 1))
+        Xy[:, :self.p] = self.X
+        Xy[:, self.p] = y
         XytXy = Xy.T @ (Xy * w[:, None])
         return ztz, ZtXy, XytXy
 

@@ -43,9 +43,10 @@ def least_squares_solver(X, weights=None):
         if gram is not None:
             return gram, scale, True
     qr, tau, _work, _info = scipy.linalg.lapack.dgeqrf(np.asfortranarray(Xs))
-    Rf = np.asfortranarray(np.triu(qr[:p, :p]))
+    # trtrs reads R's upper triangle alone: the reflectors below it need not be zeroed
+    Rf = np.array(qr[:p, :p], order="F")
     lwork = max(1, 64 * p)
-    if np.all(np.abs(np.diag(Rf)) > 0):
+    if np.abs(np.diagonal(Rf)).min() > 0:
         def solve(v):
             qtv = scipy.linalg.lapack.dormqr("L", "T", qr, tau, v[:, None], lwork)[0]
             return scipy.linalg.lapack.dtrtrs(Rf, qtv[:p, 0])[0]
