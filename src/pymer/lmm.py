@@ -14,6 +14,7 @@ from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
 from ._core._optimum import fixed_block
 from ._core._pls import PLS
+from ._core._start import intercept_start
 from ._core._zsetup import zt_xy
 from .call import ModelCall
 from .errors import PymerDataError
@@ -246,30 +247,19 @@ class LinearMixedModel:
         groups = self._start_groups()
         if groups is None:
             return self.re.theta_start(), None
-        mask = groups[0]
-        r = self.resid0 if mask is None else self.resid0[mask]
-        stats = []
-        for c, nlev, cnt1, _, _ in groups[1]:
-            mean = np.bincount(c, weights=r, minlength=nlev) / cnt1
-            d = r - mean[c]
-            stats.append((mean, (d * d).sum() / max(r.size - nlev, 1)))
-        s2 = min(w for _, w in stats)
-        if not (np.isfinite(s2) and s2 > 0):
-            return self.re.theta_start(), None
-        # np.average(mean ** 2, weights=counts) - s2 / (mean count of the levels with rows)
-        tau2 = np.array([max((m * m * cnt).sum() / scl - s2 / cbar, 0.0) if cbar > 0 else 0.0
-                         for (m, _), (_, _, _, cnt, (scl, cbar)) in zip(stats, groups[1])])
-        theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
-        if not np.all(np.isfinite(theta)):
+        mask, codes, nlev = groups
+        r = self.resid0 if mask is None else np.ascontiguousarray(self.resid0[mask])
+        # compiled: numpy's sums in numpy's order (np.bincount, ndarray.sum)
+        theta = intercept_start(codes, nlev, r)
+        if theta is None:
             return self.re.theta_start(), None
         return theta, np.full(theta.size, 0.25)
 
     def _start_groups(self):
         """What :meth:`start_theta` needs of the design alone (computed once; the refits of
         :meth:`with_response` share it): None unless every term is a scalar random
-        intercept, else (the rows with positive weight, or None for all rows, and per term
-        (codes on those rows, levels, counts clipped below at 1, counts, (their sum, their
-        mean over the levels with rows, 0 when none has)))."""
+        intercept, else (the rows with positive weight, or None for all rows, each term's
+        codes on those rows, each term's number of levels)."""
         kept = self.__dict__.get("_start_groups_")
         if kept is not None:
             return kept[0]
@@ -277,14 +267,9 @@ class LinearMixedModel:
         groups = None
         if terms and all(t.k == 1 and np.all(t.X[:, 0] == 1.0) for t in terms):
             mask = None if self.weights is None else self.weights > 0
-            per_term = []
-            for t in terms:
-                c = t.codes if mask is None else t.codes[mask]
-                cnt = np.bincount(c, minlength=t.nlev).astype(float)
-                pos = cnt[cnt > 0]
-                cbar = pos.sum() / pos.size if pos.size else 0.0
-                per_term.append((c, t.nlev, np.maximum(cnt, 1.0), cnt, (cnt.sum(), cbar)))
-            groups = (mask, per_term)
+            codes = [np.ascontiguousarray(t.codes if mask is None else t.codes[mask], dtype=np.int64)
+                     for t in terms]
+            groups = (mask, codes, [int(t.nlev) for t in terms])
         self._start_groups_ = (groups,)
         return groups
 
