@@ -103,7 +103,8 @@ class _Design:
         # per term its variables' columns (n x k each) and the block's column names
         factors = []
         for ti, (term, coding) in enumerate(zip(self.terms, self.codings), start=1):
-            mats, codes = [], []
+            mats: list[np.ndarray] = []
+            codes: list[np.ndarray | None] = []
             bnames = [""]
             for vi, code in zip(term, coding):
                 v = self.vars[vi]
