@@ -78,10 +78,15 @@ def test_large_route_fit_equals_small_route_fit(big):
     assert a.objective == pytest.approx(b.objective, rel=1e-10)
 
 
-def test_large_route_with_an_aliased_column(big):
+@pytest.mark.parametrize("thread_q", [1, 10 ** 9])
+def test_large_route_with_an_aliased_column(big, monkeypatch, thread_q):
+    # the core's set-up starts with the model frame's p, and again with the kept columns'
+    monkeypatch.setattr(plmm, "BACKGROUND_SETUP_Q", thread_q)
     d = big.assign(x2=2.0 * big["x"])
     with pytest.warns(Warning, match="rank deficient"):
         large, small = _models("y ~ x + x2 + a + (1 | g)", d)
+    assert large.core.p == large.p == 4
+    assert large.fit().objective == pytest.approx(small.fit().objective, rel=1e-10)
     assert large.fixef_names == small.fixef_names and "x2" not in large.fixef_names
     np.testing.assert_allclose(np.asarray(large.core.XytXy)[:4, :4], np.asarray(small.core.XytXy)[:4, :4],
                                rtol=1e-12)

@@ -91,15 +91,23 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
+        self.re = RandomEffects.from_formula_terms(mf.random, self.n)
+        self.zcols, self.zvals = self.re.zrows()
+        self.colptr, self.rowind = self.re.pattern(self.zcols)
+        # the core's set-up needs Z's pattern and p alone: it starts before the fixed
+        # effects' checks, with the model frame's p (again in the rare case that aliased
+        # columns are dropped); its errors are raised after the checks (core.result())
+        core = self._start_core(mf.X.shape[1])
         # a tall unweighted X: X'X once (one BLAS syrk), for the aliasing check, the
         # least squares and the core's cross-products alike
         xtx = gram_matrix(mf.X) if self.n >= GRAM_MIN_ROWS and self.weights is None else None
         self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control,
                                                                             order="C", gram=xtx)
-        self.re = RandomEffects.from_formula_terms(mf.random, self.n)
         check_grouping_factors(self.re, self.n, lmm=True, control=control)
         self.p = self.X.shape[1]
-        self._build_core(xtx if xtx is not None and not self.dropped_fixef else None)
+        if self.p != mf.X.shape[1]:
+            core, xtx = self._start_core(self.p), None
+        self._build_core(core, xtx)
 
     @property
     def _theta_lower(self) -> np.ndarray:
@@ -139,18 +147,20 @@ class LinearMixedModel:
         model.set_response(y)
         return model
 
-    def _build_core(self, xtx=None):
-        w = self.weights if self.weights is not None else np.ones(self.n)
-        self.zcols, self.zvals = self.re.zrows()
-        self.colptr, self.rowind = self.re.pattern(self.zcols)
+    def _start_core(self, p: int) -> Background:
+        """The core's factorization set-up for p fixed effects (symbolic analyses: compiled,
+        without the GIL), from Z's pattern: on larger models on a thread of its own while
+        the checks and cross-products are computed here (InstEval: its ~50-90 ms hidden)."""
         col_term, col_off = self.re.column_structure()
-        q, m = self.re.q, self.p + 1
-        # the core's factorization set-up (symbolic analyses: compiled, without the GIL)
-        # needs the pattern alone: on larger models it runs on a thread of its own while
-        # the cross-products are computed here (InstEval: 90 ms of set-up hidden)
-        core = Background(_PLS, self.colptr, self.rowind, np.zeros(self.rowind.shape[0]),
+        q, m = self.re.q, p + 1
+        return Background(_PLS, self.colptr, self.rowind, np.zeros(self.rowind.shape[0]),
                           np.zeros((q, m)), np.zeros((m, m)), col_term, col_off, self.re.term_k,
                           self.n, thread=q >= BACKGROUND_SETUP_Q)
+
+    def _build_core(self, core, xtx=None):
+        """The cross-products written into the core (``core``: :meth:`_start_core`'s);
+        ``xtx``: X'X of an unweighted X when the caller has it."""
+        w = self.weights if self.weights is not None else np.ones(self.n)
         split = self._gram_split(xtx)
         if split is None:
             self.resid0, beta0 = residualize_response(self.X, self.y - self.offset, self.weights,
