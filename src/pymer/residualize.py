@@ -1,7 +1,9 @@
 """The response split into its fixed-effects least-squares fit and the residual, as
 the LMM's cross-products take it (:func:`residualize_response`), with the solve
-factored once for many responses (:func:`least_squares_solver`), and the check that
-sigma is not negligible next to that residual's scale (:func:`check_residual_scale`).
+factored once for many responses (:func:`least_squares_solver`), for a tall X from its
+Gram matrix computed once (:func:`gram_matrix`, :func:`gram_residualize`: the residual
+with its cross-products in one compiled pass), and the check that sigma is not
+negligible next to that residual's scale (:func:`check_residual_scale`).
 """
 from __future__ import annotations
 
