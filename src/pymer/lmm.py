@@ -14,11 +14,13 @@ from ._core._crossprod import crossprod_ztwz
 from ._core._optim import LmmObjective
 from ._core._optimum import fixed_block
 from ._core._pls import PLS
+from ._core._start import intercept_start
 from ._core._zsetup import zt_xy
 from .call import ModelCall
 from .errors import PymerDataError
 from .formula import parse_formula
 from .numdiff import finite_diff_derivs
+from .residualize import GRAM_MIN_ROWS, gram_matrix, gram_residualize
 from .optimize import (COMPILED_OPTIMIZERS, OptResult, check_boundary, check_convergence, minimize,
                        optimizer_key, status_messages, warn_all)
 from .results.lmm import LMMResult
@@ -89,12 +91,23 @@ class LinearMixedModel:
         self.n = self.y.shape[0]
         self.weights = check_weights(mf.weights, self.n)
         self.offset = np.zeros(self.n) if mf.offset is None else np.asarray(mf.offset, dtype=np.float64)
-        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control,
-                                                                            order="C")
         self.re = RandomEffects.from_formula_terms(mf.random, self.n)
+        self.zcols, self.zvals = self.re.zrows()
+        self.colptr, self.rowind = self.re.pattern(self.zcols)
+        # the core's set-up needs Z's pattern and p alone: it starts before the fixed
+        # effects' checks, with the model frame's p (again in the rare case that aliased
+        # columns are dropped); its errors are raised after the checks (core.result())
+        core = self._start_core(mf.X.shape[1])
+        # a tall unweighted X: X'X once (one BLAS syrk), for the aliasing check, the
+        # least squares and the core's cross-products alike
+        xtx = gram_matrix(mf.X) if self.n >= GRAM_MIN_ROWS and self.weights is None else None
+        self.X, self.fixef_names, self.dropped_fixef = fixed_effects_design(mf, self.weights, control,
+                                                                            order="C", gram=xtx)
         check_grouping_factors(self.re, self.n, lmm=True, control=control)
         self.p = self.X.shape[1]
-        self._build_core()
+        if self.p != mf.X.shape[1]:
+            core, xtx = self._start_core(self.p), None
+        self._build_core(core, xtx)
 
     @property
     def _theta_lower(self) -> np.ndarray:
@@ -134,21 +147,28 @@ class LinearMixedModel:
         model.set_response(y)
         return model
 
-    def _build_core(self):
-        w = self.weights if self.weights is not None else np.ones(self.n)
-        self.zcols, self.zvals = self.re.zrows()
-        self.colptr, self.rowind = self.re.pattern(self.zcols)
+    def _start_core(self, p: int) -> Background:
+        """The core's factorization set-up for p fixed effects (symbolic analyses: compiled,
+        without the GIL), from Z's pattern: on larger models on a thread of its own while
+        the checks and cross-products are computed here (InstEval: its ~50-90 ms hidden)."""
         col_term, col_off = self.re.column_structure()
-        q, m = self.re.q, self.p + 1
-        # the core's factorization set-up (symbolic analyses: compiled, without the GIL)
-        # needs the pattern alone: on larger models it runs on a thread of its own while
-        # the cross-products are computed here (InstEval: 90 ms of set-up hidden)
-        core = Background(_PLS, self.colptr, self.rowind, np.zeros(self.rowind.shape[0]),
+        q, m = self.re.q, p + 1
+        return Background(_PLS, self.colptr, self.rowind, np.zeros(self.rowind.shape[0]),
                           np.zeros((q, m)), np.zeros((m, m)), col_term, col_off, self.re.term_k,
                           self.n, thread=q >= BACKGROUND_SETUP_Q)
-        self.resid0, beta0 = residualize_response(self.X, self.y - self.offset, self.weights,
-                                                  name=self.mf.response_name)
-        ztz, ZtXy, XytXy = self.crossprods(self.resid0, w)
+
+    def _build_core(self, core, xtx=None):
+        """The cross-products written into the core (``core``: :meth:`_start_core`'s);
+        ``xtx``: X'X of an unweighted X when the caller has it."""
+        w = self.weights if self.weights is not None else np.ones(self.n)
+        split = self._gram_split(xtx)
+        if split is None:
+            self.resid0, beta0 = residualize_response(self.X, self.y - self.offset, self.weights,
+                                                      name=self.mf.response_name)
+            ztz, ZtXy, XytXy = self.crossprods(self.resid0, w)
+        else:
+            self.resid0, beta0, XytXy = split
+            ztz, ZtXy = self._z_crossprods(self.resid0, w)
         self.core = core.result()
         np.asarray(self.core.ztz)[:] = ztz
         np.asarray(self.core.ZtXy)[:] = ZtXy
@@ -157,16 +177,44 @@ class LinearMixedModel:
         # lme4's criterion includes -sum(log w) for prior weights
         self.log_w = float(np.sum(np.log(w[w > 0]))) if self.weights is not None else 0.0
 
-    def crossprods(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
+    def _gram_split(self, xtx):
+        """From GRAM_MIN_ROWS rows: the response's split (:func:`pymer.residualize.gram_residualize`)
+        and [X r]'W[X r] from X'WX (``xtx``: X'X of an unweighted X when the caller has
+        it), (r, beta0, [X r]'W[X r]); None below, or where X'WX is not well conditioned."""
+        if self.n < GRAM_MIN_ROWS or self.p == 0:
+            return None
+        if xtx is None:
+            xtx = gram_matrix(self.X if self.weights is None else self.X * np.sqrt(self.weights)[:, None])
+        split = gram_residualize(self.X, self.y - self.offset, self.weights, xtx,
+                                 name=self.mf.response_name)
+        if split is None:
+            return None
+        r, beta0, xtr, rtr = split
+        p = self.p
+        XrtXr = np.empty((p + 1, p + 1))
+        XrtXr[:p, :p] = xtx
+        XrtXr[:p, p] = xtr
+        XrtXr[p, :p] = xtr
+        XrtXr[p, p] = rtr
+        return r, beta0, XrtXr
+
+    def _z_crossprods(self, y, w):
+        """Z'WZ (on the core's pattern) and Z'W[X y]."""
         ztz = np.zeros(self.rowind.shape[0])
         crossprod_ztwz(self.colptr, self.rowind, self.zcols, self.zvals, w, ztz)
         y = np.ascontiguousarray(y, dtype=np.float64)
-        ZtXy = zt_xy(self.zcols, self.zvals, self.X, y, None if self.weights is None else w, self.re.q)
+        return ztz, zt_xy(self.zcols, self.zvals, self.X, y, None if self.weights is None else w, self.re.q)
+
+    def crossprods(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
+        ztz, ZtXy = self._z_crossprods(y, w)
+        y = np.ascontiguousarray(y, dtype=np.float64)
         # one matrix product, as ever: other summation orders (X'y by BLAS-2) change
         # [X y]'[X y] in its last digits, and the optimizer's path on ill-conditioned
         # models with it (sleepstudy's quadratic random slopes: another stopping point)
-        Xy = np.column_stack([self.X, y])
+        Xy = np.empty((self.n, self.p + 1))
+        Xy[:, :self.p] = self.X
+        Xy[:, self.p] = y
         XytXy = Xy.T @ (Xy * w[:, None])
         return ztz, ZtXy, XytXy
 
@@ -209,30 +257,19 @@ class LinearMixedModel:
         groups = self._start_groups()
         if groups is None:
             return self.re.theta_start(), None
-        mask = groups[0]
-        r = self.resid0 if mask is None else self.resid0[mask]
-        stats = []
-        for c, nlev, cnt1, _, _ in groups[1]:
-            mean = np.bincount(c, weights=r, minlength=nlev) / cnt1
-            d = r - mean[c]
-            stats.append((mean, (d * d).sum() / max(r.size - nlev, 1)))
-        s2 = min(w for _, w in stats)
-        if not (np.isfinite(s2) and s2 > 0):
-            return self.re.theta_start(), None
-        # np.average(mean ** 2, weights=counts) - s2 / (mean count of the levels with rows)
-        tau2 = np.array([max((m * m * cnt).sum() / scl - s2 / cbar, 0.0) if cbar > 0 else 0.0
-                         for (m, _), (_, _, _, cnt, (scl, cbar)) in zip(stats, groups[1])])
-        theta = np.clip(np.sqrt(tau2 / s2), 0.01, 100.0)
-        if not np.all(np.isfinite(theta)):
+        mask, codes, nlev = groups
+        r = self.resid0 if mask is None else np.ascontiguousarray(self.resid0[mask])
+        # compiled: numpy's sums in numpy's order (np.bincount, ndarray.sum)
+        theta = intercept_start(codes, nlev, r)
+        if theta is None:
             return self.re.theta_start(), None
         return theta, np.full(theta.size, 0.25)
 
     def _start_groups(self):
         """What :meth:`start_theta` needs of the design alone (computed once; the refits of
         :meth:`with_response` share it): None unless every term is a scalar random
-        intercept, else (the rows with positive weight, or None for all rows, and per term
-        (codes on those rows, levels, counts clipped below at 1, counts, (their sum, their
-        mean over the levels with rows, 0 when none has)))."""
+        intercept, else (the rows with positive weight, or None for all rows, each term's
+        codes on those rows, each term's number of levels)."""
         kept = self.__dict__.get("_start_groups_")
         if kept is not None:
             return kept[0]
@@ -240,14 +277,9 @@ class LinearMixedModel:
         groups = None
         if terms and all(t.k == 1 and np.all(t.X[:, 0] == 1.0) for t in terms):
             mask = None if self.weights is None else self.weights > 0
-            per_term = []
-            for t in terms:
-                c = t.codes if mask is None else t.codes[mask]
-                cnt = np.bincount(c, minlength=t.nlev).astype(float)
-                pos = cnt[cnt > 0]
-                cbar = pos.sum() / pos.size if pos.size else 0.0
-                per_term.append((c, t.nlev, np.maximum(cnt, 1.0), cnt, (cnt.sum(), cbar)))
-            groups = (mask, per_term)
+            codes = [np.ascontiguousarray(t.codes if mask is None else t.codes[mask], dtype=np.int64)
+                     for t in terms]
+            groups = (mask, codes, [int(t.nlev) for t in terms])
         self._start_groups_ = (groups,)
         return groups
 

@@ -1,14 +1,19 @@
 """The response split into its fixed-effects least-squares fit and the residual, as
 the LMM's cross-products take it (:func:`residualize_response`), with the solve
-factored once for many responses (:func:`least_squares_solver`), and the check that
-sigma is not negligible next to that residual's scale (:func:`check_residual_scale`).
+factored once for many responses (:func:`least_squares_solver`), for a tall X from its
+Gram matrix computed once (:func:`gram_matrix`, :func:`gram_residualize`: the residual
+with its cross-products in one compiled pass), and the check that sigma is not
+negligible next to that residual's scale (:func:`check_residual_scale`).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.linalg.lapack
+
+from ._core._residual import residual_crossprod
 
 from .errors import PerfectFitWarning, PymerDataError, warn
 
@@ -40,9 +45,10 @@ def least_squares_solver(X, weights=None):
         if gram is not None:
             return gram, scale, True
     qr, tau, _work, _info = scipy.linalg.lapack.dgeqrf(np.asfortranarray(Xs))
-    Rf = np.asfortranarray(np.triu(qr[:p, :p]))
+    # trtrs reads R's upper triangle alone: the reflectors below it need not be zeroed
+    Rf = np.array(qr[:p, :p], order="F")
     lwork = max(1, 64 * p)
-    if np.all(np.abs(np.diag(Rf)) > 0):
+    if np.abs(np.diagonal(Rf)).min() > 0:
         def solve(v):
             qtv = scipy.linalg.lapack.dormqr("L", "T", qr, tau, v[:, None], lwork)[0]
             return scipy.linalg.lapack.dtrtrs(Rf, qtv[:p, 0])[0]
@@ -59,12 +65,23 @@ GRAM_MIN_ROWS = 10000
 GRAM_MAX_COND = 1e4
 
 
-def _gram_solver(Xs):
-    """The least-squares solve by the normal equations, R'R = Xs'Xs (Cholesky), when Xs's
-    columns, scaled to unit norm, have a condition number of at most GRAM_MAX_COND
-    (LAPACK's estimate); else None. With :func:`refined_least_squares`' step of
-    refinement its coefficients are as accurate as the QR solve's."""
-    G = Xs.T @ Xs
+def gram_matrix(X) -> np.ndarray:
+    """X'X (symmetric, p x p) by one BLAS syrk on X in its own memory order (no copy):
+    half the work of a general product and no temporaries."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.flags.c_contiguous:
+        G = scipy.linalg.blas.dsyrk(1.0, X.T, trans=0, lower=0)
+    else:
+        G = scipy.linalg.blas.dsyrk(1.0, np.asfortranarray(X), trans=1, lower=0)
+    iu = np.triu_indices(G.shape[0], 1)
+    G[iu[1], iu[0]] = G[iu]
+    return G
+
+
+def _gram_factor(G):
+    """R with R'R = G (upper Cholesky factor) when the columns behind the Gram matrix G,
+    scaled to unit norm, have a condition number of at most GRAM_MAX_COND (LAPACK's
+    estimate); else None."""
     d = np.sqrt(np.diag(G))
     if not (np.all(d > 0.0) and np.all(np.isfinite(G))):
         return None
@@ -74,11 +91,49 @@ def _gram_solver(Xs):
     rcond, info = scipy.linalg.lapack.dtrcon(R / d, norm="1", uplo="U")
     if info != 0 or not rcond * GRAM_MAX_COND >= 1.0:
         return None
+    return R
 
-    def solve(v):
-        z = scipy.linalg.lapack.dtrtrs(R, Xs.T @ v, trans=1)[0]
-        return scipy.linalg.lapack.dtrtrs(R, z)[0]
-    return solve
+
+def _gram_solve(R, xtv):
+    """The solution of R'R b = xtv (the normal equations' right-hand side X'v)."""
+    z = scipy.linalg.lapack.dtrtrs(R, xtv, trans=1)[0]
+    return scipy.linalg.lapack.dtrtrs(R, z)[0]
+
+
+def _gram_solver(Xs):
+    """The least-squares solve by the normal equations, R'R = Xs'Xs (Cholesky), when Xs is
+    well conditioned (:func:`_gram_factor`); else None. With :func:`refined_least_squares`'
+    step of refinement its coefficients are as accurate as the QR solve's."""
+    R = _gram_factor(Xs.T @ Xs)
+    if R is None:
+        return None
+    return lambda v: _gram_solve(R, Xs.T @ v)     # noqa: E731
+
+
+def gram_residualize(X, y, weights, G, *, name="response"):
+    """:func:`residualize_response` of a tall X (n >= GRAM_MIN_ROWS) from its Gram matrix
+    G = X'WX, computed once by the caller (who reuses it as the LMM's X'WX): the normal
+    equations with one step of refinement, each residual and its cross-products in one
+    compiled pass over the rows. None when G is not well conditioned (then
+    :func:`residualize_response` decides).
+
+    Returns
+    -------
+    (r, beta0, X'Wr, r'Wr), or None
+    """
+    R = _gram_factor(G)
+    if R is None:
+        return None
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    xty = residual_crossprod(X, y, None, w)[1]
+    beta0 = _gram_solve(R, xty)
+    r, xtr, _ = residual_crossprod(X, y, beta0, w)
+    beta0 = beta0 + _gram_solve(R, xtr)
+    r, xtr, rtr = residual_crossprod(X, y, beta0, w)
+    _check_residual(r, y, weights, name)
+    return r, beta0, xtr, rtr
 
 
 def refined_least_squares(solve_scale, X, y):
@@ -110,16 +165,20 @@ def residualize_response(X, y, weights=None, *, name="response"):
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.shape[1] == 0:
-        s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
-        scale = (lambda v: v) if s is None else (lambda v: v * s)     # noqa: E731
         r, beta0 = y.copy(), np.zeros(0)
     else:
-        ls = least_squares_solver(X, weights)
-        scale = ls[1]
-        r, beta0 = refined_least_squares(ls, X, y)
-    rs = scale(r)
+        r, beta0 = refined_least_squares(least_squares_solver(X, weights), X, y)
+    _check_residual(r, y, weights, name)
+    return r, beta0
+
+
+def _check_residual(r, y, weights, name):
+    """residualize_response's errors: a residual whose squares leave double precision, or
+    one that is zero up to the rounding of y (a constant response, an exact fit)."""
+    s = None if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))
+    rs = r if s is None else r * s
+    ys = y if s is None else y * s
     rmax = float(np.max(np.abs(rs))) if r.size else 0.0
-    ys = scale(y)
     with np.errstate(over="ignore"):
         rr = float(np.dot(rs, rs))
         yy = float(np.dot(ys, ys))
@@ -144,7 +203,6 @@ def residualize_response(X, y, weights=None, *, name="response"):
                 "up to rounding): the residual variance is 0 and the likelihood has no maximum, so a "
                 "linear mixed model cannot be estimated; check that the response is not computed "
                 "from the predictors")
-    return r, beta0
 
 
 _TINY = 1e-150     # below this, squares (and their sums) lose precision as subnormals

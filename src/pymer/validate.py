@@ -176,12 +176,13 @@ def split_start(start, re, fixef_names):
 # =============================================================================
 
 
-def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
+def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols", gram=None):
     """Keep the columns of X that are not linear combinations of earlier ones.
 
     Like R's pivoted QR with limited pivoting (dqrdc2), columns are examined in
     order and a column whose residual after projection on the kept ones is
     below tol (relative to its norm) is dropped. Returns (kept indices, dropped names).
+    ``gram``: X'X, when the caller has it (the screen then does not form it).
     """
     X = np.asarray(X, dtype=np.float64)
     n, p = X.shape
@@ -194,7 +195,7 @@ def drop_aliased_columns(X, names, tol=1e-7, action="message+drop.cols"):
         # column j's residual on the earlier columns; its relative error is far below
         # 1e-5 (cancellation costs sqrt(eps) at the most), so when every ratio clears
         # 100 tol no column can fall below tol in the loop, which keeps them all.
-        XtX = X.T @ X
+        XtX = X.T @ X if gram is None else gram
         with np.errstate(invalid="ignore"):
             norms = np.sqrt(np.diag(XtX))
         if np.all(norms > 0.0) and np.all(np.isfinite(norms)):
@@ -241,16 +242,18 @@ def _dropped_columns(keep, names, action):
     return dropped
 
 
-def fixed_effects_design(mf, weights=None, control=None, order="F"):
+def fixed_effects_design(mf, weights=None, control=None, order="F", gram=None):
     """The fixed-effects model matrix every model fits: aliased columns dropped (judged
     on the rows with positive prior weight, as lme4 judges them) and lme4's scale check,
     with control's check_rankX and check_scaleX actions. Returns (X, kept names, dropped
     names); X in memory order `order` ("F" or "C": then the model frame's own matrix
-    when every column is kept, not a copy: read it only)."""
+    when every column is kept, not a copy: read it only). ``gram``: the model frame's
+    X'X (unweighted models), when the caller has it."""
     control = control or {}
     Xw = mf.X if weights is None else mf.X[np.asarray(weights) > 0]
     keep, dropped = drop_aliased_columns(Xw, mf.fixef_names,
-                                         action=control.get("check_rankX", "message+drop.cols"))
+                                         action=control.get("check_rankX", "message+drop.cols"),
+                                         gram=gram if weights is None else None)
     if order == "C":
         X = np.ascontiguousarray(mf.X if len(keep) == mf.X.shape[1] else mf.X[:, keep], dtype=np.float64)
     else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._core._design import kron_blocks
 from ..errors import PymerDataError
 from .algebra import _Terms
 from .contrasts import contr_poly, contrast_matrix, poly_names
@@ -102,43 +103,30 @@ class _Design:
         # per term its variables' columns (n x k each) and the block's column names
         factors = []
         for ti, (term, coding) in enumerate(zip(self.terms, self.codings), start=1):
-            Bs = []
+            mats: list[np.ndarray] = []
+            codes: list[np.ndarray | None] = []
             bnames = [""]
             for vi, code in zip(term, coding):
                 v = self.vars[vi]
-                if code == "num" and v.cols is not None:
-                    B = values[vi].data
-                    parts = [v.key + c for c in v.cols]
-                elif code == "num":
-                    B = values[vi].data[:, None]
-                    parts = [v.key]
+                if code == "num":
+                    B = values[vi].data if v.cols is not None else values[vi].data[:, None]
+                    mats.append(np.ascontiguousarray(B, dtype=np.float64))
+                    codes.append(None)
+                    parts = [v.key + c for c in v.cols] if v.cols is not None else [v.key]
                 else:
                     C, cn = self.contrast(vi, code)
-                    B = C[values[vi].data]
+                    mats.append(np.ascontiguousarray(C, dtype=np.float64))
+                    codes.append(np.ascontiguousarray(values[vi].data, dtype=np.int64))
                     parts = [v.key + c for c in cn]
-                Bs.append(np.asarray(B, dtype=np.float64))
                 bnames = [f"{b}:{p}" if b else p for p in parts for b in bnames]
-            factors.append(Bs)
+            factors.append((mats, codes))
             names.extend(bnames)
             assign.extend([ti] * len(bnames))
         # each term's block is the row-wise Kronecker product of its variables' columns
-        # (the first varying fastest), written in place into X
+        # (the first varying fastest; a factor's columns are its contrast rows), written
+        # in place into X in one compiled pass over its rows
         X = np.empty((n, len(names)))
-        off = 0
-        if self.intercept:
-            X[:, 0] = 1.0
-            off = 1
-        for Bs in factors:
-            block = np.ones((n, 1))
-            for j, B in enumerate(Bs):
-                k1 = block.shape[1]
-                w = B.shape[1] * k1
-                if j == len(Bs) - 1:
-                    np.multiply(B[:, :, None], block[:, None, :],
-                                out=X[:, off:off + w].reshape(n, B.shape[1], k1))
-                else:
-                    block = (B[:, :, None] * block[:, None, :]).reshape(n, w)
-            off += w
+        kron_blocks(X, self.intercept, factors)
         return X, names, np.asarray(assign, dtype=np.intp)
 
 
