@@ -1,5 +1,7 @@
 from libc.stdint cimport int64_t
 from pymer._core.cholmod cimport cholmod_common, cholmod_factor, cholmod_sparse
+# re-exported: the other cores cimport them from here
+from pymer._core._blas_local cimport blas_single, blas_restore
 
 cdef class PLS:
     cdef cholmod_common c
@@ -54,7 +56,3 @@ cdef class PLS:
     cdef int solve_beta_nogil(self, double *beta) noexcept nogil
     cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil
 
-
-# OpenBLAS on the calling thread alone around dense kernels (see _blas_threads.py)
-cdef void blas_single(int *saved) noexcept nogil
-cdef void blas_restore(const int *saved) noexcept nogil

@@ -32,34 +32,9 @@ from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve
 from pymer._core._blocked import blocked_structure
 from pymer._core._schur import schur_setup
 from pymer._core._background import Background
-from pymer._core._blas_threads import _setters
 
 cdef extern from "cholmod.h" nogil:
     cholmod_factor *cholmod_l_copy_factor(cholmod_factor *L, cholmod_common *c)
-
-
-# OpenBLAS's per-thread thread count (see _blas_threads.py): every dense kernel of
-# the core runs on the calling thread alone, set and restored around each update.
-ctypedef int (*set_threads_fn)(int) noexcept nogil
-cdef set_threads_fn _blas_set[4]
-cdef int _n_blas_set = 0
-for _fn in _setters()[:4]:
-    import ctypes as _ct
-    _blas_set[_n_blas_set] = <set_threads_fn> <size_t> _ct.cast(_fn, _ct.c_void_p).value
-    _n_blas_set += 1
-
-
-cdef void blas_single(int *saved) noexcept nogil:
-    """Set every OpenBLAS found to one thread for the calling thread; saved[] gets the old counts."""
-    cdef int i
-    for i in range(_n_blas_set):
-        saved[i] = _blas_set[i](1)
-
-
-cdef void blas_restore(const int *saved) noexcept nogil:
-    cdef int i
-    for i in range(_n_blas_set):
-        _blas_set[i](saved[i])
 
 
 cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
