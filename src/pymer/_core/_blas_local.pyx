@@ -3,7 +3,8 @@
 
 OpenBLAS's per-thread thread count (see _blas_threads.py, which finds the entry points):
 every dense kernel of the core runs on the calling thread alone, set and restored around
-each update (the PLS core's, PIRLS's, the TMB gradients').
+each update (the PLS core's, PIRLS's, the TMB gradients'; the evaluation's second thread
+runs on itself alone too, _eval_worker.pyx).
 """
 import numpy
 import scipy.linalg.cython_blas
