@@ -21,9 +21,11 @@ def _crossed(seed, k1=1, n=8000, ng=600, nh=700):
     g = rng.integers(0, ng, n)
     h = np.where(rng.uniform(size=n) < 0.2, rng.integers(0, nh, n), (g * 37 + rng.integers(0, 8, n)) % nh)
     d = pd.DataFrame({"g": g.astype(str), "h": h.astype(str), "j": rng.integers(0, 9, n).astype(str),
-                      "x": rng.standard_normal(n), "y": rng.standard_normal(n)})
+                      "f": rng.integers(0, 9, n).astype(str), "x": rng.standard_normal(n),
+                      "y": rng.standard_normal(n)})
     first = {1: "(1 | g)", 2: "(x | g)"}[k1]
-    return LinearMixedModel(parse_formula(f"y ~ x + {first} + (1 | h) + (1 | j)", d), REML=True)
+    # f: 11 columns [X y], the forward solve's row-wise path (8 or more)
+    return LinearMixedModel(parse_formula(f"y ~ x + f + {first} + (1 | h) + (1 | j)", d), REML=True)
 
 
 def _state(core, theta):
