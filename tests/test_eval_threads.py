@@ -1,8 +1,8 @@
 """One evaluation on two threads (PLS.eval_threads = 2, _eval_worker.pyx): the blocked
-factorization's assembly and supernodal updates shared with a second thread give the
-one-thread answers bit for bit (objective, beta, conditional modes, solves), dense or
-sparse Schur complement, any assembly width; copies get one thread; bad values are
-refused."""
+factorization's assembly and supernodal updates and the forward solve's first-term part
+shared with a second thread give the one-thread answers bit for bit (objective, beta,
+conditional modes, solves), dense or sparse Schur complement, any assembly width; copies
+get one thread; bad values are refused."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +81,9 @@ def test_copies_get_one_thread_and_bad_values_are_refused():
     assert other.eval_threads == 1 and core.eval_threads == 2
     theta = np.array([0.5, 1.1, 0.9])
     assert other.objective(theta, True) == core.objective(theta, True)
+    core.helper_paused = True                  # one thread for now, the helper kept
+    assert core.objective(theta, True) == other.objective(theta, True)
+    core.helper_paused = False
     core.choose_factorization("blocked", schur="dense")      # a new set-up keeps two threads
     assert core.eval_threads == 2
     core.choose_factorization("cholmod")

@@ -44,6 +44,9 @@ cdef class PLS:
     # its share's scratch: the assembly's columns from s_split on, its update panel
     cdef int _eval_threads
     cdef EvalWorker *worker
+    # set (without the GIL too), the evaluations run on one thread though the helper exists
+    # (e.g. while two evaluations run side by side); the answers are the same
+    cdef public bint helper_paused
     cdef Py_ssize_t s_split
     cdef int64_t[::1] s_cursor2
     cdef double[::1] s_W2
