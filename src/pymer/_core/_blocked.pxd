@@ -34,7 +34,9 @@ cdef struct Blocked:
     double *work             # scratch
     # the evaluation's second thread (_eval_worker.pyx), NULL for one thread: it assembles
     # the columns from split on (with its own cursors) and takes every other update panel
-    # of the supernodes whose updates cost at least PANEL_FLOPS (in its own panel W2)
+    # of the supernodes whose updates cost at least PANEL_WORK (nr^2 (nc + 16): the
+    # products' flops and the scatter of their nr^2 / 2 entries; InstEval: the 18
+    # supernodes with 163 rows or more below them), in its own panel W2
     EvalWorker *worker
     Py_ssize_t split
     int64_t *cursor2
@@ -44,7 +46,7 @@ cdef struct Blocked:
 # the supernodal factorization's updates are formed SCHUR_PANEL columns at a time
 cdef enum:
     SCHUR_PANEL = 64
-    PANEL_FLOPS = 2000000
+    PANEL_WORK = 1000000
 
 
 cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept nogil

@@ -416,7 +416,7 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
                 Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
                 Sp[R[a] + (c0 + c) * q2] = 0.0      # zero for the next assembly
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
-        if F.worker != NULL and nr > SCHUR_PANEL and <double> nr * nr * nc >= PANEL_FLOPS:
+        if F.worker != NULL and nr > SCHUR_PANEL and <double> nr * nr * (nc + 16) >= PANEL_WORK:
             # every other panel on the second thread (disjoint columns of S)
             half.Sp, half.q2, half.R, half.Pn, half.nr, half.nc = Sp, q2, R, Pn, nr, nc
             half.W, half.first = F.W2, 1
