@@ -114,3 +114,12 @@ def test_the_blas_thread_setters_were_found_after_openblas_loaded():
         assert len(cached) == len(_blas_threads._setters())
     finally:
         _blas_threads._SETTERS = cached
+
+
+def test_small_models_keep_one_thread_and_their_answers():
+    d = pymer.datasets.load("Penicillin")
+    core = LinearMixedModel(parse_formula("diameter ~ 1 + (1 | plate) + (1 | sample)", d), REML=True).core
+    theta = np.array([1.5, 3.2])
+    one = _state(core, theta)
+    core.eval_threads = 2                      # accepted; no helper for a Schur block this small
+    _same(_state(core, theta), one)

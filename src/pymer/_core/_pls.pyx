@@ -226,7 +226,7 @@ cdef class PLS:
 
     @property
     def eval_threads(self):
-        """Threads an evaluation may use, 1 or 2 (copies get 1; see _eval_worker.pyx)."""
+        """Threads an evaluation may use, 1 or 2 (copies get 1; _eval_worker.pyx; q2 >= 512)."""
         return self._eval_threads
 
     @eval_threads.setter
@@ -240,7 +240,7 @@ cdef class PLS:
         """The second thread and its share's scratch when two are allowed and it gains."""
         worker_free(self.worker)
         self.worker = NULL
-        if self._eval_threads == 2 and self.blocked and self.q2 >= 256:
+        if self._eval_threads == 2 and self.blocked and self.q2 >= 512:
             self.s_split, self.s_cursor2, self.s_W2 = second_thread_scratch(self.s_lstart,
                 self.s_erow, self.s_a22ptr, self.s_spi, self.s_sup, self.q2, self.sparse_schur,
                 self.schur_width)
