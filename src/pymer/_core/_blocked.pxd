@@ -2,6 +2,7 @@
 # random-effects term per level, its coupling L21 on the pattern of Z'Z, the dense Schur
 # complement S. Plain nogil functions on the PLS core's arrays, cimported by _pls.pyx.
 from libc.stdint cimport int64_t
+from pymer._core._eval_worker cimport EvalWorker
 
 
 cdef struct Blocked:
@@ -31,11 +32,21 @@ cdef struct Blocked:
     double *Lc               # sparse: each supernode's rows below its diagonal block, compact
                              #   (nr x nc column-major, one after another; _schur_solve.pyx)
     double *work             # scratch
+    # the evaluation's second thread (_eval_worker.pyx), NULL for one thread: it assembles
+    # the columns from split on (with its own cursors) and takes every other update panel
+    # of the supernodes whose updates cost at least PANEL_WORK (nr^2 (nc + 16): the
+    # products' flops and the scatter of their nr^2 / 2 entries; InstEval: the 18
+    # supernodes with 163 rows or more below them), in its own panel W2
+    EvalWorker *worker
+    Py_ssize_t split
+    int64_t *cursor2
+    double *W2
 
 
 # the supernodal factorization's updates are formed SCHUR_PANEL columns at a time
 cdef enum:
     SCHUR_PANEL = 64
+    PANEL_WORK = 1000000
 
 
 cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept nogil

@@ -19,11 +19,13 @@ The factor is L = [[L11, 0], [P2 L21, L_S]] with P = diag(I, P2) (P2 = I when de
 Everything per evaluation runs without the GIL on the core's arrays, described by a
 :c:type:`Blocked` record.
 """
+import numpy as np
 from libc.math cimport log, sqrt
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
+from pymer._core._eval_worker cimport worker_post, worker_wait
 
 cdef extern from *:
     void __builtin_prefetch(const void *addr) noexcept nogil
@@ -65,6 +67,40 @@ def blocked_structure(const int64_t[::1] colptr, const int64_t[::1] rowind,
         nr2 = colptr[b * k1 + 1] - colptr[b * k1] - k1
         flops += nr2 * (nr2 + 1) / 2.0 * k1
     return True, q1, k1, flops
+
+
+def second_thread_scratch(const int64_t[::1] lstart, const int64_t[::1] erow,
+                          const int64_t[::1] a22ptr, const int64_t[::1] spi,
+                          const int64_t[::1] sup, Py_ssize_t q2, bint sparse, Py_ssize_t width):
+    """The second thread's share (see Blocked in _blocked.pxd): (split, its cursors, its
+    update panel). Split: the column from which it assembles S (see _assemble), with 40% of
+    the assembly's work before it (per column, each level's entries subtracted from it: the
+    rows at and after it; A22's entries, the zeroed rows, every level's visit of each block
+    of width columns): the first columns (in a fill-reducing order, the sparse ones) take
+    half as long again per entry, so 40% balances the threads' times (InstEval: 0.5 left
+    the evaluating thread 2.5 times the helper's share, 0.38 about 1.2 times)."""
+    cdef Py_ssize_t b, e, j, s = 0, zend, nb1 = lstart.shape[0] - 1
+    cdef double total = 0.0, acc = 0.0
+    cdef double[::1] work = np.zeros(max(q2, 1))
+    with nogil:
+        for b in range(nb1):
+            for e in range(lstart[b], lstart[b + 1]):
+                work[erow[e]] += lstart[b + 1] - e
+        for j in range(q2):
+            zend = q2
+            if sparse:
+                while sup[s + 1] <= j:
+                    s += 1
+                zend = sup[s + 1]
+            work[j] += 2.0 * (a22ptr[j + 1] - a22ptr[j]) + 0.1 * (zend - j) + 4.0 * nb1 / width
+            total += work[j]
+        j = 0
+        while j < q2 and acc + work[j] <= 0.4 * total:
+            acc += work[j]
+            j += 1
+    nr = np.diff(spi) - np.diff(sup) if sparse else np.ones(1, dtype=np.int64)
+    maxnr = max(1, int(nr.max()))
+    return int(j), np.zeros(max(1, nb1), dtype=np.int64), np.zeros(maxnr * min(maxnr, SCHUR_PANEL))
 
 
 cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept nogil:
@@ -128,6 +164,12 @@ cdef int blocked_factor(Blocked *F, const double *av, double *logdet) noexcept n
     logdet[0] = 2.0 * acc
     return 0
 
+cdef struct _Cols:
+    Blocked *F
+    const double *av
+    Py_ssize_t jlo, jhi
+
+
 cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
     """S = A22 + I - L21 L21' into the lower triangle of the dense buffer, in its order
     (fill-reducing or natural), a block of F.width columns at a time: the block (a few
@@ -135,33 +177,69 @@ cdef void _assemble(Blocked *F, const double *av) noexcept nogil:
     in those columns (each level's rows are sorted in the buffer's order, so a cursor per
     level walks its columns once, and the rows at and after a column are its lower part).
     Per entry the same sums in the same order as scattering whole outer products.
+    With the second thread (F.worker), it assembles the columns from F.split on at the
+    same time (each column's entries by the same operations in the same order).
 
     Each column's lower part is zeroed first: all of it when S is dense; when sparse, only
     its supernode's diagonal block, as the supernodal factorization zeroes the rows below
     it when it takes them to their compact block (and, failing, the whole lower triangle),
     and nothing else is ever written."""
-    cdef Py_ssize_t q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1, E = F.E
-    cdef Py_ssize_t j0, j1, j, b, p0, nr2, i, c, t, e, f, end, s0, s, zend
-    cdef const int64_t *erow = F.erow
+    cdef Py_ssize_t q1 = F.q1, k1 = F.k1, nb1 = q1 // k1, E = F.E, b, p0, nr2, i, c, s0
     cdef const int64_t *lstart = F.lstart
-    cdef int64_t *cur = F.cursor
     cdef const double *l21 = F.l21
     cdef double *G = F.G
-    cdef double *col
-    cdef double v, v1
+    cdef _Cols half
     # each level's values of L21 in the buffer's row order, column c at G[c * E:]
     for b in range(nb1):
         p0 = F.cp[b * k1] + k1
         nr2 = F.cp[b * k1 + 1] - p0
         s0 = lstart[b]
-        cur[b] = s0
+        F.cursor[b] = s0
         for c in range(k1):
             for i in range(nr2):
                 G[c * E + s0 + i] = l21[p0 + c * (nr2 + k1) + F.esrc[s0 + i]]
-    j0 = 0
+    if F.worker != NULL and 0 < F.split < F.q2:
+        half.F, half.av, half.jlo, half.jhi = F, av, F.split, F.q2
+        worker_post(F.worker, _assemble_task, &half)
+        _assemble_cols(F, av, 0, F.split, F.cursor)
+        worker_wait(F.worker)
+    else:
+        _assemble_cols(F, av, 0, F.q2, F.cursor)
+
+
+cdef void _assemble_task(void *arg) noexcept nogil:
+    """The second thread's columns: its cursors at each level's first entry in them."""
+    cdef _Cols *t = <_Cols *> arg
+    cdef Blocked *F = t.F
+    cdef Py_ssize_t b, lo, hi, mid, nb1 = F.q1 // F.k1
+    for b in range(nb1):
+        lo = F.lstart[b]
+        hi = F.lstart[b + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if F.erow[mid] < t.jlo:
+                lo = mid + 1
+            else:
+                hi = mid
+        F.cursor2[b] = lo
+    _assemble_cols(F, t.av, t.jlo, t.jhi, F.cursor2)
+
+
+cdef void _assemble_cols(Blocked *F, const double *av, Py_ssize_t jlo, Py_ssize_t jhi,
+                         int64_t *cur) noexcept nogil:
+    """_assemble's columns jlo <= j < jhi, each level's cursor (cur) at its first entry
+    in them."""
+    cdef Py_ssize_t q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1, E = F.E
+    cdef Py_ssize_t j0, j1, j, b, c, t, e, f, end, s, zend
+    cdef const int64_t *erow = F.erow
+    cdef const int64_t *lstart = F.lstart
+    cdef const double *G = F.G
+    cdef double *col
+    cdef double v, v1
+    j0 = jlo
     s = 0
-    while j0 < q2:
-        j1 = j0 + F.width if j0 + F.width < q2 else q2
+    while j0 < jhi:
+        j1 = j0 + F.width if j0 + F.width < jhi else jhi
         # the block's lower part: A22 + I
         for j in range(j0, j1):
             col = &F.S[j * q2]
@@ -310,11 +388,14 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
     cdef int info = 0, inc, inr, ldS = <int> q2
     cdef double one = 1.0
     cdef char lo = b'L', right = b'R', tr = b'T', nonunit = b'N'
+    cdef _Panels half
     for s in range(F.nsuper):
         nr = F.spi[s + 1] - F.spi[s] - (F.sup[s + 1] - F.sup[s])
         if nr > maxnr:
             maxnr = nr
     memset(W, 0, maxnr * (SCHUR_PANEL if maxnr > SCHUR_PANEL else maxnr) * sizeof(double))
+    if F.worker != NULL:
+        memset(F.W2, 0, maxnr * (SCHUR_PANEL if maxnr > SCHUR_PANEL else maxnr) * sizeof(double))
     for s in range(F.nsuper):
         c0 = F.sup[s]
         nc = F.sup[s + 1] - c0
@@ -335,12 +416,41 @@ cdef int _factor_supernodal(Blocked *F, double *acc) noexcept nogil:
                 Pn[a + c * nr] = Sp[R[a] + (c0 + c) * q2]
                 Sp[R[a] + (c0 + c) * q2] = 0.0      # zero for the next assembly
         dtrsm(&right, &lo, &tr, &nonunit, &inr, &inc, &one, D, &ldS, Pn, &inr)
-        b0 = 0
-        while b0 < nr:
-            _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nr else nr, W)
-            b0 += SCHUR_PANEL
+        if F.worker != NULL and nr > SCHUR_PANEL and <double> nr * nr * (nc + 16) >= PANEL_WORK:
+            # every other panel on the second thread (disjoint columns of S)
+            half.Sp, half.q2, half.R, half.Pn, half.nr, half.nc = Sp, q2, R, Pn, nr, nc
+            half.W, half.first = F.W2, 1
+            worker_post(F.worker, _panels_task, &half)
+            _panels(Sp, q2, R, Pn, nr, nc, 0, 2, W)
+            worker_wait(F.worker)
+        else:
+            _panels(Sp, q2, R, Pn, nr, nc, 0, 1, W)
         Pn += nr * nc
     return 0
+
+
+cdef struct _Panels:
+    double *Sp
+    Py_ssize_t q2, nr, nc, first
+    const int64_t *R
+    const double *Pn
+    double *W
+
+
+cdef void _panels_task(void *arg) noexcept nogil:
+    cdef _Panels *t = <_Panels *> arg
+    _panels(t.Sp, t.q2, t.R, t.Pn, t.nr, t.nc, t.first, 2, t.W)
+
+
+cdef void _panels(double *Sp, Py_ssize_t q2, const int64_t *R, const double *Pn,
+                  Py_ssize_t nr, Py_ssize_t nc, Py_ssize_t first, Py_ssize_t step,
+                  double *W) noexcept nogil:
+    """One supernode's update (_update), panels first, first + step, ... of SCHUR_PANEL
+    columns."""
+    cdef Py_ssize_t b0 = first * SCHUR_PANEL
+    while b0 < nr:
+        _update(Sp, q2, R, Pn, nr, nc, b0, b0 + SCHUR_PANEL if b0 + SCHUR_PANEL < nr else nr, W)
+        b0 += step * SCHUR_PANEL
 
 
 cdef inline void _update(double *Sp, Py_ssize_t q2, const int64_t *R, const double *Pn,

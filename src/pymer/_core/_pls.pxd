@@ -1,5 +1,8 @@
 from libc.stdint cimport int64_t
 from pymer._core.cholmod cimport cholmod_common, cholmod_factor, cholmod_sparse
+# re-exported: the other cores cimport them from here
+from pymer._core._blas_local cimport blas_single, blas_restore
+from pymer._core._eval_worker cimport EvalWorker, worker_new, worker_free
 
 cdef class PLS:
     cdef cholmod_common c
@@ -37,6 +40,16 @@ cdef class PLS:
     cdef int64_t[::1] s_pinv, s_sup, s_spi, s_srow
     cdef int64_t[::1] s_lstart, s_erow, s_esrc, s_a22ptr, s_a22row, s_a22pos, s_cursor
     cdef double[::1] bwork, s_G
+    # the evaluation's second thread (eval_threads = 2 and a large Schur complement) and
+    # its share's scratch: the assembly's columns from s_split on, its update panel
+    cdef int _eval_threads
+    cdef EvalWorker *worker
+    # set (without the GIL too), the evaluations run on one thread though the helper exists
+    # (e.g. while two evaluations run side by side); the answers are the same
+    cdef public bint helper_paused
+    cdef Py_ssize_t s_split
+    cdef int64_t[::1] s_cursor2
+    cdef double[::1] s_W2
 
     cdef cholmod_sparse A_view(self) noexcept nogil
     cdef void fill_T(self, const double *theta) noexcept nogil
@@ -54,7 +67,3 @@ cdef class PLS:
     cdef int solve_beta_nogil(self, double *beta) noexcept nogil
     cdef void lambda_apply_nogil(self, const double *u, double *b) noexcept nogil
 
-
-# OpenBLAS on the calling thread alone around dense kernels (see _blas_threads.py)
-cdef void blas_single(int *saved) noexcept nogil
-cdef void blas_restore(const int *saved) noexcept nogil

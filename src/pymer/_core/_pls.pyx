@@ -29,37 +29,12 @@ from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core.cholmod cimport *
 from pymer._core._blocked cimport Blocked
 from pymer._core._schur_solve cimport schur_factor, schur_solve_fwd, schur_solve_bwd
-from pymer._core._blocked import blocked_structure
+from pymer._core._blocked import blocked_structure, second_thread_scratch
 from pymer._core._schur import schur_setup
 from pymer._core._background import Background
-from pymer._core._blas_threads import _setters
 
 cdef extern from "cholmod.h" nogil:
     cholmod_factor *cholmod_l_copy_factor(cholmod_factor *L, cholmod_common *c)
-
-
-# OpenBLAS's per-thread thread count (see _blas_threads.py): every dense kernel of
-# the core runs on the calling thread alone, set and restored around each update.
-ctypedef int (*set_threads_fn)(int) noexcept nogil
-cdef set_threads_fn _blas_set[4]
-cdef int _n_blas_set = 0
-for _fn in _setters()[:4]:
-    import ctypes as _ct
-    _blas_set[_n_blas_set] = <set_threads_fn> <size_t> _ct.cast(_fn, _ct.c_void_p).value
-    _n_blas_set += 1
-
-
-cdef void blas_single(int *saved) noexcept nogil:
-    """Set every OpenBLAS found to one thread for the calling thread; saved[] gets the old counts."""
-    cdef int i
-    for i in range(_n_blas_set):
-        saved[i] = _blas_set[i](1)
-
-
-cdef void blas_restore(const int *saved) noexcept nogil:
-    cdef int i
-    for i in range(_n_blas_set):
-        _blas_set[i](saved[i])
 
 
 cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
@@ -88,6 +63,9 @@ cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
     F.G = &self.s_G[0]
     F.work = &self.bwork[0]
     F.Lc = NULL             # _schur_solve.schur_factor places the compact blocks
+    F.worker, F.split = self.worker if not self.helper_paused else NULL, self.s_split
+    F.cursor2 = &self.s_cursor2[0] if self.worker != NULL else NULL
+    F.W2 = &self.s_W2[0] if self.worker != NULL else NULL
     return F
 
 
@@ -119,8 +97,11 @@ cdef class PLS:
     def __cinit__(self):
         cholmod_l_start(&self.c)
         self.L = NULL
+        self.worker = NULL
+        self._eval_threads = 1
 
     def __dealloc__(self):
+        worker_free(self.worker)
         if self.L != NULL:
             cholmod_l_free_factor(&self.L, &self.c)
         cholmod_l_finish(&self.c)
@@ -204,10 +185,9 @@ cdef class PLS:
         use_blocked = method == "blocked"
         pre = None
         if method == "auto" and ok:
-            # Cost model: dense LAPACK on an optimized BLAS runs several times more flops
-            # per second than a sparse factorization, and the blocked form has no
-            # symbolic overhead per call; CHOLMOD wins when its fill-reducing ordering
-            # keeps the remaining terms sparse (nested factors, many levels).
+            # Cost model: dense LAPACK on an optimized BLAS runs several times more flops per
+            # second than a sparse factorization, and the blocked form has no symbolic overhead
+            # per call; CHOLMOD wins when its ordering keeps the remaining terms sparse.
             # Blocked costs within the 2e5 allowance win whatever CHOLMOD's flops: no analysis.
             if q2 == 0 or q2 ** 3 / 3.0 + flops <= 2e5:
                 use_blocked = True
@@ -242,6 +222,29 @@ cdef class PLS:
         self.s_cursor = np.zeros(max(1, self.q1 // max(self.k1, 1)), dtype=np.int64)
         self.s_G = np.zeros(max(1, self.s_erow.shape[0] * self.k1))
         self.bwork = np.zeros(max(1, nwork))
+        self._start_worker()
+
+    @property
+    def eval_threads(self):
+        """Threads an evaluation may use, 1 or 2 (copies get 1; _eval_worker.pyx; q2 >= 512)."""
+        return self._eval_threads
+
+    @eval_threads.setter
+    def eval_threads(self, n):
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= 2:
+            raise ValueError(f"eval_threads must be 1 or 2, not {n!r}")
+        self._eval_threads = n
+        self._start_worker()
+
+    def _start_worker(self):
+        """The second thread and its share's scratch when two are allowed and it gains."""
+        worker_free(self.worker)
+        self.worker = NULL
+        if self._eval_threads == 2 and self.blocked and self.q2 >= 512:
+            self.s_split, self.s_cursor2, self.s_W2 = second_thread_scratch(self.s_lstart,
+                self.s_erow, self.s_a22ptr, self.s_spi, self.s_sup, self.q2, self.sparse_schur,
+                self.schur_width)
+            self.worker = worker_new()      # NULL (one thread) if it cannot start
 
     @property
     def schur_pinv(self):

@@ -26,7 +26,9 @@ row (all right-hand sides) at once, one pass over the factor in place of one per
 scratch of its own (malloc'ed per call: its size depends on the number of columns).
 Fewer than ROWS_MIN right-hand sides (PIRLS and the TMB gradient: one; y ~ service's
 [X y]: three) stay on the column path: as rows one took 2.1 ms against 1.2 on InstEval,
-three no less than before.
+three no less than before. With the evaluation's second thread (_eval_worker.pyx) the
+first term's part of the row-wise solve is split by columns (each thread half of them,
+every entry by the same operations), the supernodes' part stays on one thread.
 """
 import numpy as np
 from libc.string cimport memcpy
@@ -34,6 +36,7 @@ from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dtrsm
 from pymer._core._blocked cimport Blocked, SCHUR_PANEL, blocked_factor, blocked_solve_fwd, blocked_solve_bwd
+from pymer._core._eval_worker cimport worker_post, worker_wait
 
 DEF CHUNK = 32
 DEF ROWS = 64
@@ -176,59 +179,114 @@ cdef void schur_solve_fwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil
             memcpy(x + (j + col) * q + q1, &X[col * q2], q2 * sizeof(double))
 
 
+cdef struct _Rows:
+    Blocked *F
+    double *x
+    double *XT
+    Py_ssize_t ncol, c0, c1
+
+
+cdef void _rows_first_task(void *arg) noexcept nogil:
+    cdef _Rows *t = <_Rows *> arg
+    _rows_first(t.F, t.x, t.ncol, t.c0, t.c1, t.XT)
+
+
+cdef void _rows_first(Blocked *F, double *x, Py_ssize_t ncol, Py_ssize_t c0, Py_ssize_t c1,
+                      double *XT) noexcept nogil:
+    """The first term's part of _solve_fwd_rows for the columns c0 <= col < c1 of x (q x ncol,
+    column-major): XT (w = c1 - c0 wide, row r at XT[r * w:]) gets their rows, the first
+    term's in natural order, then the Schur complement's in the factor's order; the first
+    term's rows are solved (L11 per level) and written back to x, the Schur complement's
+    less each entry of L21 times them (left in XT). Every entry by the same operations
+    whatever the range of columns."""
+    cdef Py_ssize_t q = F.q, q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1, w = c1 - c0
+    cdef Py_ssize_t b, j0, r, r0, r1, c, col, idx, p0, nr2
+    cdef const double *Lb
+    cdef const double *yr
+    cdef double *xr
+    cdef double *Y = XT + q1 * w
+    cdef double v, d
+    x = x + c0 * q
+    # transposed in tiles of TILE rows (a tile of XT stays in cache while each column fills
+    # it): the first term's rows, then the Schur complement's to their places in the order
+    for r0 in range(0, q1, TILE):
+        r1 = r0 + TILE if r0 + TILE < q1 else q1
+        for col in range(w):
+            for r in range(r0, r1):
+                XT[r * w + col] = x[r + col * q]
+    for r0 in range(0, q2, TILE):
+        r1 = r0 + TILE if r0 + TILE < q2 else q2
+        for col in range(w):
+            for r in range(r0, r1):
+                Y[F.pinv[r] * w + col] = x[q1 + r + col * q]
+    # the first term: L11 per level, then each entry of L21 on its row of the Schur part
+    for b in range(nb1):
+        j0 = b * k1
+        Lb = &F.L11[b * k1 * k1]
+        for r in range(k1):
+            xr = &XT[(j0 + r) * w]
+            for c in range(r):
+                v = Lb[r + c * k1]
+                yr = &XT[(j0 + c) * w]
+                for col in range(w):
+                    xr[col] -= v * yr[col]
+            d = Lb[r + r * k1]
+            for col in range(w):
+                xr[col] = xr[col] / d
+        nr2 = F.cp[j0 + 1] - F.cp[j0] - k1
+        for c in range(k1):
+            p0 = F.cp[j0 + c] + k1
+            yr = &XT[(j0 + c) * w]
+            for idx in range(nr2):
+                v = F.l21[p0 + idx]
+                xr = &Y[F.pinv[F.ri[p0 + idx] - q1] * w]
+                for col in range(w):
+                    xr[col] -= v * yr[col]
+    for r0 in range(0, q1, TILE):
+        r1 = r0 + TILE if r0 + TILE < q1 else q1
+        for col in range(w):
+            for r in range(r0, r1):
+                x[r + col * q] = XT[r * w + col]
+
+
 cdef void _solve_fwd_rows(Blocked *F, double *x, Py_ssize_t ncol, double *XT, double *W,
                           double *Lc) noexcept nogil:
     """x <- L^-1 P x for x (q x ncol, column-major) in place, on its rows: XT (ncol x q,
     column-major: row r of x at XT[r * ncol:]) holds the rows of the first term in natural
     order, then the Schur complement's in the factor's order; W: ncol x (most rows below a
     supernode) products; Lc: the compact blocks. Per entry the arithmetic of
-    blocked_solve_fwd on the first term; BLAS's on the Schur complement."""
-    cdef Py_ssize_t q = F.q, q1 = F.q1, q2 = F.q2, k1 = F.k1, nb1 = q1 // k1
-    cdef Py_ssize_t b, j0, r, r0, r1, c, s, col, idx, p0, nr2, a, c0, nc, nr
+    blocked_solve_fwd on the first term (_rows_first; with the second thread, F.worker, each
+    thread takes half the columns in scratch H of their own, their Schur rows then copied
+    to XT's); BLAS's on the Schur complement."""
+    cdef Py_ssize_t q = F.q, q1 = F.q1, q2 = F.q2, h = ncol // 2
+    cdef Py_ssize_t r, s, col, a, c0, nc, nr
     cdef const int64_t *R
-    cdef const double *Lb
     cdef const double *yr
     cdef double *xr
     cdef double *Y = XT + q1 * ncol
-    cdef double v, d
+    cdef double *H = NULL
     cdef int im = <int> ncol, inc, inr, ld2 = <int> q2
     cdef double one = 1.0, zero = 0.0
     cdef char right = b'R', lo = b'L', tr = b'T', notr = b'N', nonunit = b'N'
-    # transposed in tiles of TILE rows (a tile of XT stays in cache while each column fills
-    # it): the first term's rows, then the Schur complement's to their places in the order
-    for r0 in range(0, q1, TILE):
-        r1 = r0 + TILE if r0 + TILE < q1 else q1
-        for col in range(ncol):
-            for r in range(r0, r1):
-                XT[r * ncol + col] = x[r + col * q]
-    for r0 in range(0, q2, TILE):
-        r1 = r0 + TILE if r0 + TILE < q2 else q2
-        for col in range(ncol):
-            for r in range(r0, r1):
-                Y[F.pinv[r] * ncol + col] = x[q1 + r + col * q]
-    # the first term: L11 per level, then each entry of L21 on its row of the Schur part
-    for b in range(nb1):
-        j0 = b * k1
-        Lb = &F.L11[b * k1 * k1]
-        for r in range(k1):
-            xr = &XT[(j0 + r) * ncol]
-            for c in range(r):
-                v = Lb[r + c * k1]
-                yr = &XT[(j0 + c) * ncol]
-                for col in range(ncol):
-                    xr[col] -= v * yr[col]
-            d = Lb[r + r * k1]
-            for col in range(ncol):
-                xr[col] = xr[col] / d
-        nr2 = F.cp[j0 + 1] - F.cp[j0] - k1
-        for c in range(k1):
-            p0 = F.cp[j0 + c] + k1
-            yr = &XT[(j0 + c) * ncol]
-            for idx in range(nr2):
-                v = F.l21[p0 + idx]
-                xr = &Y[F.pinv[F.ri[p0 + idx] - q1] * ncol]
-                for col in range(ncol):
-                    xr[col] -= v * yr[col]
+    cdef _Rows half
+    if F.worker != NULL:
+        H = <double *> malloc(q * ncol * sizeof(double))
+    if H != NULL:
+        half.F, half.x, half.XT, half.ncol, half.c0, half.c1 = F, x, H + q * h, ncol, h, ncol
+        worker_post(F.worker, _rows_first_task, &half)
+        _rows_first(F, x, ncol, 0, h, H)
+        worker_wait(F.worker)
+        for r in range(q2):
+            xr = &Y[r * ncol]
+            yr = &H[(q1 + r) * h]
+            for col in range(h):
+                xr[col] = yr[col]
+            yr = &H[q * h + (q1 + r) * (ncol - h)]
+            for col in range(ncol - h):
+                xr[h + col] = yr[col]
+        free(H)
+    else:
+        _rows_first(F, x, ncol, 0, ncol, XT)
     # the Schur complement per supernode: Y_s <- Y_s L_D^-T, then the rows below less
     # the compact block times Y_s
     for s in range(F.nsuper):
@@ -246,11 +304,10 @@ cdef void _solve_fwd_rows(Blocked *F, double *x, Py_ssize_t ncol, double *XT, do
             for col in range(ncol):
                 xr[col] -= yr[col]
         Lc += nr * nc
-    for r0 in range(0, q, TILE):
-        r1 = r0 + TILE if r0 + TILE < q else q
+    for r in range(0, q2, TILE):
         for col in range(ncol):
-            for r in range(r0, r1):
-                x[r + col * q] = XT[r * ncol + col]
+            for a in range(r, r + TILE if r + TILE < q2 else q2):
+                x[q1 + a + col * q] = Y[a * ncol + col]
 
 
 cdef void schur_solve_bwd(Blocked *F, double *x, Py_ssize_t ncol) noexcept nogil:
