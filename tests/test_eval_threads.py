@@ -123,3 +123,60 @@ def test_small_models_keep_one_thread_and_their_answers():
     one = _state(core, theta)
     core.eval_threads = 2                      # accepted; no helper for a Schur block this small
     _same(_state(core, theta), one)
+
+
+def test_compiled_fit_on_two_threads_is_the_one_thread_fit():
+    """The compiled optimizer lets the core use its second thread for the fit (BOBYQA's
+    evaluations one at a time; paused while two evaluations run side by side: the first
+    points and the derivatives, parallel_min 0), then restores the core's count: the same
+    fit to the bit as with eval_threads 1."""
+    from pymer._core._optim import LmmObjective
+    model = _crossed(5)
+    core = model.core
+    assert core.blocked and core.q2 >= 512
+    lower = model._theta_lower
+    x0, step = model.start_theta()
+    fits = {}
+    for threads in (1, 2):
+        obj = LmmObjective(core, True, model.log_w, lower)
+        obj.eval_threads = threads
+        obj.parallel_min = 0.0
+        fits[threads] = obj.fit(x0, step)
+        assert core.eval_threads == 1 and not core.helper_paused
+    for a, b in zip(fits[1], fits[2]):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_forked_child_evaluates_on_one_thread():
+    """A fork's child inherits the core but not its helper thread: it evaluates alone
+    (the same value), and freeing the core there does not wait for a thread it lacks."""
+    import os
+    import time
+    model = _crossed(6)
+    core = model.core
+    theta = np.full(model._theta_lower.size, 0.7)
+    core.eval_threads = 2
+    want = core.objective(theta, True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: report, then exit at once
+        try:
+            ok = core.objective(theta, True) == want
+            core.eval_threads = 1                  # frees the inherited worker
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung evaluating the core")
+    assert os.read(r, 1) == b"1"
+    os.close(r)
+    core.eval_threads = 1

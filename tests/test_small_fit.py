@@ -15,8 +15,8 @@ import pytest
 
 import pymer
 from pymer import validate
-from pymer._core._optim import (CONV_NO_FREE, CONV_NOT_FINITE, CONV_NOT_POSDEF, CONV_OK,
-                                convergence_summary)
+from pymer._core._convergence import (CONV_NO_FREE, CONV_NOT_FINITE, CONV_NOT_POSDEF, CONV_OK,
+                                      convergence_summary)
 from pymer._core._pls import PLS
 from pymer.optimize import _conv_messages, check_convergence
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._core._optim import CONV_NO_FREE, CONV_NOT_FINITE, CONV_OK, convergence_summary
+from ._core._convergence import CONV_NO_FREE, CONV_NOT_FINITE, CONV_OK, convergence_summary
 from .errors import ConvergenceWarning, SingularFitWarning, warn  # noqa: F401  (ConvergenceWarning, SingularFitWarning: their home before errors.py)
 from .numdiff import finite_diff_derivs
 

@@ -21,9 +21,11 @@ cdef struct EvalWorker:
     void *arg
     int pending                 # a task posted and not yet finished
     int stop
+    int pid                     # the process that started the thread (a fork's child has none)
 
 
 cdef EvalWorker *worker_new() noexcept nogil
+cdef EvalWorker *worker_live(EvalWorker *w) noexcept nogil
 cdef void worker_post(EvalWorker *w, task_fn fn, void *arg) noexcept nogil
 cdef void worker_wait(EvalWorker *w) noexcept nogil
 cdef void worker_free(EvalWorker *w) noexcept nogil

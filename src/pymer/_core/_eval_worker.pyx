@@ -12,8 +12,13 @@ itself alone (_blas_local.blas_single), like every dense kernel of the core.
 The tasks (_blocked.pyx) split work whose outputs are disjoint and whose every entry is
 computed by the same operations in the same order as on one thread, so the answers are
 bitwise the same with one thread or two.
+
+A process forked from one whose core has a helper (multiprocessing's fork start method)
+inherits the worker's memory but not its thread: there :func:`worker_live` is NULL (the
+child evaluates on one thread) and :func:`worker_free` only frees the memory.
 """
 from libc.stdlib cimport malloc, free
+from posix.unistd cimport getpid
 from pymer._core._blas_local cimport blas_single
 
 cdef extern from "<pthread.h>" nogil:
@@ -61,6 +66,7 @@ cdef EvalWorker *worker_new() noexcept nogil:
         return NULL
     w.pending = 0
     w.stop = 0
+    w.pid = <int> getpid()
     w.fn = NULL
     w.arg = NULL
     pthread_mutex_init(&w.mu, NULL)
@@ -71,6 +77,14 @@ cdef EvalWorker *worker_new() noexcept nogil:
         pthread_cond_destroy(&w.go)
         pthread_mutex_destroy(&w.mu)
         free(w)
+        return NULL
+    return w
+
+
+cdef EvalWorker *worker_live(EvalWorker *w) noexcept nogil:
+    """w, or NULL when there is none or this process is a fork's child (its helper thread
+    was not copied)."""
+    if w == NULL or w.pid != <int> getpid():
         return NULL
     return w
 
@@ -96,6 +110,9 @@ cdef void worker_wait(EvalWorker *w) noexcept nogil:
 cdef void worker_free(EvalWorker *w) noexcept nogil:
     """Stop the helper (after its task, if any), join it and free it."""
     if w == NULL:
+        return
+    if w.pid != <int> getpid():      # a fork's child: no thread to stop, its lock state unknown
+        free(w)
         return
     worker_wait(w)
     pthread_mutex_lock(&w.mu)

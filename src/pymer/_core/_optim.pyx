@@ -12,14 +12,16 @@ profiled criterion over theta without the GIL and without a Python call per eval
 * the gradient and Hessian at the optimum by the finite differences of
   :func:`pymer.numdiff.finite_diff_derivs` (same steps and formulas), for lme4's
   convergence checks; :func:`convergence_summary` reduces them to the numbers lme4's
-  checkConv decides on (Cholesky factor, scaled gradient, the Hessian's eigenvalues by
-  LAPACK), whose messages :func:`pymer.optimize.check_convergence` writes;
+  checkConv decides on (_convergence.pyx), whose messages
+  :func:`pymer.optimize.check_convergence` writes;
 * :meth:`LmmObjective.fit_responses`: the whole fit for many responses of one design
   (``lmer_many``), one response's cross-products swapped in after the other.
 
 The objective is ``model.objective``: the core's criterion less sum(log w), +inf where
 the core fails or pwrss <= 0; the optimizer sees +inf as 1e300, as in ``minimize``.
 """
+import os
+
 import numpy as np
 from libc.math cimport isfinite, pow, INFINITY, NAN
 from libc.stdlib cimport malloc, free
@@ -27,8 +29,6 @@ from libc.string cimport memcpy, memcmp
 from libc.stdint cimport int64_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from pymer._core._pls cimport PLS
-from scipy.linalg.cython_blas cimport dtrsv
-from scipy.linalg.cython_lapack cimport dpotrf, dsyev
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
@@ -46,6 +46,10 @@ cdef enum:
 cdef double SIGNAL_EVERY = 0.25
 # the finite differences run on two threads when one evaluation takes this long (seconds)
 cdef double PARALLEL_MIN = 0.004
+
+
+# the cores this process may run on (the evaluations' second thread needs two)
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 cdef inline double _now() noexcept nogil:
@@ -124,6 +128,9 @@ cdef class LmmObjective:
     # the second thread's objective on a copy of the core, kept through one fit (the
     # first points and the finite differences: one copy)
     cdef object helper
+    # threads one evaluation of the core may use while a fit runs (PLS.eval_threads: 2
+    # where the core has work to share and this process two cores; 1: never)
+    cdef public int eval_threads
 
     def __init__(self, PLS core not None, bint reml, double log_w, lower, upper=None, *,
                  optimizer="bobyqa", double ftol_abs=1e-8, double xtol_abs=1e-8,
@@ -157,6 +164,7 @@ cdef class LmmObjective:
         self.eval_seconds = 0.0
         self.nknown = 0
         self.start_seconds = 0.0
+        self.eval_threads = 2
 
     # ---- the objective ---------------------------------------------------------
 
@@ -490,11 +498,16 @@ cdef class LmmObjective:
             helper = self._start_helper(mid, n)
             if helper is None:
                 mid = n
-        with nogil:
-            for i in range(first, mid):
-                V[i] = self.value(&P[i * m])
-        if helper is not None:
-            helper.join()
+        # two evaluations side by side: the core's own second thread waits
+        self.core.helper_paused = helper is not None
+        try:
+            with nogil:
+                for i in range(first, mid):
+                    V[i] = self.value(&P[i * m])
+            if helper is not None:
+                helper.join()
+        finally:
+            self.core.helper_paused = False
 
     cdef object _start_helper(self, int lo, int hi):
         """A thread evaluating points lo..hi - 1 on a copy of the core (None when the copy
@@ -594,9 +607,13 @@ cdef class LmmObjective:
         cdef int status = 0, rc
         cdef const double *stp = NULL if st is None else &st[0]
         self.interrupted = False
-        with nogil:
-            rc = self.fit_one(&xs[0], stp, boundary_tol, restart_edge, calc_derivs, delta,
-                              &x[0], &fx, &nev, &status, &g[0], &H[0])
+        threads = self._threads_on()
+        try:
+            with nogil:
+                rc = self.fit_one(&xs[0], stp, boundary_tol, restart_edge, calc_derivs, delta,
+                                  &x[0], &fx, &nev, &status, &g[0], &H[0])
+        finally:
+            self._threads_off(threads)
         if self.interrupted:
             raise_for_status(_FORCED_STOP)
         if rc == FIT_START_NOT_FINITE:
@@ -658,11 +675,29 @@ cdef class LmmObjective:
         cdef double[:, ::1] beta = out["beta"]
         cdef double[::1] pw = out["pwrss"]
         cdef double[:, :, ::1] RX = out["RX"]
-        cdef Py_ssize_t j, i, k
+        self.interrupted = False
+        threads = self._threads_on()
+        try:
+            self._fit_responses(Zr, Xr, rr, x0, s0, boundary_tol, restart_edge, calc_derivs,
+                                delta, code, status, th, fun, nev, g, H, obj, beta, pw, RX)
+        finally:
+            self._threads_off(threads)
+        if self.interrupted:
+            raise_for_status(_FORCED_STOP)
+        return out
+
+    cdef void _fit_responses(self, double[::1, :] Zr, double[::1, :] Xr, double[::1] rr,
+                             double[:, ::1] x0, double[:, ::1] s0, double boundary_tol,
+                             bint restart_edge, bint calc_derivs, double delta, int[::1] code,
+                             int[::1] status, double[:, ::1] th, double[::1] fun,
+                             int64_t[::1] nev, double[:, ::1] g, double[:, :, ::1] H,
+                             double[::1] obj, double[:, ::1] beta, double[::1] pw,
+                             double[:, :, ::1] RX):
+        """:meth:`fit_responses`' loop, without the GIL."""
+        cdef Py_ssize_t R = rr.shape[0], q = self.core.q, p = self.core.p, j, i, k
         cdef long nv = 0
         cdef int st = 0
         cdef bint has_step
-        self.interrupted = False
         with nogil:
             for j in range(R):
                 if self.interrupted:
@@ -687,93 +722,19 @@ cdef class LmmObjective:
                 for i in range(p):
                     for k in range(p):
                         RX[j, i, k] = self.core.U[i, k] if k >= i else 0.0
-        if self.interrupted:
-            raise_for_status(_FORCED_STOP)
-        return out
 
+    def _threads_on(self):
+        """Let the core's evaluations use ``eval_threads`` threads for a fit (when this
+        process has that many cores; the core starts its helper only where it has work to
+        share); returns the count to restore (:meth:`_threads_off`: the helper stops)."""
+        prev = self.core.eval_threads
+        if self.eval_threads > prev and _CORES >= self.eval_threads:
+            self.core.eval_threads = self.eval_threads
+        return prev
 
-# convergence_summary's codes
-cdef enum:
-    _CONV_NO_FREE = 0
-    _CONV_NOT_FINITE = 1
-    _CONV_NOT_POSDEF = 2
-    _CONV_OK = 3
-
-CONV_NO_FREE, CONV_NOT_FINITE, CONV_NOT_POSDEF, CONV_OK = (_CONV_NO_FREE, _CONV_NOT_FINITE,
-                                                          _CONV_NOT_POSDEF, _CONV_OK)
-
-
-def convergence_summary(grad, hess, free):
-    """The numbers lme4's checkConv decides on, from the gradient and Hessian of the
-    parameters marked `free` (those not on their bound).
-
-    Returns (code, max_mingrad, component, nneg, ev_min, ev_max): code CONV_NO_FREE,
-    CONV_NOT_FINITE (a non-finite gradient or Hessian), CONV_NOT_POSDEF (Cholesky fails:
-    no scaled gradient) or CONV_OK; the largest min(|scaled gradient|, |gradient|) and
-    its parameter (1-based, among all; the first largest); the number of negative
-    eigenvalues of the Hessian, its smallest and largest. The scaled gradient is U^-1 g
-    with U'U = H (R's chol); the eigenvalues are LAPACK's dsyev, as numpy's eigvalsh.
-    """
-    cdef double[::1] g = np.ascontiguousarray(grad, dtype=np.float64).ravel()
-    cdef double[:, ::1] H = np.ascontiguousarray(hess, dtype=np.float64)
-    cdef const unsigned char[::1] fr = np.ascontiguousarray(free, dtype=np.uint8).ravel()
-    cdef int m = <int> g.shape[0], k = 0, i, j, a, b, info = 0, one = 1, lwork = -1
-    if H.shape[0] != m or H.shape[1] != m or fr.shape[0] != m:
-        raise ValueError("convergence_summary: gradient, Hessian and free mask differ in size")
-    cdef int[::1] idx = np.empty(max(m, 1), dtype=np.intc)
-    for i in range(m):
-        if fr[i]:
-            idx[k] = i
-            k += 1
-    if k == 0:
-        return _CONV_NO_FREE, NAN, 0, 0, NAN, NAN
-    cdef double[::1] gs = np.empty(k)
-    cdef double[::1] sg = np.empty(k)
-    cdef double[::1, :] U = np.empty((k, k), order="F")
-    cdef double[::1, :] E = np.empty((k, k), order="F")
-    cdef double[::1] ev = np.empty(k)
-    cdef double wq = 0.0, gmax = NAN, v
-    cdef int code = _CONV_OK, comp = 0, nneg = 0
-    cdef char up = b'U', lo = b'L', no = b'N'
-    with nogil:
-        for a in range(k):
-            gs[a] = g[idx[a]]
-            if not isfinite(gs[a]):
-                code = _CONV_NOT_FINITE
-            for b in range(k):
-                v = H[idx[a], idx[b]]
-                U[a, b] = v
-                E[a, b] = v
-                if not isfinite(v):
-                    code = _CONV_NOT_FINITE
-    if code == _CONV_NOT_FINITE:
-        return code, NAN, 0, 0, NAN, NAN
-    with nogil:
-        dpotrf(&up, &k, &U[0, 0], &k, &info)
-        if info != 0:
-            code = _CONV_NOT_POSDEF
-        else:
-            # np.argmax of np.minimum(|U^-1 g|, |g|): the first largest (a NaN first)
-            for a in range(k):
-                sg[a] = gs[a]
-            dtrsv(&up, &no, &no, &k, &U[0, 0], &k, &sg[0], &one)
-            for a in range(k):
-                v = min(abs(sg[a]), abs(gs[a])) if sg[a] == sg[a] else sg[a]
-                if a == 0 or v > gmax or v != v:
-                    gmax, comp = v, idx[a] + 1
-                    if v != v:
-                        break
-        dsyev(&no, &lo, &k, &E[0, 0], &k, &ev[0], &wq, &lwork, &info)
-        lwork = max(<int> wq, 3 * k)
-    cdef double[::1] work = np.empty(lwork)
-    with nogil:
-        dsyev(&no, &lo, &k, &E[0, 0], &k, &ev[0], &work[0], &lwork, &info)
-    if info != 0:
-        raise np.linalg.LinAlgError("Eigenvalues did not converge")
-    for a in range(k):
-        if ev[a] < 0:
-            nneg += 1
-    return code, gmax, comp, nneg, ev[0], ev[k - 1]
+    def _threads_off(self, prev):
+        if self.core.eval_threads != prev:
+            self.core.eval_threads = prev
 
 
 def raise_for_status(int status):

@@ -2,7 +2,7 @@ from libc.stdint cimport int64_t
 from pymer._core.cholmod cimport cholmod_common, cholmod_factor, cholmod_sparse
 # re-exported: the other cores cimport them from here
 from pymer._core._blas_local cimport blas_single, blas_restore
-from pymer._core._eval_worker cimport EvalWorker, worker_new, worker_free
+from pymer._core._eval_worker cimport EvalWorker, worker_new, worker_free, worker_live
 
 cdef class PLS:
     cdef cholmod_common c

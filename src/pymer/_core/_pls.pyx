@@ -63,9 +63,9 @@ cdef inline Blocked _blocked_view(PLS self) noexcept nogil:
     F.G = &self.s_G[0]
     F.work = &self.bwork[0]
     F.Lc = NULL             # _schur_solve.schur_factor places the compact blocks
-    F.worker, F.split = self.worker if not self.helper_paused else NULL, self.s_split
-    F.cursor2 = &self.s_cursor2[0] if self.worker != NULL else NULL
-    F.W2 = &self.s_W2[0] if self.worker != NULL else NULL
+    F.worker, F.split = worker_live(self.worker) if not self.helper_paused else NULL, self.s_split
+    F.cursor2 = &self.s_cursor2[0] if F.worker != NULL else NULL
+    F.W2 = &self.s_W2[0] if F.worker != NULL else NULL
     return F
 
 
