@@ -208,7 +208,6 @@ class LinearMixedModel:
     def crossprods(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Z'WZ (on the core's pattern), Z'W[X y] and [X y]'W[X y]."""
         ztz, ZtXy = self._z_crossprods(y, w)
-        y = np.ascontiguousarray(y, dtype=np.float64)
         # one matrix product, as ever: other summation orders (X'y by BLAS-2) change
         # [X y]'[X y] in its last digits, and the optimizer's path on ill-conditioned
         # models with it (sleepstudy's quadratic random slopes: another stopping point)

@@ -26,6 +26,7 @@ from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrsm
 from scipy.linalg.cython_lapack cimport dpotrf
 from pymer._core._eval_worker cimport worker_post, worker_wait
+from pymer._core._zwz cimport sorted_position
 
 cdef extern from *:
     void __builtin_prefetch(const void *addr) noexcept nogil
@@ -211,17 +212,9 @@ cdef void _assemble_task(void *arg) noexcept nogil:
     """The second thread's columns: its cursors at each level's first entry in them."""
     cdef _Cols *t = <_Cols *> arg
     cdef Blocked *F = t.F
-    cdef Py_ssize_t b, lo, hi, mid, nb1 = F.q1 // F.k1
+    cdef Py_ssize_t b, nb1 = F.q1 // F.k1
     for b in range(nb1):
-        lo = F.lstart[b]
-        hi = F.lstart[b + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if F.erow[mid] < t.jlo:
-                lo = mid + 1
-            else:
-                hi = mid
-        F.cursor2[b] = lo
+        F.cursor2[b] = sorted_position(F.erow, F.lstart[b], F.lstart[b + 1], t.jlo)
     _assemble_cols(F, t.av, t.jlo, t.jhi, F.cursor2)
 
 
